@@ -1,0 +1,465 @@
+//! The command line: clap definitions and one small function per subcommand.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::pipeline::{self, RunReport};
+use crate::store::{self, Db};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keepwarm",
+    version,
+    about = "Keeps customer follow-up timers true from real mail and chat"
+)]
+pub struct Cli {
+    /// Config file (default: keepwarm.toml in the working directory, else built-in defaults).
+    #[arg(long, global = true, env = "KEEPWARM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending database migrations.
+    Migrate,
+    /// Check the config file and print every problem.
+    CheckConfig,
+    /// Customer directory.
+    #[command(subcommand)]
+    Customers(CustomersCmd),
+    /// One-shot ingestion of saved mail.
+    #[command(subcommand)]
+    Ingest(IngestCmd),
+    /// List stored messages.
+    Messages {
+        #[arg(long, value_enum, default_value_t = MessageFormat::Table)]
+        format: MessageFormat,
+        /// Only this customer's messages.
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// Senders that matched no customer (candidates for leads).
+    Unknown {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Inputs that could not be parsed, with the reason.
+    Failures {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomersCmd {
+    /// Import (upsert by id) a CSV: id,name,group,tier,owner,emails,domains,phones,country.
+    Import { file: PathBuf },
+    /// All customers with their contact times, least recently contacted first.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One customer in detail.
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCmd {
+    /// A Maildir (cur/ and new/, plus Maildir++ subfolders such as .Sent); files are never modified.
+    Maildir {
+        dir: PathBuf,
+        /// The rep this mailbox belongs to.
+        #[arg(long)]
+        rep: Option<String>,
+    },
+    /// An mbox file.
+    Mbox {
+        file: PathBuf,
+        #[arg(long)]
+        rep: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum MessageFormat {
+    Table,
+    Jsonl,
+}
+
+/// Run the parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::CheckConfig => {
+            println!("config OK");
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = Db::connect(&config.database).await?;
+            let n = db.migrate().await?;
+            println!("migrations applied: {n}");
+            Ok(())
+        }
+        Command::Customers(CustomersCmd::Import { file }) => customers_import(&config, &file).await,
+        Command::Customers(CustomersCmd::List { format }) => customers_list(&config, format).await,
+        Command::Customers(CustomersCmd::Show { id, format }) => {
+            customers_show(&config, &id, format).await
+        }
+        Command::Ingest(IngestCmd::Maildir { dir, rep }) => {
+            check_rep(&config, rep.as_deref())?;
+            let source = crate::source::maildir::read(&dir, rep)
+                .with_context(|| format!("cannot read Maildir {}", dir.display()))?;
+            ingest(&config, source).await
+        }
+        Command::Ingest(IngestCmd::Mbox { file, rep }) => {
+            check_rep(&config, rep.as_deref())?;
+            let source = crate::source::mbox::read(&file, rep)
+                .with_context(|| format!("cannot read mbox {}", file.display()))?;
+            ingest(&config, source).await
+        }
+        Command::Messages { format, customer } => {
+            messages(&config, format, customer.as_deref()).await
+        }
+        Command::Unknown { format } => unknown(&config, format).await,
+        Command::Failures { format } => failures(&config, format).await,
+    }
+}
+
+fn check_rep(config: &Config, rep: Option<&str>) -> Result<()> {
+    if let Some(r) = rep
+        && !config.reps.is_empty()
+        && !config.reps.iter().any(|c| c.id == r)
+    {
+        bail!(
+            "--rep {r:?} is not a rep in the config (known: {})",
+            config
+                .reps
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+async fn customers_import(config: &Config, file: &Path) -> Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let parsed = crate::directory::import::parse_csv(&bytes, config);
+    let db = Db::open(&config.database).await?;
+    let s = store::customers::apply_import(&db, parsed).await?;
+    let name = file.display();
+    for w in &s.warnings {
+        eprintln!("{name}:{}: warning: {}", w.line, w.message);
+    }
+    for e in &s.errors {
+        eprintln!("{name}:{}: error: {}", e.line, e.message);
+    }
+    println!(
+        "customers: {} added, {} updated, {} unchanged, {} rejected, {} warnings (read as {})",
+        s.added,
+        s.updated,
+        s.unchanged,
+        s.errors.len(),
+        s.warnings.len(),
+        s.encoding
+    );
+    db.close().await;
+    if !s.errors.is_empty() {
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+async fn ingest<I>(config: &Config, source: I) -> Result<()>
+where
+    I: Iterator<Item = crate::message::Inbound> + Send + 'static,
+{
+    let db = Db::open(&config.database).await?;
+    let directory = store::customers::load_directory(&db, config).await?;
+    let ctx = Arc::new(pipeline::Context {
+        directory,
+        max_message_bytes: config.ingest.max_message_bytes,
+    });
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let report = pipeline::ingest_stream(
+        &db,
+        ctx,
+        source,
+        config.ingest.batch_size,
+        |r: &RunReport| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!(
+                    "{} messages ({} new, {} failed), {:.0}/s",
+                    r.batch.seen(),
+                    r.batch.ingested,
+                    r.batch.failed,
+                    r.rate()
+                ));
+                bar.tick();
+            }
+        },
+    )
+    .await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    db.close().await;
+    println!("{}", report.summary_line());
+    Ok(())
+}
+
+/// "2026-11-27 14:05 (3 days ago)" in local time, or "never".
+pub fn when(ms: Option<i64>, now_ms: i64) -> String {
+    let Some(ms) = ms else { return "never".into() };
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return "?".into();
+    };
+    let local = t.with_timezone(&chrono::Local);
+    format!("{} ({})", local.format("%Y-%m-%d %H:%M"), ago(ms, now_ms))
+}
+
+/// "today", "1 day ago", "12 days ago", "in 2 days".
+pub fn ago(ms: i64, now_ms: i64) -> String {
+    let days = (now_ms - ms).div_euclid(86_400_000);
+    match days {
+        0 => "today".into(),
+        1 => "1 day ago".into(),
+        d if d > 1 => format!("{d} days ago"),
+        -1 => "in 1 day".into(),
+        d => format!("in {} days", -d),
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    let mut out: String = s.chars().take(width).collect();
+    if s.chars().count() > width {
+        out.pop();
+        out.push('…');
+    }
+    out
+}
+
+async fn customers_list(config: &Config, format: Format) -> Result<()> {
+    let db = Db::open(&config.database).await?;
+    let rows = store::customers::list_customers(&db).await?;
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let now = store::now_ms();
+    writeln!(
+        out,
+        "{:<8} {:<34} {:<14} {:<12} {:<30} {:<30}",
+        "ID", "NAME", "TIER", "OWNER", "LAST INBOUND", "LAST OUTBOUND"
+    )?;
+    for r in &rows {
+        writeln!(
+            out,
+            "{:<8} {:<34} {:<14} {:<12} {:<30} {:<30}",
+            r.id,
+            truncate(&r.name, 34),
+            r.tier,
+            truncate(r.owner.as_deref().unwrap_or("(pool)"), 12),
+            when(r.last_inbound_at, now),
+            when(r.last_outbound_at, now)
+        )?;
+    }
+    let contacted = rows.iter().filter(|r| r.last_contact_at.is_some()).count();
+    writeln!(
+        out,
+        "{} customers, {} contacted, {} never contacted",
+        rows.len(),
+        contacted,
+        rows.len() - contacted
+    )?;
+    Ok(())
+}
+
+async fn customers_show(config: &Config, id: &str, format: Format) -> Result<()> {
+    let db = Db::open(&config.database).await?;
+    let Some(d) = store::customers::get_customer(&db, id).await? else {
+        bail!("no customer with id {id:?}");
+    };
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(());
+    }
+    let now = store::now_ms();
+    let c = &d.customer;
+    println!("{} {}", c.id, c.name);
+    println!("  tier:           {}", c.tier);
+    println!(
+        "  owner:          {}",
+        c.owner.as_deref().unwrap_or("(public pool)")
+    );
+    if let Some(g) = &c.group {
+        println!("  group:          {g}");
+    }
+    if let Some(country) = &c.country {
+        println!("  country:        {country}");
+    }
+    println!("  emails:         {}", d.emails.join(", "));
+    println!("  domains:        {}", d.domains.join(", "));
+    println!("  phones:         {}", d.phones.join(", "));
+    println!("  last inbound:   {}", when(c.last_inbound_at, now));
+    println!("  last outbound:  {}", when(c.last_outbound_at, now));
+    println!("  last contact:   {}", when(c.last_contact_at, now));
+    println!(
+        "  messages:       {} inbound, {} outbound, {} not counted (auto-replies, bounces, bulk)",
+        d.messages_inbound, d.messages_outbound, d.messages_not_contact
+    );
+    Ok(())
+}
+
+async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>) -> Result<()> {
+    let db = Db::open(&config.database).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut after = 0;
+    loop {
+        let page = store::messages::page(&db, after, 1000, customer).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for m in &page {
+            let properties: Vec<&str> = match m.class {
+                crate::normalize::Class::AutoReply => vec!["auto-reply"],
+                crate::normalize::Class::Bounce => vec!["bounce"],
+                _ => vec![],
+            };
+            match format {
+                MessageFormat::Jsonl => {
+                    let line = serde_json::json!({
+                        "key": m.key,
+                        "channel": m.channel,
+                        "direction": m.direction,
+                        "customer": m.customer,
+                        "counts_as_contact": m.counts_as_contact,
+                        "properties": properties,
+                        "tags": [],
+                        "class": m.class.as_str(),
+                        "group": m.group,
+                        "match": m.match_reason,
+                        "rep": m.rep,
+                        "from": m.from,
+                        "sent_at": rfc3339(m.sent_at),
+                        "subject": m.subject,
+                    });
+                    writeln!(out, "{line}")?;
+                }
+                MessageFormat::Table => {
+                    writeln!(
+                        out,
+                        "{}  {:<8} {:<8} {:<10} {:<8} {:<32} {}",
+                        rfc3339(m.sent_at),
+                        m.direction,
+                        m.customer.as_deref().unwrap_or("-"),
+                        m.class.as_str(),
+                        m.match_reason,
+                        truncate(m.from.as_deref().unwrap_or("-"), 32),
+                        truncate(&m.subject, 60)
+                    )?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn unknown(config: &Config, format: Format) -> Result<()> {
+    let db = Db::open(&config.database).await?;
+    let rows = store::messages::unknown_senders(&db).await?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let now = store::now_ms();
+    println!(
+        "{:<44} {:>8}  {:<30} {:<30}",
+        "ADDRESS", "MESSAGES", "FIRST SEEN", "LAST SEEN"
+    );
+    for r in &rows {
+        println!(
+            "{:<44} {:>8}  {:<30} {:<30}",
+            truncate(&r.address, 44),
+            r.messages,
+            when(Some(r.first_seen), now),
+            when(Some(r.last_seen), now)
+        );
+    }
+    println!("{} unknown senders", rows.len());
+    Ok(())
+}
+
+async fn failures(config: &Config, format: Format) -> Result<()> {
+    let db = Db::open(&config.database).await?;
+    let rows = store::messages::failures(&db).await?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    for r in &rows {
+        println!("{}  {} bytes  {}", r.source_key, r.size, r.reason);
+    }
+    println!("{} failures", rows.len());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_days() {
+        let day = 86_400_000;
+        let now = 100 * day;
+        assert_eq!(ago(now - 1000, now), "today");
+        assert_eq!(ago(now - day, now), "1 day ago");
+        assert_eq!(ago(now - 12 * day - 5, now), "12 days ago");
+        assert_eq!(ago(now + 2 * day, now), "in 2 days");
+        assert_eq!(when(None, now), "never");
+    }
+}

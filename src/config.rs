@@ -1,0 +1,401 @@
+//! The configuration tree: one strict TOML file, validated as a whole before anything starts.
+//!
+//! Every field's doc comment is the reference for `config.example.toml`. Unknown keys are
+//! rejected by serde; `validate()` collects every remaining problem with its key path so an
+//! operator fixes them all in one round.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Name of the config file looked up in the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "keepwarm.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where keepwarm keeps its state.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// Who "we" are: our mail domains and extra free-mail domains.
+    #[serde(default)]
+    pub team: TeamConfig,
+    /// The sales reps: their addresses and WhatsApp numbers.
+    #[serde(default)]
+    pub reps: Vec<RepConfig>,
+    /// Ingestion tuning.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (created when missing). PostgreSQL arrives with the multi-instance backend.
+    #[serde(default = "default_db_url")]
+    pub url: String,
+    /// Busy timeout for SQLite, in milliseconds.
+    #[serde(default = "default_busy_timeout_ms")]
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: default_db_url(),
+            busy_timeout_ms: default_busy_timeout_ms(),
+        }
+    }
+}
+
+fn default_db_url() -> String {
+    "sqlite://keepwarm.db".to_string()
+}
+
+fn default_busy_timeout_ms() -> u64 {
+    10_000
+}
+
+/// `[team]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    /// Our own mail domains (subdomains included): mail from them is outbound or internal.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Free-mail domains in addition to the built-in list (gmail.com, qq.com, 163.com, ...).
+    /// A free-mail domain never identifies a company.
+    #[serde(default)]
+    pub freemail_domains: Vec<String>,
+}
+
+/// `[[reps]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepConfig {
+    /// Stable id used as customer owner (e.g. `zhao.lei`).
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Mail addresses of this rep (aliases included).
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// WhatsApp numbers of this rep, any common format (normalized to E.164).
+    #[serde(default)]
+    pub whatsapp: Vec<String>,
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Messages per database transaction.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Messages larger than this many bytes are stored as failures instead of parsed.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            batch_size: default_batch_size(),
+            max_message_bytes: default_max_message_bytes(),
+        }
+    }
+}
+
+fn default_batch_size() -> usize {
+    500
+}
+
+fn default_max_message_bytes() -> usize {
+    64 << 20
+}
+
+/// One problem found in a config file: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path such as `reps[2].emails[0]`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Errors from loading a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot parse config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path} has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl Config {
+    /// Load the config: the given file, else `keepwarm.toml` when present, else built-in defaults.
+    /// The result is validated; any problem refuses the whole file.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+                if !p.exists() {
+                    return Ok(Config::default());
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Config::from_toml(&text, &path)
+    }
+
+    /// Parse and validate config text; `path` only names the source in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: describe_toml_error(&e, text),
+        })?;
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// Every problem in the tree, each with its key path. Empty means valid.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut add = |path: String, message: String| problems.push(Problem { path, message });
+
+        if !(self.database.url.starts_with("sqlite:")) {
+            add(
+                "database.url".into(),
+                format!(
+                    "unsupported database url {:?}: expected sqlite://PATH",
+                    redact_url(&self.database.url)
+                ),
+            );
+        }
+        if self.database.url.starts_with("sqlite:")
+            && self
+                .database
+                .url
+                .trim_start_matches("sqlite:")
+                .trim_start_matches("//")
+                .is_empty()
+        {
+            add("database.url".into(), "sqlite url has no file path".into());
+        }
+        for (i, d) in self.team.domains.iter().enumerate() {
+            if let Err(e) = crate::directory::identity::normalize_domain(d) {
+                add(format!("team.domains[{i}]"), e);
+            }
+        }
+        for (i, d) in self.team.freemail_domains.iter().enumerate() {
+            if let Err(e) = crate::directory::identity::normalize_domain(d) {
+                add(format!("team.freemail_domains[{i}]"), e);
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        let mut addrs = std::collections::HashMap::new();
+        for (i, rep) in self.reps.iter().enumerate() {
+            if rep.id.trim().is_empty() {
+                add(format!("reps[{i}].id"), "must not be empty".into());
+            } else if !ids.insert(rep.id.clone()) {
+                add(
+                    format!("reps[{i}].id"),
+                    format!("duplicate rep id {:?}", rep.id),
+                );
+            }
+            for (j, e) in rep.emails.iter().enumerate() {
+                match crate::directory::identity::normalize_email(e) {
+                    Ok(norm) => {
+                        if let Some(other) = addrs.insert(norm.clone(), rep.id.clone())
+                            && other != rep.id
+                        {
+                            add(
+                                format!("reps[{i}].emails[{j}]"),
+                                format!("{norm} is already an address of rep {other:?}"),
+                            );
+                        }
+                    }
+                    Err(err) => add(format!("reps[{i}].emails[{j}]"), err),
+                }
+            }
+            for (j, p) in rep.whatsapp.iter().enumerate() {
+                if let Err(err) = crate::directory::identity::normalize_phone(p, None) {
+                    add(format!("reps[{i}].whatsapp[{j}]"), err);
+                }
+            }
+        }
+        if self.ingest.batch_size == 0 || self.ingest.batch_size > 50_000 {
+            add(
+                "ingest.batch_size".into(),
+                "must be between 1 and 50000".into(),
+            );
+        }
+        if self.ingest.max_message_bytes < 1024 {
+            add(
+                "ingest.max_message_bytes".into(),
+                "must be at least 1024".into(),
+            );
+        }
+        problems
+    }
+}
+
+/// Hide a password in a database URL before it is shown anywhere.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())]
+                .bytes()
+                .filter(|b| *b == b'\n')
+                .count()
+                + 1;
+            let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line}: {msg} (at `{snippet}`)")
+        }
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn defaults_without_file_content() {
+        let c = parse("").unwrap();
+        assert_eq!(c.database.url, "sqlite://keepwarm.db");
+        assert!(c.team.domains.is_empty());
+        assert_eq!(c.ingest.batch_size, 500);
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = parse(
+            r#"
+            [database]
+            url = "sqlite://x.db"
+            [team]
+            domains = ["sinoexport.example"]
+            freemail_domains = ["mail.example"]
+            [[reps]]
+            id = "zhao.lei"
+            emails = ["Zhao.Lei@SinoExport.example"]
+            whatsapp = ["+86 139 5740 0001"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.reps[0].id, "zhao.lei");
+        assert_eq!(c.team.domains, vec!["sinoexport.example"]);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_line() {
+        let err = parse("[team]\ndomains = []\ndomain = \"x\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("test.toml"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+        assert!(text.contains("unknown field `domain`"), "{text}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let err = parse(
+            r#"
+            [database]
+            url = "mysql://u:secret@h/db"
+            [team]
+            domains = ["not a domain"]
+            [[reps]]
+            id = "a"
+            emails = ["nope"]
+            [[reps]]
+            id = "a"
+            whatsapp = ["12"]
+            [ingest]
+            batch_size = 0
+            "#,
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = &err else {
+            panic!("expected invalid, got {err}");
+        };
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "database.url",
+                "team.domains[0]",
+                "reps[0].emails[0]",
+                "reps[1].id",
+                "reps[1].whatsapp[0]",
+                "ingest.batch_size"
+            ]
+        );
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn same_address_for_two_reps_is_a_problem() {
+        let err = parse(
+            "[[reps]]\nid = \"a\"\nemails = [\"x@t.example\"]\n[[reps]]\nid = \"b\"\nemails = [\"X@T.example\"]\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("reps[1].emails[0]"), "{err}");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:pw@host/db"),
+            "postgres://u:***@host/db"
+        );
+        assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}

@@ -1,0 +1,509 @@
+//! Identities: normalized email addresses, company domains and E.164 phones, and the
+//! in-memory directory snapshot that turns them into customers.
+
+use std::collections::HashMap;
+
+use crate::directory::freemail::FreeMail;
+
+/// Lower-case an email address and IDNA-normalize its domain. Display names and angle brackets
+/// are not accepted here: give the bare address.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let s = raw.trim().trim_start_matches("mailto:");
+    let s = s.trim_start_matches('<').trim_end_matches('>').trim();
+    if s.is_empty() {
+        return Err("empty email address".into());
+    }
+    if s.chars().any(|c| c.is_whitespace() || c == ',' || c == ';') {
+        return Err(format!(
+            "invalid email address {raw:?}: contains a space or separator"
+        ));
+    }
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return Err(format!("invalid email address {raw:?}: no @"));
+    };
+    if local.is_empty() || local.contains('@') {
+        return Err(format!("invalid email address {raw:?}"));
+    }
+    let domain =
+        normalize_domain(domain).map_err(|e| format!("invalid email address {raw:?}: {e}"))?;
+    Ok(format!("{}@{}", local.to_lowercase(), domain))
+}
+
+/// Lower-case and IDNA-normalize a domain (`Bücher.Example` → `xn--bcher-kva.example`).
+/// Accepts a pasted URL or `@domain` and keeps only the host; strips a leading `www.`.
+pub fn normalize_domain(raw: &str) -> Result<String, String> {
+    let mut s = raw.trim();
+    for prefix in ["https://", "http://", "@"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    let s = s.split('/').next().unwrap_or("").trim_end_matches('.');
+    if s.is_empty() {
+        return Err("empty domain".into());
+    }
+    if s.chars().any(|c| c.is_whitespace()) {
+        return Err(format!("invalid domain {raw:?}: contains a space"));
+    }
+    let ascii = idna::domain_to_ascii(s).map_err(|_| format!("invalid domain {raw:?}"))?;
+    let ascii = ascii
+        .strip_prefix("www.")
+        .map(str::to_string)
+        .unwrap_or(ascii);
+    let labels: Vec<&str> = ascii.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty() || l.len() > 63) {
+        return Err(format!("invalid domain {raw:?}: needs at least two labels"));
+    }
+    if !ascii
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
+        return Err(format!("invalid domain {raw:?}"));
+    }
+    Ok(ascii)
+}
+
+/// Parse a phone number as typed (national or international format) and return E.164.
+/// `country` (ISO 3166 alpha-2) is the default region for national numbers.
+pub fn normalize_phone(raw: &str, country: Option<&str>) -> Result<String, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("empty phone number".into());
+    }
+    let region = match country {
+        Some(c) if !c.is_empty() => Some(
+            c.to_ascii_uppercase()
+                .parse::<phonenumber::country::Id>()
+                .map_err(|_| format!("unknown country code {c:?}"))?,
+        ),
+        _ => None,
+    };
+    let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() < 6 {
+        return Err(format!("invalid phone number {raw:?}: too few digits"));
+    }
+    // A number without "+" or "00" and no region cannot be placed; WhatsApp ids are like that
+    // but always carry the country code, so try it as international.
+    let candidate = if region.is_none() && !s.starts_with('+') && !s.starts_with("00") {
+        format!("+{digits}")
+    } else {
+        s.to_string()
+    };
+    let number = phonenumber::parse(region, &candidate)
+        .map_err(|e| format!("invalid phone number {raw:?}: {e}"))?;
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    if e164.len() < 8 {
+        return Err(format!("invalid phone number {raw:?}: too short"));
+    }
+    Ok(e164)
+}
+
+/// Parent domains of a domain, itself first: `a.b.example.com`, `b.example.com`, `example.com`.
+pub fn domain_and_parents(domain: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(domain);
+    std::iter::from_fn(move || {
+        let cur = rest?;
+        rest = cur
+            .split_once('.')
+            .map(|(_, r)| r)
+            .filter(|r| r.contains('.'));
+        Some(cur)
+    })
+}
+
+/// The domain part of a normalized address.
+pub fn domain_of(email: &str) -> &str {
+    email.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+}
+
+/// Who a domain identifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainOwner {
+    Customer(String),
+    /// Several customers of one corporate group share this domain.
+    Group(String),
+}
+
+/// An immutable snapshot of the directory used for matching: loaded once per ingest run.
+#[derive(Debug, Default, Clone)]
+pub struct Directory {
+    pub emails: HashMap<String, String>,
+    pub domains: HashMap<String, DomainOwner>,
+    pub phones: HashMap<String, String>,
+    /// customer id → group id
+    pub groups: HashMap<String, String>,
+    pub freemail: FreeMail,
+    /// Our own domains (normalized).
+    pub team_domains: Vec<String>,
+    /// Rep addresses → rep id.
+    pub rep_emails: HashMap<String, String>,
+    /// Skeletons of known company names (customer and team domains) and their one-deletion
+    /// variants, for spotting lookalike domains. Built by `build_lookalikes`.
+    lookalike: Lookalikes,
+}
+
+/// Index of known domain skeletons for lookalike detection.
+#[derive(Debug, Default, Clone)]
+struct Lookalikes {
+    /// skeleton or one-deletion variant → is it a team skeleton?
+    variants: HashMap<String, bool>,
+    /// Team skeletons (for "contains our name" checks).
+    team: Vec<String>,
+    /// Domains of customers' exact addresses: known, so never lookalikes.
+    known: std::collections::HashSet<String>,
+}
+
+/// The distinctive label of a domain: the label before its public suffix, e.g.
+/// `sakura-pkg` in `mail.sakura-pkg.co.jp`.
+pub fn main_label(domain: &str) -> &str {
+    const SECOND_LEVEL: &[&str] = &[
+        "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "mil", "ltd", "plc",
+    ];
+    let labels: Vec<&str> = domain.split('.').collect();
+    let mut i = labels.len().saturating_sub(2);
+    while i > 0 && SECOND_LEVEL.contains(&labels[i]) {
+        i -= 1;
+    }
+    labels.get(i).copied().unwrap_or(domain)
+}
+
+/// A label reduced to what a reader sees: no hyphens or digits that imitate letters.
+fn skeleton(label: &str) -> String {
+    label
+        .chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .map(|c| match c {
+            '0' => 'o',
+            '1' | 'i' => 'l',
+            '3' => 'e',
+            '5' => 's',
+            other => other,
+        })
+        .collect::<String>()
+        .replace("rn", "m")
+        .replace("vv", "w")
+}
+
+fn deletions(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    (0..chars.len())
+        .map(|i| {
+            chars
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, c)| c)
+                .collect()
+        })
+        .collect()
+}
+
+/// How a message was attached to its customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchReason {
+    Address,
+    Domain,
+    Phone,
+    None,
+}
+
+impl MatchReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchReason::Address => "address",
+            MatchReason::Domain => "domain",
+            MatchReason::Phone => "phone",
+            MatchReason::None => "none",
+        }
+    }
+}
+
+/// The result of looking an address up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub customer: Option<String>,
+    pub group: Option<String>,
+    pub reason: MatchReason,
+}
+
+impl Match {
+    pub fn none() -> Match {
+        Match {
+            customer: None,
+            group: None,
+            reason: MatchReason::None,
+        }
+    }
+}
+
+impl Directory {
+    /// Index customer and team domains for `is_lookalike`. Call after loading identities.
+    pub fn build_lookalikes(&mut self) {
+        let mut idx = Lookalikes::default();
+        idx.known = self
+            .emails
+            .keys()
+            .map(|e| domain_of(e).to_string())
+            .collect();
+        let customer_domains = self.domains.keys().map(|d| (d.as_str(), false));
+        let team_domains = self.team_domains.iter().map(|d| (d.as_str(), true));
+        let email_domains = self.emails.keys().map(|e| (domain_of(e), false));
+        for (domain, team) in team_domains.chain(customer_domains).chain(email_domains) {
+            if self.freemail.contains(domain) {
+                continue;
+            }
+            let sk = skeleton(main_label(domain));
+            if sk.chars().count() < 5 {
+                continue;
+            }
+            if team {
+                idx.team.push(sk.clone());
+            }
+            if sk.chars().count() >= 7 {
+                for d in deletions(&sk) {
+                    idx.variants.entry(d).or_insert(team);
+                }
+            }
+            idx.variants.insert(sk, team);
+        }
+        self.lookalike = idx;
+    }
+
+    /// Does this domain imitate one of ours or a customer's (`brightway-lighting.com` for
+    /// `brightwaylighting.com`, `sinoexport-mail.com` for `sinoexport.example`)? Known domains
+    /// and free-mail domains never do.
+    pub fn is_lookalike(&self, domain: &str) -> bool {
+        if domain.is_empty()
+            || self.freemail.contains(domain)
+            || self.is_team_domain(domain)
+            || domain_and_parents(domain)
+                .any(|d| self.domains.contains_key(d) || self.lookalike.known.contains(d))
+        {
+            return false;
+        }
+        let sk = skeleton(main_label(domain));
+        if sk.chars().count() < 5 {
+            return false;
+        }
+        if self
+            .lookalike
+            .team
+            .iter()
+            .any(|t| t.chars().count() >= 6 && sk.contains(t.as_str()))
+        {
+            return true;
+        }
+        if self.lookalike.variants.contains_key(&sk) {
+            return true;
+        }
+        sk.chars().count() >= 7
+            && deletions(&sk)
+                .iter()
+                .any(|d| self.lookalike.variants.contains_key(d))
+    }
+
+    /// Is this address (or its domain) ours?
+    pub fn is_team_address(&self, email: &str) -> bool {
+        if self.rep_emails.contains_key(email) {
+            return true;
+        }
+        self.is_team_domain(domain_of(email))
+    }
+
+    pub fn is_team_domain(&self, domain: &str) -> bool {
+        domain_and_parents(domain).any(|d| self.team_domains.iter().any(|t| t == d))
+    }
+
+    pub fn rep_for(&self, email: &str) -> Option<&str> {
+        self.rep_emails.get(email).map(String::as_str)
+    }
+
+    /// Exact address first, then the company domain or one of its parents (never free-mail).
+    pub fn match_email(&self, email: &str) -> Match {
+        if let Some(c) = self.emails.get(email) {
+            return Match {
+                group: self.groups.get(c).cloned(),
+                customer: Some(c.clone()),
+                reason: MatchReason::Address,
+            };
+        }
+        let domain = domain_of(email);
+        if domain.is_empty() || self.freemail.contains(domain) {
+            return Match::none();
+        }
+        for d in domain_and_parents(domain) {
+            match self.domains.get(d) {
+                Some(DomainOwner::Customer(c)) => {
+                    return Match {
+                        group: self.groups.get(c).cloned(),
+                        customer: Some(c.clone()),
+                        reason: MatchReason::Domain,
+                    };
+                }
+                Some(DomainOwner::Group(g)) => {
+                    return Match {
+                        customer: None,
+                        group: Some(g.clone()),
+                        reason: MatchReason::Domain,
+                    };
+                }
+                None => {}
+            }
+        }
+        Match::none()
+    }
+
+    /// Match an E.164 phone.
+    pub fn match_phone(&self, e164: &str) -> Match {
+        match self.phones.get(e164) {
+            Some(c) => Match {
+                group: self.groups.get(c).cloned(),
+                customer: Some(c.clone()),
+                reason: MatchReason::Phone,
+            },
+            None => Match::none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_lowercased_and_idna_normalized() {
+        let cases = [
+            (
+                "Mike.Ross@BrightwayLighting.com",
+                "mike.ross@brightwaylighting.com",
+            ),
+            ("<a@b.example>", "a@b.example"),
+            ("info@Bücher.example", "info@xn--bcher-kva.example"),
+            (" x@y.example ", "x@y.example"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_email(input).unwrap(), want, "{input}");
+        }
+        for bad in ["", "no-at", "a b@c.example", "a@", "@c.example", "a@nodot"] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn domains_accept_urls_and_strip_www() {
+        assert_eq!(
+            normalize_domain("https://www.Example.COM/about").unwrap(),
+            "example.com"
+        );
+        assert_eq!(
+            normalize_domain("@Sub.Example.com").unwrap(),
+            "sub.example.com"
+        );
+        assert_eq!(normalize_domain("例え.jp").unwrap(), "xn--r8jz45g.jp");
+        assert!(normalize_domain("localhost").is_err());
+        assert!(normalize_domain("bad domain.com").is_err());
+    }
+
+    #[test]
+    fn phones_use_the_row_country_for_national_formats() {
+        let cases = [
+            ("(415) 555-0100", Some("US"), "+14155550100"),
+            ("07700 900123", Some("GB"), "+447700900123"),
+            ("0049 30 1234567", Some("DE"), "+49301234567"),
+            ("06 12 34 56 78", Some("FR"), "+33612345678"),
+            ("0912 345 678", Some("TW"), "+886912345678"),
+            ("+52 81 8123 4567", Some("MX"), "+528181234567"),
+            ("+7 (495) 123-45-67", None, "+74951234567"),
+            ("8613957400001", None, "+8613957400001"),
+        ];
+        for (raw, country, want) in cases {
+            assert_eq!(normalize_phone(raw, country).unwrap(), want, "{raw}");
+        }
+        assert!(normalize_phone("12", Some("US")).is_err());
+        assert!(normalize_phone("0912 345 678", Some("ZZ")).is_err());
+    }
+
+    #[test]
+    fn parent_domains() {
+        let v: Vec<&str> = domain_and_parents("a.b.example.com").collect();
+        assert_eq!(v, vec!["a.b.example.com", "b.example.com", "example.com"]);
+        let v: Vec<&str> = domain_and_parents("example.com").collect();
+        assert_eq!(v, vec!["example.com"]);
+    }
+
+    fn dir() -> Directory {
+        let mut d = Directory::default();
+        d.emails.insert("buyer@gmail.com".into(), "C2".into());
+        d.emails.insert("boss@acme.example".into(), "C1".into());
+        d.domains
+            .insert("acme.example".into(), DomainOwner::Customer("C1".into()));
+        d.domains
+            .insert("group.example".into(), DomainOwner::Group("G1".into()));
+        d.domains
+            .insert("gmail.com".into(), DomainOwner::Customer("C9".into()));
+        d.groups.insert("C1".into(), "G1".into());
+        d.team_domains.push("sinoexport.example".into());
+        d
+    }
+
+    #[test]
+    fn matching_order_address_then_domain_never_freemail() {
+        let d = dir();
+        assert_eq!(
+            d.match_email("boss@acme.example").reason,
+            MatchReason::Address
+        );
+        let m = d.match_email("new.person@eu.acme.example");
+        assert_eq!(
+            (m.customer.as_deref(), m.reason),
+            (Some("C1"), MatchReason::Domain)
+        );
+        assert_eq!(m.group.as_deref(), Some("G1"));
+        assert_eq!(
+            d.match_email("buyer@gmail.com").customer.as_deref(),
+            Some("C2")
+        );
+        // a free-mail domain never identifies a company, even if someone stored it as one
+        assert_eq!(d.match_email("stranger@gmail.com"), Match::none());
+        let g = d.match_email("x@group.example");
+        assert_eq!((g.customer, g.group.as_deref()), (None, Some("G1")));
+        assert!(d.is_team_address("anyone@mx1.sinoexport.example"));
+        assert!(!d.is_team_address("it@sinoexport-mail.com"));
+    }
+
+    #[test]
+    fn lookalike_domains() {
+        let mut d = dir();
+        d.domains.insert(
+            "brightwaylighting.com".into(),
+            DomainOwner::Customer("C5".into()),
+        );
+        d.domains.insert(
+            "sakura-pkg.co.jp".into(),
+            DomainOwner::Customer("C6".into()),
+        );
+        d.build_lookalikes();
+        for bad in [
+            "brightway-lighting.com",
+            "brightwayllghting.com",
+            "brlghtwaylighting.com",
+            "sinoexport-mail.com",
+            "mail.sinoexport-support.net",
+            "sakurapkg.co.jp",
+            "brightwaylightings.com",
+        ] {
+            assert!(d.is_lookalike(bad), "{bad}");
+        }
+        for good in [
+            "brightwaylighting.com",
+            "eu.brightwaylighting.com",
+            "acme.example",
+            "gmail.com",
+            "mingguang.com.tw",
+            "sino.example",
+            "lighting.com",
+        ] {
+            assert!(!d.is_lookalike(good), "{good}");
+        }
+    }
+}

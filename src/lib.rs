@@ -1,0 +1,11 @@
+//! keepwarm: true customer follow-up timers and trait suggestions from a sales team's mail and chat.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod directory;
+pub mod message;
+pub mod normalize;
+pub mod pipeline;
+pub mod source;
+pub mod store;

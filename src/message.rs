@@ -1,0 +1,109 @@
+//! The nouns that flow through the pipeline: what arrives (`Inbound`) and what is stored
+//! (`Message`, or a `Failure` when input cannot be used).
+
+use serde::Serialize;
+
+use crate::directory::identity::MatchReason;
+use crate::normalize::Class;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Whatsapp,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Whatsapp => "whatsapp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From a customer or anyone outside the team to us.
+    Inbound,
+    /// From us to someone outside the team.
+    Outbound,
+    /// Between team addresses only.
+    Internal,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+            Direction::Internal => "internal",
+        }
+    }
+}
+
+/// Where an input came from: its unique source key (the dedupe key of this sighting), the
+/// mailbox it sits in, the rep that mailbox belongs to, and when it was received.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub source_key: String,
+    pub mailbox: String,
+    pub rep: Option<String>,
+    /// Unix ms; the upper bound for a sender's Date header.
+    pub received_at: i64,
+}
+
+/// The raw content of an input.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// An RFC 5322 message.
+    Email(Vec<u8>),
+    /// The source could not read the input; the reason is kept as a failure.
+    Unreadable(String),
+}
+
+/// One input to `pipeline::ingest`.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub origin: Origin,
+    pub payload: Payload,
+}
+
+/// A message ready to store.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Message-ID without brackets, or a content key.
+    pub key: String,
+    pub message_id: Option<String>,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub class: Class,
+    pub counts_as_contact: bool,
+    pub customer: Option<String>,
+    pub group: Option<String>,
+    pub match_reason: MatchReason,
+    pub counterpart: Option<String>,
+    pub rep: Option<String>,
+    pub from: Option<String>,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub sent_at: i64,
+    pub received_at: i64,
+    pub in_reply_to: Option<String>,
+}
+
+/// The result of preparing one input.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Message {
+        origin: Origin,
+        message: Message,
+    },
+    Failure {
+        origin: Origin,
+        reason: String,
+        raw: Vec<u8>,
+    },
+}

@@ -1,0 +1,193 @@
+//! MIME parsing with mail-parser 0.11 (`full_encoding`): addresses, dates, the text this sender
+//! wrote, and the signals that classify auto-replies, bounces and bulk mail. mail-parser is
+//! used only in this file so a later upgrade to 1.x touches one place.
+
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use sha2::{Digest, Sha256};
+
+use super::autoreply::{self, Class, Signals};
+use super::{html, quote};
+use crate::directory::identity::normalize_email;
+
+/// A display name and a normalized address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub name: String,
+    pub email: String,
+}
+
+/// A parsed and normalized mail.
+#[derive(Debug, Clone)]
+pub struct Email {
+    /// Message-ID without angle brackets.
+    pub message_id: Option<String>,
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub subject: String,
+    /// Date header as Unix milliseconds, when present and plausible.
+    pub date: Option<i64>,
+    pub in_reply_to: Option<String>,
+    /// What this sender wrote in this message: quotes, signature and disclaimer removed.
+    pub text: String,
+    pub class: Class,
+    /// A stable key from the content, for mail without a Message-ID.
+    pub content_key: String,
+}
+
+/// Parse raw RFC 5322 bytes. `Err` carries the reason a message cannot be used.
+pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err("empty message".into());
+    }
+    let msg = MessageParser::default()
+        .parse(raw)
+        .ok_or_else(|| "not an RFC 5322 message".to_string())?;
+    if msg.root_part().headers.is_empty() {
+        return Err("no header fields found".into());
+    }
+    let message_id = msg
+        .message_id()
+        .map(|m| {
+            m.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim()
+                .to_string()
+        })
+        .filter(|m| !m.is_empty());
+    let from = msg.from().and_then(first_mailbox);
+    let has_date = msg.date().is_some();
+    if from.is_none() && message_id.is_none() && !has_date {
+        return Err("no From, Date or Message-ID header".into());
+    }
+    let to = msg.to().map(mailboxes).unwrap_or_default();
+    let cc = msg.cc().map(mailboxes).unwrap_or_default();
+    let subject = msg.subject().unwrap_or("").trim().to_string();
+    let date = msg
+        .date()
+        .map(|d| d.to_timestamp())
+        .filter(|s| (631_152_000..4_102_444_800).contains(s))
+        .map(|s| s * 1000);
+    let in_reply_to = first_text(msg.in_reply_to())
+        .map(|s| s.trim_start_matches('<').trim_end_matches('>').to_string());
+
+    // The text bodies chosen by RFC 8621 rules (text/plain preferred in alternatives).
+    let mut full = String::new();
+    let mut own = String::new();
+    for part in msg.text_bodies() {
+        let (text, from_html) = match &part.body {
+            PartType::Text(t) => (t.to_string(), false),
+            PartType::Html(h) => (html::html_to_text(h), true),
+            _ => continue,
+        };
+        let stripped = quote::own_text(&text);
+        if !full.is_empty() {
+            full.push('\n');
+        }
+        full.push_str(if from_html { &text } else { text.as_str() });
+        if !stripped.is_empty() {
+            if !own.is_empty() {
+                own.push('\n');
+            }
+            own.push_str(&stripped);
+        }
+    }
+
+    let header_text = |name: &'static str| msg.header_raw(name).map(str::trim);
+    let root_ct = msg.root_part().content_type();
+    let report = root_ct.is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
+    let report_type = root_ct.and_then(|ct| ct.attribute("report-type"));
+    let delivery_status_part = msg.parts.iter().any(|p| {
+        p.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("message")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("delivery-status"))
+        })
+    });
+    let list_headers = ["List-Unsubscribe", "List-Id", "List-Post"]
+        .iter()
+        .any(|h| msg.header_raw(*h).is_some());
+    let x_spam_flag = header_text("X-Spam-Flag").is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+        || header_text("X-Spam-Status").is_some_and(|v| v.to_ascii_lowercase().starts_with("yes"));
+    let (from_email, from_name) = from
+        .as_ref()
+        .map(|m| (m.email.as_str(), m.name.as_str()))
+        .unwrap_or(("", ""));
+    let signals = Signals {
+        from: from_email,
+        from_name,
+        subject: &subject,
+        text: &full,
+        auto_submitted: header_text("Auto-Submitted"),
+        precedence: header_text("Precedence"),
+        x_autoreply: header_text("X-Autoreply").is_some()
+            || header_text("X-Autorespond").is_some()
+            || header_text("X-Autoresponder").is_some(),
+        list_headers,
+        x_spam_flag,
+        report,
+        report_type,
+        delivery_status_part,
+    };
+    let class = autoreply::classify(&signals);
+
+    let content_key = {
+        let mut h = Sha256::new();
+        h.update(from_email.as_bytes());
+        h.update([0]);
+        h.update(date.unwrap_or(0).to_le_bytes());
+        h.update(subject.as_bytes());
+        h.update([0]);
+        for m in to.iter().chain(cc.iter()) {
+            h.update(m.email.as_bytes());
+            h.update([0]);
+        }
+        h.update(full.as_bytes());
+        format!("sha256:{}", hex::encode(&h.finalize()[..16]))
+    };
+
+    Ok(Email {
+        message_id,
+        from,
+        to,
+        cc,
+        subject,
+        date,
+        in_reply_to,
+        text: own,
+        class,
+        content_key,
+    })
+}
+
+fn first_text<'a>(v: &'a HeaderValue<'a>) -> Option<&'a str> {
+    match v {
+        HeaderValue::Text(t) => Some(t.as_ref()),
+        HeaderValue::TextList(l) => l.first().map(|t| t.as_ref()),
+        _ => None,
+    }
+}
+
+fn first_mailbox(a: &Address<'_>) -> Option<Mailbox> {
+    mailboxes(a).into_iter().next()
+}
+
+fn mailboxes(a: &Address<'_>) -> Vec<Mailbox> {
+    a.iter()
+        .filter_map(|addr| {
+            let raw = addr.address()?;
+            let email = normalize_email(raw).ok()?;
+            Some(Mailbox {
+                name: addr.name().unwrap_or("").trim().to_string(),
+                email,
+            })
+        })
+        .collect()
+}

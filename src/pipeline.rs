@@ -1,0 +1,268 @@
+//! The one way in: `prepare` (pure: normalize → classify → match) and `commit` (one transaction
+//! per batch: messages, sightings, failures, customer timers). `ingest` does both for a batch;
+//! `ingest_stream` overlaps reading, parallel parsing and committing for bulk sources.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::directory::identity::{Directory, Match, domain_of};
+use crate::message::{Channel, Direction, Inbound, Message, Origin, Payload, Prepared};
+use crate::normalize::{self, Class, autoreply};
+use crate::store::messages::BatchReport;
+use crate::store::{Db, StoreError};
+
+/// What `prepare` needs besides the input: the directory snapshot and limits.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub directory: Directory,
+    pub max_message_bytes: usize,
+}
+
+/// Turn one input into a storable message or a failure record. Pure.
+pub fn prepare(ctx: &Context, inbound: Inbound) -> Prepared {
+    let Inbound { origin, payload } = inbound;
+    match payload {
+        Payload::Email(raw) => prepare_email(ctx, origin, raw),
+        Payload::Unreadable(reason) => Prepared::Failure {
+            origin,
+            reason,
+            raw: Vec::new(),
+        },
+    }
+}
+
+fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
+    if raw.len() > ctx.max_message_bytes {
+        let reason = format!(
+            "message of {} bytes exceeds ingest.max_message_bytes ({})",
+            raw.len(),
+            ctx.max_message_bytes
+        );
+        return Prepared::Failure {
+            origin,
+            reason,
+            raw: Vec::new(),
+        };
+    }
+    let email = match normalize::parse_email(&raw) {
+        Ok(e) => e,
+        Err(reason) => {
+            return Prepared::Failure {
+                origin,
+                reason,
+                raw,
+            };
+        }
+    };
+    let dir = &ctx.directory;
+    let from = email.from.as_ref().map(|m| m.email.as_str()).unwrap_or("");
+    let recipients: Vec<&str> = email
+        .to
+        .iter()
+        .chain(email.cc.iter())
+        .map(|m| m.email.as_str())
+        .collect();
+    let recipient_rep = || {
+        recipients
+            .iter()
+            .find_map(|r| dir.rep_for(r))
+            .map(str::to_string)
+    };
+    let mut class = email.class;
+
+    let (direction, matched, counterpart, rep) = if class == Class::Bounce {
+        (
+            Direction::Inbound,
+            Match::none(),
+            None,
+            origin.rep.clone().or_else(recipient_rep),
+        )
+    } else if dir.is_team_address(from) {
+        let externals: Vec<&str> = recipients
+            .iter()
+            .copied()
+            .filter(|r| !dir.is_team_address(r))
+            .collect();
+        let rep = dir
+            .rep_for(from)
+            .map(str::to_string)
+            .or_else(|| origin.rep.clone());
+        if externals.is_empty() {
+            (Direction::Internal, Match::none(), None, rep)
+        } else {
+            let found = externals
+                .iter()
+                .map(|r| (*r, dir.match_email(r)))
+                .find(|(_, m)| m.customer.is_some() || m.group.is_some());
+            match found {
+                Some((addr, m)) => (Direction::Outbound, m, Some(addr.to_string()), rep),
+                None => (
+                    Direction::Outbound,
+                    Match::none(),
+                    Some(externals[0].to_string()),
+                    rep,
+                ),
+            }
+        }
+    } else {
+        let m = dir.match_email(from);
+        let rep = origin.rep.clone().or_else(recipient_rep);
+        (
+            Direction::Inbound,
+            m,
+            Some(from.to_string()).filter(|f| !f.is_empty()),
+            rep,
+        )
+    };
+
+    if direction == Direction::Inbound
+        && class == Class::Human
+        && matched.customer.is_none()
+        && matched.group.is_none()
+        && (autoreply::scam_wording(&email.subject, &email.text)
+            || dir.is_lookalike(domain_of(from)))
+    {
+        class = Class::Spam;
+    }
+    let counts_as_contact = class == Class::Human && direction != Direction::Internal;
+    let sent_at = email
+        .date
+        .map(|d| d.min(origin.received_at))
+        .unwrap_or(origin.received_at);
+    let key = email
+        .message_id
+        .clone()
+        .unwrap_or_else(|| email.content_key.clone());
+    let message = Message {
+        key,
+        message_id: email.message_id,
+        channel: Channel::Email,
+        direction,
+        class,
+        counts_as_contact,
+        customer: matched.customer,
+        group: matched.group,
+        match_reason: matched.reason,
+        counterpart,
+        rep,
+        from: email.from.map(|m| m.email),
+        to: recipients.iter().map(|r| r.to_string()).collect(),
+        subject: email.subject,
+        body: email.text,
+        sent_at,
+        received_at: origin.received_at,
+        in_reply_to: email.in_reply_to,
+    };
+    Prepared::Message { origin, message }
+}
+
+/// Prepare (in parallel) and commit one batch.
+pub async fn ingest(
+    db: &Db,
+    ctx: &Arc<Context>,
+    batch: Vec<Inbound>,
+) -> Result<BatchReport, StoreError> {
+    let ctx2 = Arc::clone(ctx);
+    let prepared = tokio::task::spawn_blocking(move || {
+        batch
+            .into_par_iter()
+            .map(|i| prepare(&ctx2, i))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("prepare panicked");
+    crate::store::messages::commit(db, &prepared).await
+}
+
+/// Totals of a whole ingest run.
+#[derive(Debug, Default, Clone)]
+pub struct RunReport {
+    pub batch: BatchReport,
+    pub elapsed_secs: f64,
+    pub bytes: u64,
+}
+
+impl RunReport {
+    pub fn rate(&self) -> f64 {
+        let n = self.batch.seen() as f64;
+        if self.elapsed_secs > 0.0 {
+            n / self.elapsed_secs
+        } else {
+            n
+        }
+    }
+
+    /// The one-line summary every import ends with.
+    pub fn summary_line(&self) -> String {
+        let b = &self.batch;
+        format!(
+            "ingested {}, also seen in another mailbox {}, duplicates {}, failed {}, unmatched {}, elapsed {:.2}s, {:.0} messages/s",
+            b.ingested,
+            b.sightings,
+            b.duplicates,
+            b.failed,
+            b.unmatched,
+            self.elapsed_secs,
+            self.rate()
+        )
+    }
+}
+
+/// Bulk ingestion: a reader thread pulls inputs from `source`, batches them (by count and
+/// bytes), prepares each batch in parallel, and hands it to this task to commit, so reading,
+/// parsing and committing overlap. Memory is bounded by two batches in flight.
+pub async fn ingest_stream<I>(
+    db: &Db,
+    ctx: Arc<Context>,
+    source: I,
+    batch_size: usize,
+    mut progress: impl FnMut(&RunReport),
+) -> Result<RunReport, StoreError>
+where
+    I: Iterator<Item = Inbound> + Send + 'static,
+{
+    const MAX_BATCH_BYTES: usize = 32 << 20;
+    let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<Prepared>, u64)>(1);
+    let reader = std::thread::spawn(move || {
+        let mut source = source.peekable();
+        while source.peek().is_some() {
+            let mut batch = Vec::with_capacity(batch_size);
+            let mut bytes = 0usize;
+            while batch.len() < batch_size && bytes < MAX_BATCH_BYTES {
+                let Some(item) = source.next() else { break };
+                bytes += match &item.payload {
+                    Payload::Email(raw) => raw.len(),
+                    Payload::Unreadable(_) => 0,
+                };
+                batch.push(item);
+            }
+            let prepared: Vec<Prepared> = batch.into_par_iter().map(|i| prepare(&ctx, i)).collect();
+            if tx.blocking_send((prepared, bytes as u64)).is_err() {
+                return;
+            }
+        }
+    });
+    let mut report = RunReport::default();
+    let mut result = Ok(());
+    while let Some((prepared, bytes)) = rx.recv().await {
+        match crate::store::messages::commit(db, &prepared).await {
+            Ok(b) => {
+                report.batch.add(&b);
+                report.bytes += bytes;
+                report.elapsed_secs = started.elapsed().as_secs_f64();
+                progress(&report);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    drop(rx);
+    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+    report.elapsed_secs = started.elapsed().as_secs_f64();
+    result.map(|_| report)
+}

@@ -1,0 +1,435 @@
+//! Customers and identities: import (upsert by id), the matching snapshot, listings.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::Row;
+
+use super::{Context, Db, StoreError, now_ms};
+use crate::config::Config;
+use crate::directory::freemail::FreeMail;
+use crate::directory::identity::{Directory, DomainOwner, normalize_domain, normalize_email};
+use crate::directory::import::{CustomerRecord, ParsedCsv, RowIssue};
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportSummary {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub errors: Vec<RowIssue>,
+    pub warnings: Vec<RowIssue>,
+    pub encoding: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Existing {
+    name: String,
+    name_key: String,
+    group: Option<String>,
+    tier: String,
+    owner: Option<String>,
+    country: Option<String>,
+    identities: BTreeSet<(String, String)>,
+}
+
+/// Apply a parsed CSV: identity conflicts become row errors, near-duplicate names warnings,
+/// and everything valid is written in one transaction.
+pub async fn apply_import(db: &Db, parsed: ParsedCsv) -> Result<ImportSummary, StoreError> {
+    let mut summary = ImportSummary {
+        errors: parsed.errors,
+        warnings: parsed.warnings,
+        encoding: parsed.encoding,
+        ..Default::default()
+    };
+    let mut tx = db.begin_write().await?;
+
+    // Current state.
+    let mut existing: HashMap<String, Existing> = HashMap::new();
+    for row in
+        sqlx::query("SELECT id, name, name_key, group_id, tier, owner, country FROM customer")
+            .fetch_all(&mut *tx)
+            .await
+            .ctx("load customers")?
+    {
+        existing.insert(
+            row.get("id"),
+            Existing {
+                name: row.get("name"),
+                name_key: row.get("name_key"),
+                group: row.get("group_id"),
+                tier: row.get("tier"),
+                owner: row.get("owner"),
+                country: row.get("country"),
+                identities: BTreeSet::new(),
+            },
+        );
+    }
+    // (kind, value) → (customer, group) for customer-owned identities outside this file.
+    let in_file: BTreeSet<String> = parsed.records.iter().map(|r| r.id.clone()).collect();
+    let mut claimed: HashMap<(String, String), (String, Option<String>, usize)> = HashMap::new();
+    for row in
+        sqlx::query("SELECT kind, value, customer_id FROM identity WHERE customer_id IS NOT NULL")
+            .fetch_all(&mut *tx)
+            .await
+            .ctx("load identities")?
+    {
+        let kind: String = row.get("kind");
+        let value: String = row.get("value");
+        let customer: String = row.get("customer_id");
+        if let Some(e) = existing.get_mut(&customer) {
+            e.identities.insert((kind.clone(), value.clone()));
+            if !in_file.contains(&customer) {
+                let group = e.group.clone();
+                claimed.insert((kind, value), (customer, group, 0));
+            }
+        }
+    }
+
+    // Resolve identity ownership in file order.
+    let mut accepted: Vec<CustomerRecord> = Vec::new();
+    let mut group_domains: HashMap<String, String> = HashMap::new();
+    for rec in parsed.records {
+        let mut conflicts = Vec::new();
+        let mut shared = Vec::new();
+        for (kind, value) in identities_of(&rec) {
+            if let Some((other, other_group, line)) =
+                claimed.get(&(kind.to_string(), value.clone()))
+            {
+                let same_group = rec.group.is_some() && rec.group == *other_group;
+                if kind == "domain" && same_group {
+                    shared.push(value.clone());
+                } else {
+                    let where_ = if *line > 0 {
+                        format!(" (line {line})")
+                    } else {
+                        String::new()
+                    };
+                    conflicts.push(format!(
+                        "{kind} {value} already belongs to customer {other}{where_}"
+                    ));
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            summary.errors.push(RowIssue {
+                line: rec.line,
+                message: format!("customer {:?}: {}", rec.id, conflicts.join("; ")),
+            });
+            continue;
+        }
+        for d in shared {
+            let g = rec.group.clone().unwrap_or_default();
+            summary.warnings.push(RowIssue {
+                line: rec.line,
+                message: format!(
+                    "domain {d} is shared inside group {g}: mail from an unlisted address on it is attached to the group, not one subsidiary"
+                ),
+            });
+            group_domains.insert(d, g);
+        }
+        for (kind, value) in identities_of(&rec) {
+            claimed.entry((kind.to_string(), value)).or_insert((
+                rec.id.clone(),
+                rec.group.clone(),
+                rec.line,
+            ));
+        }
+        accepted.push(rec);
+    }
+
+    // Near-duplicate names: warn, never merge.
+    let mut by_key: HashMap<String, (String, String, usize)> = HashMap::new();
+    for (id, e) in &existing {
+        if !in_file.contains(id) {
+            by_key.insert(e.name_key.clone(), (id.clone(), e.name.clone(), 0));
+        }
+    }
+    for rec in &accepted {
+        if rec.name_key.is_empty() {
+            continue;
+        }
+        match by_key.get(&rec.name_key) {
+            Some((other, other_name, line)) if *other != rec.id => {
+                let where_ = if *line > 0 {
+                    format!(" on line {line}")
+                } else {
+                    " already in the directory".to_string()
+                };
+                summary.warnings.push(RowIssue {
+                    line: rec.line,
+                    message: format!(
+                        "{:?} ({}) looks like {:?} ({}){}: kept as separate customers",
+                        rec.name, rec.id, other_name, other, where_
+                    ),
+                });
+            }
+            Some(_) => {}
+            None => {
+                by_key.insert(
+                    rec.name_key.clone(),
+                    (rec.id.clone(), rec.name.clone(), rec.line),
+                );
+            }
+        }
+    }
+
+    // Write.
+    let now = now_ms();
+    let groups_in_file: BTreeSet<String> =
+        accepted.iter().filter_map(|r| r.group.clone()).collect();
+    for g in &groups_in_file {
+        sqlx::query("DELETE FROM identity WHERE customer_id IS NULL AND group_id = $1")
+            .bind(g)
+            .execute(&mut *tx)
+            .await
+            .ctx("clear group domains")?;
+    }
+    for rec in &accepted {
+        let new_ids: BTreeSet<(String, String)> = identities_of(rec)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let before = existing.get(&rec.id);
+        match before {
+            None => summary.added += 1,
+            Some(e) => {
+                let same = e.name == rec.name
+                    && e.group == rec.group
+                    && e.tier == rec.tier
+                    && e.owner == rec.owner
+                    && e.country == rec.country
+                    && e.identities == new_ids;
+                if same {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                summary.updated += 1;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO customer (id, name, name_key, group_id, tier, owner, country, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key,
+               group_id = excluded.group_id, tier = excluded.tier, owner = excluded.owner,
+               country = excluded.country, updated_at = excluded.updated_at",
+        )
+        .bind(&rec.id)
+        .bind(&rec.name)
+        .bind(&rec.name_key)
+        .bind(&rec.group)
+        .bind(&rec.tier)
+        .bind(&rec.owner)
+        .bind(&rec.country)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .ctx("upsert a customer")?;
+        sqlx::query("DELETE FROM identity WHERE customer_id = $1")
+            .bind(&rec.id)
+            .execute(&mut *tx)
+            .await
+            .ctx("remove old identities")?;
+        for (kind, value) in &new_ids {
+            if kind == "domain" && group_domains.contains_key(value) {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO identity (kind, value, customer_id, group_id) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (kind, value) DO UPDATE SET customer_id = excluded.customer_id, group_id = excluded.group_id",
+            )
+            .bind(kind)
+            .bind(value)
+            .bind(&rec.id)
+            .bind(&rec.group)
+            .execute(&mut *tx)
+            .await
+            .ctx("insert an identity")?;
+        }
+    }
+    for (domain, group) in &group_domains {
+        sqlx::query(
+            "INSERT INTO identity (kind, value, customer_id, group_id) VALUES ('domain', $1, NULL, $2)
+             ON CONFLICT (kind, value) DO UPDATE SET customer_id = NULL, group_id = excluded.group_id",
+        )
+        .bind(domain)
+        .bind(group)
+        .execute(&mut *tx)
+        .await
+        .ctx("insert a group domain")?;
+    }
+    tx.commit().await.ctx("commit the import")?;
+    summary.errors.sort_by_key(|e| e.line);
+    summary.warnings.sort_by_key(|w| w.line);
+    Ok(summary)
+}
+
+fn identities_of(rec: &CustomerRecord) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    v.extend(rec.emails.iter().map(|e| ("email", e.clone())));
+    v.extend(rec.domains.iter().map(|d| ("domain", d.clone())));
+    v.extend(rec.phones.iter().map(|p| ("phone", p.clone())));
+    v
+}
+
+/// Load the matching snapshot: identities, groups, our domains, rep addresses, free-mail list.
+pub async fn load_directory(db: &Db, config: &Config) -> Result<Directory, StoreError> {
+    let pool = db.pool();
+    let mut dir = Directory::default();
+    dir.freemail = FreeMail::new(config.team.freemail_domains.iter().cloned());
+    dir.team_domains = config
+        .team
+        .domains
+        .iter()
+        .filter_map(|d| normalize_domain(d).ok())
+        .collect();
+    for rep in &config.reps {
+        for e in &rep.emails {
+            if let Ok(n) = normalize_email(e) {
+                dir.rep_emails.insert(n, rep.id.clone());
+            }
+        }
+    }
+    for row in sqlx::query("SELECT kind, value, customer_id, group_id FROM identity")
+        .fetch_all(pool)
+        .await
+        .ctx("load identities")?
+    {
+        let kind: String = row.get("kind");
+        let value: String = row.get("value");
+        let customer: Option<String> = row.get("customer_id");
+        let group: Option<String> = row.get("group_id");
+        match (kind.as_str(), customer, group) {
+            ("email", Some(c), _) => {
+                dir.emails.insert(value, c);
+            }
+            ("phone", Some(c), _) => {
+                dir.phones.insert(value, c);
+            }
+            ("domain", Some(c), _) => {
+                dir.domains.insert(value, DomainOwner::Customer(c));
+            }
+            ("domain", None, Some(g)) => {
+                dir.domains.insert(value, DomainOwner::Group(g));
+            }
+            _ => {}
+        }
+    }
+    for row in sqlx::query("SELECT id, group_id FROM customer WHERE group_id IS NOT NULL")
+        .fetch_all(pool)
+        .await
+        .ctx("load groups")?
+    {
+        dir.groups.insert(row.get("id"), row.get("group_id"));
+    }
+    dir.build_lookalikes();
+    Ok(dir)
+}
+
+/// A customer with its contact times, for listings.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CustomerRow {
+    pub id: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub tier: String,
+    pub owner: Option<String>,
+    pub country: Option<String>,
+    pub last_inbound_at: Option<i64>,
+    pub last_outbound_at: Option<i64>,
+    pub last_contact_at: Option<i64>,
+}
+
+fn customer_row(row: &sqlx::sqlite::SqliteRow) -> CustomerRow {
+    CustomerRow {
+        id: row.get("id"),
+        name: row.get("name"),
+        group: row.get("group_id"),
+        tier: row.get("tier"),
+        owner: row.get("owner"),
+        country: row.get("country"),
+        last_inbound_at: row.get("last_inbound_at"),
+        last_outbound_at: row.get("last_outbound_at"),
+        last_contact_at: row.get("last_contact_at"),
+    }
+}
+
+const CUSTOMER_COLUMNS: &str =
+    "id, name, group_id, tier, owner, country, last_inbound_at, last_outbound_at, last_contact_at";
+
+/// All customers, least recently contacted first (never contacted at the top).
+pub async fn list_customers(db: &Db) -> Result<Vec<CustomerRow>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customer ORDER BY last_contact_at IS NOT NULL, last_contact_at, id"
+    )))
+    .fetch_all(db.pool())
+    .await
+    .ctx("list customers")?;
+    Ok(rows.iter().map(customer_row).collect())
+}
+
+/// One customer with identities and message counts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CustomerDetail {
+    #[serde(flatten)]
+    pub customer: CustomerRow,
+    pub emails: Vec<String>,
+    pub domains: Vec<String>,
+    pub phones: Vec<String>,
+    pub messages_inbound: i64,
+    pub messages_outbound: i64,
+    pub messages_not_contact: i64,
+}
+
+pub async fn get_customer(db: &Db, id: &str) -> Result<Option<CustomerDetail>, StoreError> {
+    let pool = db.pool();
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customer WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .ctx("load a customer")?
+    else {
+        return Ok(None);
+    };
+    let customer = customer_row(&row);
+    let mut detail = CustomerDetail {
+        customer,
+        emails: vec![],
+        domains: vec![],
+        phones: vec![],
+        messages_inbound: 0,
+        messages_outbound: 0,
+        messages_not_contact: 0,
+    };
+    for r in
+        sqlx::query("SELECT kind, value FROM identity WHERE customer_id = $1 ORDER BY kind, value")
+            .bind(id)
+            .fetch_all(pool)
+            .await
+            .ctx("load identities")?
+    {
+        let v: String = r.get("value");
+        match r.get::<String, _>("kind").as_str() {
+            "email" => detail.emails.push(v),
+            "domain" => detail.domains.push(v),
+            "phone" => detail.phones.push(v),
+            _ => {}
+        }
+    }
+    let counts = sqlx::query(
+        "SELECT
+           COALESCE(SUM(CASE WHEN direction = 'inbound' AND counts_as_contact = 1 THEN 1 ELSE 0 END), 0) AS i,
+           COALESCE(SUM(CASE WHEN direction = 'outbound' AND counts_as_contact = 1 THEN 1 ELSE 0 END), 0) AS o,
+           COALESCE(SUM(CASE WHEN counts_as_contact = 0 THEN 1 ELSE 0 END), 0) AS n
+         FROM message WHERE customer_id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .ctx("count messages")?;
+    detail.messages_inbound = counts.get("i");
+    detail.messages_outbound = counts.get("o");
+    detail.messages_not_contact = counts.get("n");
+    Ok(Some(detail))
+}

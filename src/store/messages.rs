@@ -1,0 +1,304 @@
+//! Messages, sightings and failures: the batch commit, customer timers, and listings.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::{Context, Db, StoreError, now_ms};
+use crate::message::{Direction, Prepared};
+use crate::normalize::Class;
+
+/// Counts from committing one batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchReport {
+    /// New messages stored.
+    pub ingested: usize,
+    /// Known messages seen in another mailbox or folder (a new sighting only).
+    pub sightings: usize,
+    /// Inputs already seen at the same place: nothing new.
+    pub duplicates: usize,
+    /// Inputs stored as failures.
+    pub failed: usize,
+    /// New inbound human messages that matched no customer.
+    pub unmatched: usize,
+    /// Customers whose contact times moved.
+    pub customers_touched: usize,
+}
+
+impl BatchReport {
+    pub fn add(&mut self, o: &BatchReport) {
+        self.ingested += o.ingested;
+        self.sightings += o.sightings;
+        self.duplicates += o.duplicates;
+        self.failed += o.failed;
+        self.unmatched += o.unmatched;
+        self.customers_touched += o.customers_touched;
+    }
+
+    /// Inputs looked at.
+    pub fn seen(&self) -> usize {
+        self.ingested + self.sightings + self.duplicates + self.failed
+    }
+}
+
+#[derive(Default)]
+struct Timers {
+    inbound: Option<i64>,
+    outbound: Option<i64>,
+}
+
+fn later(a: Option<i64>, b: i64) -> Option<i64> {
+    Some(a.map_or(b, |a| a.max(b)))
+}
+
+/// Store a batch in one transaction. Idempotent: a sighting already stored is a duplicate;
+/// a message already stored under the same key gets only a new sighting.
+pub async fn commit(db: &Db, batch: &[Prepared]) -> Result<BatchReport, StoreError> {
+    let mut report = BatchReport::default();
+    if batch.is_empty() {
+        return Ok(report);
+    }
+    let now = now_ms();
+    let mut timers: HashMap<&str, Timers> = HashMap::new();
+    let mut tx = db.begin_write().await?;
+    for p in batch {
+        match p {
+            Prepared::Failure {
+                origin,
+                reason,
+                raw,
+            } => {
+                let stored = sqlx::query(
+                    "INSERT INTO failure (source_key, mailbox, reason, size, raw, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_key) DO NOTHING RETURNING source_key",
+                )
+                .bind(&origin.source_key)
+                .bind(&origin.mailbox)
+                .bind(reason)
+                .bind(raw.len() as i64)
+                .bind(raw.as_slice())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .ctx("store a failure")?;
+                if stored.is_some() {
+                    report.failed += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+            Prepared::Message { origin, message: m } => {
+                let new_sighting = sqlx::query(
+                    "INSERT INTO sighting (source_key, message_key, mailbox, rep_id, seen_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source_key) DO NOTHING RETURNING source_key",
+                )
+                .bind(&origin.source_key)
+                .bind(&m.key)
+                .bind(&origin.mailbox)
+                .bind(&origin.rep)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .ctx("store a sighting")?;
+                if new_sighting.is_none() {
+                    report.duplicates += 1;
+                    continue;
+                }
+                let to = serde_json::to_string(&m.to).unwrap_or_else(|_| "[]".into());
+                let inserted = sqlx::query(
+                    "INSERT INTO message (key, message_id, channel, direction, class, counts_as_contact,
+                       customer_id, group_id, match_reason, counterpart, rep_id, from_addr, to_addrs,
+                       subject, body, sent_at, received_at, in_reply_to, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                     ON CONFLICT (key) DO NOTHING RETURNING id",
+                )
+                .bind(&m.key)
+                .bind(&m.message_id)
+                .bind(m.channel.as_str())
+                .bind(m.direction.as_str())
+                .bind(m.class.as_str())
+                .bind(m.counts_as_contact)
+                .bind(&m.customer)
+                .bind(&m.group)
+                .bind(m.match_reason.as_str())
+                .bind(&m.counterpart)
+                .bind(&m.rep)
+                .bind(&m.from)
+                .bind(&to)
+                .bind(&m.subject)
+                .bind(&m.body)
+                .bind(m.sent_at)
+                .bind(m.received_at)
+                .bind(&m.in_reply_to)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .ctx("store a message")?;
+                if inserted.is_none() {
+                    report.sightings += 1;
+                    continue;
+                }
+                report.ingested += 1;
+                if m.customer.is_none()
+                    && m.group.is_none()
+                    && m.direction == Direction::Inbound
+                    && m.class == Class::Human
+                {
+                    report.unmatched += 1;
+                }
+                if let (true, Some(c)) = (m.counts_as_contact, m.customer.as_deref()) {
+                    let t = timers.entry(c).or_default();
+                    match m.direction {
+                        Direction::Inbound => t.inbound = later(t.inbound, m.sent_at),
+                        Direction::Outbound => t.outbound = later(t.outbound, m.sent_at),
+                        Direction::Internal => {}
+                    }
+                }
+            }
+        }
+    }
+    for (customer, t) in &timers {
+        let contact = t.inbound.max(t.outbound);
+        // Timestamps only move forward.
+        let moved = sqlx::query(
+            "UPDATE customer SET
+               last_inbound_at = CASE WHEN $2 IS NOT NULL AND (last_inbound_at IS NULL OR last_inbound_at < $2) THEN $2 ELSE last_inbound_at END,
+               last_outbound_at = CASE WHEN $3 IS NOT NULL AND (last_outbound_at IS NULL OR last_outbound_at < $3) THEN $3 ELSE last_outbound_at END,
+               last_contact_at = CASE WHEN $4 IS NOT NULL AND (last_contact_at IS NULL OR last_contact_at < $4) THEN $4 ELSE last_contact_at END,
+               updated_at = $5
+             WHERE id = $1 AND (
+               ($2 IS NOT NULL AND (last_inbound_at IS NULL OR last_inbound_at < $2)) OR
+               ($3 IS NOT NULL AND (last_outbound_at IS NULL OR last_outbound_at < $3)))",
+        )
+        .bind(customer)
+        .bind(t.inbound)
+        .bind(t.outbound)
+        .bind(contact)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .ctx("update contact times")?;
+        report.customers_touched += moved.rows_affected() as usize;
+    }
+    tx.commit().await.ctx("commit a batch")?;
+    Ok(report)
+}
+
+/// A stored message as listed by `keepwarm messages`.
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    pub id: i64,
+    pub key: String,
+    pub channel: String,
+    pub direction: String,
+    pub class: Class,
+    pub counts_as_contact: bool,
+    pub customer: Option<String>,
+    pub group: Option<String>,
+    pub match_reason: String,
+    pub rep: Option<String>,
+    pub from: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub sent_at: i64,
+}
+
+/// A page of messages in id order after `after_id` (keyset pagination keeps memory flat).
+pub async fn page(
+    db: &Db,
+    after_id: i64,
+    limit: i64,
+    customer: Option<&str>,
+) -> Result<Vec<MessageRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, key, channel, direction, class, counts_as_contact, customer_id, group_id,
+                match_reason, rep_id, from_addr, subject, body, sent_at
+         FROM message WHERE id > $1 AND ($3 IS NULL OR customer_id = $3) ORDER BY id LIMIT $2",
+    )
+    .bind(after_id)
+    .bind(limit)
+    .bind(customer)
+    .fetch_all(db.pool())
+    .await
+    .ctx("list messages")?;
+    Ok(rows
+        .iter()
+        .map(|r| MessageRow {
+            id: r.get("id"),
+            key: r.get("key"),
+            channel: r.get("channel"),
+            direction: r.get("direction"),
+            class: Class::parse(r.get::<&str, _>("class")),
+            counts_as_contact: r.get("counts_as_contact"),
+            customer: r.get("customer_id"),
+            group: r.get("group_id"),
+            match_reason: r.get("match_reason"),
+            rep: r.get("rep_id"),
+            from: r.get("from_addr"),
+            subject: r.get("subject"),
+            body: r.get("body"),
+            sent_at: r.get("sent_at"),
+        })
+        .collect())
+}
+
+/// A sender that matched no customer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnknownSender {
+    pub address: String,
+    pub messages: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// Unmatched inbound senders of human mail (not spam, bulk, auto-replies or bounces).
+pub async fn unknown_senders(db: &Db) -> Result<Vec<UnknownSender>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT from_addr, COUNT(*) AS n, MIN(sent_at) AS first_seen, MAX(sent_at) AS last_seen
+         FROM message
+         WHERE customer_id IS NULL AND group_id IS NULL AND direction = 'inbound' AND class = 'human'
+           AND from_addr IS NOT NULL
+         GROUP BY from_addr ORDER BY MAX(sent_at) DESC",
+    )
+    .fetch_all(db.pool())
+    .await
+    .ctx("list unknown senders")?;
+    Ok(rows
+        .iter()
+        .map(|r| UnknownSender {
+            address: r.get("from_addr"),
+            messages: r.get("n"),
+            first_seen: r.get("first_seen"),
+            last_seen: r.get("last_seen"),
+        })
+        .collect())
+}
+
+/// An input that could not be used.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FailureRow {
+    pub source_key: String,
+    pub mailbox: String,
+    pub reason: String,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+pub async fn failures(db: &Db) -> Result<Vec<FailureRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT source_key, mailbox, reason, size, created_at FROM failure ORDER BY created_at, source_key",
+    )
+    .fetch_all(db.pool())
+    .await
+    .ctx("list failures")?;
+    Ok(rows
+        .iter()
+        .map(|r| FailureRow {
+            source_key: r.get("source_key"),
+            mailbox: r.get("mailbox"),
+            reason: r.get("reason"),
+            size: r.get("size"),
+            created_at: r.get("created_at"),
+        })
+        .collect())
+}
