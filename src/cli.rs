@@ -199,7 +199,7 @@ async fn customers_import(config: &Config, file: &Path) -> Result<()> {
 
 async fn ingest<I>(config: &Config, source: I) -> Result<()>
 where
-    I: Iterator<Item = crate::message::Inbound> + Send + 'static,
+    I: Iterator<Item = crate::message::Pending> + Send + 'static,
 {
     let db = Db::open(&config.database).await?;
     let directory = store::customers::load_directory(&db, config).await?;

@@ -107,3 +107,24 @@ pub enum Prepared {
         raw: Vec<u8>,
     },
 }
+
+/// An input not read yet: its size (for batching by bytes) and how to read it. Bulk sources
+/// yield these so the reading happens on the parallel parse workers.
+pub struct Pending {
+    pub size: u64,
+    pub load: Box<dyn FnOnce() -> Inbound + Send>,
+}
+
+impl Pending {
+    /// An input that is already in memory.
+    pub fn ready(inbound: Inbound) -> Pending {
+        let size = match &inbound.payload {
+            Payload::Email(raw) => raw.len() as u64,
+            Payload::Unreadable(_) => 0,
+        };
+        Pending {
+            size,
+            load: Box::new(move || inbound),
+        }
+    }
+}

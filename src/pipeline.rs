@@ -8,7 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::directory::identity::{Directory, Match, domain_of};
-use crate::message::{Channel, Direction, Inbound, Message, Origin, Payload, Prepared};
+use crate::message::{Channel, Direction, Inbound, Message, Origin, Payload, Pending, Prepared};
 use crate::normalize::{self, Class, autoreply};
 use crate::store::messages::BatchReport;
 use crate::store::{Db, StoreError};
@@ -221,26 +221,35 @@ pub async fn ingest_stream<I>(
     mut progress: impl FnMut(&RunReport),
 ) -> Result<RunReport, StoreError>
 where
-    I: Iterator<Item = Inbound> + Send + 'static,
+    I: Iterator<Item = Pending> + Send + 'static,
 {
-    const MAX_BATCH_BYTES: usize = 32 << 20;
+    const MAX_BATCH_BYTES: u64 = 32 << 20;
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<Prepared>, u64)>(1);
     let reader = std::thread::spawn(move || {
         let mut source = source.peekable();
         while source.peek().is_some() {
             let mut batch = Vec::with_capacity(batch_size);
-            let mut bytes = 0usize;
+            let mut bytes = 0u64;
             while batch.len() < batch_size && bytes < MAX_BATCH_BYTES {
                 let Some(item) = source.next() else { break };
-                bytes += match &item.payload {
-                    Payload::Email(raw) => raw.len(),
-                    Payload::Unreadable(_) => 0,
-                };
+                bytes += item.size;
                 batch.push(item);
             }
-            let prepared: Vec<Prepared> = batch.into_par_iter().map(|i| prepare(&ctx, i)).collect();
-            if tx.blocking_send((prepared, bytes as u64)).is_err() {
+            // Read and prepare on all cores; only prepared (small) messages stay in memory.
+            let t = Instant::now();
+            let n = batch.len();
+            let prepared: Vec<Prepared> = batch
+                .into_par_iter()
+                .map(|p| prepare(&ctx, (p.load)()))
+                .collect();
+            tracing::debug!(
+                messages = n,
+                bytes,
+                ms = t.elapsed().as_millis() as u64,
+                "Batch prepared."
+            );
+            if tx.blocking_send((prepared, bytes)).is_err() {
                 return;
             }
         }
@@ -248,7 +257,14 @@ where
     let mut report = RunReport::default();
     let mut result = Ok(());
     while let Some((prepared, bytes)) = rx.recv().await {
-        match crate::store::messages::commit(db, &prepared).await {
+        let t = Instant::now();
+        let committed = crate::store::messages::commit(db, &prepared).await;
+        tracing::debug!(
+            messages = prepared.len(),
+            ms = t.elapsed().as_millis() as u64,
+            "Batch committed."
+        );
+        match committed {
             Ok(b) => {
                 report.batch.add(&b);
                 report.bytes += bytes;

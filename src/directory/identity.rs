@@ -89,8 +89,16 @@ pub fn normalize_phone(raw: &str, country: Option<&str>) -> Result<String, Strin
     } else {
         s.to_string()
     };
-    let number = phonenumber::parse(region, &candidate)
-        .map_err(|e| format!("invalid phone number {raw:?}: {e}"))?;
+    let number = match phonenumber::parse(region, &candidate) {
+        Ok(n) => n,
+        // "00" is the international prefix people type everywhere, even where the country's
+        // real one differs (Thailand's is 001): read it as "+".
+        Err(_) if candidate.starts_with("00") => {
+            phonenumber::parse(None, format!("+{}", &digits[2..]))
+                .map_err(|e| format!("invalid phone number {raw:?}: {e}"))?
+        }
+        Err(e) => return Err(format!("invalid phone number {raw:?}: {e}")),
+    };
     let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
     if e164.len() < 8 {
         return Err(format!("invalid phone number {raw:?}: too short"));
@@ -130,6 +138,8 @@ pub struct Directory {
     pub emails: HashMap<String, String>,
     pub domains: HashMap<String, DomainOwner>,
     pub phones: HashMap<String, String>,
+    /// Phones shared by a corporate group → group id.
+    pub group_phones: HashMap<String, String>,
     /// customer id → group id
     pub groups: HashMap<String, String>,
     pub freemail: FreeMail,
@@ -355,10 +365,17 @@ impl Directory {
 
     /// Match an E.164 phone.
     pub fn match_phone(&self, e164: &str) -> Match {
-        match self.phones.get(e164) {
-            Some(c) => Match {
+        if let Some(c) = self.phones.get(e164) {
+            return Match {
                 group: self.groups.get(c).cloned(),
                 customer: Some(c.clone()),
+                reason: MatchReason::Phone,
+            };
+        }
+        match self.group_phones.get(e164) {
+            Some(g) => Match {
+                customer: None,
+                group: Some(g.clone()),
                 reason: MatchReason::Phone,
             },
             None => Match::none(),
@@ -412,6 +429,7 @@ mod tests {
             ("0049 30 1234567", Some("DE"), "+49301234567"),
             ("06 12 34 56 78", Some("FR"), "+33612345678"),
             ("0912 345 678", Some("TW"), "+886912345678"),
+            ("0066 978430631", Some("TH"), "+66978430631"),
             ("+52 81 8123 4567", Some("MX"), "+528181234567"),
             ("+7 (495) 123-45-67", None, "+74951234567"),
             ("8613957400001", None, "+8613957400001"),

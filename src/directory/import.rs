@@ -127,8 +127,10 @@ pub fn name_key(name: &str) -> String {
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .collect::<String>()
         .to_lowercase();
+    // Dots join abbreviations ("S.L." → "sl"); any other punctuation separates words.
     let cleaned: String = folded
         .chars()
+        .filter(|c| *c != '.')
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
     let words: Vec<&str> = cleaned.split_whitespace().collect();

@@ -40,6 +40,10 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err("empty message".into());
     }
+    // Attachments are never read: mark their base64 bodies as binary so the parser does not
+    // spend most of its time decoding images and PDFs.
+    let skipped = skip_binary_decoding(raw);
+    let raw: &[u8] = skipped.as_deref().unwrap_or(raw);
     let msg = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| "not an RFC 5322 message".to_string())?;
@@ -165,6 +169,66 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
         class,
         content_key,
     })
+}
+
+/// Rewrite `Content-Transfer-Encoding: base64` to `binary` (same length) in the header block of
+/// every MIME part whose type is not text, multipart or message. Returns `None` when nothing
+/// needed rewriting. A best-effort line scan: a mistake only costs decoding time or leaves an
+/// attachment undecoded, and attachment bodies are never used.
+pub fn skip_binary_decoding(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut in_headers = true;
+    let mut ctype_binary = false;
+    let mut cte_base64_at: Option<usize> = None;
+    let mut pos = 0;
+    while pos < raw.len() {
+        let end = memchr::memchr(b'\n', &raw[pos..])
+            .map(|e| pos + e + 1)
+            .unwrap_or(raw.len());
+        let line = &raw[pos..end];
+        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
+        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+        if in_headers {
+            if trimmed.is_empty() {
+                if let (true, Some(at)) = (ctype_binary, cte_base64_at) {
+                    out.get_or_insert_with(|| raw.to_vec())[at..at + 6].copy_from_slice(b"binary");
+                }
+                in_headers = false;
+            } else if trimmed[0] == b' ' || trimmed[0] == b'\t' {
+                // Folded continuation: the type of a Content-Type header is on its first line.
+            } else if let Some(value) = header_value(trimmed, b"content-type") {
+                let v = value.trim_ascii_start();
+                let lower: Vec<u8> = v.iter().take(12).map(|b| b.to_ascii_lowercase()).collect();
+                ctype_binary = !(lower.starts_with(b"text/")
+                    || lower.starts_with(b"multipart/")
+                    || lower.starts_with(b"message/"));
+            } else if let Some(value) = header_value(trimmed, b"content-transfer-encoding") {
+                let v = value.trim_ascii();
+                if v.eq_ignore_ascii_case(b"base64") {
+                    let offset = v.as_ptr() as usize - raw.as_ptr() as usize;
+                    cte_base64_at = Some(offset);
+                }
+            }
+        } else if trimmed.len() > 2
+            && trimmed.starts_with(b"--")
+            && !trimmed[2].is_ascii_whitespace()
+        {
+            // A boundary line: a part's header block follows.
+            in_headers = true;
+            ctype_binary = false;
+            cte_base64_at = None;
+        }
+        pos = end;
+    }
+    out
+}
+
+fn header_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    if line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name) {
+        let rest = line[name.len()..].trim_ascii_start();
+        return rest.strip_prefix(b":");
+    }
+    None
 }
 
 fn first_text<'a>(v: &'a HeaderValue<'a>) -> Option<&'a str> {

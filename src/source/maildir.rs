@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::message::{Inbound, Origin, Payload};
+use crate::message::{Inbound, Origin, Payload, Pending};
 
 /// A mailbox folder found under the Maildir root.
 #[derive(Debug, Clone)]
@@ -128,7 +128,7 @@ fn received_at(file: &Path) -> i64 {
 pub fn read(
     root: &Path,
     rep: Option<String>,
-) -> std::io::Result<impl Iterator<Item = Inbound> + Send + 'static> {
+) -> std::io::Result<impl Iterator<Item = Pending> + Send + 'static> {
     let root = std::fs::canonicalize(root)?;
     let folders = folders(&root)?;
     let items: Vec<(PathBuf, String, String)> = folders
@@ -143,20 +143,29 @@ pub fn read(
         })
         .collect();
     Ok(items.into_iter().map(move |(file, source_key, mailbox)| {
-        let payload = match std::fs::read(&file) {
-            Ok(raw) => Payload::Email(raw),
-            Err(e) => Payload::Unreadable(format!("cannot read {}: {e}", file.display())),
-        };
-        Inbound {
-            origin: Origin {
-                received_at: received_at(&file),
-                source_key,
-                mailbox,
-                rep: rep.clone(),
-            },
-            payload,
+        let rep = rep.clone();
+        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        Pending {
+            size,
+            load: Box::new(move || load(file, source_key, mailbox, rep)),
         }
     }))
+}
+
+fn load(file: PathBuf, source_key: String, mailbox: String, rep: Option<String>) -> Inbound {
+    let payload = match std::fs::read(&file) {
+        Ok(raw) => Payload::Email(raw),
+        Err(e) => Payload::Unreadable(format!("cannot read {}: {e}", file.display())),
+    };
+    Inbound {
+        origin: Origin {
+            received_at: received_at(&file),
+            source_key,
+            mailbox,
+            rep,
+        },
+        payload,
+    }
 }
 
 #[cfg(test)]

@@ -5,10 +5,18 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use crate::message::{Inbound, Origin, Payload};
+use crate::message::{Inbound, Origin, Payload, Pending};
 
-/// Stream the messages of an mbox file.
+/// Stream the messages of an mbox file as pipeline inputs.
 pub fn read(
+    path: &Path,
+    rep: Option<String>,
+) -> std::io::Result<impl Iterator<Item = Pending> + Send + 'static> {
+    Ok(messages(path, rep)?.map(Pending::ready))
+}
+
+/// The messages of an mbox file, read one after another.
+pub fn messages(
     path: &Path,
     rep: Option<String>,
 ) -> std::io::Result<impl Iterator<Item = Inbound> + Send + 'static> {
@@ -173,7 +181,7 @@ mod tests {
              From b@y.example Tue Jun  9 11:30:00 2026\nFrom: b@y.example\nSubject: two\n\nbye\nFrom inside a line is fine\n",
         )
         .unwrap();
-        let items: Vec<Inbound> = read(&p, Some("li.wei".into())).unwrap().collect();
+        let items: Vec<Inbound> = messages(&p, Some("li.wei".into())).unwrap().collect();
         assert_eq!(items.len(), 2);
         let Payload::Email(first) = &items[0].payload else {
             panic!()

@@ -85,47 +85,52 @@ pub async fn apply_import(db: &Db, parsed: ParsedCsv) -> Result<ImportSummary, S
         }
     }
 
-    // Resolve identity ownership in file order.
+    // Resolve identity ownership in file order. An identity already held by another customer
+    // is shared inside a corporate group (domains, phones) or else stays with its first holder.
     let mut accepted: Vec<CustomerRecord> = Vec::new();
-    let mut group_domains: HashMap<String, String> = HashMap::new();
-    for rec in parsed.records {
-        let mut conflicts = Vec::new();
-        let mut shared = Vec::new();
+    let mut group_owned: HashMap<(String, String), String> = HashMap::new();
+    for mut rec in parsed.records {
+        let mut dropped: Vec<(&'static str, String)> = Vec::new();
         for (kind, value) in identities_of(&rec) {
-            if let Some((other, other_group, line)) =
-                claimed.get(&(kind.to_string(), value.clone()))
-            {
-                let same_group = rec.group.is_some() && rec.group == *other_group;
-                if kind == "domain" && same_group {
-                    shared.push(value.clone());
+            let Some((other, other_group, line)) = claimed.get(&(kind.to_string(), value.clone()))
+            else {
+                continue;
+            };
+            if *other == rec.id {
+                continue;
+            }
+            let same_group = rec.group.is_some() && rec.group == *other_group;
+            if kind != "email" && same_group {
+                let g = rec.group.clone().unwrap_or_default();
+                summary.warnings.push(RowIssue {
+                    line: rec.line,
+                    message: format!(
+                        "{kind} {value} is shared inside group {g}: it identifies the group, not one subsidiary"
+                    ),
+                });
+                group_owned.insert((kind.to_string(), value), g);
+            } else {
+                let where_ = if *line > 0 {
+                    format!(" (line {line})")
                 } else {
-                    let where_ = if *line > 0 {
-                        format!(" (line {line})")
-                    } else {
-                        String::new()
-                    };
-                    conflicts.push(format!(
-                        "{kind} {value} already belongs to customer {other}{where_}"
-                    ));
-                }
+                    String::new()
+                };
+                summary.warnings.push(RowIssue {
+                    line: rec.line,
+                    message: format!(
+                        "{kind} {value} already belongs to customer {other}{where_}: not used for {}",
+                        rec.id
+                    ),
+                });
+                dropped.push((kind, value));
             }
         }
-        if !conflicts.is_empty() {
-            summary.errors.push(RowIssue {
-                line: rec.line,
-                message: format!("customer {:?}: {}", rec.id, conflicts.join("; ")),
-            });
-            continue;
-        }
-        for d in shared {
-            let g = rec.group.clone().unwrap_or_default();
-            summary.warnings.push(RowIssue {
-                line: rec.line,
-                message: format!(
-                    "domain {d} is shared inside group {g}: mail from an unlisted address on it is attached to the group, not one subsidiary"
-                ),
-            });
-            group_domains.insert(d, g);
+        for (kind, value) in &dropped {
+            match *kind {
+                "email" => rec.emails.retain(|e| e != value),
+                "domain" => rec.domains.retain(|d| d != value),
+                _ => rec.phones.retain(|p| p != value),
+            }
         }
         for (kind, value) in identities_of(&rec) {
             claimed.entry((kind.to_string(), value)).or_insert((
@@ -139,16 +144,24 @@ pub async fn apply_import(db: &Db, parsed: ParsedCsv) -> Result<ImportSummary, S
 
     // Near-duplicate names: warn, never merge.
     let mut by_key: HashMap<String, (String, String, usize)> = HashMap::new();
+    let mut groups: HashMap<String, Option<String>> = HashMap::new();
     for (id, e) in &existing {
+        groups.insert(id.clone(), e.group.clone());
         if !in_file.contains(id) {
             by_key.insert(e.name_key.clone(), (id.clone(), e.name.clone(), 0));
         }
+    }
+    for rec in &accepted {
+        groups.insert(rec.id.clone(), rec.group.clone());
     }
     for rec in &accepted {
         if rec.name_key.is_empty() {
             continue;
         }
         match by_key.get(&rec.name_key) {
+            // Subsidiaries of one group are expected to share a name.
+            Some((other, _, _))
+                if rec.group.is_some() && groups.get(other).cloned().flatten() == rec.group => {}
             Some((other, other_name, line)) if *other != rec.id => {
                 let where_ = if *line > 0 {
                     format!(" on line {line}")
@@ -230,7 +243,7 @@ pub async fn apply_import(db: &Db, parsed: ParsedCsv) -> Result<ImportSummary, S
             .await
             .ctx("remove old identities")?;
         for (kind, value) in &new_ids {
-            if kind == "domain" && group_domains.contains_key(value) {
+            if group_owned.contains_key(&(kind.clone(), value.clone())) {
                 continue;
             }
             sqlx::query(
@@ -246,16 +259,17 @@ pub async fn apply_import(db: &Db, parsed: ParsedCsv) -> Result<ImportSummary, S
             .ctx("insert an identity")?;
         }
     }
-    for (domain, group) in &group_domains {
+    for ((kind, value), group) in &group_owned {
         sqlx::query(
-            "INSERT INTO identity (kind, value, customer_id, group_id) VALUES ('domain', $1, NULL, $2)
+            "INSERT INTO identity (kind, value, customer_id, group_id) VALUES ($1, $2, NULL, $3)
              ON CONFLICT (kind, value) DO UPDATE SET customer_id = NULL, group_id = excluded.group_id",
         )
-        .bind(domain)
+        .bind(kind)
+        .bind(value)
         .bind(group)
         .execute(&mut *tx)
         .await
-        .ctx("insert a group domain")?;
+        .ctx("insert a group identity")?;
     }
     tx.commit().await.ctx("commit the import")?;
     summary.errors.sort_by_key(|e| e.line);
@@ -310,6 +324,9 @@ pub async fn load_directory(db: &Db, config: &Config) -> Result<Directory, Store
             }
             ("domain", None, Some(g)) => {
                 dir.domains.insert(value, DomainOwner::Group(g));
+            }
+            ("phone", None, Some(g)) => {
+                dir.group_phones.insert(value, g);
             }
             _ => {}
         }

@@ -1,11 +1,11 @@
 //! Messages, sightings and failures: the batch commit, customer timers, and listings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
 use super::{Context, Db, StoreError, now_ms};
-use crate::message::{Direction, Prepared};
+use crate::message::{Direction, Message, Prepared};
 use crate::normalize::Class;
 
 /// Counts from committing one batch.
@@ -51,6 +51,29 @@ fn later(a: Option<i64>, b: i64) -> Option<i64> {
     Some(a.map_or(b, |a| a.max(b)))
 }
 
+/// Rows per multi-row INSERT: few statements per batch, far below SQLite's parameter limit.
+const CHUNK: usize = 16;
+
+/// `($1, $2, $3), ($4, $5, $6), ...` for `rows` rows of `cols` parameters.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
 /// Store a batch in one transaction. Idempotent: a sighting already stored is a duplicate;
 /// a message already stored under the same key gets only a new sighting.
 pub async fn commit(db: &Db, batch: &[Prepared]) -> Result<BatchReport, StoreError> {
@@ -59,59 +82,92 @@ pub async fn commit(db: &Db, batch: &[Prepared]) -> Result<BatchReport, StoreErr
         return Ok(report);
     }
     let now = now_ms();
-    let mut timers: HashMap<&str, Timers> = HashMap::new();
     let mut tx = db.begin_write().await?;
+
+    // Failures.
     for p in batch {
-        match p {
-            Prepared::Failure {
-                origin,
-                reason,
-                raw,
-            } => {
-                let stored = sqlx::query(
-                    "INSERT INTO failure (source_key, mailbox, reason, size, raw, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_key) DO NOTHING RETURNING source_key",
-                )
-                .bind(&origin.source_key)
-                .bind(&origin.mailbox)
-                .bind(reason)
-                .bind(raw.len() as i64)
-                .bind(raw.as_slice())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await
-                .ctx("store a failure")?;
-                if stored.is_some() {
-                    report.failed += 1;
-                } else {
-                    report.duplicates += 1;
-                }
+        if let Prepared::Failure {
+            origin,
+            reason,
+            raw,
+        } = p
+        {
+            let stored = sqlx::query(
+                "INSERT INTO failure (source_key, mailbox, reason, size, raw, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_key) DO NOTHING RETURNING source_key",
+            )
+            .bind(&origin.source_key)
+            .bind(&origin.mailbox)
+            .bind(reason)
+            .bind(raw.len() as i64)
+            .bind(raw.as_slice())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx("store a failure")?;
+            if stored.is_some() {
+                report.failed += 1;
+            } else {
+                report.duplicates += 1;
             }
-            Prepared::Message { origin, message: m } => {
-                let new_sighting = sqlx::query(
-                    "INSERT INTO sighting (source_key, message_key, mailbox, rep_id, seen_at)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source_key) DO NOTHING RETURNING source_key",
-                )
+        }
+    }
+
+    // Sightings: the ones already stored are duplicates of this very input.
+    let messages: Vec<(&crate::message::Origin, &Message)> = batch
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Message { origin, message } => Some((origin, message)),
+            Prepared::Failure { .. } => None,
+        })
+        .collect();
+    let mut new_sightings: HashSet<String> = HashSet::new();
+    for chunk in messages.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO sighting (source_key, message_key, mailbox, rep_id, seen_at) VALUES {}
+             ON CONFLICT (source_key) DO NOTHING RETURNING source_key",
+            placeholders(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (origin, m) in chunk {
+            q = q
                 .bind(&origin.source_key)
                 .bind(&m.key)
                 .bind(&origin.mailbox)
                 .bind(&origin.rep)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await
-                .ctx("store a sighting")?;
-                if new_sighting.is_none() {
-                    report.duplicates += 1;
-                    continue;
-                }
-                let to = serde_json::to_string(&m.to).unwrap_or_else(|_| "[]".into());
-                let inserted = sqlx::query(
-                    "INSERT INTO message (key, message_id, channel, direction, class, counts_as_contact,
-                       customer_id, group_id, match_reason, counterpart, rep_id, from_addr, to_addrs,
-                       subject, body, sent_at, received_at, in_reply_to, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-                     ON CONFLICT (key) DO NOTHING RETURNING id",
-                )
+                .bind(now);
+        }
+        for row in q.fetch_all(&mut *tx).await.ctx("store sightings")? {
+            new_sightings.insert(row.get(0));
+        }
+    }
+
+    // Messages: the first input of each key is inserted; a key already stored (or repeated in
+    // this batch) is the same mail seen in another mailbox.
+    let mut seen_keys: HashSet<&str> = HashSet::new();
+    let mut candidates: Vec<&Message> = Vec::new();
+    for (origin, m) in &messages {
+        if !new_sightings.contains(&origin.source_key) {
+            report.duplicates += 1;
+        } else if seen_keys.insert(m.key.as_str()) {
+            candidates.push(m);
+        } else {
+            report.sightings += 1;
+        }
+    }
+    let mut inserted: HashSet<String> = HashSet::new();
+    for chunk in candidates.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO message (key, message_id, channel, direction, class, counts_as_contact,
+               customer_id, group_id, match_reason, counterpart, rep_id, from_addr, to_addrs,
+               subject, body, sent_at, received_at, in_reply_to, created_at)
+             VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
+            placeholders(chunk.len(), 19)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for m in chunk {
+            let to = serde_json::to_string(&m.to).unwrap_or_else(|_| "[]".into());
+            q = q
                 .bind(&m.key)
                 .bind(&m.message_id)
                 .bind(m.channel.as_str())
@@ -124,36 +180,40 @@ pub async fn commit(db: &Db, batch: &[Prepared]) -> Result<BatchReport, StoreErr
                 .bind(&m.counterpart)
                 .bind(&m.rep)
                 .bind(&m.from)
-                .bind(&to)
+                .bind(to)
                 .bind(&m.subject)
                 .bind(&m.body)
                 .bind(m.sent_at)
                 .bind(m.received_at)
                 .bind(&m.in_reply_to)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await
-                .ctx("store a message")?;
-                if inserted.is_none() {
-                    report.sightings += 1;
-                    continue;
-                }
-                report.ingested += 1;
-                if m.customer.is_none()
-                    && m.group.is_none()
-                    && m.direction == Direction::Inbound
-                    && m.class == Class::Human
-                {
-                    report.unmatched += 1;
-                }
-                if let (true, Some(c)) = (m.counts_as_contact, m.customer.as_deref()) {
-                    let t = timers.entry(c).or_default();
-                    match m.direction {
-                        Direction::Inbound => t.inbound = later(t.inbound, m.sent_at),
-                        Direction::Outbound => t.outbound = later(t.outbound, m.sent_at),
-                        Direction::Internal => {}
-                    }
-                }
+                .bind(now);
+        }
+        for row in q.fetch_all(&mut *tx).await.ctx("store messages")? {
+            inserted.insert(row.get(0));
+        }
+    }
+
+    // Contact times of the customers of new messages.
+    let mut timers: HashMap<&str, Timers> = HashMap::new();
+    for m in candidates {
+        if !inserted.contains(&m.key) {
+            report.sightings += 1;
+            continue;
+        }
+        report.ingested += 1;
+        if m.customer.is_none()
+            && m.group.is_none()
+            && m.direction == Direction::Inbound
+            && m.class == Class::Human
+        {
+            report.unmatched += 1;
+        }
+        if let (true, Some(c)) = (m.counts_as_contact, m.customer.as_deref()) {
+            let t = timers.entry(c).or_default();
+            match m.direction {
+                Direction::Inbound => t.inbound = later(t.inbound, m.sent_at),
+                Direction::Outbound => t.outbound = later(t.outbound, m.sent_at),
+                Direction::Internal => {}
             }
         }
     }
