@@ -272,13 +272,31 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Cut to `width` display columns (CJK characters count two), marking the cut with "…".
 fn truncate(s: &str, width: usize) -> String {
-    let mut out: String = s.chars().take(width).collect();
-    if s.chars().count() > width {
-        out.pop();
-        out.push('…');
+    use unicode_width::UnicodeWidthChar;
+    if unicode_width::UnicodeWidthStr::width(s) <= width {
+        return s.to_string();
     }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
     out
+}
+
+/// Cut and pad to exactly `width` display columns.
+fn cell(s: &str, width: usize) -> String {
+    let t = truncate(s, width);
+    let pad = width.saturating_sub(unicode_width::UnicodeWidthStr::width(t.as_str()));
+    format!("{t}{}", " ".repeat(pad))
 }
 
 async fn customers_list(config: &Config, format: Format) -> Result<()> {
@@ -299,11 +317,11 @@ async fn customers_list(config: &Config, format: Format) -> Result<()> {
     for r in &rows {
         writeln!(
             out,
-            "{:<8} {:<34} {:<14} {:<12} {:<30} {:<30}",
+            "{:<8} {} {:<14} {} {:<30} {}",
             r.id,
-            truncate(&r.name, 34),
+            cell(&r.name, 34),
             r.tier,
-            truncate(r.owner.as_deref().unwrap_or("(pool)"), 12),
+            cell(r.owner.as_deref().unwrap_or("(pool)"), 12),
             when(r.last_inbound_at, now),
             when(r.last_outbound_at, now)
         )?;
@@ -392,13 +410,13 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
                 MessageFormat::Table => {
                     writeln!(
                         out,
-                        "{}  {:<8} {:<8} {:<10} {:<8} {:<32} {}",
+                        "{}  {:<8} {:<8} {:<10} {:<8} {} {}",
                         rfc3339(m.sent_at),
                         m.direction,
                         m.customer.as_deref().unwrap_or("-"),
                         m.class.as_str(),
                         m.match_reason,
-                        truncate(m.from.as_deref().unwrap_or("-"), 32),
+                        cell(m.from.as_deref().unwrap_or("-"), 32),
                         truncate(&m.subject, 60)
                     )?;
                 }
@@ -423,8 +441,8 @@ async fn unknown(config: &Config, format: Format) -> Result<()> {
     );
     for r in &rows {
         println!(
-            "{:<44} {:>8}  {:<30} {:<30}",
-            truncate(&r.address, 44),
+            "{} {:>8}  {:<30} {:<30}",
+            cell(&r.address, 44),
             r.messages,
             when(Some(r.first_seen), now),
             when(Some(r.last_seen), now)
@@ -451,6 +469,13 @@ async fn failures(config: &Config, format: Format) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_count_display_width() {
+        assert_eq!(cell("abc", 5), "abc  ");
+        assert_eq!(cell("华东灯具贸易", 7), "华东灯…");
+        assert_eq!(cell("Harbor Lights Inc.", 10), "Harbor Li…");
+    }
 
     #[test]
     fn relative_days() {

@@ -99,7 +99,7 @@ pub struct Message {
 pub enum Prepared {
     Message {
         origin: Origin,
-        message: Message,
+        message: Box<Message>,
     },
     Failure {
         origin: Origin,

@@ -155,7 +155,10 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         received_at: origin.received_at,
         in_reply_to: email.in_reply_to,
     };
-    Prepared::Message { origin, message }
+    Prepared::Message {
+        origin,
+        message: Box::new(message),
+    }
 }
 
 /// Prepare (in parallel) and commit one batch.

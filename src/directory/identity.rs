@@ -249,12 +249,14 @@ impl Match {
 impl Directory {
     /// Index customer and team domains for `is_lookalike`. Call after loading identities.
     pub fn build_lookalikes(&mut self) {
-        let mut idx = Lookalikes::default();
-        idx.known = self
-            .emails
-            .keys()
-            .map(|e| domain_of(e).to_string())
-            .collect();
+        let mut idx = Lookalikes {
+            known: self
+                .emails
+                .keys()
+                .map(|e| domain_of(e).to_string())
+                .collect(),
+            ..Lookalikes::default()
+        };
         let customer_domains = self.domains.keys().map(|d| (d.as_str(), false));
         let team_domains = self.team_domains.iter().map(|d| (d.as_str(), true));
         let email_domains = self.emails.keys().map(|e| (domain_of(e), false));

@@ -101,6 +101,14 @@ const AUTO_SUBJECTS: &[&str] = &[
     "автоматический ответ",
     "автоответ",
     "нет в офисе",
+    "нет на месте",
+    "в отпуске",
+    "отсутствую",
+    "ausência temporária",
+    "ausencia temporal",
+    "de vacaciones",
+    "em férias",
+    "estou ausente",
     "otomatik yanıt",
     "otomatik yanit",
     "ofis dışında",
@@ -190,6 +198,10 @@ const AUTO_OPENINGS: &[&str] = &[
     "в настоящее время я отсутствую",
     "я нахожусь в отпуске",
     "ofis dışındayım",
+    "estou fora do escritório até",
+    "я в отпуске до",
+    "je suis absent jusqu",
+    "ich bin bis zum",
     "izindeyim",
     "şu anda ofiste değilim",
     "不在にしております",
@@ -278,6 +290,40 @@ pub fn classify(s: &Signals<'_>) -> Class {
     Class::Human
 }
 
+/// Words that an absence notice uses next to its opening: a return date or a deputy for urgent
+/// matters.
+const ABSENCE_MARKERS: &[&str] = &[
+    "until",
+    "till",
+    "return",
+    "back on",
+    "urgent",
+    "hasta",
+    "regres",
+    "urgente",
+    "até",
+    "retorno",
+    "bis ",
+    "zurück",
+    "dringend",
+    "jusqu",
+    "de retour",
+    "fino al",
+    "до ",
+    "срочн",
+    "вернусь",
+    "kadar",
+    "acil",
+    "返回",
+    "回来",
+    "回來",
+    "紧急",
+    "緊急",
+    "急事",
+    "まで",
+    "حتى",
+];
+
 fn opening_auto_reply(opening_lower: &str) -> bool {
     // Skip a greeting line ("Hello," / "Dear sender,") before the opening sentence.
     let mut lines = opening_lower
@@ -287,9 +333,18 @@ fn opening_auto_reply(opening_lower: &str) -> bool {
     let first = lines.next().unwrap_or("");
     let second = lines.next().unwrap_or("");
     let third = lines.next().unwrap_or("");
-    [first, second, third]
+    if [first, second, third]
         .iter()
         .any(|l| AUTO_OPENINGS.iter().any(|a| l.starts_with(a)))
+    {
+        return true;
+    }
+    // "Thank you for your mail. I am on leave until 12 June, for urgent matters …": the absence
+    // sentence right after a thank-you, in a short text that names a return date or a deputy.
+    let head: String = opening_lower.chars().take(200).collect();
+    opening_lower.chars().count() < 400
+        && AUTO_OPENINGS.iter().any(|a| head.contains(a))
+        && ABSENCE_MARKERS.iter().any(|m| opening_lower.contains(m))
 }
 
 /// Phrases of fraud and phishing mail that reaches sales inboxes. Only applied to senders that
@@ -329,9 +384,14 @@ const SCAM_PHRASES: &[&str] = &[
 pub fn scam_wording(subject: &str, text: &str) -> bool {
     let s = subject.to_lowercase();
     let opening: String = text.chars().take(2000).collect::<String>().to_lowercase();
+    let invoice_fraud = |t: &str| {
+        (t.contains("代开") || t.contains("代開")) && (t.contains("发票") || t.contains("發票"))
+    };
     SCAM_PHRASES
         .iter()
         .any(|p| s.contains(p) || opening.contains(p))
+        || invoice_fraud(&s)
+        || invoice_fraud(&opening)
 }
 
 #[cfg(test)]
@@ -389,6 +449,8 @@ mod tests {
             "Dear sender,\nI am out of the office until 12 December.",
             "您好，\n我将于12月12日返回办公室。",
             "Estoy fuera de la oficina hasta el 12 de diciembre.",
+            "Obrigado pela mensagem. Estou fora do escritório até 12/12. Para assuntos urgentes fale com Ana.",
+            "Спасибо за письмо. Я в отпуске до 12.12. По срочным вопросам обращайтесь к Ивану.",
         ] {
             assert_eq!(
                 classify(&sig("a@b.example", "Re: x", text)),
@@ -437,6 +499,7 @@ mod tests {
     fn scam_wording_detects_fraud() {
         assert!(scam_wording("Updated bank details for the credit note", ""));
         assert!(scam_wording("【优惠】各类发票代开，急用可加急", ""));
+        assert!(scam_wording("代开各地增值税发票", ""));
         assert!(scam_wording(
             "Mailbox quota exceeded - verify your account",
             ""

@@ -133,10 +133,8 @@ pub fn html_to_text(html: &str) -> String {
                     pre_depth += 1;
                     newline(&mut out);
                 }
-                "td" | "th" => {
-                    if !out.ends_with(['\n', ' ', '\t']) && !out.is_empty() {
-                        out.push('\t');
-                    }
+                "td" | "th" if !out.ends_with(['\n', ' ', '\t']) && !out.is_empty() => {
+                    out.push('\t');
                 }
                 "li" => {
                     newline(&mut out);

@@ -117,7 +117,7 @@ pub async fn commit(db: &Db, batch: &[Prepared]) -> Result<BatchReport, StoreErr
     let messages: Vec<(&crate::message::Origin, &Message)> = batch
         .iter()
         .filter_map(|p| match p {
-            Prepared::Message { origin, message } => Some((origin, message)),
+            Prepared::Message { origin, message } => Some((origin, &**message)),
             Prepared::Failure { .. } => None,
         })
         .collect();

@@ -1,0 +1,408 @@
+//! End-to-end tests of the core commands: the real binary on real files and a real SQLite.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(extra_config: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("keepwarm.toml"),
+            format!(
+                "[database]\nurl = \"sqlite://kw.db\"\n[team]\ndomains = [\"sinoexport.example\"]\n{extra_config}"
+            ),
+        )
+        .unwrap();
+        Env { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("KEEPWARM_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    /// Run and require success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "keepwarm {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn messages(&self) -> Vec<Value> {
+        self.ok(&["messages", "--format", "jsonl"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn customer(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["customers", "show", id, "--format", "json"])).unwrap()
+    }
+}
+
+fn dev_corpus() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev");
+    assert!(
+        p.join("labels.jsonl").exists(),
+        "the labeled development corpus is missing at {}",
+        p.display()
+    );
+    p
+}
+
+/// Counts of one number from the summary line, e.g. "ingested 163".
+fn summary_count(summary: &str, what: &str) -> usize {
+    let at = summary
+        .find(what)
+        .unwrap_or_else(|| panic!("{what:?} not in {summary:?}"));
+    summary[at + what.len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn write_mail(dir: &Path, name: &str, text: &str) {
+    std::fs::create_dir_all(dir.join("cur")).unwrap();
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    std::fs::write(dir.join("cur").join(name), text).unwrap();
+}
+
+#[test]
+fn dev_corpus_attachment_and_contact_are_exact() {
+    let corpus = dev_corpus();
+    let env = Env::new("");
+    let out = env.ok(&[
+        "customers",
+        "import",
+        corpus.join("customers.csv").to_str().unwrap(),
+    ]);
+    assert!(out.contains("43 added"), "{out}");
+    let summary = env.ok(&[
+        "ingest",
+        "maildir",
+        corpus.join("maildir").to_str().unwrap(),
+    ]);
+    assert_eq!(summary_count(&summary, "ingested"), 163, "{summary}");
+    assert_eq!(summary_count(&summary, "failed"), 0, "{summary}");
+
+    let got: std::collections::HashMap<String, Value> = env
+        .messages()
+        .into_iter()
+        .map(|m| (m["key"].as_str().unwrap().to_string(), m))
+        .collect();
+    let labels: Vec<Value> = std::fs::read_to_string(corpus.join("labels.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &Value| l["channel"] == "email")
+        .collect();
+    assert_eq!(labels.len(), 163);
+    let (mut customer_ok, mut contact_ok, mut direction_ok) = (0, 0, 0);
+    let mut property_errors = Vec::new();
+    for label in &labels {
+        let key = label["key"].as_str().unwrap();
+        let m = got
+            .get(key)
+            .unwrap_or_else(|| panic!("message {key} not stored"));
+        customer_ok += usize::from(m["customer"] == label["customer"]);
+        contact_ok += usize::from(m["counts_as_contact"] == label["counts_as_contact"]);
+        direction_ok += usize::from(m["direction"] == label["direction"]);
+        for prop in ["auto-reply", "bounce"] {
+            let want = label["properties"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == prop);
+            let have = m["properties"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == prop);
+            if want != have {
+                property_errors.push(format!("{key}: {prop} want {want} have {have}"));
+            }
+        }
+        assert_eq!(m["tags"], serde_json::json!([]));
+    }
+    assert_eq!(customer_ok, 163, "customer attachment");
+    assert_eq!(contact_ok, 163, "counts_as_contact");
+    assert_eq!(direction_ok, 163, "direction");
+    assert!(property_errors.is_empty(), "{property_errors:#?}");
+
+    // Idempotent: a second run stores nothing new.
+    let again = env.ok(&[
+        "ingest",
+        "maildir",
+        corpus.join("maildir").to_str().unwrap(),
+    ]);
+    assert_eq!(summary_count(&again, "ingested"), 0, "{again}");
+    assert_eq!(summary_count(&again, "duplicates"), 163, "{again}");
+    assert_eq!(env.messages().len(), 163);
+
+    // Contact times: C1005's last inbound is its latest human mail, not its auto-reply.
+    let c = env.customer("C1005");
+    assert!(c["last_inbound_at"].as_i64().is_some());
+    let listing = env.ok(&["customers", "list"]);
+    assert!(listing.contains("Brightway Lighting Inc."), "{listing}");
+    assert!(listing.contains("days ago"), "{listing}");
+}
+
+const MAIL_A: &str = "From: Buyer <buyer@acme.example>\nTo: li.wei@sinoexport.example\nSubject: Order\n\
+Message-ID: <order-1@acme.example>\nDate: Mon, 08 Jun 2026 10:00:00 +0000\n\nWe want 500 pcs.\n";
+const MAIL_B_OLDER: &str = "From: Buyer <buyer@acme.example>\nTo: li.wei@sinoexport.example\nSubject: Earlier\n\
+Message-ID: <order-0@acme.example>\nDate: Mon, 01 Jun 2026 10:00:00 +0000\n\nHello.\n";
+const MAIL_OUT: &str = "From: Li Wei <li.wei@sinoexport.example>\nTo: Someone <someone@unknown.example>, buyer@acme.example\n\
+Subject: PI\nMessage-ID: <pi-1@sinoexport.example>\nDate: Tue, 09 Jun 2026 10:00:00 +0000\n\nPI attached.\n";
+const CUSTOMERS: &str = "id,name,group,tier,owner,emails,domains,phones,country\n\
+C1,Acme Trading Co.,,vip,li.wei,buyer@acme.example,acme.example,+1 415 555 0100,US\n";
+
+#[test]
+fn timers_move_forward_only_and_outbound_matches_recipients() {
+    let env = Env::new("[[reps]]\nid = \"li.wei\"\nemails = [\"li.wei@sinoexport.example\"]\n");
+    std::fs::write(env.path("c.csv"), CUSTOMERS).unwrap();
+    env.ok(&["customers", "import", "c.csv"]);
+    let md = env.path("md1");
+    write_mail(&md, "1780912800.A.host:2,S", MAIL_A);
+    write_mail(&md, "1781000000.B.host:2,S", MAIL_OUT);
+    env.ok(&["ingest", "maildir", "md1"]);
+    let c = env.customer("C1");
+    assert_eq!(c["last_inbound_at"], 1_780_912_800_000i64);
+    assert_eq!(c["last_outbound_at"], 1_780_999_200_000i64);
+    assert_eq!(c["last_contact_at"], 1_780_999_200_000i64);
+
+    // An older message arriving later does not move the timers back.
+    let md2 = env.path("md2");
+    write_mail(&md2, "1782000000.C.host:2,S", MAIL_B_OLDER);
+    let out = env.ok(&["ingest", "maildir", "md2"]);
+    assert_eq!(summary_count(&out, "ingested"), 1);
+    let c = env.customer("C1");
+    assert_eq!(c["last_inbound_at"], 1_780_912_800_000i64);
+
+    let msgs = env.messages();
+    let out_msg = msgs
+        .iter()
+        .find(|m| m["key"] == "pi-1@sinoexport.example")
+        .unwrap();
+    assert_eq!(out_msg["direction"], "outbound");
+    assert_eq!(
+        out_msg["customer"], "C1",
+        "the customer recipient, even when listed second"
+    );
+    assert_eq!(out_msg["rep"], "li.wei");
+    let inbound = msgs
+        .iter()
+        .find(|m| m["key"] == "order-1@acme.example")
+        .unwrap();
+    assert_eq!(inbound["match"], "address");
+    assert_eq!(inbound["rep"], "li.wei", "rep from the recipient address");
+}
+
+#[test]
+fn future_dates_are_clamped_and_same_mail_in_two_mailboxes_is_one_message() {
+    let env = Env::new("");
+    std::fs::write(env.path("c.csv"), CUSTOMERS).unwrap();
+    env.ok(&["customers", "import", "c.csv"]);
+    let future = MAIL_A.replace("Mon, 08 Jun 2026", "Fri, 08 Jun 2040");
+    // Delivered (file name) at 1781000000 = 2026-06-09T10:13:20Z.
+    write_mail(&env.path("inbox"), "1781000000.X.host:2,S", &future);
+    write_mail(&env.path("other"), "1781000500.Y.host:2,", &future);
+    env.ok(&["ingest", "maildir", "inbox", "--rep", "li.wei"]);
+    let out = env.ok(&["ingest", "maildir", "other"]);
+    assert_eq!(summary_count(&out, "ingested"), 0, "{out}");
+    assert_eq!(
+        summary_count(&out, "also seen in another mailbox"),
+        1,
+        "{out}"
+    );
+    let c = env.customer("C1");
+    assert_eq!(
+        c["last_inbound_at"], 1_781_000_000_000i64,
+        "clamped to the receive time"
+    );
+    assert_eq!(env.messages().len(), 1);
+
+    // A flag change renames the file: still the same sighting.
+    std::fs::rename(
+        env.path("inbox/cur/1781000000.X.host:2,S"),
+        env.path("inbox/cur/1781000000.X.host:2,RS"),
+    )
+    .unwrap();
+    let out = env.ok(&["ingest", "maildir", "inbox"]);
+    assert_eq!(summary_count(&out, "duplicates"), 1, "{out}");
+}
+
+#[test]
+fn malformed_mail_is_kept_as_a_failure_and_the_run_goes_on() {
+    let env = Env::new("");
+    let md = env.path("md");
+    write_mail(&md, "1.bad.host:2,", "\u{0}\u{1}\u{2} binary garbage");
+    write_mail(&md, "2.empty.host:2,", "");
+    write_mail(&md, "3.good.host:2,", MAIL_A);
+    let out = env.ok(&["ingest", "maildir", "md"]);
+    assert_eq!(summary_count(&out, "ingested"), 1, "{out}");
+    assert_eq!(summary_count(&out, "failed"), 2, "{out}");
+    assert_eq!(summary_count(&out, "unmatched"), 1, "{out}");
+    let failures = env.ok(&["failures"]);
+    assert!(failures.contains("empty message"), "{failures}");
+    assert!(failures.contains("2 failures"), "{failures}");
+    let unknown = env.ok(&["unknown", "--format", "json"]);
+    let unknown: Value = serde_json::from_str(&unknown).unwrap();
+    assert_eq!(unknown[0]["address"], "buyer@acme.example");
+    assert_eq!(unknown[0]["messages"], 1);
+    // Failures are not retried as new on a second run.
+    let out = env.ok(&["ingest", "maildir", "md"]);
+    assert_eq!(summary_count(&out, "failed"), 0, "{out}");
+    assert_eq!(summary_count(&out, "duplicates"), 3, "{out}");
+}
+
+#[test]
+fn mbox_ingest_streams_every_message() {
+    let env = Env::new("");
+    let mbox = format!(
+        "From buyer@acme.example Mon Jun  8 10:00:00 2026\n{MAIL_A}\nFrom buyer@acme.example Mon Jun  1 10:00:00 2026\n{MAIL_B_OLDER}"
+    );
+    std::fs::write(env.path("a.mbox"), mbox).unwrap();
+    let out = env.ok(&["ingest", "mbox", "a.mbox"]);
+    assert_eq!(summary_count(&out, "ingested"), 2, "{out}");
+    let out = env.ok(&["ingest", "mbox", "a.mbox"]);
+    assert_eq!(summary_count(&out, "duplicates"), 2, "{out}");
+}
+
+#[test]
+fn customer_import_reports_bad_rows_and_keeps_good_ones() {
+    let env = Env::new("");
+    let csv = "id,name,group,tier,owner,emails,domains,phones,country\n\
+               C1,\"Acme Trading Co., Ltd.\",,vip,,a@acme.example,acme.example,,US\n\
+               C2,ACME Trading Co. Ltd,,new,,b@acme2.example,,,US\n\
+               C3,Broken,,gold,,,,,\n\
+               C4,Free,,new,,c@gmail.com,gmail.com,,\n";
+    std::fs::write(env.path("c.csv"), csv).unwrap();
+    let out = env.run(&["customers", "import", "c.csv"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a rejected row makes a non-zero exit"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("3 added") && stdout.contains("1 rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("c.csv:4: error") && stderr.contains("gold"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("c.csv:3: warning") && stderr.contains("looks like"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("c.csv:5: warning") && stderr.contains("free-mail"),
+        "{stderr}"
+    );
+
+    // Re-import: an address that left the row is removed; unchanged rows stay unchanged.
+    let csv2 = "id,name,group,tier,owner,emails,domains,phones,country\n\
+                C1,\"Acme Trading Co., Ltd.\",,vip,,,acme.example,,US\n\
+                C2,ACME Trading Co. Ltd,,new,,b@acme2.example,,,US\n";
+    std::fs::write(env.path("c2.csv"), csv2).unwrap();
+    let out = env.ok(&["customers", "import", "c2.csv"]);
+    assert!(
+        out.contains("1 updated") && out.contains("1 unchanged"),
+        "{out}"
+    );
+    let c1 = env.customer("C1");
+    assert_eq!(c1["emails"], serde_json::json!([]));
+    assert_eq!(c1["domains"], serde_json::json!(["acme.example"]));
+
+    // GBK as saved by Chinese Excel.
+    let (gbk, _, _) = encoding_rs::GBK.encode("id,name,country\nC9,宁波远航进出口有限公司,CN\n");
+    std::fs::write(env.path("gbk.csv"), &gbk).unwrap();
+    let out = env.ok(&["customers", "import", "gbk.csv"]);
+    assert!(out.contains("GB18030"), "{out}");
+    assert_eq!(env.customer("C9")["name"], "宁波远航进出口有限公司");
+}
+
+#[test]
+fn config_errors_name_the_file_and_key() {
+    let env = Env::new("[ingest]\nbatch_size = 0\n");
+    let out = env.run(&["migrate"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("keepwarm.toml") && stderr.contains("ingest.batch_size"),
+        "{stderr}"
+    );
+
+    std::fs::write(env.path("bad.toml"), "[team]\ndomainz = []\n").unwrap();
+    let out = env.run(&["--config", "bad.toml", "migrate"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("line 2") && stderr.contains("domainz"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn runs_on_built_in_defaults_without_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+        .args(["migrate"])
+        .current_dir(dir.path())
+        .env_remove("KEEPWARM_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("keepwarm.db").exists());
+}
+
+#[test]
+fn config_example_documents_a_valid_config() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = keepwarm::config::Config::from_toml(&text, &path).unwrap();
+    assert_eq!(config.team.domains, ["sinoexport.example"]);
+    // The example sets every key of the tree (parsing above proves each one is a real key).
+    for key in [
+        "url",
+        "busy_timeout_ms",
+        "domains",
+        "freemail_domains",
+        "batch_size",
+        "max_message_bytes",
+        "whatsapp",
+    ] {
+        assert!(
+            text.contains(&format!("\n{key} = ")),
+            "config.example.toml lacks {key}"
+        );
+    }
+}
