@@ -165,14 +165,25 @@ fn malformed_input_is_an_error_not_a_panic() {
 
 #[test]
 fn attachments_are_skipped_without_changing_text() {
+    use keepwarm::normalize::mime::skip_binary_decoding;
     let raw = fixture("outlook_alternative_attachment.eml");
-    let rewritten =
-        keepwarm::normalize::mime::skip_binary_decoding(&raw).expect("pdf part rewritten");
-    assert_eq!(rewritten.len(), raw.len());
-    let text = String::from_utf8_lossy(&rewritten);
-    assert_eq!(text.matches("Content-Transfer-Encoding: binary").count(), 1);
+    let slim = skip_binary_decoding(&raw).expect("pdf body dropped");
     assert!(
-        keepwarm::normalize::mime::skip_binary_decoding(&fixture("autoreply_headers.eml"))
-            .is_none()
+        slim.len() < raw.len() / 3,
+        "{} of {} bytes left",
+        slim.len(),
+        raw.len()
     );
+    let text = String::from_utf8_lossy(&slim);
+    assert!(
+        text.contains("filename=\"PO-1234.pdf\""),
+        "the part's headers stay"
+    );
+    assert!(text.ends_with("--mix--\n"), "the closing boundary stays");
+    let full = parse_email(&raw).unwrap();
+    let direct = parse_email(&slim).unwrap();
+    assert_eq!(format!("{direct:?}"), format!("{full:?}"));
+    // Mail without attachments is left alone.
+    assert!(skip_binary_decoding(&fixture("autoreply_headers.eml")).is_none());
+    assert!(skip_binary_decoding(&fixture("bounce_postfix.eml")).is_none());
 }

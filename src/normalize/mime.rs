@@ -40,8 +40,7 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err("empty message".into());
     }
-    // Attachments are never read: mark their base64 bodies as binary so the parser does not
-    // spend most of its time decoding images and PDFs.
+    // Attachments are never read: drop their base64 bodies before parsing.
     let skipped = skip_binary_decoding(raw);
     let raw: &[u8] = skipped.as_deref().unwrap_or(raw);
     let msg = MessageParser::default()
@@ -171,15 +170,17 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
     })
 }
 
-/// Rewrite `Content-Transfer-Encoding: base64` to `binary` (same length) in the header block of
-/// every MIME part whose type is not text, multipart or message. Returns `None` when nothing
-/// needed rewriting. A best-effort line scan: a mistake only costs decoding time or leaves an
-/// attachment undecoded, and attachment bodies are never used.
+/// Drop the base64 bodies of MIME parts that are not text, multipart or message (images, PDFs,
+/// spreadsheets): attachments are never read, and skipping them spares the parser both the
+/// boundary scan and the decoding. Returns `None` when there was nothing to drop. A base64 body
+/// cannot contain "--", so the next line starting with "--" is the part's closing boundary.
 pub fn skip_binary_decoding(raw: &[u8]) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
+    // Bytes of `raw` before this offset are already in `out` (or need no copy yet).
+    let mut copied = 0;
     let mut in_headers = true;
     let mut ctype_binary = false;
-    let mut cte_base64_at: Option<usize> = None;
+    let mut cte_base64 = false;
     let mut pos = 0;
     while pos < raw.len() {
         let end = memchr::memchr(b'\n', &raw[pos..])
@@ -190,10 +191,18 @@ pub fn skip_binary_decoding(raw: &[u8]) -> Option<Vec<u8>> {
         let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
         if in_headers {
             if trimmed.is_empty() {
-                if let (true, Some(at)) = (ctype_binary, cte_base64_at) {
-                    out.get_or_insert_with(|| raw.to_vec())[at..at + 6].copy_from_slice(b"binary");
-                }
                 in_headers = false;
+                if ctype_binary && cte_base64 {
+                    // Skip the body up to the next boundary line.
+                    let body_end = memchr::memmem::find(&raw[end..], b"\n--")
+                        .map(|e| end + e + 1)
+                        .unwrap_or(raw.len());
+                    let buf = out.get_or_insert_with(|| Vec::with_capacity(raw.len() / 2));
+                    buf.extend_from_slice(&raw[copied..end]);
+                    copied = body_end;
+                    pos = body_end;
+                    continue;
+                }
             } else if trimmed[0] == b' ' || trimmed[0] == b'\t' {
                 // Folded continuation: the type of a Content-Type header is on its first line.
             } else if let Some(value) = header_value(trimmed, b"content-type") {
@@ -203,11 +212,7 @@ pub fn skip_binary_decoding(raw: &[u8]) -> Option<Vec<u8>> {
                     || lower.starts_with(b"multipart/")
                     || lower.starts_with(b"message/"));
             } else if let Some(value) = header_value(trimmed, b"content-transfer-encoding") {
-                let v = value.trim_ascii();
-                if v.eq_ignore_ascii_case(b"base64") {
-                    let offset = v.as_ptr() as usize - raw.as_ptr() as usize;
-                    cte_base64_at = Some(offset);
-                }
+                cte_base64 = value.trim_ascii().eq_ignore_ascii_case(b"base64");
             }
         } else if trimmed.len() > 2
             && trimmed.starts_with(b"--")
@@ -216,11 +221,14 @@ pub fn skip_binary_decoding(raw: &[u8]) -> Option<Vec<u8>> {
             // A boundary line: a part's header block follows.
             in_headers = true;
             ctype_binary = false;
-            cte_base64_at = None;
+            cte_base64 = false;
         }
         pos = end;
     }
-    out
+    out.map(|mut buf| {
+        buf.extend_from_slice(&raw[copied..]);
+        buf
+    })
 }
 
 fn header_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {

@@ -75,26 +75,22 @@ pub fn folders(root: &Path) -> std::io::Result<Vec<Folder>> {
     Ok(out)
 }
 
-/// Message files of one folder, sorted by name (delivery order for standard unique names).
-pub fn message_files(folder: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for sub in ["cur", "new"] {
-        if let Ok(rd) = std::fs::read_dir(folder.join(sub)) {
-            files.extend(
-                rd.filter_map(|e| e.ok())
-                    .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        !p.file_name()
-                            .and_then(|n| n.to_str())
-                            .unwrap_or(".")
-                            .starts_with('.')
-                    }),
-            );
-        }
-    }
-    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    files
+/// Message files of one folder (`cur/` then `new/`), streamed in directory order so memory
+/// does not grow with the size of the mailbox. Order does not matter: timers only move forward.
+pub fn message_files(folder: &Path) -> impl Iterator<Item = PathBuf> + Send + use<> {
+    let dirs = [folder.join("cur"), folder.join("new")];
+    dirs.into_iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.path())
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(".")
+                .starts_with('.')
+        })
 }
 
 /// The Maildir unique name: the file name without the `:2,FLAGS` info, so a flag change
@@ -131,24 +127,19 @@ pub fn read(
 ) -> std::io::Result<impl Iterator<Item = Pending> + Send + 'static> {
     let root = std::fs::canonicalize(root)?;
     let folders = folders(&root)?;
-    let items: Vec<(PathBuf, String, String)> = folders
-        .into_iter()
-        .flat_map(|f| {
-            let mailbox = format!("{}#{}", root.display(), f.name);
-            let base = f.path.clone();
-            message_files(&f.path).into_iter().map(move |file| {
-                let key = format!("maildir:{}/{}", base.display(), unique_name(&file));
-                (file, key, mailbox.clone())
-            })
-        })
-        .collect();
-    Ok(items.into_iter().map(move |(file, source_key, mailbox)| {
+    Ok(folders.into_iter().flat_map(move |f| {
+        let mailbox = format!("{}#{}", root.display(), f.name);
+        let base = f.path.display().to_string();
         let rep = rep.clone();
-        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-        Pending {
-            size,
-            load: Box::new(move || load(file, source_key, mailbox, rep)),
-        }
+        message_files(&f.path).map(move |file| {
+            let source_key = format!("maildir:{base}/{}", unique_name(&file));
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            let (mailbox, rep) = (mailbox.clone(), rep.clone());
+            Pending {
+                size,
+                load: Box::new(move || load(file, source_key, mailbox, rep)),
+            }
+        })
     }))
 }
 
