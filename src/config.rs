@@ -111,7 +111,7 @@ impl Default for IngestConfig {
 }
 
 fn default_batch_size() -> usize {
-    500
+    1000
 }
 
 fn default_max_message_bytes() -> usize {
@@ -312,7 +312,7 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!(c.database.url, "sqlite://keepwarm.db");
         assert!(c.team.domains.is_empty());
-        assert_eq!(c.ingest.batch_size, 500);
+        assert_eq!(c.ingest.batch_size, 1000);
     }
 
     #[test]

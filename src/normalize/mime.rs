@@ -35,6 +35,17 @@ pub struct Email {
     pub content_key: String,
 }
 
+/// Parses only the headers keepwarm reads; the rest (Received chains, DKIM and ARC seals, ...)
+/// stay raw text, which is much cheaper.
+static PARSER: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
+    use mail_parser::HeaderName;
+    MessageParser::new()
+        .with_minimal_headers()
+        .header_id(HeaderName::MessageId)
+        .header_id(HeaderName::InReplyTo)
+        .default_header_raw()
+});
+
 /// Parse raw RFC 5322 bytes. `Err` carries the reason a message cannot be used.
 pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
@@ -43,7 +54,7 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
     // Attachments are never read: drop their base64 bodies before parsing.
     let skipped = skip_binary_decoding(raw);
     let raw: &[u8] = skipped.as_deref().unwrap_or(raw);
-    let msg = MessageParser::default()
+    let msg = PARSER
         .parse(raw)
         .ok_or_else(|| "not an RFC 5322 message".to_string())?;
     if msg.root_part().headers.is_empty() {

@@ -217,27 +217,31 @@ pub async fn commit(db: &Db, batch: &[Prepared]) -> Result<BatchReport, StoreErr
             }
         }
     }
-    for (customer, t) in &timers {
-        let contact = t.inbound.max(t.outbound);
-        // Timestamps only move forward.
-        let moved = sqlx::query(
+    // Timestamps only move forward: each column takes the later of its value and the batch's.
+    let timers: Vec<(&str, Timers)> = timers.into_iter().collect();
+    for chunk in timers.chunks(CHUNK) {
+        let sql = format!(
             "UPDATE customer SET
-               last_inbound_at = CASE WHEN $2 IS NOT NULL AND (last_inbound_at IS NULL OR last_inbound_at < $2) THEN $2 ELSE last_inbound_at END,
-               last_outbound_at = CASE WHEN $3 IS NOT NULL AND (last_outbound_at IS NULL OR last_outbound_at < $3) THEN $3 ELSE last_outbound_at END,
-               last_contact_at = CASE WHEN $4 IS NOT NULL AND (last_contact_at IS NULL OR last_contact_at < $4) THEN $4 ELSE last_contact_at END,
-               updated_at = $5
-             WHERE id = $1 AND (
-               ($2 IS NOT NULL AND (last_inbound_at IS NULL OR last_inbound_at < $2)) OR
-               ($3 IS NOT NULL AND (last_outbound_at IS NULL OR last_outbound_at < $3)))",
-        )
-        .bind(customer)
-        .bind(t.inbound)
-        .bind(t.outbound)
-        .bind(contact)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .ctx("update contact times")?;
+               last_inbound_at = CASE WHEN v.column2 IS NOT NULL AND (last_inbound_at IS NULL OR last_inbound_at < v.column2) THEN v.column2 ELSE last_inbound_at END,
+               last_outbound_at = CASE WHEN v.column3 IS NOT NULL AND (last_outbound_at IS NULL OR last_outbound_at < v.column3) THEN v.column3 ELSE last_outbound_at END,
+               last_contact_at = CASE WHEN v.column4 IS NOT NULL AND (last_contact_at IS NULL OR last_contact_at < v.column4) THEN v.column4 ELSE last_contact_at END,
+               updated_at = v.column5
+             FROM (VALUES {}) AS v
+             WHERE customer.id = v.column1 AND (
+               (v.column2 IS NOT NULL AND (last_inbound_at IS NULL OR last_inbound_at < v.column2)) OR
+               (v.column3 IS NOT NULL AND (last_outbound_at IS NULL OR last_outbound_at < v.column3)))",
+            placeholders(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (customer, t) in chunk {
+            q = q
+                .bind(*customer)
+                .bind(t.inbound)
+                .bind(t.outbound)
+                .bind(t.inbound.max(t.outbound))
+                .bind(now);
+        }
+        let moved = q.execute(&mut *tx).await.ctx("update contact times")?;
         report.customers_touched += moved.rows_affected() as usize;
     }
     tx.commit().await.ctx("commit a batch")?;
