@@ -62,6 +62,7 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         .to
         .iter()
         .chain(email.cc.iter())
+        .chain(email.bcc.iter())
         .map(|m| m.email.as_str())
         .collect();
     let recipient_rep = || {

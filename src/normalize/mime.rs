@@ -24,6 +24,8 @@ pub struct Email {
     pub from: Option<Mailbox>,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
+    /// Bcc: only present in the sender's own copy (a Sent folder).
+    pub bcc: Vec<Mailbox>,
     pub subject: String,
     /// Date header as Unix milliseconds, when present and plausible.
     pub date: Option<i64>,
@@ -77,6 +79,7 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
     }
     let to = msg.to().map(mailboxes).unwrap_or_default();
     let cc = msg.cc().map(mailboxes).unwrap_or_default();
+    let bcc = msg.bcc().map(mailboxes).unwrap_or_default();
     let subject = msg.subject().unwrap_or("").trim().to_string();
     let date = msg
         .date()
@@ -172,6 +175,7 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
         from,
         to,
         cc,
+        bcc,
         subject,
         date,
         in_reply_to,

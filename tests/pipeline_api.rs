@@ -1,0 +1,136 @@
+//! The library entry point used by every source: `pipeline::ingest` on a batch of inputs.
+
+use std::sync::Arc;
+
+use keepwarm::config::Config;
+use keepwarm::message::{Inbound, Origin, Payload};
+use keepwarm::store::{self, Db};
+use keepwarm::{directory, pipeline};
+
+const CONFIG: &str = r#"
+[database]
+url = "sqlite://DBPATH"
+[team]
+domains = ["sinoexport.example"]
+[[reps]]
+id = "amy"
+emails = ["amy@sinoexport.example", "amy.private@gmail.com"]
+"#;
+
+const CUSTOMERS: &str = "id,name,group,tier,owner,emails,domains,phones,country\n\
+C1,Brightway Lighting Inc.,,vip,amy,mike@brightwaylighting.example,brightwaylighting.example,,US\n\
+C2,Vanguard US,G1,vip,amy,,vanguard.example,,US\n\
+C3,Vanguard MX,G1,new,amy,,vanguard.example.mx,,MX\n";
+
+fn inbound(key: &str, received_at: i64, raw: &str) -> Inbound {
+    Inbound {
+        origin: Origin {
+            source_key: format!("test:{key}"),
+            mailbox: "test".into(),
+            rep: None,
+            received_at,
+        },
+        payload: Payload::Email(raw.as_bytes().to_vec()),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_matched_classified_and_committed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("kw.db");
+    let text = CONFIG.replace("DBPATH", db_path.to_str().unwrap());
+    let config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
+    let db = Db::open(&config.database).await.unwrap();
+    let parsed = directory::import::parse_csv(CUSTOMERS.as_bytes(), &config);
+    let summary = store::customers::apply_import(&db, parsed).await.unwrap();
+    assert_eq!(summary.added, 3);
+    let ctx = Arc::new(pipeline::Context {
+        directory: store::customers::load_directory(&db, &config)
+            .await
+            .unwrap(),
+        max_message_bytes: 1 << 20,
+    });
+
+    let batch = vec![
+        // A Sent copy: the customer is only in Bcc; sent from the rep's private address.
+        inbound(
+            "sent-1",
+            1_781_000_000_000,
+            "From: Amy <amy.private@gmail.com>\nTo: amy@sinoexport.example\nBcc: mike@brightwaylighting.example\n\
+             Subject: Offer\nMessage-ID: <offer-1@sinoexport.example>\nDate: Tue, 09 Jun 2026 10:00:00 +0000\n\nOur offer.\n",
+        ),
+        // Phishing from a lookalike of the customer's domain.
+        inbound(
+            "phish-1",
+            1_781_000_000_000,
+            "From: Mike <mike@brightway-lighting.example>\nTo: amy@sinoexport.example\nSubject: Payment\n\
+             Message-ID: <phish-1@brightway-lighting.example>\nDate: Tue, 09 Jun 2026 11:00:00 +0000\n\nPay to this account.\n",
+        ),
+        // A subsidiary's own domain names the subsidiary, not its sibling.
+        inbound(
+            "mx-1",
+            1_781_000_000_000,
+            "From: Compras <compras@vanguard.example.mx>\nTo: amy@sinoexport.example\nSubject: Pedido\n\
+             Message-ID: <mx-1@vanguard.example.mx>\nDate: Tue, 09 Jun 2026 12:00:00 +0000\n\nConfirmamos.\n",
+        ),
+        // The same Sent copy again inside the batch (another mailbox): one message.
+        Inbound {
+            origin: Origin {
+                source_key: "test:sent-1-again".into(),
+                mailbox: "other".into(),
+                rep: Some("amy".into()),
+                received_at: 1_781_000_000_000,
+            },
+            payload: Payload::Email(
+                b"From: Amy <amy.private@gmail.com>\nTo: amy@sinoexport.example\nBcc: mike@brightwaylighting.example\n\
+                  Subject: Offer\nMessage-ID: <offer-1@sinoexport.example>\nDate: Tue, 09 Jun 2026 10:00:00 +0000\n\nOur offer.\n"
+                    .to_vec(),
+            ),
+        },
+        inbound("bad-1", 1_781_000_000_000, ""),
+    ];
+    let report = pipeline::ingest(&db, &ctx, batch.clone()).await.unwrap();
+    assert_eq!(
+        (
+            report.ingested,
+            report.sightings,
+            report.failed,
+            report.duplicates
+        ),
+        (3, 1, 1, 0)
+    );
+    let again = pipeline::ingest(&db, &ctx, batch).await.unwrap();
+    assert_eq!((again.ingested, again.duplicates), (0, 5));
+
+    let rows = store::messages::page(&db, 0, 100, None).await.unwrap();
+    let by_key = |k: &str| rows.iter().find(|r| r.key == k).unwrap();
+    let offer = by_key("offer-1@sinoexport.example");
+    assert_eq!(
+        (offer.direction.as_str(), offer.customer.as_deref()),
+        ("outbound", Some("C1"))
+    );
+    assert_eq!(offer.rep.as_deref(), Some("amy"));
+    let phish = by_key("phish-1@brightway-lighting.example");
+    assert_eq!(phish.class, keepwarm::normalize::Class::Spam);
+    assert_eq!(
+        (phish.customer.as_deref(), phish.counts_as_contact),
+        (None, false)
+    );
+    let mx = by_key("mx-1@vanguard.example.mx");
+    assert_eq!(
+        (mx.customer.as_deref(), mx.group.as_deref()),
+        (Some("C3"), Some("G1"))
+    );
+
+    let c1 = store::customers::get_customer(&db, "C1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c1.customer.last_outbound_at, Some(1_780_999_200_000));
+    assert_eq!(
+        c1.customer.last_inbound_at, None,
+        "the phishing mail is not contact"
+    );
+    let failures = store::messages::failures(&db).await.unwrap();
+    assert_eq!(failures[0].reason, "empty message");
+}
