@@ -64,6 +64,37 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Trait rules: check, try and evaluate them.
+    #[command(subcommand)]
+    Rules(RulesCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCmd {
+    /// Check rule files; every problem with file:line, non-zero exit on any.
+    Check {
+        /// A rules directory (default: [rules] dir of the config, else the built-in pack).
+        dir: Option<PathBuf>,
+    },
+    /// Show the hits, evidence and next steps for one .eml file, a text file, or - (stdin).
+    Test { file: PathBuf },
+    /// Per-tag precision, recall and F1 against a labeled corpus.
+    Eval {
+        #[arg(long)]
+        maildir: PathBuf,
+        #[arg(long)]
+        labels: PathBuf,
+        #[arg(long)]
+        customers: PathBuf,
+        /// WhatsApp webhook bodies (evaluated once the WhatsApp source exists).
+        #[arg(long)]
+        whatsapp: Option<PathBuf>,
+        /// Print every false positive and false negative with its evidence.
+        #[arg(long)]
+        verbose: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,7 +179,118 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Unknown { format } => unknown(&config, format).await,
         Command::Failures { format } => failures(&config, format).await,
+        Command::Rules(RulesCmd::Check { dir }) => rules_check(&config, dir.as_deref()),
+        Command::Rules(RulesCmd::Test { file }) => rules_test(&config, &file),
+        Command::Rules(RulesCmd::Eval {
+            maildir,
+            labels,
+            customers,
+            whatsapp,
+            verbose,
+            format,
+        }) => {
+            let report =
+                crate::eval::run(&config, &maildir, &labels, &customers, whatsapp.as_deref())
+                    .await?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render(verbose));
+            }
+            Ok(())
+        }
     }
+}
+
+/// Load the configured rules, or fail with every problem.
+pub fn load_rules(config: &Config) -> Result<Arc<crate::rules::RuleSet>> {
+    match crate::rules::load(config.rules.dir.as_deref()) {
+        Ok(r) => Ok(Arc::new(r)),
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            bail!("the rules have {} problem(s)", problems.len())
+        }
+    }
+}
+
+fn rules_check(config: &Config, dir: Option<&Path>) -> Result<()> {
+    let dir = dir.or(config.rules.dir.as_deref());
+    match crate::rules::load(dir) {
+        Ok(set) => {
+            let terms: usize = set
+                .rules
+                .iter()
+                .map(|r| r.keywords.len() + r.patterns.len())
+                .sum();
+            println!(
+                "rules OK: {} tags, {} keywords and patterns, version {} ({})",
+                set.rules.len(),
+                terms,
+                set.version,
+                dir.map(|d| d.display().to_string())
+                    .unwrap_or_else(|| "built-in pack".into())
+            );
+            Ok(())
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            bail!("{} problem(s) in the rules", problems.len())
+        }
+    }
+}
+
+fn rules_test(config: &Config, file: &Path) -> Result<()> {
+    let rules = load_rules(config)?;
+    let raw = if file == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        buf
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    // An .eml is normalized first (quotes and signature removed); plain text is used as is.
+    let looks_like_mail = raw.len() < 64 << 20
+        && crate::normalize::parse_email(&raw)
+            .is_ok_and(|e| e.from.is_some() || e.message_id.is_some());
+    let (subject, body) = if looks_like_mail {
+        let e = crate::normalize::parse_email(&raw).map_err(anyhow::Error::msg)?;
+        println!("class: {}", e.class.as_str());
+        (e.subject, e.text)
+    } else {
+        (String::new(), String::from_utf8_lossy(&raw).into_owned())
+    };
+    let hits = rules.tag_message(&subject, &body);
+    if hits.is_empty() {
+        println!("no tags");
+    }
+    let mut shown: Vec<String> = Vec::new();
+    for h in &hits {
+        println!(
+            "{:<22} {:<8} {}  «{}»",
+            h.tag,
+            h.field.as_str(),
+            h.rule,
+            h.evidence
+        );
+        if !shown.contains(&h.tag) {
+            shown.push(h.tag.clone());
+        }
+    }
+    for tag in shown {
+        if let Some(rule) = rules.rule(&tag) {
+            let lang = hits
+                .iter()
+                .find(|h| h.tag == tag)
+                .map(|h| h.lang.as_str())
+                .unwrap_or("en");
+            println!("next step for {tag}: {}", rule.next_step(lang));
+        }
+    }
+    Ok(())
 }
 
 fn check_rep(config: &Config, rep: Option<&str>) -> Result<()> {
@@ -205,6 +347,7 @@ where
     let directory = store::customers::load_directory(&db, config).await?;
     let ctx = Arc::new(pipeline::Context {
         directory,
+        rules: load_rules(config)?,
         max_message_bytes: config.ingest.max_message_bytes,
     });
     let bar = if std::io::stderr().is_terminal() {
@@ -370,6 +513,22 @@ async fn customers_show(config: &Config, id: &str, format: Format) -> Result<()>
         "  messages:       {} inbound, {} outbound, {} not counted (auto-replies, bounces, bulk)",
         d.messages_inbound, d.messages_outbound, d.messages_not_contact
     );
+    if d.tags.is_empty() {
+        println!("  tags:           none");
+    }
+    for t in &d.tags {
+        println!(
+            "  tag {} ({}, {} message{}, last {}, expires {})",
+            t.tag,
+            t.state,
+            t.evidence_count,
+            if t.evidence_count == 1 { "" } else { "s" },
+            ago(t.last_seen, now),
+            ago(t.expires_at, now)
+        );
+        println!("      evidence:   «{}»  [{}]", t.evidence, t.rule);
+        println!("      next step:  {}", t.next_step);
+    }
     Ok(())
 }
 
@@ -382,6 +541,7 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
         let Some(last) = page.last() else { break };
         after = last.id;
         for m in &page {
+            let tags = store::messages::message_tags(&db, &m.key).await?;
             let properties: Vec<&str> = match m.class {
                 crate::normalize::Class::AutoReply => vec!["auto-reply"],
                 crate::normalize::Class::Bounce => vec!["bounce"],
@@ -396,7 +556,13 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
                         "customer": m.customer,
                         "counts_as_contact": m.counts_as_contact,
                         "properties": properties,
-                        "tags": [],
+                        "tags": tags.iter().map(|t| serde_json::json!({
+                            "tag": t.tag,
+                            "rule": t.rule,
+                            "evidence": t.evidence,
+                            "matched": t.matched,
+                            "field": t.field,
+                        })).collect::<Vec<_>>(),
                         "class": m.class.as_str(),
                         "group": m.group,
                         "match": m.match_reason,
@@ -408,16 +574,22 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
                     writeln!(out, "{line}")?;
                 }
                 MessageFormat::Table => {
+                    let tag_list: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
                     writeln!(
                         out,
-                        "{}  {:<8} {:<8} {:<10} {:<8} {} {}",
+                        "{}  {:<8} {:<8} {:<10} {:<8} {} {}{}",
                         rfc3339(m.sent_at),
                         m.direction,
                         m.customer.as_deref().unwrap_or("-"),
                         m.class.as_str(),
                         m.match_reason,
                         cell(m.from.as_deref().unwrap_or("-"), 32),
-                        truncate(&m.subject, 60)
+                        truncate(&m.subject, 60),
+                        if tag_list.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  [{}]", tag_list.join(", "))
+                        }
                     )?;
                 }
             }

@@ -28,6 +28,19 @@ pub struct Config {
     /// Ingestion tuning.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// Trait rules.
+    #[serde(default)]
+    pub rules: RulesConfig,
+}
+
+/// `[rules]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// A directory of rule files (`*.toml`, one tag per file, optional `common.toml`) that
+    /// replaces the built-in default pack. Start from a copy of the repository's `rules/`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `[database]`
@@ -252,6 +265,14 @@ impl Config {
                     add(format!("reps[{i}].whatsapp[{j}]"), err);
                 }
             }
+        }
+        if let Some(dir) = &self.rules.dir
+            && !dir.is_dir()
+        {
+            add(
+                "rules.dir".into(),
+                format!("{} is not a directory", dir.display()),
+            );
         }
         if self.ingest.batch_size == 0 || self.ingest.batch_size > 50_000 {
             add(

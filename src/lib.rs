@@ -4,8 +4,10 @@
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod eval;
 pub mod message;
 pub mod normalize;
 pub mod pipeline;
+pub mod rules;
 pub mod source;
 pub mod store;

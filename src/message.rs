@@ -92,6 +92,21 @@ pub struct Message {
     pub sent_at: i64,
     pub received_at: i64,
     pub in_reply_to: Option<String>,
+    /// Trait tags suggested by the rules: one entry per tag with its first hit as evidence.
+    pub tags: Vec<TagHit>,
+}
+
+/// A tag suggested for a message, with the evidence of its first hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagHit {
+    pub tag: String,
+    pub rule: String,
+    pub evidence: String,
+    pub matched: String,
+    pub field: &'static str,
+    pub lang: String,
+    /// How many hits this tag had in the message.
+    pub hits: usize,
 }
 
 /// The result of preparing one input.

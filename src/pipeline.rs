@@ -8,8 +8,11 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::directory::identity::{Directory, Match, domain_of};
-use crate::message::{Channel, Direction, Inbound, Message, Origin, Payload, Pending, Prepared};
+use crate::message::{
+    Channel, Direction, Inbound, Message, Origin, Payload, Pending, Prepared, TagHit,
+};
 use crate::normalize::{self, Class, autoreply};
+use crate::rules::RuleSet;
 use crate::store::messages::BatchReport;
 use crate::store::{Db, StoreError};
 
@@ -17,6 +20,7 @@ use crate::store::{Db, StoreError};
 #[derive(Debug, Clone)]
 pub struct Context {
     pub directory: Directory,
+    pub rules: Arc<RuleSet>,
     pub max_message_bytes: usize,
 }
 
@@ -132,6 +136,16 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         .date
         .map(|d| d.min(origin.received_at))
         .unwrap_or(origin.received_at);
+    let tags = if class == Class::Human && direction != Direction::Internal {
+        suggest_tags(
+            &ctx.rules,
+            &email.subject,
+            &email.text,
+            direction == Direction::Outbound,
+        )
+    } else {
+        Vec::new()
+    };
     let key = email
         .message_id
         .clone()
@@ -155,11 +169,36 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         sent_at,
         received_at: origin.received_at,
         in_reply_to: email.in_reply_to,
+        tags,
     };
     Prepared::Message {
         origin,
         message: Box::new(message),
     }
+}
+
+/// Run the rules over a message's own words and keep one entry per tag (its first hit, and
+/// how many hits it had). Outbound messages only get tags from rules that ask for them.
+pub fn suggest_tags(rules: &RuleSet, subject: &str, body: &str, outbound: bool) -> Vec<TagHit> {
+    let mut out: Vec<TagHit> = Vec::new();
+    for hit in rules.tag_message(subject, body) {
+        if outbound && !rules.rule(&hit.tag).is_some_and(|r| r.outbound_too) {
+            continue;
+        }
+        match out.iter_mut().find(|t| t.tag == hit.tag) {
+            Some(t) => t.hits += 1,
+            None => out.push(TagHit {
+                tag: hit.tag,
+                rule: hit.rule,
+                evidence: hit.evidence,
+                matched: hit.matched,
+                field: hit.field.as_str(),
+                lang: hit.lang,
+                hits: 1,
+            }),
+        }
+    }
+    out
 }
 
 /// Prepare (in parallel) and commit one batch.
@@ -177,7 +216,7 @@ pub async fn ingest(
     })
     .await
     .expect("prepare panicked");
-    crate::store::messages::commit(db, &prepared).await
+    crate::store::messages::commit(db, &prepared, &ctx.rules).await
 }
 
 /// Totals of a whole ingest run.
@@ -230,6 +269,7 @@ where
     const MAX_BATCH_BYTES: u64 = 32 << 20;
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<Prepared>, u64)>(1);
+    let rules = Arc::clone(&ctx.rules);
     let reader = std::thread::spawn(move || {
         let mut source = source.peekable();
         while source.peek().is_some() {
@@ -262,7 +302,7 @@ where
     let mut result = Ok(());
     while let Some((prepared, bytes)) = rx.recv().await {
         let t = Instant::now();
-        let committed = crate::store::messages::commit(db, &prepared).await;
+        let committed = crate::store::messages::commit(db, &prepared, &rules).await;
         tracing::debug!(
             messages = prepared.len(),
             ms = t.elapsed().as_millis() as u64,

@@ -48,6 +48,7 @@ async fn a_batch_is_matched_classified_and_committed_once() {
         directory: store::customers::load_directory(&db, &config)
             .await
             .unwrap(),
+        rules: Arc::new(keepwarm::rules::load(None).unwrap()),
         max_message_bytes: 1 << 20,
     });
 

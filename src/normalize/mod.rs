@@ -7,3 +7,4 @@ pub mod quote;
 
 pub use autoreply::Class;
 pub use mime::{Email, Mailbox, parse_email};
+pub mod text;

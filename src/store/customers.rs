@@ -395,6 +395,53 @@ pub struct CustomerDetail {
     pub messages_inbound: i64,
     pub messages_outbound: i64,
     pub messages_not_contact: i64,
+    /// Suggested or accepted tags that have not expired, most recent first.
+    pub tags: Vec<CustomerTag>,
+}
+
+/// A tag on a customer with its latest evidence and the suggested next step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CustomerTag {
+    pub tag: String,
+    pub state: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+    pub evidence_count: i64,
+    pub rule: String,
+    pub evidence: String,
+    pub message_key: String,
+    pub next_step: String,
+}
+
+/// A customer's live tags at `now` (expired and dismissed ones are not shown).
+pub async fn customer_tags(db: &Db, id: &str, now: i64) -> Result<Vec<CustomerTag>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT tag, state, first_seen, last_seen, expires_at, evidence_count, last_rule, last_evidence,
+                last_message_key, next_step
+         FROM customer_tag WHERE customer_id = $1 AND expires_at > $2 AND state <> 'dismissed'
+         ORDER BY last_seen DESC, tag",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_all(db.pool())
+    .await
+    .ctx("load customer tags")?;
+    Ok(rows
+        .iter()
+        .map(|r| CustomerTag {
+            tag: r.get("tag"),
+            state: r.get("state"),
+            first_seen: r.get("first_seen"),
+            last_seen: r.get("last_seen"),
+            expires_at: r.get("expires_at"),
+            evidence_count: r.get("evidence_count"),
+            rule: r.get("last_rule"),
+            evidence: r.get("last_evidence"),
+            message_key: r.get("last_message_key"),
+            next_step: r.get("next_step"),
+        })
+        .collect())
 }
 
 pub async fn get_customer(db: &Db, id: &str) -> Result<Option<CustomerDetail>, StoreError> {
@@ -418,6 +465,7 @@ pub async fn get_customer(db: &Db, id: &str) -> Result<Option<CustomerDetail>, S
         messages_inbound: 0,
         messages_outbound: 0,
         messages_not_contact: 0,
+        tags: customer_tags(db, id, super::now_ms()).await?,
     };
     for r in
         sqlx::query("SELECT kind, value FROM identity WHERE customer_id = $1 ORDER BY kind, value")

@@ -23,6 +23,8 @@ pub struct BatchReport {
     pub unmatched: usize,
     /// Customers whose contact times moved.
     pub customers_touched: usize,
+    /// Tags suggested on new messages.
+    pub tags: usize,
 }
 
 impl BatchReport {
@@ -33,6 +35,7 @@ impl BatchReport {
         self.failed += o.failed;
         self.unmatched += o.unmatched;
         self.customers_touched += o.customers_touched;
+        self.tags += o.tags;
     }
 
     /// Inputs looked at.
@@ -76,7 +79,11 @@ fn placeholders(rows: usize, cols: usize) -> String {
 
 /// Store a batch in one transaction. Idempotent: a sighting already stored is a duplicate;
 /// a message already stored under the same key gets only a new sighting.
-pub async fn commit(db: &Db, batch: &[Prepared]) -> Result<BatchReport, StoreError> {
+pub async fn commit(
+    db: &Db,
+    batch: &[Prepared],
+    rules: &crate::rules::RuleSet,
+) -> Result<BatchReport, StoreError> {
     let mut report = BatchReport::default();
     if batch.is_empty() {
         return Ok(report);
@@ -193,7 +200,7 @@ pub async fn commit(db: &Db, batch: &[Prepared]) -> Result<BatchReport, StoreErr
         }
     }
 
-    // Contact times of the customers of new messages.
+    // Contact times of the customers of new messages; tags and their evidence.
     let mut timers: HashMap<&str, Timers> = HashMap::new();
     for m in candidates {
         if !inserted.contains(&m.key) {
@@ -201,6 +208,59 @@ pub async fn commit(db: &Db, batch: &[Prepared]) -> Result<BatchReport, StoreErr
             continue;
         }
         report.ingested += 1;
+        for t in &m.tags {
+            report.tags += 1;
+            sqlx::query(
+                "INSERT INTO message_tag (message_key, tag, rule, matched, evidence, field, lang, hits)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (message_key, tag) DO NOTHING",
+            )
+            .bind(&m.key)
+            .bind(&t.tag)
+            .bind(&t.rule)
+            .bind(&t.matched)
+            .bind(&t.evidence)
+            .bind(t.field)
+            .bind(&t.lang)
+            .bind(t.hits as i64)
+            .execute(&mut *tx)
+            .await
+            .ctx("store a message tag")?;
+            let Some(customer) = &m.customer else {
+                continue;
+            };
+            let (ttl, step) = rules
+                .rule(&t.tag)
+                .map(|r| (r.ttl_ms, r.next_step(&t.lang).to_string()))
+                .unwrap_or((90 * 86_400_000, String::new()));
+            // Created as a suggestion, or refreshed: newer evidence replaces older, never the reverse.
+            sqlx::query(
+                "INSERT INTO customer_tag (customer_id, tag, state, first_seen, last_seen, expires_at,
+                   evidence_count, last_message_key, last_rule, last_evidence, next_step, updated_at)
+                 VALUES ($1, $2, 'suggested', $3, $3, $4, 1, $5, $6, $7, $8, $9)
+                 ON CONFLICT (customer_id, tag) DO UPDATE SET
+                   evidence_count = customer_tag.evidence_count + 1,
+                   first_seen = CASE WHEN excluded.first_seen < customer_tag.first_seen THEN excluded.first_seen ELSE customer_tag.first_seen END,
+                   last_message_key = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_message_key ELSE customer_tag.last_message_key END,
+                   last_rule = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_rule ELSE customer_tag.last_rule END,
+                   last_evidence = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_evidence ELSE customer_tag.last_evidence END,
+                   next_step = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.next_step ELSE customer_tag.next_step END,
+                   expires_at = CASE WHEN excluded.expires_at > customer_tag.expires_at THEN excluded.expires_at ELSE customer_tag.expires_at END,
+                   last_seen = CASE WHEN excluded.last_seen > customer_tag.last_seen THEN excluded.last_seen ELSE customer_tag.last_seen END,
+                   updated_at = excluded.updated_at",
+            )
+            .bind(customer)
+            .bind(&t.tag)
+            .bind(m.sent_at)
+            .bind(m.sent_at + ttl)
+            .bind(&m.key)
+            .bind(&t.rule)
+            .bind(&t.evidence)
+            .bind(&step)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .ctx("refresh a customer tag")?;
+        }
         if m.customer.is_none()
             && m.group.is_none()
             && m.direction == Direction::Inbound
@@ -302,6 +362,33 @@ pub async fn page(
             subject: r.get("subject"),
             body: r.get("body"),
             sent_at: r.get("sent_at"),
+        })
+        .collect())
+}
+
+/// The tags of a message, for listings.
+pub async fn message_tags(db: &Db, key: &str) -> Result<Vec<crate::message::TagHit>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT tag, rule, matched, evidence, field, lang, hits FROM message_tag WHERE message_key = $1 ORDER BY tag",
+    )
+    .bind(key)
+    .fetch_all(db.pool())
+    .await
+    .ctx("list message tags")?;
+    Ok(rows
+        .iter()
+        .map(|r| crate::message::TagHit {
+            tag: r.get("tag"),
+            rule: r.get("rule"),
+            matched: r.get("matched"),
+            evidence: r.get("evidence"),
+            field: if r.get::<&str, _>("field") == "subject" {
+                "subject"
+            } else {
+                "body"
+            },
+            lang: r.get("lang"),
+            hits: r.get::<i64, _>("hits") as usize,
         })
         .collect())
 }

@@ -1,0 +1,267 @@
+//! `keepwarm rules eval`: run the whole pipeline (normalize → match → rules) over a labeled
+//! corpus and score the suggested tags per tag: precision, recall, F1, micro and macro F1, with
+//! every false positive and false negative and its evidence.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::message::Prepared;
+use crate::{pipeline, store};
+
+/// Scores of one tag.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TagScore {
+    pub tag: String,
+    pub tp: usize,
+    pub fp: usize,
+    #[serde(rename = "fn")]
+    pub fn_: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// A wrong call, with what the rules saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct Miss {
+    pub key: String,
+    pub tag: String,
+    /// "false-positive" or "false-negative".
+    pub kind: &'static str,
+    /// The evidence of a false positive, or the start of the text for a false negative.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EvalReport {
+    pub messages: usize,
+    pub labeled: usize,
+    pub missing: Vec<String>,
+    pub tags: Vec<TagScore>,
+    pub micro_f1: f64,
+    pub macro_f1: f64,
+    /// Tags suggested on messages that must never carry one (outbound, internal, auto-reply,
+    /// bounce, bulk, spam).
+    pub tags_on_non_customer_text: usize,
+    pub misses: Vec<Miss>,
+    pub notes: Vec<String>,
+}
+
+fn f1(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
+    let p = if tp + fp == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let r = if tp + fn_ == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fn_) as f64
+    };
+    let f = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
+    (p, r, f)
+}
+
+/// Evaluate the configured rules on a labeled corpus.
+pub async fn run(
+    config: &Config,
+    maildir: &Path,
+    labels: &Path,
+    customers: &Path,
+    whatsapp: Option<&Path>,
+) -> Result<EvalReport> {
+    // A scratch database holds the customer directory, exactly as an import would.
+    let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let mut db_config = config.database.clone();
+    db_config.url = format!("sqlite://{}", scratch.path().join("eval.db").display());
+    let db = store::Db::open(&db_config).await?;
+    let bytes =
+        std::fs::read(customers).with_context(|| format!("cannot read {}", customers.display()))?;
+    store::customers::apply_import(&db, crate::directory::import::parse_csv(&bytes, config))
+        .await?;
+    let ctx = pipeline::Context {
+        directory: store::customers::load_directory(&db, config).await?,
+        rules: crate::cli::load_rules(config)?,
+        max_message_bytes: config.ingest.max_message_bytes,
+    };
+    db.close().await;
+
+    let mut wanted: HashMap<String, (Vec<String>, bool)> = HashMap::new();
+    let text = std::fs::read_to_string(labels)
+        .with_context(|| format!("cannot read {}", labels.display()))?;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not JSON", labels.display(), i + 1))?;
+        if v["channel"] != "email" {
+            continue;
+        }
+        let tags = v["labels"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let customer_text = v["direction"] == "inbound" && v["counts_as_contact"] == true;
+        wanted.insert(
+            v["key"].as_str().unwrap_or_default().to_string(),
+            (tags, customer_text),
+        );
+    }
+
+    let mut report = EvalReport {
+        labeled: wanted.len(),
+        ..Default::default()
+    };
+    if whatsapp.is_some() {
+        report.notes.push(
+            "WhatsApp bodies are not evaluated yet: the WhatsApp source does not exist.".into(),
+        );
+    }
+    let ctx = Arc::new(ctx);
+    let mut counts: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    for rule in &ctx.rules.rules {
+        counts.insert(rule.tag.clone(), (0, 0, 0));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let source = crate::source::maildir::read(maildir, None)
+        .with_context(|| format!("cannot read Maildir {}", maildir.display()))?;
+    for pending in source {
+        let Prepared::Message { message, .. } = pipeline::prepare(&ctx, (pending.load)()) else {
+            continue;
+        };
+        report.messages += 1;
+        let Some((want, customer_text)) = wanted.get(&message.key) else {
+            continue;
+        };
+        seen.insert(message.key.clone());
+        if !customer_text && !message.tags.is_empty() {
+            report.tags_on_non_customer_text += message.tags.len();
+        }
+        for t in &message.tags {
+            let c = counts.entry(t.tag.clone()).or_default();
+            if want.contains(&t.tag) {
+                c.0 += 1;
+            } else {
+                c.1 += 1;
+                report.misses.push(Miss {
+                    key: message.key.clone(),
+                    tag: t.tag.clone(),
+                    kind: "false-positive",
+                    detail: format!("{} «{}»", t.rule, t.evidence),
+                });
+            }
+        }
+        for w in want {
+            if !message.tags.iter().any(|t| &t.tag == w) {
+                counts.entry(w.clone()).or_default().2 += 1;
+                let start: String = format!("{} | {}", message.subject, message.body)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(220)
+                    .collect();
+                report.misses.push(Miss {
+                    key: message.key.clone(),
+                    tag: w.clone(),
+                    kind: "false-negative",
+                    detail: start,
+                });
+            }
+        }
+    }
+    report.missing = wanted
+        .keys()
+        .filter(|k| !seen.contains(*k))
+        .cloned()
+        .collect();
+    report.missing.sort();
+    let (mut tp, mut fp, mut fn_) = (0, 0, 0);
+    for (tag, (t, f, n)) in counts {
+        let (p, r, f1v) = f1(t, f, n);
+        tp += t;
+        fp += f;
+        fn_ += n;
+        report.tags.push(TagScore {
+            tag,
+            tp: t,
+            fp: f,
+            fn_: n,
+            precision: p,
+            recall: r,
+            f1: f1v,
+        });
+    }
+    report.micro_f1 = f1(tp, fp, fn_).2;
+    report.macro_f1 = if report.tags.is_empty() {
+        0.0
+    } else {
+        report.tags.iter().map(|t| t.f1).sum::<f64>() / report.tags.len() as f64
+    };
+    report
+        .misses
+        .sort_by(|a, b| (&a.tag, a.kind, &a.key).cmp(&(&b.tag, b.kind, &b.key)));
+    Ok(report)
+}
+
+impl EvalReport {
+    /// A readable table, with every miss when `verbose`.
+    pub fn render(&self, verbose: bool) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:<24} {:>4} {:>4} {:>4} {:>9} {:>7} {:>6}",
+            "TAG", "TP", "FP", "FN", "PRECISION", "RECALL", "F1"
+        );
+        for t in &self.tags {
+            let _ = writeln!(
+                s,
+                "{:<24} {:>4} {:>4} {:>4} {:>9.3} {:>7.3} {:>6.3}",
+                t.tag, t.tp, t.fp, t.fn_, t.precision, t.recall, t.f1
+            );
+        }
+        let _ = writeln!(
+            s,
+            "micro F1 {:.3}, macro F1 {:.3}",
+            self.micro_f1, self.macro_f1
+        );
+        let _ = writeln!(
+            s,
+            "{} messages read, {} labeled, {} labeled but not found, {} tags on outbound/internal/auto-reply/bounce/bulk mail",
+            self.messages,
+            self.labeled,
+            self.missing.len(),
+            self.tags_on_non_customer_text
+        );
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
+        if verbose {
+            for m in &self.misses {
+                let _ = writeln!(s, "{} {} {}: {}", m.kind, m.tag, m.key, m.detail);
+            }
+        } else if !self.misses.is_empty() {
+            let _ = writeln!(
+                s,
+                "({} misses; --verbose lists them with evidence)",
+                self.misses.len()
+            );
+        }
+        s
+    }
+}

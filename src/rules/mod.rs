@@ -1,0 +1,56 @@
+//! Trait rules: rule files (`parse`), the matching engine (`engine`), and the default pack
+//! embedded in the binary.
+
+pub mod engine;
+pub mod parse;
+
+use std::path::Path;
+
+pub use engine::{Field, Hit, RuleSet};
+pub use parse::{Rule, RuleProblem};
+
+/// The default rule pack, embedded so the binary works without a rules directory.
+pub const DEFAULT_PACK: &[(&str, &str)] = &[
+    ("common.toml", include_str!("../../rules/common.toml")),
+    (
+        "comparing-competitors.toml",
+        include_str!("../../rules/comparing-competitors.toml"),
+    ),
+    ("complaint.toml", include_str!("../../rules/complaint.toml")),
+    ("logistics.toml", include_str!("../../rules/logistics.toml")),
+    ("lost-deal.toml", include_str!("../../rules/lost-deal.toml")),
+    (
+        "payment-terms.toml",
+        include_str!("../../rules/payment-terms.toml"),
+    ),
+    (
+        "price-sensitive.toml",
+        include_str!("../../rules/price-sensitive.toml"),
+    ),
+    (
+        "purchase-intent.toml",
+        include_str!("../../rules/purchase-intent.toml"),
+    ),
+    (
+        "quality-focused.toml",
+        include_str!("../../rules/quality-focused.toml"),
+    ),
+    (
+        "sample-request.toml",
+        include_str!("../../rules/sample-request.toml"),
+    ),
+    ("urgent.toml", include_str!("../../rules/urgent.toml")),
+];
+
+/// Load and compile the rules of `dir`, or the embedded default pack when `dir` is `None`.
+pub fn load(dir: Option<&Path>) -> Result<RuleSet, Vec<RuleProblem>> {
+    let rules = match dir {
+        Some(d) => parse::load_dir(d)?,
+        None => parse::load_texts(
+            DEFAULT_PACK
+                .iter()
+                .map(|(n, t)| (Path::new("rules").join(n), t.to_string())),
+        )?,
+    };
+    RuleSet::compile(rules)
+}

@@ -1,0 +1,215 @@
+//! The rule engine and the default pack: file errors, matching behaviour, and the quality
+//! floors on the labeled development corpus.
+
+use std::path::Path;
+use std::process::Command;
+
+use keepwarm::rules::{self, Field};
+
+fn pack() -> rules::RuleSet {
+    rules::load(None).expect("the default pack compiles")
+}
+
+fn tags(set: &rules::RuleSet, text: &str) -> Vec<String> {
+    let mut t: Vec<String> = set
+        .scan(text, Field::Body)
+        .into_iter()
+        .map(|h| h.tag)
+        .collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+#[test]
+fn default_pack_covers_ten_tags_in_eleven_languages() {
+    let set = pack();
+    let names: Vec<&str> = set.rules.iter().map(|r| r.tag.as_str()).collect();
+    for tag in [
+        "price-sensitive",
+        "comparing-competitors",
+        "quality-focused",
+        "sample-request",
+        "urgent",
+        "purchase-intent",
+        "payment-terms",
+        "logistics",
+        "complaint",
+        "lost-deal",
+    ] {
+        assert!(names.contains(&tag), "{tag} missing");
+        let rule = set.rule(tag).unwrap();
+        assert!(!rule.next_step("en").is_empty());
+        for lang in ["en", "zh", "es", "pt", "ru", "fr", "de", "ar", "tr", "ja"] {
+            assert!(
+                rule.keywords.iter().any(|k| k.lang == lang),
+                "{tag} has no {lang} keywords"
+            );
+        }
+    }
+}
+
+#[test]
+fn negations_exclusions_and_near_misses_do_not_tag() {
+    let set = pack();
+    let cases: &[(&str, &[&str])] = &[
+        ("Please send 3 samples by DHL.", &["sample-request"]),
+        ("No need for samples, we know the product.", &[]),
+        ("This is not urgent, no rush.", &[]),
+        ("不急，下个月再说。", &[]),
+        ("我们不需要样品。", &[]),
+        ("请寄两套样品，急需！", &["sample-request", "urgent"]),
+        ("請提供樣品", &["sample-request"]),
+        ("For example, the carton size can change.", &[]),
+        ("Mail the catalogue to our PO Box 1234.", &[]),
+        ("The sample size is 20 cartons per lot.", &[]),
+        (
+            "Your price is 12% higher than our current supplier.",
+            &["comparing-competitors", "price-sensitive"],
+        ),
+        ("¿Pueden darnos un mejor precio?", &["price-sensitive"]),
+        ("能不能便宜一点？", &["price-sensitive"]),
+        (
+            "Please send the ＰＩ and confirm Ｔ／Ｔ.",
+            &["payment-terms", "purchase-intent"],
+        ),
+        ("Best\nprice for 500 pcs?", &["price-sensitive"]),
+        ("Ce n'est pas urgent.", &[]),
+        ("Es eilt nicht.", &[]),
+        ("急ぎではありません。", &[]),
+    ];
+    for (text, want) in cases {
+        assert_eq!(tags(&set, text), *want, "{text:?}");
+    }
+}
+
+#[test]
+fn evidence_quotes_the_original_text() {
+    let set = pack();
+    let text = "Hello Leo, thanks for the call. We need the goods URGENTLY because the store opens on Monday and the shelves are empty.";
+    let hit = set
+        .scan(text, Field::Body)
+        .into_iter()
+        .find(|h| h.tag == "urgent")
+        .unwrap();
+    assert_eq!(hit.matched, "URGENTLY");
+    assert_eq!(&text[hit.start..hit.end], "URGENTLY");
+    assert!(
+        hit.evidence.contains("need the goods URGENTLY because"),
+        "{}",
+        hit.evidence
+    );
+    assert!(
+        hit.evidence.starts_with('…') && hit.evidence.ends_with('…'),
+        "{}",
+        hit.evidence
+    );
+    assert_eq!(hit.rule, "urgent/en/urgently");
+    // Replies carry our subject: a "Re:" subject is not the customer's words.
+    assert!(
+        set.tag_message("Re: urgent samples", "Thanks, noted.")
+            .is_empty()
+    );
+}
+
+#[test]
+fn rule_file_problems_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "tag = \"Bad Tag\"\ndescription = \"x\"\nttl = \"soon\"\n[next_step]\nen = \"do it\"\n[keywords]\nen = [\"ok\", \"\"]\nxx = [\"word\"]\n[patterns]\nen = ['(unclosed']\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        "tag = \"a\"\ndescriptin = \"x\"\n",
+    )
+    .unwrap();
+    let problems = rules::load(Some(dir.path())).unwrap_err();
+    let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let joined = text.join("\n");
+    assert!(joined.contains("bad.toml:1: tag \"Bad Tag\""), "{joined}");
+    assert!(joined.contains("bad.toml:3: ttl"), "{joined}");
+    assert!(joined.contains("bad.toml:7: empty keyword"), "{joined}");
+    assert!(
+        joined.contains("bad.toml:8: unknown language \"xx\""),
+        "{joined}"
+    );
+    assert!(joined.contains("bad.toml:10: invalid pattern"), "{joined}");
+    assert!(
+        joined.contains("typo.toml:2:") && joined.contains("descriptin"),
+        "{joined}"
+    );
+
+    // The CLI exits non-zero and prints them.
+    let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+        .args(["rules", "check", dir.path().to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml:10:"));
+    let ok = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+        .args([
+            "rules",
+            "check",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("rules")
+                .to_str()
+                .unwrap(),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+#[test]
+fn dev_corpus_quality_floors() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev");
+    assert!(
+        corpus.join("labels.jsonl").exists(),
+        "the development corpus is missing"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keepwarm.toml"),
+        "[team]\ndomains = [\"sinoexport.example\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+        .args([
+            "rules",
+            "eval",
+            "--format",
+            "json",
+            "--maildir",
+            corpus.join("maildir").to_str().unwrap(),
+            "--labels",
+            corpus.join("labels.jsonl").to_str().unwrap(),
+            "--customers",
+            corpus.join("customers.csv").to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["labeled"], 163);
+    assert_eq!(report["missing"], serde_json::json!([]));
+    assert_eq!(report["tags_on_non_customer_text"], 0);
+    let macro_f1 = report["macro_f1"].as_f64().unwrap();
+    assert!(macro_f1 >= 0.90, "macro F1 {macro_f1}");
+    for t in report["tags"].as_array().unwrap() {
+        let f1 = t["f1"].as_f64().unwrap();
+        assert!(f1 >= 0.80, "{} F1 {f1}", t["tag"]);
+    }
+}
