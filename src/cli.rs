@@ -78,6 +78,18 @@ pub enum RulesCmd {
     },
     /// Show the hits, evidence and next steps for one .eml file, a text file, or - (stdin).
     Test { file: PathBuf },
+    /// Run the current rules over the stored messages and show which customers would gain or
+    /// lose which tags, before the rules go live.
+    Backtest {
+        /// A rules directory to try (default: the configured rules).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Judge tag expiry at this moment (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Per-tag precision, recall and F1 against a labeled corpus.
     Eval {
         #[arg(long)]
@@ -181,6 +193,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Failures { format } => failures(&config, format).await,
         Command::Rules(RulesCmd::Check { dir }) => rules_check(&config, dir.as_deref()),
         Command::Rules(RulesCmd::Test { file }) => rules_test(&config, &file),
+        Command::Rules(RulesCmd::Backtest { dir, at, format }) => {
+            let now = match at {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .with_context(|| format!("--at {t:?} is not an RFC 3339 time"))?
+                    .timestamp_millis(),
+                None => store::now_ms(),
+            };
+            rules_backtest(&config, dir.as_deref(), now, format).await
+        }
         Command::Rules(RulesCmd::Eval {
             maildir,
             labels,
@@ -241,6 +262,41 @@ fn rules_check(config: &Config, dir: Option<&Path>) -> Result<()> {
             bail!("{} problem(s) in the rules", problems.len())
         }
     }
+}
+
+async fn rules_backtest(
+    config: &Config,
+    dir: Option<&Path>,
+    now: i64,
+    format: Format,
+) -> Result<()> {
+    let dir = dir.or(config.rules.dir.as_deref());
+    let rules = match crate::rules::load(dir) {
+        Ok(r) => r,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            bail!("the rules have {} problem(s)", problems.len());
+        }
+    };
+    let db = Db::open(&config.database).await?;
+    let report = crate::eval::backtest(&db, &rules, now).await?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for c in &report.changes {
+            println!(
+                "{:<10} {:<6} {:<22} {}",
+                c.customer, c.change, c.tag, c.evidence
+            );
+        }
+        println!(
+            "{} messages re-tagged; {} customer tags gained, {} lost, {} kept",
+            report.messages, report.gained, report.lost, report.kept
+        );
+    }
+    Ok(())
 }
 
 fn rules_test(config: &Config, file: &Path) -> Result<()> {

@@ -265,3 +265,104 @@ impl EvalReport {
         s
     }
 }
+
+/// One customer tag that a rule change would add or remove.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagChange {
+    pub customer: String,
+    pub tag: String,
+    /// "gain" or "lose".
+    pub change: &'static str,
+    /// The evidence behind a gained tag, or the stored evidence of a lost one.
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BacktestReport {
+    pub messages: usize,
+    pub gained: usize,
+    pub lost: usize,
+    pub kept: usize,
+    pub changes: Vec<TagChange>,
+}
+
+/// Re-run `rules` over every stored inbound customer message and compare the live customer tags
+/// (not expired at `now`) they would produce with the stored ones. Nothing is written.
+pub async fn backtest(
+    db: &store::Db,
+    rules: &crate::rules::RuleSet,
+    now: i64,
+) -> Result<BacktestReport> {
+    let mut report = BacktestReport::default();
+    // customer → tag → evidence of the newest message that suggests it while still live.
+    let mut would: BTreeMap<String, BTreeMap<String, (i64, String)>> = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = store::messages::page(db, after, 1000, None).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for m in &page {
+            let Some(customer) = &m.customer else {
+                continue;
+            };
+            if m.direction != "inbound" || m.class != crate::normalize::Class::Human {
+                continue;
+            }
+            report.messages += 1;
+            for t in pipeline::suggest_tags(rules, &m.subject, &m.body, false) {
+                let ttl = rules.rule(&t.tag).map(|r| r.ttl_ms).unwrap_or(0);
+                if m.sent_at + ttl <= now {
+                    continue;
+                }
+                let entry = would
+                    .entry(customer.clone())
+                    .or_default()
+                    .entry(t.tag.clone())
+                    .or_insert((0, String::new()));
+                if m.sent_at >= entry.0 {
+                    *entry = (m.sent_at, t.evidence.clone());
+                }
+            }
+        }
+    }
+    let mut customers: std::collections::BTreeSet<String> = would.keys().cloned().collect();
+    for row in sqlx::query_scalar::<_, String>("SELECT DISTINCT customer_id FROM customer_tag")
+        .fetch_all(db.pool())
+        .await?
+    {
+        customers.insert(row);
+    }
+    for customer in customers {
+        let current: BTreeMap<String, String> = store::customers::customer_tags(db, &customer, now)
+            .await?
+            .into_iter()
+            .map(|t| (t.tag, t.evidence))
+            .collect();
+        let new = would.remove(&customer).unwrap_or_default();
+        for (tag, (_, evidence)) in &new {
+            if current.contains_key(tag) {
+                report.kept += 1;
+            } else {
+                report.gained += 1;
+                report.changes.push(TagChange {
+                    customer: customer.clone(),
+                    tag: tag.clone(),
+                    change: "gain",
+                    evidence: evidence.clone(),
+                });
+            }
+        }
+        for (tag, evidence) in current {
+            if !new.contains_key(&tag) {
+                report.lost += 1;
+                report.changes.push(TagChange {
+                    customer: customer.clone(),
+                    tag,
+                    change: "lose",
+                    evidence,
+                });
+            }
+        }
+    }
+    Ok(report)
+}

@@ -213,3 +213,99 @@ fn dev_corpus_quality_floors() {
         assert!(f1 >= 0.80, "{} F1 {f1}", t["tag"]);
     }
 }
+
+#[test]
+fn backtest_shows_what_a_rule_change_would_do() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // The running rules: only "urgent".
+    let live = dir.path().join("live-rules");
+    std::fs::create_dir(&live).unwrap();
+    for f in ["common.toml", "urgent.toml"] {
+        std::fs::copy(repo.join("rules").join(f), live.join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("keepwarm.toml"),
+        format!(
+            "[team]\ndomains = [\"sinoexport.example\"]\n[rules]\ndir = \"{}\"\n",
+            live.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&[
+        "customers",
+        "import",
+        repo.join("examples/customers.csv").to_str().unwrap(),
+    ]);
+    run(&[
+        "ingest",
+        "maildir",
+        repo.join("examples/maildir").to_str().unwrap(),
+    ]);
+    // The same rules change nothing.
+    let same: serde_json::Value = serde_json::from_str(&run(&[
+        "rules",
+        "backtest",
+        "--format",
+        "json",
+        "--at",
+        "2026-10-30T00:00:00Z",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (same["gained"].as_u64(), same["lost"].as_u64()),
+        (Some(0), Some(0)),
+        "{same}"
+    );
+    // The full pack would add tags; nothing is written by a backtest.
+    let full: serde_json::Value = serde_json::from_str(&run(&[
+        "rules",
+        "backtest",
+        "--format",
+        "json",
+        "--at",
+        "2026-10-30T00:00:00Z",
+        "--dir",
+        repo.join("rules").to_str().unwrap(),
+    ]))
+    .unwrap();
+    let gains: Vec<(String, String)> = full["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["change"] == "gain")
+        .map(|c| {
+            (
+                c["customer"].as_str().unwrap().to_string(),
+                c["tag"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        gains.contains(&("K006".to_string(), "logistics".to_string())),
+        "{gains:?}"
+    );
+    let again: serde_json::Value = serde_json::from_str(&run(&[
+        "rules",
+        "backtest",
+        "--format",
+        "json",
+        "--at",
+        "2026-10-30T00:00:00Z",
+    ]))
+    .unwrap();
+    assert_eq!(again["gained"], 0);
+}
