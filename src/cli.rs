@@ -225,15 +225,9 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 /// Load the configured rules, or fail with every problem.
 pub fn load_rules(config: &Config) -> Result<Arc<crate::rules::RuleSet>> {
-    match crate::rules::load(config.rules.dir.as_deref()) {
-        Ok(r) => Ok(Arc::new(r)),
-        Err(problems) => {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            bail!("the rules have {} problem(s)", problems.len())
-        }
-    }
+    crate::rules::load_or_explain(config.rules.dir.as_deref())
+        .map(Arc::new)
+        .map_err(anyhow::Error::msg)
 }
 
 fn rules_check(config: &Config, dir: Option<&Path>) -> Result<()> {

@@ -91,7 +91,10 @@ pub async fn run(
         .await?;
     let ctx = pipeline::Context {
         directory: store::customers::load_directory(&db, config).await?,
-        rules: crate::cli::load_rules(config)?,
+        rules: Arc::new(
+            crate::rules::load_or_explain(config.rules.dir.as_deref())
+                .map_err(anyhow::Error::msg)?,
+        ),
         max_message_bytes: config.ingest.max_message_bytes,
     };
     db.close().await;

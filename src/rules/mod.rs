@@ -54,3 +54,15 @@ pub fn load(dir: Option<&Path>) -> Result<RuleSet, Vec<RuleProblem>> {
     };
     RuleSet::compile(rules)
 }
+
+/// `load`, with every problem joined into one error text (one `file:line: message` a line).
+pub fn load_or_explain(dir: Option<&Path>) -> Result<RuleSet, String> {
+    load(dir).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        format!(
+            "the rules have {} problem(s):\n{}",
+            problems.len(),
+            lines.join("\n")
+        )
+    })
+}
