@@ -612,6 +612,7 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
                             "evidence": t.evidence,
                             "matched": t.matched,
                             "field": t.field,
+                            "span": [t.start, t.end],
                         })).collect::<Vec<_>>(),
                         "class": m.class.as_str(),
                         "group": m.group,

@@ -104,6 +104,9 @@ pub struct TagHit {
     pub evidence: String,
     pub matched: String,
     pub field: &'static str,
+    /// Byte range of the match in the field's stored text.
+    pub start: usize,
+    pub end: usize,
     pub lang: String,
     /// How many hits this tag had in the message.
     pub hits: usize,

@@ -181,6 +181,10 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
 /// how many hits it had). Outbound messages only get tags from rules that ask for them.
 pub fn suggest_tags(rules: &RuleSet, subject: &str, body: &str, outbound: bool) -> Vec<TagHit> {
     let mut out: Vec<TagHit> = Vec::new();
+    // The next step is given in the customer's language: the script of the text when it tells
+    // (a Chinese text matched by a keyword shared with Japanese is still Chinese), else the
+    // language of the keyword that matched.
+    let script = normalize::text::script_language(body);
     for hit in rules.tag_message(subject, body) {
         if outbound && !rules.rule(&hit.tag).is_some_and(|r| r.outbound_too) {
             continue;
@@ -193,7 +197,9 @@ pub fn suggest_tags(rules: &RuleSet, subject: &str, body: &str, outbound: bool) 
                 evidence: hit.evidence,
                 matched: hit.matched,
                 field: hit.field.as_str(),
-                lang: hit.lang,
+                start: hit.start,
+                end: hit.end,
+                lang: script.map(str::to_string).unwrap_or(hit.lang),
                 hits: 1,
             }),
         }

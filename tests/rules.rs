@@ -105,6 +105,13 @@ fn evidence_quotes_the_original_text() {
         hit.evidence
     );
     assert_eq!(hit.rule, "urgent/en/urgently");
+    // A prefix keyword quotes the whole word.
+    let hit = set
+        .scan("Дайте скидку 5%", Field::Body)
+        .into_iter()
+        .find(|h| h.tag == "price-sensitive")
+        .unwrap();
+    assert_eq!(hit.matched, "скидку");
     // Replies carry our subject: a "Re:" subject is not the customer's words.
     assert!(
         set.tag_message("Re: urgent samples", "Thanks, noted.")

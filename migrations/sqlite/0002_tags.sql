@@ -7,6 +7,8 @@ CREATE TABLE message_tag (
     matched     TEXT NOT NULL,
     evidence    TEXT NOT NULL,            -- the first hit with ~40 characters each side
     field       TEXT NOT NULL,            -- 'subject' | 'body'
+    span_start  INTEGER NOT NULL,         -- byte range of the match in the stored field text
+    span_end    INTEGER NOT NULL,
     lang        TEXT NOT NULL,
     hits        INTEGER NOT NULL,
     PRIMARY KEY (message_key, tag)

@@ -140,6 +140,43 @@ pub fn fold_str(s: &str) -> String {
     fold(s).text
 }
 
+/// The language a text is written in, when its script says so: Japanese (kana), Chinese (Han
+/// without kana), Korean, Russian (Cyrillic) or Arabic. Latin-script languages return `None`.
+pub fn script_language(text: &str) -> Option<&'static str> {
+    let (mut han, mut kana, mut hangul, mut cyr, mut arabic, mut letters) = (0usize, 0, 0, 0, 0, 0);
+    for c in text.chars().take(4000) {
+        if !c.is_alphabetic() {
+            continue;
+        }
+        letters += 1;
+        match c as u32 {
+            0x3040..=0x30FF => kana += 1,
+            0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF => han += 1,
+            0xAC00..=0xD7AF => hangul += 1,
+            0x0400..=0x04FF => cyr += 1,
+            0x0600..=0x06FF | 0x0750..=0x077F => arabic += 1,
+            _ => {}
+        }
+    }
+    if letters == 0 {
+        return None;
+    }
+    let share = |n: usize| n * 100 / letters;
+    if kana > 0 && share(kana + han) >= 30 {
+        Some("ja")
+    } else if share(han) >= 30 {
+        Some("zh")
+    } else if share(hangul) >= 30 {
+        Some("ko")
+    } else if share(cyr) >= 50 {
+        Some("ru")
+    } else if share(arabic) >= 50 {
+        Some("ar")
+    } else {
+        None
+    }
+}
+
 /// Chinese, Japanese or Korean ideographs and kana: words are not separated by spaces.
 pub fn is_cjk(c: char) -> bool {
     matches!(c as u32,
@@ -172,6 +209,22 @@ mod tests {
             "best price, really\nnew para"
         );
         assert_eq!(fold("先寄两套样\n品到拉各斯").text, "先寄两套样品到拉各斯");
+    }
+
+    #[test]
+    fn script_languages() {
+        assert_eq!(script_language("请尽快报价，谢谢"), Some("zh"));
+        assert_eq!(
+            script_language("サンプルを送ってください。品質"),
+            Some("ja")
+        );
+        assert_eq!(script_language("Прошу выслать образцы"), Some("ru"));
+        assert_eq!(script_language("نرجو إرسال عينات"), Some("ar"));
+        assert_eq!(
+            script_language("Hi 张经理, thanks 下一批的PO我明天发给你"),
+            Some("zh")
+        );
+        assert_eq!(script_language("Please send samples"), None);
     }
 
     #[test]

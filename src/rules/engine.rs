@@ -50,6 +50,8 @@ struct TermRef {
     term: usize,
     /// A keyword (else a pattern).
     keyword: bool,
+    /// A prefix keyword (`скидк*`): the match extends to the end of the word.
+    prefix: bool,
     /// Check a word boundary before / after the match (spaced scripts only).
     bound_start: bool,
     bound_end: bool,
@@ -81,8 +83,26 @@ impl RuleSet {
         let mut fingerprint = sha2::Sha256::default();
         for (ri, rule) in rules.iter().enumerate() {
             use sha2::Digest;
-            fingerprint.update(rule.tag.as_bytes());
+            // Everything that changes behaviour or output is part of the version.
+            fingerprint.update(
+                format!(
+                    "{}|{}|{}|{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
+                    rule.tag,
+                    rule.description,
+                    rule.ttl_ms,
+                    rule.subject,
+                    rule.body,
+                    rule.outbound_too,
+                    rule.next_steps,
+                    rule.negation_before,
+                    rule.negation_after,
+                    rule.window,
+                    rule.exclusions
+                )
+                .as_bytes(),
+            );
             for (ti, kw) in rule.keywords.iter().enumerate() {
+                fingerprint.update(kw.lang.as_bytes());
                 fingerprint.update(kw.text.as_bytes());
                 let (text, prefix) = match kw.text.strip_suffix('*') {
                     Some(t) => (t, true),
@@ -95,6 +115,7 @@ impl RuleSet {
                     rule: ri,
                     term: ti,
                     keyword: true,
+                    prefix: prefix && is_word_char(last),
                     bound_start: is_word_char(first),
                     bound_end: is_word_char(last) && !prefix,
                 });
@@ -106,6 +127,7 @@ impl RuleSet {
                     rule: ri,
                     term: ti,
                     keyword: false,
+                    prefix: false,
                     bound_start: false,
                     bound_end: false,
                 });
@@ -179,7 +201,17 @@ impl RuleSet {
                 if r.bound_end && text[m.end()..].chars().next().is_some_and(is_word_char) {
                     continue;
                 }
-                candidates.push((m.start(), m.end(), r));
+                let end = if r.prefix {
+                    m.end()
+                        + text[m.end()..]
+                            .chars()
+                            .take_while(|c| is_word_char(*c))
+                            .map(char::len_utf8)
+                            .sum::<usize>()
+                } else {
+                    m.end()
+                };
+                candidates.push((m.start(), end, r));
             }
         }
         for idx in self.patterns.matches(text).iter() {

@@ -211,8 +211,8 @@ pub async fn commit(
         for t in &m.tags {
             report.tags += 1;
             sqlx::query(
-                "INSERT INTO message_tag (message_key, tag, rule, matched, evidence, field, lang, hits)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (message_key, tag) DO NOTHING",
+                "INSERT INTO message_tag (message_key, tag, rule, matched, evidence, field, span_start, span_end, lang, hits)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (message_key, tag) DO NOTHING",
             )
             .bind(&m.key)
             .bind(&t.tag)
@@ -220,6 +220,8 @@ pub async fn commit(
             .bind(&t.matched)
             .bind(&t.evidence)
             .bind(t.field)
+            .bind(t.start as i64)
+            .bind(t.end as i64)
             .bind(&t.lang)
             .bind(t.hits as i64)
             .execute(&mut *tx)
@@ -369,7 +371,8 @@ pub async fn page(
 /// The tags of a message, for listings.
 pub async fn message_tags(db: &Db, key: &str) -> Result<Vec<crate::message::TagHit>, StoreError> {
     let rows = sqlx::query(
-        "SELECT tag, rule, matched, evidence, field, lang, hits FROM message_tag WHERE message_key = $1 ORDER BY tag",
+        "SELECT tag, rule, matched, evidence, field, span_start, span_end, lang, hits
+         FROM message_tag WHERE message_key = $1 ORDER BY tag",
     )
     .bind(key)
     .fetch_all(db.pool())
@@ -387,6 +390,8 @@ pub async fn message_tags(db: &Db, key: &str) -> Result<Vec<crate::message::TagH
             } else {
                 "body"
             },
+            start: r.get::<i64, _>("span_start") as usize,
+            end: r.get::<i64, _>("span_end") as usize,
             lang: r.get("lang"),
             hits: r.get::<i64, _>("hits") as usize,
         })
