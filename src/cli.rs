@@ -313,7 +313,11 @@ fn rules_test(config: &Config, file: &Path) -> Result<()> {
     } else {
         (String::new(), String::from_utf8_lossy(&raw).into_owned())
     };
-    let hits = rules.tag_message(&subject, &body);
+    let mut hits = Vec::new();
+    if !crate::rules::engine::is_reply_subject(&subject) {
+        hits.extend(rules.scan(&subject, crate::rules::Field::Subject));
+    }
+    hits.extend(rules.scan(&body, crate::rules::Field::Body));
     if hits.is_empty() {
         println!("no tags");
     }

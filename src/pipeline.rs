@@ -190,7 +190,7 @@ pub fn suggest_tags(rules: &RuleSet, subject: &str, body: &str, outbound: bool) 
             continue;
         }
         match out.iter_mut().find(|t| t.tag == hit.tag) {
-            Some(t) => t.hits += 1,
+            Some(t) => t.hits += hit.count,
             None => out.push(TagHit {
                 tag: hit.tag,
                 rule: hit.rule,
@@ -200,7 +200,7 @@ pub fn suggest_tags(rules: &RuleSet, subject: &str, body: &str, outbound: bool) 
                 start: hit.start,
                 end: hit.end,
                 lang: script.map(str::to_string).unwrap_or(hit.lang),
-                hits: 1,
+                hits: hit.count,
             }),
         }
     }

@@ -8,27 +8,71 @@ use unicode_normalization::UnicodeNormalization;
 #[derive(Debug, Clone, Default)]
 pub struct Folded {
     pub text: String,
-    /// `map[i]` is the byte offset in the original of the char that produced folded byte `i`;
-    /// `map[text.len()]` is the original's length.
-    map: Vec<u32>,
+    /// Sparse map from folded to original offsets: sorted segments. Most text folds byte for
+    /// byte (ASCII case, Han characters), so a segment covers a long run; only characters whose
+    /// folded form has another length (full-width, accents, collapsed white space) start one.
+    segments: Vec<Segment>,
+    original_len: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    folded: u32,
+    original: u32,
+    /// Offsets advance together inside the segment; else every folded byte maps to `original`.
+    linear: bool,
 }
 
 impl Folded {
+    /// The original offset of folded byte `i`.
+    fn to_original(&self, i: usize) -> usize {
+        if i >= self.text.len() {
+            return self.original_len;
+        }
+        let at = self.segments.partition_point(|s| s.folded as usize <= i);
+        match at.checked_sub(1).map(|k| self.segments[k]) {
+            Some(seg) if seg.linear => seg.original as usize + (i - seg.folded as usize),
+            Some(seg) => seg.original as usize,
+            None => 0,
+        }
+    }
+
     /// The original byte range of folded range `start..end`.
     pub fn original_range(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
-        let s = self.map[start] as usize;
-        let last = self.map[end.saturating_sub(1).max(start)] as usize;
-        // End at the end of the original char that produced the last folded byte.
-        let e = if end > start {
-            original[last..]
-                .chars()
-                .next()
-                .map(|c| last + c.len_utf8())
-                .unwrap_or(original.len())
-        } else {
-            s
+        let floor = |mut i: usize| {
+            i = i.min(original.len());
+            while !original.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
         };
+        let s = floor(self.to_original(start));
+        if end <= start {
+            return (s, s);
+        }
+        let last = floor(self.to_original(end - 1));
+        // End at the end of the original char that produced the last folded byte.
+        let e = original[last..]
+            .chars()
+            .next()
+            .map(|c| last + c.len_utf8())
+            .unwrap_or(original.len());
         (s, e.max(s))
+    }
+
+    fn map(&mut self, folded: usize, original: usize, linear: bool) {
+        if linear
+            && let Some(last) = self.segments.last()
+            && last.linear
+            && folded - last.folded as usize == original - last.original as usize
+        {
+            return;
+        }
+        self.segments.push(Segment {
+            folded: folded as u32,
+            original: original as u32,
+            linear,
+        });
     }
 }
 
@@ -80,59 +124,102 @@ fn fold_char(c: char, out: &mut String) {
 /// phrase still matches), a paragraph break stays a line break, and a line break between two
 /// CJK characters disappears ("样\n品" is "样品").
 pub fn fold(original: &str) -> Folded {
-    let mut text = String::with_capacity(original.len() + 8);
-    let mut map: Vec<u32> = Vec::with_capacity(original.len() + 9);
+    let mut f = Folded {
+        text: String::with_capacity(original.len() + 8),
+        segments: Vec::new(),
+        original_len: original.len(),
+    };
     let mut has_cjk = false;
-    // Pending white space: (offset of its first char, newlines seen).
-    let mut space: Option<(usize, usize)> = None;
+    // Pending white space: (offset of its first char, its length in bytes, newlines seen).
+    let mut space: Option<(usize, usize, usize)> = None;
     let mut prev_cjk = false;
-    for (offset, c) in original.char_indices() {
+    let bytes = original.as_bytes();
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let b = bytes[offset];
+        // ASCII fast path: most of any mail is ASCII.
+        let (c, len) = if b < 0x80 {
+            (b as char, 1)
+        } else {
+            let c = original[offset..].chars().next().unwrap_or(' ');
+            (c, c.len_utf8())
+        };
         if c.is_whitespace() && c != '\u{3000}' {
-            let s = space.get_or_insert((offset, 0));
+            let s = space.get_or_insert((offset, 0, 0));
+            s.1 += len;
             if c == '\n' {
-                s.1 += 1;
+                s.2 += 1;
             }
+            offset += len;
             continue;
         }
-        let cjk = is_cjk(c);
-        if let Some((at, newlines)) = space.take()
-            && !text.is_empty()
+        let cjk = len == 3 && is_cjk(c);
+        if let Some((at, run, newlines)) = space.take()
+            && !f.text.is_empty()
         {
+            let here = f.text.len();
             if newlines >= 2 {
-                text.push('\n');
+                f.text.push('\n');
             } else if !(newlines == 1 && prev_cjk && cjk) {
-                text.push(' ');
+                f.text.push(' ');
             }
-            map.resize(text.len(), at as u32);
+            if f.text.len() > here {
+                f.map(here, at, run == 1);
+            }
         }
-        fold_char(c, &mut text);
+        let here = f.text.len();
+        if len == 1 {
+            f.text.push(b.to_ascii_lowercase() as char);
+            f.map(here, offset, true);
+        } else if matches!(c as u32, 0x4E00..=0x9FFF | 0x3040..=0x30FF | 0x0600..=0x06FF | 0x3001..=0x3011)
+        {
+            // Han, kana, Arabic and CJK punctuation are their own NFKC form and have no case.
+            f.text.push(c);
+            f.map(here, offset, true);
+        } else if matches!(c as u32, 0x0400..=0x04FF) {
+            // Cyrillic: NFKC leaves it alone; only the case folds (same length).
+            for l in c.to_lowercase() {
+                f.text.push(l);
+            }
+            let same = f.text.len() - here == len;
+            f.map(here, offset, same);
+        } else {
+            fold_char(c, &mut f.text);
+            let same = f.text.len() - here == len;
+            f.map(here, offset, same);
+            if !same && f.text.len() > here {
+                // The next char starts a new segment.
+                f.segments.last_mut().expect("just mapped").linear = false;
+            }
+        }
         has_cjk |= cjk;
         prev_cjk = cjk;
-        map.resize(text.len(), offset as u32);
+        offset += len;
     }
-    map.push(original.len() as u32);
     if has_cjk {
-        // Traditional → Simplified, char for char (the map stays valid when byte lengths agree;
-        // otherwise rebuild it char by char).
-        let converted = fast2s::convert(&text);
-        if converted.len() == text.len() {
-            text = converted;
+        // Traditional → Simplified, char for char: positions stay when byte lengths agree;
+        // otherwise rebuild the map char by char.
+        let converted = fast2s::convert(&f.text);
+        if converted.len() == f.text.len() {
+            f.text = converted;
         } else {
-            let mut new_map = Vec::with_capacity(converted.len() + 1);
-            let mut old_iter = text.char_indices();
+            let mut rebuilt = Folded {
+                text: String::with_capacity(converted.len()),
+                segments: Vec::new(),
+                original_len: original.len(),
+            };
+            let mut old = f.text.char_indices();
             for c in converted.chars() {
-                let (old_off, _) = old_iter.next().unwrap_or((text.len(), ' '));
-                let src = map.get(old_off).copied().unwrap_or(original.len() as u32);
-                for _ in 0..c.len_utf8() {
-                    new_map.push(src);
-                }
+                let (old_off, _) = old.next().unwrap_or((f.text.len(), ' '));
+                let src = f.to_original(old_off);
+                let here = rebuilt.text.len();
+                rebuilt.text.push(c);
+                rebuilt.map(here, src, false);
             }
-            new_map.push(original.len() as u32);
-            text = converted;
-            map = new_map;
+            f = rebuilt;
         }
     }
-    Folded { text, map }
+    f
 }
 
 /// Fold a keyword or phrase (no map needed).

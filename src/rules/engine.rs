@@ -2,7 +2,7 @@
 //! `RegexSet` for every pattern, run over folded text; hits are checked for word boundaries,
 //! negation cues and exclusions, and carry evidence quoted from the original text.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use serde::Serialize;
 
@@ -41,6 +41,8 @@ pub struct Hit {
     pub matched: String,
     /// About 40 characters of context on each side.
     pub evidence: String,
+    /// How many hits of this tag this one stands for (`tag_message` keeps the first per tag).
+    pub count: usize,
 }
 
 /// A term's place: which rule, which term of it, how it must be bounded.
@@ -61,13 +63,79 @@ struct TermRef {
 #[derive(Debug)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    keywords: Option<AhoCorasick>,
+    /// One automaton over every keyword, negation cue, exclusion and mask: one overlapping pass
+    /// finds them all.
+    literals: AhoCorasick,
+    /// What each literal of the automaton stands for (one string may serve several rules).
+    literal_entries: Vec<Vec<Entry>>,
     keyword_refs: Vec<TermRef>,
     patterns: RegexSet,
     pattern_regexes: Vec<Regex>,
     pattern_refs: Vec<TermRef>,
+    cue_info: Vec<CueInfo>,
+    /// Per rule: which cue ids are its before-cues, after-cues and exclusions.
+    rule_cues: Vec<RuleCues>,
     /// A fingerprint of the rule text, to tell versions apart.
     pub version: String,
+}
+
+/// One meaning of a literal in the automaton.
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    /// Index into `keyword_refs`.
+    Keyword(usize),
+    /// Index into `cue_info`.
+    Cue(usize),
+}
+
+/// What one negation cue, exclusion or mask is.
+#[derive(Debug, Clone)]
+struct CueInfo {
+    /// Contains CJK: no word boundaries, and it must stand right next to the hit.
+    cjk: bool,
+    /// Check word boundaries (spaced scripts).
+    bound_start: bool,
+    bound_end: bool,
+    /// A word that contains a negation character but negates nothing (能不能, 不错).
+    mask: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RuleCues {
+    before: std::collections::HashSet<usize>,
+    after: std::collections::HashSet<usize>,
+    exclusions: std::collections::HashSet<usize>,
+}
+
+/// Chinese words that contain 不/没/唔 but negate nothing: questions (能不能, 是不是, 有没有) and
+/// set phrases (不少 "quite a few", 不错 "good", 不过 "but").
+const NOT_NEGATIONS: &[&str] = &[
+    "能不能",
+    "可不可",
+    "是不是",
+    "要不要",
+    "会不会",
+    "有没有",
+    "好不好",
+    "行不行",
+    "对不对",
+    "不少",
+    "不错",
+    "不过",
+    "不但",
+    "不仅",
+    "不断",
+    "不好意思",
+    "可唔可",
+    "系唔系",
+];
+
+/// A cue found in the text.
+#[derive(Debug, Clone, Copy)]
+struct CueHit {
+    start: usize,
+    end: usize,
+    id: usize,
 }
 
 /// Evidence context on each side of a hit, in characters.
@@ -76,7 +144,7 @@ const CONTEXT_CHARS: usize = 40;
 impl RuleSet {
     /// Compile parsed rules into one automaton and one regex set.
     pub fn compile(rules: Vec<Rule>) -> Result<RuleSet, Vec<RuleProblem>> {
-        let mut literals = Vec::new();
+        let mut keyword_literals: Vec<String> = Vec::new();
         let mut keyword_refs = Vec::new();
         let mut pattern_src = Vec::new();
         let mut pattern_refs = Vec::new();
@@ -119,7 +187,7 @@ impl RuleSet {
                     bound_start: is_word_char(first),
                     bound_end: is_word_char(last) && !prefix,
                 });
-                literals.push(folded);
+                keyword_literals.push(folded);
             }
             for (ti, p) in rule.patterns.iter().enumerate() {
                 fingerprint.update(p.text.as_bytes());
@@ -131,25 +199,11 @@ impl RuleSet {
                     bound_start: false,
                     bound_end: false,
                 });
-                pattern_src.push(p.text.clone());
+                // `\b` is an ASCII word boundary: a Unicode one would keep the regex engines off
+                // their fast DFA path for any non-ASCII text.
+                pattern_src.push(p.text.replace("\\b", "(?-u:\\b)"));
             }
         }
-        let keywords = if literals.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .build(&literals)
-                    .map_err(|e| {
-                        vec![RuleProblem {
-                            file: "rules".into(),
-                            line: 0,
-                            message: format!("cannot build the keyword automaton: {e}"),
-                        }]
-                    })?,
-            )
-        };
         let build_err = |e: regex::Error| {
             vec![RuleProblem {
                 file: "rules".into(),
@@ -166,53 +220,156 @@ impl RuleSet {
             .map(|p| regex::RegexBuilder::new(p).case_insensitive(true).build())
             .collect::<Result<Vec<_>, _>>()
             .map_err(build_err)?;
+        // The cue automaton: every negation cue and exclusion of every rule, and the masks.
+        let mut cue_strings: Vec<String> = Vec::new();
+        let mut cue_info: Vec<CueInfo> = Vec::new();
+        let cue_id =
+            |s: &str, mask: bool, strings: &mut Vec<String>, info: &mut Vec<CueInfo>| -> usize {
+                if let Some(i) = strings.iter().position(|x| x == s) {
+                    if mask {
+                        info[i].mask = true;
+                    }
+                    return i;
+                }
+                strings.push(s.to_string());
+                let first = s.chars().next().unwrap_or(' ');
+                let last = s.chars().last().unwrap_or(' ');
+                info.push(CueInfo {
+                    cjk: s.chars().any(is_cjk),
+                    bound_start: is_word_char(first),
+                    bound_end: is_word_char(last),
+                    mask,
+                });
+                strings.len() - 1
+            };
+        for m in NOT_NEGATIONS {
+            cue_id(&fold_str(m), true, &mut cue_strings, &mut cue_info);
+        }
+        let mut rule_cues = Vec::with_capacity(rules.len());
+        for rule in &rules {
+            let mut rc = RuleCues::default();
+            for c in &rule.negation_before {
+                rc.before
+                    .insert(cue_id(c, false, &mut cue_strings, &mut cue_info));
+            }
+            for c in &rule.negation_after {
+                rc.after
+                    .insert(cue_id(c, false, &mut cue_strings, &mut cue_info));
+            }
+            for c in &rule.exclusions {
+                rc.exclusions
+                    .insert(cue_id(c, false, &mut cue_strings, &mut cue_info));
+            }
+            rule_cues.push(rc);
+        }
+        // One automaton for keywords and cues alike.
+        let mut strings: Vec<String> = Vec::new();
+        let mut literal_entries: Vec<Vec<Entry>> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut add =
+            |s: &str, e: Entry, strings: &mut Vec<String>, entries: &mut Vec<Vec<Entry>>| {
+                let i = *index.entry(s.to_string()).or_insert_with(|| {
+                    strings.push(s.to_string());
+                    entries.push(Vec::new());
+                    strings.len() - 1
+                });
+                entries[i].push(e);
+            };
+        for (k, lit) in keyword_literals.iter().enumerate() {
+            add(lit, Entry::Keyword(k), &mut strings, &mut literal_entries);
+        }
+        for (c, lit) in cue_strings.iter().enumerate() {
+            add(lit, Entry::Cue(c), &mut strings, &mut literal_entries);
+        }
+        let literals = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&strings)
+            .map_err(|e| {
+                vec![RuleProblem {
+                    file: "rules".into(),
+                    line: 0,
+                    message: format!("cannot build the keyword automaton: {e}"),
+                }]
+            })?;
         use sha2::Digest;
         let version = hex::encode(&fingerprint.finalize()[..6]);
         Ok(RuleSet {
             rules,
-            keywords,
+            literals,
+            literal_entries,
             keyword_refs,
             patterns,
             pattern_regexes,
             pattern_refs,
+            cue_info,
+            rule_cues,
             version,
         })
     }
 
     /// Every hit in one field's text (no direction gating).
     pub fn scan(&self, original: &str, field: Field) -> Vec<Hit> {
+        self.scan_with(original, field, false)
+    }
+
+    /// The hits of one field; with `first_per_tag`, only the first hit of each tag, carrying the
+    /// count of all of them (evidence is built only for the hits returned).
+    fn scan_with(&self, original: &str, field: Field, first_per_tag: bool) -> Vec<Hit> {
         if original.trim().is_empty() {
             return Vec::new();
         }
         let folded = fold(original);
         let text = folded.text.as_str();
         let mut candidates: Vec<(usize, usize, &TermRef)> = Vec::new();
-        if let Some(ac) = &self.keywords {
-            for m in ac.find_overlapping_iter(text) {
-                let r = &self.keyword_refs[m.pattern().as_usize()];
-                if r.bound_start
-                    && text[..m.start()]
-                        .chars()
-                        .next_back()
-                        .is_some_and(is_word_char)
-                {
-                    continue;
+        let mut cues: Vec<CueHit> = Vec::new();
+        let bounded = |start: usize, end: usize, bound_start: bool, bound_end: bool| {
+            let glued_before =
+                bound_start && text[..start].chars().next_back().is_some_and(is_word_char);
+            let glued_after = bound_end && text[end..].chars().next().is_some_and(is_word_char);
+            !glued_before && !glued_after
+        };
+        let mut masks: Vec<(usize, usize)> = Vec::new();
+        for m in self.literals.find_overlapping_iter(text) {
+            for entry in &self.literal_entries[m.pattern().as_usize()] {
+                match *entry {
+                    Entry::Keyword(k) => {
+                        let r = &self.keyword_refs[k];
+                        if !bounded(m.start(), m.end(), r.bound_start, r.bound_end) {
+                            continue;
+                        }
+                        let end = if r.prefix {
+                            m.end()
+                                + text[m.end()..]
+                                    .chars()
+                                    .take_while(|c| is_word_char(*c))
+                                    .map(char::len_utf8)
+                                    .sum::<usize>()
+                        } else {
+                            m.end()
+                        };
+                        candidates.push((m.start(), end, r));
+                    }
+                    Entry::Cue(id) => {
+                        let info = &self.cue_info[id];
+                        if info.mask {
+                            masks.push((m.start(), m.end()));
+                        } else if bounded(m.start(), m.end(), info.bound_start, info.bound_end) {
+                            cues.push(CueHit {
+                                start: m.start(),
+                                end: m.end(),
+                                id,
+                            });
+                        }
+                    }
                 }
-                if r.bound_end && text[m.end()..].chars().next().is_some_and(is_word_char) {
-                    continue;
-                }
-                let end = if r.prefix {
-                    m.end()
-                        + text[m.end()..]
-                            .chars()
-                            .take_while(|c| is_word_char(*c))
-                            .map(char::len_utf8)
-                            .sum::<usize>()
-                } else {
-                    m.end()
-                };
-                candidates.push((m.start(), end, r));
             }
+        }
+        // A negation character inside 能不能 or 不错 negates nothing.
+        if !masks.is_empty() {
+            cues.retain(|c| {
+                !self.cue_info[c.id].cjk || !masks.iter().any(|(s, e)| *s <= c.start && c.end <= *e)
+            });
         }
         for idx in self.patterns.matches(text).iter() {
             for m in self.pattern_regexes[idx].find_iter(text) {
@@ -222,35 +379,134 @@ impl RuleSet {
             }
         }
         let mut hits = Vec::new();
+        let mut kept: Vec<(usize, usize, &TermRef)> = Vec::new();
         for (start, end, r) in candidates {
             let rule = &self.rules[r.rule];
             if field == Field::Subject && !rule.subject || field == Field::Body && !rule.body {
                 continue;
             }
-            if excluded(text, start, end, &rule.exclusions) || negated(text, start, end, rule) {
+            if self.cancelled(text, &cues, start, end, r.rule) {
                 continue;
             }
+            kept.push((start, end, r));
+        }
+        kept.sort_by_key(|(s, e, r)| (*s, std::cmp::Reverse(*e), r.rule));
+        kept.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1 && a.2.rule == b.2.rule);
+        let mut counts: Vec<(usize, usize)> = Vec::new(); // (rule, count) in order of first hit
+        let mut chosen: Vec<(usize, usize, &TermRef)> = Vec::new();
+        for k in kept {
+            if first_per_tag {
+                match counts.iter_mut().find(|(rule, _)| *rule == k.2.rule) {
+                    Some((_, n)) => {
+                        *n += 1;
+                        continue;
+                    }
+                    None => counts.push((k.2.rule, 1)),
+                }
+            }
+            chosen.push(k);
+        }
+        for (start, end, r) in chosen {
+            let rule = &self.rules[r.rule];
             let term = if r.keyword {
                 &rule.keywords[r.term]
             } else {
                 &rule.patterns[r.term]
             };
-            hits.push(evidence(original, &folded, start, end, rule, term, field));
+            let mut hit = evidence(original, &folded, start, end, rule, term, field);
+            hit.count = counts
+                .iter()
+                .find(|(rule, _)| *rule == r.rule)
+                .map(|(_, n)| *n)
+                .unwrap_or(1);
+            hits.push(hit);
         }
-        hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
-        hits.dedup_by(|a, b| a.tag == b.tag && a.start == b.start && a.end == b.end);
         hits
     }
 
     /// Tag a message: subject (unless it is a reply or forward of someone else's subject) and
-    /// body. Returns every hit; callers group them by tag.
+    /// body. Returns the first hit of each tag with `count` = all of its hits.
     pub fn tag_message(&self, subject: &str, body: &str) -> Vec<Hit> {
-        let mut hits = Vec::new();
-        if !is_reply_subject(subject) {
-            hits.extend(self.scan(subject, Field::Subject));
+        let mut hits: Vec<Hit> = Vec::new();
+        let subject_hits = if is_reply_subject(subject) {
+            Vec::new()
+        } else {
+            self.scan_with(subject, Field::Subject, true)
+        };
+        for h in subject_hits
+            .into_iter()
+            .chain(self.scan_with(body, Field::Body, true))
+        {
+            match hits.iter_mut().find(|x| x.tag == h.tag) {
+                Some(x) => x.count += h.count,
+                None => hits.push(h),
+            }
         }
-        hits.extend(self.scan(body, Field::Body));
         hits
+    }
+
+    /// Is the hit inside an exclusion, or negated by a cue in the same clause?
+    fn cancelled(
+        &self,
+        text: &str,
+        cues: &[CueHit],
+        start: usize,
+        end: usize,
+        rule: usize,
+    ) -> bool {
+        let rc = &self.rule_cues[rule];
+        let window = self.rules[rule].window;
+        if cues
+            .iter()
+            .any(|c| rc.exclusions.contains(&c.id) && c.start <= start && c.end >= end)
+        {
+            return true;
+        }
+        // The clause around the hit, and the reach of cues on each side.
+        let before_limit = {
+            let mut at = start;
+            for (n, (i, c)) in text[..start].char_indices().rev().enumerate() {
+                if is_clause_break(c) || n >= window {
+                    break;
+                }
+                at = i;
+            }
+            at
+        };
+        let after_limit = {
+            let mut at = end;
+            for (n, (i, c)) in text[end..].char_indices().enumerate() {
+                if is_clause_break(c) || n >= window {
+                    break;
+                }
+                at = end + i + c.len_utf8();
+            }
+            at
+        };
+        let cjk_before = text[..start]
+            .char_indices()
+            .rev()
+            .take(6)
+            .last()
+            .map(|(i, _)| i)
+            .unwrap_or(start)
+            .max(before_limit);
+        let cjk_after = end
+            + text[end..]
+                .chars()
+                .take(8)
+                .take_while(|c| !is_clause_break(*c))
+                .map(char::len_utf8)
+                .sum::<usize>();
+        cues.iter().any(|c| {
+            let cjk = self.cue_info[c.id].cjk;
+            (rc.before.contains(&c.id)
+                && c.end <= start
+                && c.start >= if cjk { cjk_before } else { before_limit })
+                || (rc.after.contains(&c.id)
+                    && c.start >= end
+                    && c.end <= if cjk { cjk_after } else { after_limit })
+        })
     }
 
     pub fn rule(&self, tag: &str) -> Option<&Rule> {
@@ -299,144 +555,12 @@ pub fn is_reply_subject(subject: &str) -> bool {
     PREFIXES.iter().any(|p| s.starts_with(p))
 }
 
-/// Is the hit inside one of the rule's exclusion phrases?
-fn excluded(text: &str, start: usize, end: usize, exclusions: &[String]) -> bool {
-    exclusions.iter().any(|e| {
-        let from = floor_char(text, start.saturating_sub(e.len()));
-        let to = ceil_char(text, (end + e.len()).min(text.len()));
-        let window = &text[from..to];
-        let mut search = 0;
-        while let Some(pos) = window[search..].find(e.as_str()) {
-            let s = from + search + pos;
-            let en = s + e.len();
-            if s <= start && en >= end {
-                return true;
-            }
-            search += pos + e.len().max(1);
-            if search >= window.len() {
-                break;
-            }
-        }
-        false
-    })
-}
-
-fn floor_char(s: &str, mut i: usize) -> usize {
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn ceil_char(s: &str, mut i: usize) -> usize {
-    while i < s.len() && !s.is_char_boundary(i) {
-        i += 1;
-    }
-    i
-}
-
 /// Characters that end a clause: a negation never reaches across them.
 fn is_clause_break(c: char) -> bool {
     matches!(
         c,
         '.' | '!' | '?' | ';' | '\n' | '。' | '！' | '？' | '；' | ',' | '，' | '、' | ':' | '：'
     )
-}
-
-/// Does a negation cue stand before (or after) the hit in the same clause?
-fn negated(text: &str, start: usize, end: usize, rule: &Rule) -> bool {
-    // The clause before the hit, at most `window` characters.
-    let before: String = {
-        let mut chars: Vec<char> = Vec::new();
-        for c in text[..start].chars().rev() {
-            if is_clause_break(c) || chars.len() >= rule.window {
-                break;
-            }
-            chars.push(c);
-        }
-        chars.into_iter().rev().collect()
-    };
-    let after: String = text[end..]
-        .chars()
-        .take_while(|c| !is_clause_break(*c))
-        .take(rule.window)
-        .collect();
-    // Chinese words that contain 不/没 but negate nothing: questions (能不能, 是不是, 有没有) and
-    // set phrases (不少 "quite a few", 不错 "good", 不过 "but").
-    const NOT_NEGATIONS: &[&str] = &[
-        "能不能",
-        "可不可",
-        "是不是",
-        "要不要",
-        "会不会",
-        "有没有",
-        "好不好",
-        "行不行",
-        "对不对",
-        "不少",
-        "不错",
-        "不过",
-        "不但",
-        "不仅",
-        "不断",
-        "不好意思",
-        "可唔可",
-        "系唔系",
-    ];
-    let clean = |s: &str| -> String {
-        let mut out = s.to_string();
-        for n in NOT_NEGATIONS {
-            out = out.replace(n, "  ");
-        }
-        out
-    };
-    let before = clean(&before);
-    let after = clean(&after);
-    let cjk_before: String = before
-        .chars()
-        .rev()
-        .take(6)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let cue_in = |hay: &str, cue: &str, near_end: bool| -> bool {
-        if cue.chars().any(is_cjk) {
-            // CJK cues must stand close: "不急", "不需要样品", "样品不需要".
-            if near_end {
-                cjk_before.contains(cue)
-            } else {
-                hay.chars().take(8).collect::<String>().contains(cue)
-            }
-        } else {
-            contains_word(hay, cue)
-        }
-    };
-    rule.negation_before
-        .iter()
-        .any(|cue| cue_in(&before, cue, true))
-        || rule
-            .negation_after
-            .iter()
-            .any(|cue| cue_in(&after, cue, false))
-}
-
-/// Is `word` in `hay` on word boundaries?
-pub fn contains_word(hay: &str, word: &str) -> bool {
-    let mut from = 0;
-    while let Some(pos) = hay[from..].find(word) {
-        let s = from + pos;
-        let e = s + word.len();
-        let ok_start = !word.chars().next().is_some_and(is_word_char)
-            || !hay[..s].chars().next_back().is_some_and(is_word_char);
-        let ok_end = !word.chars().last().is_some_and(is_word_char)
-            || !hay[e..].chars().next().is_some_and(is_word_char);
-        if ok_start && ok_end {
-            return true;
-        }
-        from = s + word.chars().next().map(char::len_utf8).unwrap_or(1);
-    }
-    false
 }
 
 fn evidence(
@@ -449,28 +573,38 @@ fn evidence(
     field: Field,
 ) -> Hit {
     let (s, e) = folded.original_range(original, start, end);
-    let before: String = original[..s]
-        .chars()
+    // About CONTEXT_CHARS characters on each side, white space collapsed, "…" where cut.
+    let from = original[..s]
+        .char_indices()
         .rev()
         .take(CONTEXT_CHARS)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let after: String = original[e..].chars().take(CONTEXT_CHARS).collect();
-    let cut_before = before.chars().count() == CONTEXT_CHARS && s > before.len();
-    let cut_after = after.chars().count() == CONTEXT_CHARS && e + after.len() < original.len();
-    let mut snippet = String::new();
-    if cut_before {
+        .last()
+        .map(|(i, _)| i)
+        .unwrap_or(s);
+    let to = original[e..]
+        .char_indices()
+        .nth(CONTEXT_CHARS)
+        .map(|(i, _)| e + i)
+        .unwrap_or(original.len());
+    let mut snippet = String::with_capacity(to - from + 8);
+    if from > 0 {
         snippet.push('…');
     }
-    snippet.push_str(&before);
-    snippet.push_str(&original[s..e]);
-    snippet.push_str(&after);
-    if cut_after {
+    let mut space = false;
+    for c in original[from..to].chars() {
+        if c.is_whitespace() {
+            space = true;
+            continue;
+        }
+        if space && !snippet.is_empty() && !snippet.ends_with('…') {
+            snippet.push(' ');
+        }
+        space = false;
+        snippet.push(c);
+    }
+    if to < original.len() {
         snippet.push('…');
     }
-    let snippet = snippet.split_whitespace().collect::<Vec<_>>().join(" ");
     Hit {
         tag: rule.tag.clone(),
         rule: term.rule_id(&rule.tag),
@@ -480,5 +614,6 @@ fn evidence(
         end: e,
         matched: original[s..e].to_string(),
         evidence: snippet,
+        count: 1,
     }
 }
