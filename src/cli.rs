@@ -36,6 +36,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: keeps the database and the rules current until SIGTERM or Ctrl-C (mailbox
+    /// and webhook sources join it as they are built). Rule files are re-read on change and on
+    /// SIGHUP.
+    Run,
     /// Apply pending database migrations.
     Migrate,
     /// Check the config file and print every problem.
@@ -159,6 +163,7 @@ pub enum MessageFormat {
 pub async fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Run => Ok(crate::app::run(config).await?),
         Command::CheckConfig => {
             println!("config OK");
             Ok(())

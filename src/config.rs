@@ -34,13 +34,21 @@ pub struct Config {
 }
 
 /// `[rules]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
     /// A directory of rule files (`*.toml`, one tag per file, optional `common.toml`) that
     /// replaces the built-in default pack. Start from a copy of the repository's `rules/`.
     #[serde(default)]
     pub dir: Option<PathBuf>,
+    /// How often the daemon looks for edited rule files, in seconds (0: only on SIGHUP). A
+    /// broken file keeps the rules in force and is logged with file:line.
+    #[serde(default = "default_watch_interval")]
+    pub watch_interval_secs: u64,
+}
+
+fn default_watch_interval() -> u64 {
+    2
 }
 
 /// `[database]`
@@ -100,6 +108,15 @@ pub struct RepConfig {
     /// WhatsApp numbers of this rep, any common format (normalized to E.164).
     #[serde(default)]
     pub whatsapp: Vec<String>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            dir: None,
+            watch_interval_secs: default_watch_interval(),
+        }
+    }
 }
 
 /// `[ingest]`
