@@ -129,7 +129,6 @@ pub fn fold(original: &str) -> Folded {
         segments: Vec::new(),
         original_len: original.len(),
     };
-    let mut has_cjk = false;
     // Pending white space: (offset of its first char, its length in bytes, newlines seen).
     let mut space: Option<(usize, usize, usize)> = None;
     let mut prev_cjk = false;
@@ -169,11 +168,25 @@ pub fn fold(original: &str) -> Folded {
         }
         let here = f.text.len();
         if len == 1 {
-            f.text.push(b.to_ascii_lowercase() as char);
+            // A run of ASCII non-space bytes folds byte for byte: copy it whole.
+            let run_end = offset
+                + bytes[offset..]
+                    .iter()
+                    .position(|x| *x >= 0x80 || x.is_ascii_whitespace())
+                    .unwrap_or(bytes.len() - offset);
+            f.text.push_str(&original[offset..run_end]);
+            f.text[here..].make_ascii_lowercase();
             f.map(here, offset, true);
-        } else if matches!(c as u32, 0x4E00..=0x9FFF | 0x3040..=0x30FF | 0x0600..=0x06FF | 0x3001..=0x3011)
-        {
-            // Han, kana, Arabic and CJK punctuation are their own NFKC form and have no case.
+            prev_cjk = false;
+            offset = run_end;
+            continue;
+        } else if matches!(c as u32, 0x4E00..=0x9FFF) {
+            // Han ideographs are their own NFKC form; Traditional becomes Simplified.
+            let simple = to_simplified(c);
+            f.text.push(simple);
+            f.map(here, offset, simple.len_utf8() == len);
+        } else if matches!(c as u32, 0x3040..=0x30FF | 0x0600..=0x06FF | 0x3001..=0x3011) {
+            // Kana, Arabic and CJK punctuation are their own NFKC form and have no case.
             f.text.push(c);
             f.map(here, offset, true);
         } else if matches!(c as u32, 0x0400..=0x04FF) {
@@ -192,34 +205,32 @@ pub fn fold(original: &str) -> Folded {
                 f.segments.last_mut().expect("just mapped").linear = false;
             }
         }
-        has_cjk |= cjk;
         prev_cjk = cjk;
         offset += len;
     }
-    if has_cjk {
-        // Traditional → Simplified, char for char: positions stay when byte lengths agree;
-        // otherwise rebuild the map char by char.
-        let converted = fast2s::convert(&f.text);
-        if converted.len() == f.text.len() {
-            f.text = converted;
-        } else {
-            let mut rebuilt = Folded {
-                text: String::with_capacity(converted.len()),
-                segments: Vec::new(),
-                original_len: original.len(),
-            };
-            let mut old = f.text.char_indices();
-            for c in converted.chars() {
-                let (old_off, _) = old.next().unwrap_or((f.text.len(), ' '));
-                let src = f.to_original(old_off);
-                let here = rebuilt.text.len();
-                rebuilt.text.push(c);
-                rebuilt.map(here, src, false);
-            }
-            f = rebuilt;
-        }
-    }
     f
+}
+
+/// Traditional → Simplified for one Han ideograph (U+4E00..U+9FFF), from a table built once
+/// from fast2s's character map (each character converted alone, so no context applies).
+fn to_simplified(c: char) -> char {
+    static TABLE: std::sync::LazyLock<Vec<char>> = std::sync::LazyLock::new(|| {
+        let chars: Vec<char> = (0x4E00u32..=0x9FFF).filter_map(char::from_u32).collect();
+        let spaced: String = chars.iter().flat_map(|c| [*c, ' ']).collect();
+        let converted: Vec<char> = fast2s::convert(&spaced)
+            .chars()
+            .filter(|c| *c != ' ')
+            .collect();
+        if converted.len() == chars.len() {
+            converted
+        } else {
+            chars
+        }
+    });
+    TABLE
+        .get((c as u32).wrapping_sub(0x4E00) as usize)
+        .copied()
+        .unwrap_or(c)
 }
 
 /// Fold a keyword or phrase (no map needed).
