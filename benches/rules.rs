@@ -78,6 +78,30 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
+    let all_literals: Vec<String> = literals
+        .iter()
+        .cloned()
+        .chain(set.rules.iter().flat_map(|r| {
+            r.negation_before
+                .iter()
+                .chain(&r.negation_after)
+                .chain(&r.exclusions)
+                .cloned()
+        }))
+        .collect();
+    let merged = AhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(&all_literals)
+        .unwrap();
+    g.bench_function("fold + one automaton pass (the engine's floor)", |b| {
+        b.iter(|| {
+            texts
+                .iter()
+                .map(|t| merged.find_overlapping_iter(&text::fold(t).text).count())
+                .sum::<usize>()
+        })
+    });
     g.bench_function("fold only", |b| {
         b.iter(|| {
             texts

@@ -102,9 +102,25 @@ struct CueInfo {
 
 #[derive(Debug, Clone, Default)]
 struct RuleCues {
-    before: std::collections::HashSet<usize>,
-    after: std::collections::HashSet<usize>,
-    exclusions: std::collections::HashSet<usize>,
+    /// Per cue id: `BEFORE | AFTER | EXCLUSION` bits for this rule.
+    roles: Vec<u8>,
+}
+
+const BEFORE: u8 = 1;
+const AFTER: u8 = 2;
+const EXCLUSION: u8 = 4;
+
+impl RuleCues {
+    fn set(&mut self, id: usize, role: u8) {
+        if self.roles.len() <= id {
+            self.roles.resize(id + 1, 0);
+        }
+        self.roles[id] |= role;
+    }
+
+    fn has(&self, id: usize, role: u8) -> bool {
+        self.roles.get(id).is_some_and(|r| r & role != 0)
+    }
 }
 
 /// Chinese words that contain 不/没/唔 but negate nothing: questions (能不能, 是不是, 有没有) and
@@ -199,9 +215,9 @@ impl RuleSet {
                     bound_start: false,
                     bound_end: false,
                 });
-                // `\b` is an ASCII word boundary: a Unicode one would keep the regex engines off
-                // their fast DFA path for any non-ASCII text.
-                pattern_src.push(p.text.replace("\\b", "(?-u:\\b)"));
+                // `\b` is an ASCII word boundary and `\d` an ASCII digit: the Unicode forms keep
+                // the regex engines off their fast DFA path.
+                pattern_src.push(p.text.replace("\\b", "(?-u:\\b)").replace("\\d", "[0-9]"));
             }
         }
         let build_err = |e: regex::Error| {
@@ -249,16 +265,13 @@ impl RuleSet {
         for rule in &rules {
             let mut rc = RuleCues::default();
             for c in &rule.negation_before {
-                rc.before
-                    .insert(cue_id(c, false, &mut cue_strings, &mut cue_info));
+                rc.set(cue_id(c, false, &mut cue_strings, &mut cue_info), BEFORE);
             }
             for c in &rule.negation_after {
-                rc.after
-                    .insert(cue_id(c, false, &mut cue_strings, &mut cue_info));
+                rc.set(cue_id(c, false, &mut cue_strings, &mut cue_info), AFTER);
             }
             for c in &rule.exclusions {
-                rc.exclusions
-                    .insert(cue_id(c, false, &mut cue_strings, &mut cue_info));
+                rc.set(cue_id(c, false, &mut cue_strings, &mut cue_info), EXCLUSION);
             }
             rule_cues.push(rc);
         }
@@ -365,6 +378,7 @@ impl RuleSet {
                 }
             }
         }
+        cues.sort_by_key(|c| c.start);
         // A negation character inside 能不能 or 不错 negates nothing.
         if !masks.is_empty() {
             cues.retain(|c| {
@@ -456,9 +470,14 @@ impl RuleSet {
     ) -> bool {
         let rc = &self.rule_cues[rule];
         let window = self.rules[rule].window;
-        if cues
+        // Cues are sorted by start: only those starting within reach of the hit matter (an
+        // exclusion may start up to its own length before the hit; 64 bytes covers any).
+        let from = cues.partition_point(|c| c.start + 4 * window + 64 < start);
+        let near = &cues[from..];
+        let near = &near[..near.partition_point(|c| c.start <= end + 4 * window)];
+        if near
             .iter()
-            .any(|c| rc.exclusions.contains(&c.id) && c.start <= start && c.end >= end)
+            .any(|c| rc.has(c.id, EXCLUSION) && c.start <= start && c.end >= end)
         {
             return true;
         }
@@ -498,12 +517,12 @@ impl RuleSet {
                 .take_while(|c| !is_clause_break(*c))
                 .map(char::len_utf8)
                 .sum::<usize>();
-        cues.iter().any(|c| {
+        near.iter().any(|c| {
             let cjk = self.cue_info[c.id].cjk;
-            (rc.before.contains(&c.id)
+            (rc.has(c.id, BEFORE)
                 && c.end <= start
                 && c.start >= if cjk { cjk_before } else { before_limit })
-                || (rc.after.contains(&c.id)
+                || (rc.has(c.id, AFTER)
                     && c.start >= end
                     && c.end <= if cjk { cjk_after } else { after_limit })
         })
