@@ -11,13 +11,14 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use keepwarm::normalize::{parse_email, text};
 use keepwarm::rules;
 
-fn bodies() -> Vec<String> {
+/// Own words (what the pipeline feeds the rules) and whole decoded bodies of every message.
+fn bodies() -> (Vec<String>, Vec<String>) {
     let dir = std::env::var_os("KEEPWARM_BENCH_MAILDIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev/maildir")
         });
-    let mut out = Vec::new();
+    let (mut out, mut whole) = (Vec::new(), Vec::new());
     for sub in ["cur", "new"] {
         let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
             continue;
@@ -25,9 +26,13 @@ fn bodies() -> Vec<String> {
         for e in rd.flatten() {
             if let Ok(raw) = std::fs::read(e.path())
                 && let Ok(mail) = parse_email(&raw)
-                && !mail.text.is_empty()
             {
-                out.push(mail.text);
+                if !mail.body_text.is_empty() {
+                    whole.push(mail.body_text);
+                }
+                if !mail.text.is_empty() {
+                    out.push(mail.text);
+                }
             }
         }
     }
@@ -36,12 +41,13 @@ fn bodies() -> Vec<String> {
         "no message text found in {}",
         dir.display()
     );
-    out
+    (out, whole)
 }
 
 fn bench(c: &mut Criterion) {
-    let texts = bodies();
+    let (texts, whole) = bodies();
     let bytes: usize = texts.iter().map(String::len).sum();
+    let whole_bytes: usize = whole.iter().map(String::len).sum();
     let set = rules::load(None).expect("default pack");
     let literals: Vec<String> = set
         .rules
@@ -57,9 +63,10 @@ fn bench(c: &mut Criterion) {
         .build(&literals)
         .unwrap();
     eprintln!(
-        "{} texts, {:.1} MB, {} rules, {} literals",
+        "{} texts, {:.1} MB ({:.1} MB of whole bodies), {} rules, {} literals",
         texts.len(),
         bytes as f64 / 1e6,
+        whole_bytes as f64 / 1e6,
         set.rules.len(),
         literals.len()
     );
@@ -113,6 +120,29 @@ fn bench(c: &mut Criterion) {
     g.bench_function("bare aho-corasick automaton, same keywords", |b| {
         b.iter(|| {
             texts
+                .iter()
+                .map(|t| bare.find_overlapping_iter(t).count())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+
+    // The same over whole decoded bodies, quoted history and signatures included (the text the
+    // peers' regex row scans).
+    let mut g = c.benchmark_group("rules-whole-bodies");
+    g.throughput(Throughput::Bytes(whole_bytes as u64));
+    g.sample_size(10);
+    g.bench_function("engine (default pack)", |b| {
+        b.iter(|| {
+            whole
+                .iter()
+                .map(|t| set.tag_message("", t).len())
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("bare aho-corasick automaton, same keywords", |b| {
+        b.iter(|| {
+            whole
                 .iter()
                 .map(|t| bare.find_overlapping_iter(t).count())
                 .sum::<usize>()

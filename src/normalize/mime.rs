@@ -32,6 +32,8 @@ pub struct Email {
     pub in_reply_to: Option<String>,
     /// What this sender wrote in this message: quotes, signature and disclaimer removed.
     pub text: String,
+    /// The whole decoded body text (HTML as text), before quotes and signature are removed.
+    pub body_text: String,
     pub class: Class,
     /// A stable key from the content, for mail without a Message-ID.
     pub content_key: String,
@@ -93,16 +95,16 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
     let mut full = String::new();
     let mut own = String::new();
     for part in msg.text_bodies() {
-        let (text, from_html) = match &part.body {
-            PartType::Text(t) => (t.to_string(), false),
-            PartType::Html(h) => (html::html_to_text(h), true),
+        let text = match &part.body {
+            PartType::Text(t) => t.to_string(),
+            PartType::Html(h) => html::html_to_text(h),
             _ => continue,
         };
         let stripped = quote::own_text(&text);
         if !full.is_empty() {
             full.push('\n');
         }
-        full.push_str(if from_html { &text } else { text.as_str() });
+        full.push_str(&text);
         if !stripped.is_empty() {
             if !own.is_empty() {
                 own.push('\n');
@@ -180,6 +182,7 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
         date,
         in_reply_to,
         text: own,
+        body_text: full,
         class,
         content_key,
     })
