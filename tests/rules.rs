@@ -262,33 +262,27 @@ fn backtest_shows_what_a_rule_change_would_do() {
         "maildir",
         repo.join("examples/maildir").to_str().unwrap(),
     ]);
+    let backtest = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "rules",
+            "backtest",
+            "--format",
+            "json",
+            "--at",
+            "2026-10-30T00:00:00Z",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&run(&args)).unwrap()
+    };
     // The same rules change nothing.
-    let same: serde_json::Value = serde_json::from_str(&run(&[
-        "rules",
-        "backtest",
-        "--format",
-        "json",
-        "--at",
-        "2026-10-30T00:00:00Z",
-    ]))
-    .unwrap();
+    let same = backtest(&[]);
     assert_eq!(
         (same["gained"].as_u64(), same["lost"].as_u64()),
         (Some(0), Some(0)),
         "{same}"
     );
     // The full pack would add tags; nothing is written by a backtest.
-    let full: serde_json::Value = serde_json::from_str(&run(&[
-        "rules",
-        "backtest",
-        "--format",
-        "json",
-        "--at",
-        "2026-10-30T00:00:00Z",
-        "--dir",
-        repo.join("rules").to_str().unwrap(),
-    ]))
-    .unwrap();
+    let full = backtest(&["--dir", repo.join("rules").to_str().unwrap()]);
     let gains: Vec<(String, String)> = full["changes"]
         .as_array()
         .unwrap()
@@ -305,14 +299,6 @@ fn backtest_shows_what_a_rule_change_would_do() {
         gains.contains(&("K006".to_string(), "logistics".to_string())),
         "{gains:?}"
     );
-    let again: serde_json::Value = serde_json::from_str(&run(&[
-        "rules",
-        "backtest",
-        "--format",
-        "json",
-        "--at",
-        "2026-10-30T00:00:00Z",
-    ]))
-    .unwrap();
+    let again = backtest(&[]);
     assert_eq!(again["gained"], 0);
 }

@@ -396,65 +396,53 @@ pub fn parse_rule(
     if !next_steps.contains_key("en") {
         bad(0..0, "next_step.en is required".to_string());
     }
-    let mut keywords = Vec::new();
-    for (lang, list) in &file.keywords {
-        for kw in list {
+    // Keywords and patterns: known languages, no empty entries, patterns that compile.
+    let mut collect = |lists: &BTreeMap<String, Vec<Spanned<String>>>, what: &str| -> Vec<Term> {
+        let mut terms = Vec::new();
+        for (lang, list) in lists {
             if !LANGUAGES.contains(&lang.as_str()) {
-                bad(
-                    kw.span(),
-                    format!(
-                        "unknown language {lang:?} (known: {})",
-                        LANGUAGES.join(", ")
-                    ),
-                );
-                break;
-            }
-            let t = kw.get_ref().trim();
-            if t.is_empty() {
-                bad(kw.span(), "empty keyword".into());
+                if let Some(first) = list.first() {
+                    bad(
+                        first.span(),
+                        format!(
+                            "unknown language {lang:?} (known: {})",
+                            LANGUAGES.join(", ")
+                        ),
+                    );
+                }
                 continue;
             }
-            keywords.push(Term {
-                lang: lang.clone(),
-                text: t.to_string(),
-                file: path.to_path_buf(),
-                line: at(kw.span()),
-            });
-        }
-    }
-    let mut patterns = Vec::new();
-    for (lang, list) in &file.patterns {
-        for p in list {
-            if !LANGUAGES.contains(&lang.as_str()) {
-                bad(
-                    p.span(),
-                    format!(
-                        "unknown language {lang:?} (known: {})",
-                        LANGUAGES.join(", ")
-                    ),
-                );
-                break;
+            for item in list {
+                let t = item.get_ref().trim();
+                if t.is_empty() {
+                    bad(item.span(), format!("empty {what}"));
+                    continue;
+                }
+                if what == "pattern"
+                    && let Err(e) = regex::Regex::new(t)
+                {
+                    let reason = e
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
+                    bad(item.span(), format!("invalid pattern {t:?}: {reason}"));
+                    continue;
+                }
+                terms.push(Term {
+                    lang: lang.clone(),
+                    text: t.to_string(),
+                    file: path.to_path_buf(),
+                    line: at(item.span()),
+                });
             }
-            let t = p.get_ref().trim();
-            if let Err(e) = regex::Regex::new(t) {
-                let first = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                bad(p.span(), format!("invalid pattern {t:?}: {first}"));
-                continue;
-            }
-            patterns.push(Term {
-                lang: lang.clone(),
-                text: t.to_string(),
-                file: path.to_path_buf(),
-                line: at(p.span()),
-            });
         }
-    }
+        terms
+    };
+    let keywords = collect(&file.keywords, "keyword");
+    let patterns = collect(&file.patterns, "pattern");
     if keywords.is_empty() && patterns.is_empty() {
         bad(
             file.tag.span(),
