@@ -230,7 +230,6 @@ pub async fn ingest(
 pub struct RunReport {
     pub batch: BatchReport,
     pub elapsed_secs: f64,
-    pub bytes: u64,
 }
 
 impl RunReport {
@@ -274,7 +273,7 @@ where
 {
     const MAX_BATCH_BYTES: u64 = 32 << 20;
     let started = Instant::now();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<Prepared>, u64)>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Prepared>>(1);
     let rules = Arc::clone(&ctx.rules);
     let reader = std::thread::spawn(move || {
         let mut source = source.peekable();
@@ -299,14 +298,14 @@ where
                 ms = t.elapsed().as_millis() as u64,
                 "Batch prepared."
             );
-            if tx.blocking_send((prepared, bytes)).is_err() {
+            if tx.blocking_send(prepared).is_err() {
                 return;
             }
         }
     });
     let mut report = RunReport::default();
     let mut result = Ok(());
-    while let Some((prepared, bytes)) = rx.recv().await {
+    while let Some(prepared) = rx.recv().await {
         let t = Instant::now();
         let committed = crate::store::messages::commit(db, &prepared, &rules).await;
         tracing::debug!(
@@ -317,7 +316,6 @@ where
         match committed {
             Ok(b) => {
                 report.batch.add(&b);
-                report.bytes += bytes;
                 report.elapsed_secs = started.elapsed().as_secs_f64();
                 progress(&report);
             }
