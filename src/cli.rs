@@ -308,21 +308,17 @@ fn rules_test(config: &Config, file: &Path) -> Result<()> {
         std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
     };
     // An .eml is normalized first (quotes and signature removed); plain text is used as is.
-    let looks_like_mail = raw.len() < 64 << 20
-        && crate::normalize::parse_email(&raw)
-            .is_ok_and(|e| e.from.is_some() || e.message_id.is_some());
-    let (subject, body) = if looks_like_mail {
-        let e = crate::normalize::parse_email(&raw).map_err(anyhow::Error::msg)?;
-        println!("class: {}", e.class.as_str());
-        (e.subject, e.text)
-    } else {
-        (String::new(), String::from_utf8_lossy(&raw).into_owned())
+    let mail = crate::normalize::parse_email(&raw)
+        .ok()
+        .filter(|e| e.from.is_some() || e.message_id.is_some());
+    let (subject, body) = match mail {
+        Some(e) => {
+            println!("class: {}", e.class.as_str());
+            (e.subject, e.text)
+        }
+        None => (String::new(), String::from_utf8_lossy(&raw).into_owned()),
     };
-    let mut hits = Vec::new();
-    if !crate::rules::engine::is_reply_subject(&subject) {
-        hits.extend(rules.scan(&subject, crate::rules::Field::Subject));
-    }
-    hits.extend(rules.scan(&body, crate::rules::Field::Body));
+    let hits = rules.scan_message(&subject, &body);
     if hits.is_empty() {
         println!("no tags");
     }
@@ -598,9 +594,10 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
     loop {
         let page = store::messages::page(&db, after, 1000, customer).await?;
         let Some(last) = page.last() else { break };
+        let mut page_tags = store::messages::tags_by_id_range(&db, after, last.id).await?;
         after = last.id;
         for m in &page {
-            let tags = store::messages::message_tags(&db, &m.key).await?;
+            let tags = page_tags.remove(&m.key).unwrap_or_default();
             let properties: Vec<&str> = match m.class {
                 crate::normalize::Class::AutoReply => vec!["auto-reply"],
                 crate::normalize::Class::Bounce => vec!["bounce"],

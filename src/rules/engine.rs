@@ -438,24 +438,32 @@ impl RuleSet {
         hits
     }
 
-    /// Tag a message: subject (unless it is a reply or forward of someone else's subject) and
-    /// body. Returns the first hit of each tag with `count` = all of its hits.
+    /// Every hit of a message: subject (unless it is a reply or forward of someone else's
+    /// subject) and body.
+    pub fn scan_message(&self, subject: &str, body: &str) -> Vec<Hit> {
+        self.message_hits(subject, body, false)
+    }
+
+    /// Tag a message: like `scan_message`, but only the first hit of each tag, with `count` = all
+    /// of its hits (evidence is built only for those).
     pub fn tag_message(&self, subject: &str, body: &str) -> Vec<Hit> {
         let mut hits: Vec<Hit> = Vec::new();
-        let subject_hits = if is_reply_subject(subject) {
-            Vec::new()
-        } else {
-            self.scan_with(subject, Field::Subject, true)
-        };
-        for h in subject_hits
-            .into_iter()
-            .chain(self.scan_with(body, Field::Body, true))
-        {
+        for h in self.message_hits(subject, body, true) {
             match hits.iter_mut().find(|x| x.tag == h.tag) {
                 Some(x) => x.count += h.count,
                 None => hits.push(h),
             }
         }
+        hits
+    }
+
+    fn message_hits(&self, subject: &str, body: &str, first_per_tag: bool) -> Vec<Hit> {
+        let mut hits = if is_reply_subject(subject) {
+            Vec::new()
+        } else {
+            self.scan_with(subject, Field::Subject, first_per_tag)
+        };
+        hits.extend(self.scan_with(body, Field::Body, first_per_tag));
         hits
     }
 

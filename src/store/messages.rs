@@ -368,19 +368,27 @@ pub async fn page(
         .collect())
 }
 
-/// The tags of a message, for listings.
-pub async fn message_tags(db: &Db, key: &str) -> Result<Vec<crate::message::TagHit>, StoreError> {
+/// The tags of the messages with `after < id <= last`, by message key: one query per page of a
+/// listing.
+pub async fn tags_by_id_range(
+    db: &Db,
+    after: i64,
+    last: i64,
+) -> Result<HashMap<String, Vec<crate::message::TagHit>>, StoreError> {
     let rows = sqlx::query(
-        "SELECT tag, rule, matched, evidence, field, span_start, span_end, lang, hits
-         FROM message_tag WHERE message_key = $1 ORDER BY tag",
+        "SELECT t.message_key, t.tag, t.rule, t.matched, t.evidence, t.field, t.span_start,
+                t.span_end, t.lang, t.hits
+         FROM message_tag t JOIN message m ON m.key = t.message_key
+         WHERE m.id > $1 AND m.id <= $2 ORDER BY t.message_key, t.tag",
     )
-    .bind(key)
+    .bind(after)
+    .bind(last)
     .fetch_all(db.pool())
     .await
     .ctx("list message tags")?;
-    Ok(rows
-        .iter()
-        .map(|r| crate::message::TagHit {
+    let mut out: HashMap<String, Vec<crate::message::TagHit>> = HashMap::new();
+    for r in &rows {
+        let hit = crate::message::TagHit {
             tag: r.get("tag"),
             rule: r.get("rule"),
             matched: r.get("matched"),
@@ -394,8 +402,10 @@ pub async fn message_tags(db: &Db, key: &str) -> Result<Vec<crate::message::TagH
             end: r.get::<i64, _>("span_end") as usize,
             lang: r.get("lang"),
             hits: r.get::<i64, _>("hits") as usize,
-        })
-        .collect())
+        };
+        out.entry(r.get("message_key")).or_default().push(hit);
+    }
+    Ok(out)
 }
 
 /// A sender that matched no customer.
