@@ -75,12 +75,74 @@ fn negations_exclusions_and_near_misses_do_not_tag() {
         ),
         ("Best\nprice for 500 pcs?", &["price-sensitive"]),
         ("Ce n'est pas urgent.", &[]),
+        // Turkish written without the dotless i still matches.
+        ("Fiyatiniz cok PAHALI.", &["price-sensitive"]),
+        ("Fiyatınız çok pahalı.", &["price-sensitive"]),
+        // An exclusion longer than the keyword inside it.
+        ("Best price guaranteed on every order!", &[]),
         ("Es eilt nicht.", &[]),
         ("急ぎではありません。", &[]),
     ];
     for (text, want) in cases {
         assert_eq!(tags(&set, text), *want, "{text:?}");
     }
+}
+
+#[test]
+fn patterns_with_accents_and_cjk_match_folded_text() {
+    let set = pack();
+    // The pattern text is folded like the text it runs over ("über" → "uber", "más" → "mas").
+    for (text, lang) in [
+        ("Ihr Preis liegt 15% über dem Marktpreis.", "any"),
+        ("Su precio es un 12% más caro que el año pasado.", "any"),
+        ("價格便宜 5% 就下單", "any"),
+    ] {
+        let hits = set.scan(text, Field::Body);
+        assert!(
+            hits.iter()
+                .any(|h| h.tag == "price-sensitive" && h.lang == lang && h.rule.contains('%')),
+            "{text}: {hits:?}"
+        );
+    }
+    // A pattern's gate literal alone is not a hit.
+    assert_eq!(
+        tags(&set, "We sell 15% of our stock abroad."),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn overlapping_hits_of_one_tag_count_once() {
+    let set = pack();
+    let hits = set.tag_message("", "Please confirm the payment terms.");
+    let pay = hits.iter().find(|h| h.tag == "payment-terms").unwrap();
+    assert_eq!((pay.matched.as_str(), pay.count), ("payment terms", 1));
+    let hits = set.tag_message(
+        "",
+        "Urgent: we need it urgently. Not urgent for the rest, but urgent for the first lot.",
+    );
+    let urgent = hits.iter().find(|h| h.tag == "urgent").unwrap();
+    // Four mentions, one negated.
+    assert_eq!(urgent.count, 3, "{hits:?}");
+}
+
+#[test]
+fn negations_reach_only_their_own_clause_in_long_mixed_text() {
+    let set = pack();
+    // Hits far apart in a long text, ASCII between CJK: each is judged on its own clause.
+    let filler = "The container left Ningbo on time and the documents are in order. ".repeat(20);
+    let text =
+        format!("{filler}我们不需要样品。{filler}请尽快寄样品，{filler}No discount is needed.");
+    let hits = set.scan(&text, Field::Body);
+    // The first mention is negated; in the second, 寄样 and 样品 overlap: one hit.
+    let samples: Vec<usize> = hits
+        .iter()
+        .filter(|h| h.tag == "sample-request")
+        .map(|h| h.start)
+        .collect();
+    let at = text.find("请尽快寄样品").unwrap();
+    assert!(samples.len() == 1 && samples[0] > at, "{hits:?}");
+    assert!(!hits.iter().any(|h| h.tag == "price-sensitive"), "{hits:?}");
 }
 
 #[test]

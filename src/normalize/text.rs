@@ -59,21 +59,23 @@ impl Folded {
             .unwrap_or(original.len());
         (s, e.max(s))
     }
+}
 
-    fn map(&mut self, folded: usize, original: usize, linear: bool) {
-        if linear
-            && let Some(last) = self.segments.last()
-            && last.linear
-            && folded - last.folded as usize == original - last.original as usize
-        {
-            return;
-        }
-        self.segments.push(Segment {
-            folded: folded as u32,
-            original: original as u32,
-            linear,
-        });
+/// Record that folded byte `folded` comes from original byte `original` (linear: the offsets
+/// advance together from here).
+fn map(segments: &mut Vec<Segment>, folded: usize, original: usize, linear: bool) {
+    if linear
+        && let Some(last) = segments.last()
+        && last.linear
+        && folded - last.folded as usize == original - last.original as usize
+    {
+        return;
     }
+    segments.push(Segment {
+        folded: folded as u32,
+        original: original as u32,
+        linear,
+    });
 }
 
 /// Is this a Latin letter whose accents can be dropped (é → e, ç → c)?
@@ -92,6 +94,11 @@ fn fold_char(c: char, out: &mut String) {
             out.push_str("ss");
             return;
         }
+        // Turkish dotless i: people without a Turkish keyboard type "i", so both match.
+        'ı' => {
+            out.push('i');
+            return;
+        }
         // Typographic apostrophes and quotes as their ASCII forms ("don’t" → "don't").
         '\u{2018}' | '\u{2019}' | '\u{02BC}' | '\u{FF07}' => {
             out.push('\'');
@@ -106,11 +113,11 @@ fn fold_char(c: char, out: &mut String) {
     for k in std::iter::once(c).nfkc() {
         for l in k.to_lowercase() {
             if is_latin(l) {
-                out.extend(
-                    std::iter::once(l)
-                        .nfd()
-                        .filter(|d| !unicode_normalization::char::is_combining_mark(*d)),
-                );
+                for d in std::iter::once(l).nfd() {
+                    if !unicode_normalization::char::is_combining_mark(d) {
+                        out.push(d);
+                    }
+                }
             } else if unicode_normalization::char::is_combining_mark(l) && (l as u32) < 0x0370 {
                 // A combining accent after a Latin letter.
             } else {
@@ -124,15 +131,24 @@ fn fold_char(c: char, out: &mut String) {
 /// phrase still matches), a paragraph break stays a line break, and a line break between two
 /// CJK characters disappears ("样\n品" is "样品").
 pub fn fold(original: &str) -> Folded {
-    let mut f = Folded {
-        text: String::with_capacity(original.len() + 8),
-        segments: Vec::new(),
-        original_len: original.len(),
-    };
+    let mut f = Folded::default();
+    fold_into(original, &mut f);
+    f
+}
+
+/// `fold`, reusing the buffers of `f` (the rule engine folds thousands of texts a second).
+pub fn fold_into(original: &str, f: &mut Folded) {
+    let text = &mut f.text;
+    text.clear();
+    text.reserve(original.len() + 8);
+    let segments = &mut f.segments;
+    segments.clear();
     // Pending white space: (offset of its first char, its length in bytes, newlines seen).
     let mut space: Option<(usize, usize, usize)> = None;
     let mut prev_cjk = false;
     let bytes = original.as_bytes();
+    let simplified: &[char] = &SIMPLIFIED;
+    let latin: &[String] = &LATIN;
     let mut offset = 0;
     while offset < bytes.len() {
         let b = bytes[offset];
@@ -154,84 +170,140 @@ pub fn fold(original: &str) -> Folded {
         }
         let cjk = len == 3 && is_cjk(c);
         if let Some((at, run, newlines)) = space.take()
-            && !f.text.is_empty()
+            && !text.is_empty()
         {
-            let here = f.text.len();
+            let here = text.len();
             if newlines >= 2 {
-                f.text.push('\n');
+                text.push('\n');
             } else if !(newlines == 1 && prev_cjk && cjk) {
-                f.text.push(' ');
+                text.push(' ');
             }
-            if f.text.len() > here {
-                f.map(here, at, run == 1);
+            if text.len() > here {
+                map(segments, here, at, run == 1);
             }
         }
-        let here = f.text.len();
+        let here = text.len();
         if len == 1 {
-            // A run of ASCII non-space bytes folds byte for byte: copy it whole.
-            let run_end = offset
-                + bytes[offset..]
-                    .iter()
-                    .position(|x| *x >= 0x80 || x.is_ascii_whitespace())
-                    .unwrap_or(bytes.len() - offset);
-            f.text.push_str(&original[offset..run_end]);
-            f.text[here..].make_ascii_lowercase();
-            f.map(here, offset, true);
+            // A run of ASCII in which every white space byte stands alone folds byte for byte
+            // (letters lowered, the lone space, tab or line break a space): one segment.
+            map(segments, here, offset, true);
+            let mut i = offset;
+            let mut prev_space = false;
+            while let Some(&x) = bytes.get(i) {
+                if x >= 0x80 {
+                    break;
+                }
+                let f = ASCII_FOLD[x as usize];
+                let space = f == b' ';
+                if space && prev_space {
+                    break;
+                }
+                prev_space = space;
+                text.push(f as char);
+                i += 1;
+            }
+            if prev_space {
+                // A space before more white space, a non-ASCII char or the end: the white
+                // space path decides what it becomes.
+                text.pop();
+                i -= 1;
+            }
             prev_cjk = false;
-            offset = run_end;
+            offset = i;
             continue;
         } else if matches!(c as u32, 0x4E00..=0x9FFF) {
             // Han ideographs are their own NFKC form; Traditional becomes Simplified.
-            let simple = to_simplified(c);
-            f.text.push(simple);
-            f.map(here, offset, simple.len_utf8() == len);
+            let simple = simplified.get(c as usize - 0x4E00).copied().unwrap_or(c);
+            text.push(simple);
+            map(segments, here, offset, simple.len_utf8() == len);
         } else if matches!(c as u32, 0x3040..=0x30FF | 0x0600..=0x06FF | 0x3001..=0x3011) {
             // Kana, Arabic and CJK punctuation are their own NFKC form and have no case.
-            f.text.push(c);
-            f.map(here, offset, true);
-        } else if matches!(c as u32, 0x0400..=0x04FF) {
-            // Cyrillic: NFKC leaves it alone; only the case folds (same length).
-            for l in c.to_lowercase() {
-                f.text.push(l);
+            text.push_str(&original[offset..offset + len]);
+            map(segments, here, offset, true);
+        } else if matches!(c as u32, 0x0400..=0x045F) {
+            // Cyrillic (Russian, Ukrainian, Serbian...): NFKC leaves it alone; capitals fold
+            // to the small letters at a fixed distance (same length).
+            let lower = match c as u32 {
+                0x0400..=0x040F => c as u32 + 0x50,
+                0x0410..=0x042F => c as u32 + 0x20,
+                _ => c as u32,
+            };
+            text.push(char::from_u32(lower).unwrap_or(c));
+            map(segments, here, offset, true);
+        } else if let Some(folded) = latin.get((c as usize).wrapping_sub(0x80)) {
+            // Latin-1 and Latin Extended: a precomputed fold (accents dropped, case folded).
+            text.push_str(folded);
+            let same = text.len() - here == len;
+            map(segments, here, offset, same);
+            if !same && text.len() > here {
+                segments.last_mut().expect("just mapped").linear = false;
             }
-            let same = f.text.len() - here == len;
-            f.map(here, offset, same);
         } else {
-            fold_char(c, &mut f.text);
-            let same = f.text.len() - here == len;
-            f.map(here, offset, same);
-            if !same && f.text.len() > here {
+            fold_char(c, text);
+            let same = text.len() - here == len;
+            map(segments, here, offset, same);
+            if !same && text.len() > here {
                 // The next char starts a new segment.
-                f.segments.last_mut().expect("just mapped").linear = false;
+                segments.last_mut().expect("just mapped").linear = false;
             }
         }
         prev_cjk = cjk;
         offset += len;
     }
-    f
+    f.original_len = original.len();
 }
 
-/// Traditional → Simplified for one Han ideograph (U+4E00..U+9FFF), from a table built once
-/// from fast2s's character map (each character converted alone, so no context applies).
-fn to_simplified(c: char) -> char {
-    static TABLE: std::sync::LazyLock<Vec<char>> = std::sync::LazyLock::new(|| {
-        let chars: Vec<char> = (0x4E00u32..=0x9FFF).filter_map(char::from_u32).collect();
-        let spaced: String = chars.iter().flat_map(|c| [*c, ' ']).collect();
-        let converted: Vec<char> = fast2s::convert(&spaced)
-            .chars()
-            .filter(|c| *c != ' ')
-            .collect();
-        if converted.len() == chars.len() {
-            converted
+/// ASCII bytes as folded: capitals lowered, white space a space.
+const ASCII_FOLD: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        t[i] = if is_space_byte(b) {
+            b' '
         } else {
-            chars
-        }
-    });
-    TABLE
-        .get((c as u32).wrapping_sub(0x4E00) as usize)
-        .copied()
-        .unwrap_or(c)
+            b.to_ascii_lowercase()
+        };
+        i += 1;
+    }
+    t
+};
+
+/// ASCII white space as `char::is_whitespace` sees it.
+const fn is_space_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
 }
+
+/// Traditional → Simplified for the Han ideographs U+4E00..U+9FFF, built once from fast2s's
+/// character map (each character converted alone, so no context applies).
+static SIMPLIFIED: std::sync::LazyLock<Vec<char>> = std::sync::LazyLock::new(|| {
+    let chars: Vec<char> = (0x4E00u32..=0x9FFF).filter_map(char::from_u32).collect();
+    let spaced: String = chars.iter().flat_map(|c| [*c, ' ']).collect();
+    let converted: Vec<char> = fast2s::convert(&spaced)
+        .chars()
+        .filter(|c| *c != ' ')
+        .collect();
+    if converted.len() == chars.len() {
+        converted
+    } else {
+        chars
+    }
+});
+
+/// The fold of every char from U+0080 to U+024F (Latin-1, Latin Extended-A and -B), computed
+/// once: the general path (NFKC, lower case, accents dropped) is slow, and Spanish, Portuguese,
+/// French, German and Turkish mail is full of these letters. White space is never looked up.
+static LATIN: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    (0x80u32..0x250)
+        .map(|u| {
+            let mut s = String::new();
+            if let Some(c) = char::from_u32(u) {
+                fold_char(c, &mut s);
+            }
+            s
+        })
+        .collect()
+});
 
 /// Fold a keyword or phrase (no map needed).
 pub fn fold_str(s: &str) -> String {
@@ -283,7 +355,10 @@ pub fn is_cjk(c: char) -> bool {
 
 /// Is `c` part of a word for boundary checks (letters and digits of spaced scripts)?
 pub fn is_word_char(c: char) -> bool {
-    (c.is_alphanumeric() && !is_cjk(c)) || c == '_'
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '_';
+    }
+    c.is_alphanumeric() && !is_cjk(c)
 }
 
 #[cfg(test)]
@@ -299,6 +374,7 @@ mod tests {
             "cotizacion rapida, ¿envio?"
         );
         assert_eq!(fold("Straße").text, "strasse");
+        assert_eq!(fold("Çok PAHALI, pahalı").text, "cok pahali, pahali");
         assert_eq!(fold("請提供樣品和報價").text, "请提供样品和报价");
         assert_eq!(fold("Срочно НУЖНО").text, "срочно нужно");
         assert_eq!(fold("don’t").text, "don't");

@@ -3,11 +3,11 @@
 //! negation cues and exclusions, and carry evidence quoted from the original text.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use regex::{Regex, RegexSet, RegexSetBuilder};
+use regex::Regex;
 use serde::Serialize;
 
 use super::parse::{Rule, RuleProblem};
-use crate::normalize::text::{Folded, fold, fold_str, is_cjk, is_word_char};
+use crate::normalize::text::{Folded, fold_into, fold_str, is_cjk, is_word_char};
 
 /// Which part of a message a hit was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,34 +57,60 @@ struct TermRef {
     /// Check a word boundary before / after the match (spaced scripts only).
     bound_start: bool,
     bound_end: bool,
+    /// `tag/lang/keyword-or-pattern`.
+    id: String,
 }
 
 /// Compiled rules, ready to scan.
 #[derive(Debug)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    /// One automaton over every keyword, negation cue, exclusion and mask: one overlapping pass
-    /// finds them all.
-    literals: AhoCorasick,
-    /// What each literal of the automaton stands for (one string may serve several rules).
-    literal_entries: Vec<Vec<Entry>>,
-    keyword_refs: Vec<TermRef>,
-    patterns: RegexSet,
+    /// Every keyword and every pattern's gate literals, in two automata: the pure-ASCII ones
+    /// run over the whole text, the others (CJK, Cyrillic, Arabic, accented) only over the
+    /// stretches of text that hold non-ASCII characters. Two small automata are faster than
+    /// one large one, and most mail is mostly ASCII.
+    ascii: Literals,
+    other: Literals,
+    /// The longest run of ASCII bytes inside any literal of `other`: how far a stretch reaches
+    /// beyond its non-ASCII characters.
+    other_margin: usize,
+    /// Every keyword, then every pattern.
+    terms: Vec<TermRef>,
+    /// Where the patterns start in `terms`.
+    pattern_base: usize,
     pattern_regexes: Vec<Regex>,
-    pattern_refs: Vec<TermRef>,
+    /// Patterns without gate literals run over every text.
+    ungated_patterns: Vec<usize>,
+    /// Negation cues: frequent short words ("no", "не", "不"), so they are searched only in the
+    /// clauses around candidate hits. Exclusions and masks are rare and long: they ride in the
+    /// keyword automata.
+    negations: AhoCorasick,
+    /// The cue id of each literal of `negations`.
+    negation_ids: Vec<usize>,
     cue_info: Vec<CueInfo>,
+    /// The longest exclusion, in folded bytes.
+    max_exclusion: usize,
     /// Per rule: which cue ids are its before-cues, after-cues and exclusions.
     rule_cues: Vec<RuleCues>,
     /// A fingerprint of the rule text, to tell versions apart.
     pub version: String,
 }
 
+/// An automaton and what each of its literals stands for (one string may serve several rules).
+#[derive(Debug)]
+struct Literals {
+    automaton: AhoCorasick,
+    entries: Vec<Vec<Entry>>,
+}
+
 /// One meaning of a literal in the automaton.
 #[derive(Debug, Clone, Copy)]
 enum Entry {
-    /// Index into `keyword_refs`.
+    /// Index into `terms`.
     Keyword(usize),
-    /// Index into `cue_info`.
+    /// A literal every match of pattern N ends with: run that pattern.
+    Gate(usize),
+    /// An exclusion or a mask (index into `cue_info`).
     Cue(usize),
 }
 
@@ -146,6 +172,116 @@ const NOT_NEGATIONS: &[&str] = &[
     "系唔系",
 ];
 
+/// The reach of negation cues around one hit (byte offsets in the folded text).
+#[derive(Debug, Clone, Copy, Default)]
+struct Reach {
+    before: usize,
+    after: usize,
+    cjk_before: usize,
+    cjk_after: usize,
+    /// Where negation cues that can touch the hit lie.
+    lo: usize,
+    hi: usize,
+}
+
+/// Is the text glued to the match on a side that needs a word boundary?
+fn bounded(text: &str, start: usize, end: usize, bound_start: bool, bound_end: bool) -> bool {
+    let glued_before = bound_start && start > 0 && is_word_char(prev_char(text, start).1);
+    let glued_after = bound_end && end < text.len() && is_word_char(next_char(text, end).1);
+    !glued_before && !glued_after
+}
+
+/// The stretches of `text` that hold non-ASCII bytes, each reaching `margin` ASCII bytes beyond
+/// them (runs of non-ASCII less than `2 * margin + 2` bytes apart are one stretch). Every match
+/// of a literal with a non-ASCII character and ASCII runs of at most `margin` bytes lies inside
+/// one of them; the stretches do not overlap.
+fn non_ascii_stretches(text: &[u8], margin: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let first = at + text.get(at..)?.iter().position(|b| *b >= 0x80)?;
+        let mut last = first;
+        let mut i = first + 1;
+        while i < text.len() && i - last <= 2 * margin + 1 {
+            if text[i] >= 0x80 {
+                last = i;
+            }
+            i += 1;
+        }
+        let hi = (last + 1 + margin).min(text.len());
+        at = hi;
+        Some((first.saturating_sub(margin), hi))
+    })
+}
+
+/// The char that ends at byte `i` and where it starts.
+fn prev_char(text: &str, i: usize) -> (usize, char) {
+    let bytes = text.as_bytes();
+    if bytes[i - 1] < 0x80 {
+        return (i - 1, bytes[i - 1] as char);
+    }
+    let mut at = i - 1;
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    (at, text[at..i].chars().next().unwrap_or(' '))
+}
+
+/// The char that starts at byte `i` and where the next one starts.
+fn next_char(text: &str, i: usize) -> (usize, char) {
+    let b = text.as_bytes()[i];
+    if b < 0x80 {
+        return (i + 1, b as char);
+    }
+    let c = text[i..].chars().next().unwrap_or(' ');
+    (i + c.len_utf8(), c)
+}
+
+/// Does the rule look at this field?
+fn in_field(rule: &Rule, field: Field) -> bool {
+    match field {
+        Field::Subject => rule.subject,
+        Field::Body => rule.body,
+    }
+}
+
+/// A candidate hit: a keyword or pattern match before negation and exclusion checks.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    start: usize,
+    end: usize,
+    /// Index into `RuleSet::terms`.
+    term: usize,
+    rule: usize,
+    reach: Reach,
+}
+
+impl Candidate {
+    fn new(start: usize, end: usize, term: usize, rule: usize) -> Candidate {
+        Candidate {
+            start,
+            end,
+            term,
+            rule,
+            reach: Reach::default(),
+        }
+    }
+}
+
+/// Buffers reused from one scan to the next on each thread.
+#[derive(Default)]
+struct Scratch {
+    folded: Folded,
+    candidates: Vec<Candidate>,
+    gated: Vec<bool>,
+    regions: Vec<(usize, usize)>,
+    cues: Vec<CueHit>,
+    masks: Vec<(usize, usize)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 /// A cue found in the text.
 #[derive(Debug, Clone, Copy)]
 struct CueHit {
@@ -199,6 +335,7 @@ impl RuleSet {
                     rule: ri,
                     term: ti,
                     keyword: true,
+                    id: kw.rule_id(&rule.tag),
                     prefix: prefix && is_word_char(last),
                     bound_start: is_word_char(first),
                     bound_end: is_word_char(last) && !prefix,
@@ -211,13 +348,12 @@ impl RuleSet {
                     rule: ri,
                     term: ti,
                     keyword: false,
+                    id: p.rule_id(&rule.tag),
                     prefix: false,
                     bound_start: false,
                     bound_end: false,
                 });
-                // `\b` is an ASCII word boundary and `\d` an ASCII digit: the Unicode forms keep
-                // the regex engines off their fast DFA path.
-                pattern_src.push(p.text.replace("\\b", "(?-u:\\b)").replace("\\d", "[0-9]"));
+                pattern_src.push(pattern_source(&p.text));
             }
         }
         let build_err = |e: regex::Error| {
@@ -227,10 +363,6 @@ impl RuleSet {
                 message: format!("cannot build the pattern set: {e}"),
             }]
         };
-        let patterns = RegexSetBuilder::new(&pattern_src)
-            .case_insensitive(true)
-            .build()
-            .map_err(build_err)?;
         let pattern_regexes = pattern_src
             .iter()
             .map(|p| regex::RegexBuilder::new(p).case_insensitive(true).build())
@@ -275,47 +407,99 @@ impl RuleSet {
             }
             rule_cues.push(rc);
         }
-        // One automaton for keywords and cues alike.
-        let mut strings: Vec<String> = Vec::new();
-        let mut literal_entries: Vec<Vec<Entry>> = Vec::new();
-        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        let mut add =
-            |s: &str, e: Entry, strings: &mut Vec<String>, entries: &mut Vec<Vec<Entry>>| {
-                let i = *index.entry(s.to_string()).or_insert_with(|| {
-                    strings.push(s.to_string());
+        // Keywords and pattern gates: one automaton for the ASCII ones, one for the others.
+        let automaton = |strings: &[String]| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(strings)
+                .map_err(|e| {
+                    vec![RuleProblem {
+                        file: "rules".into(),
+                        line: 0,
+                        message: format!("cannot build the keyword automaton: {e}"),
+                    }]
+                })
+        };
+        let mut all: Vec<(String, Entry)> = keyword_literals
+            .iter()
+            .enumerate()
+            .map(|(k, lit)| (lit.clone(), Entry::Keyword(k)))
+            .collect();
+        let role = |id: usize, roles: u8| rule_cues.iter().any(|rc| rc.has(id, roles));
+        for (id, lit) in cue_strings.iter().enumerate() {
+            if cue_info[id].mask || role(id, EXCLUSION) {
+                all.push((lit.clone(), Entry::Cue(id)));
+            }
+        }
+        let mut ungated_patterns = Vec::new();
+        for (i, src) in pattern_src.iter().enumerate() {
+            match gate_literals(src) {
+                Some(gates) => all.extend(gates.into_iter().map(|g| (g, Entry::Gate(i)))),
+                None => ungated_patterns.push(i),
+            }
+        }
+        let literals = |ascii: bool| -> Result<Literals, Vec<RuleProblem>> {
+            let mut strings: Vec<String> = Vec::new();
+            let mut entries: Vec<Vec<Entry>> = Vec::new();
+            let mut index: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::new();
+            for (lit, entry) in all.iter().filter(|(l, _)| l.is_ascii() == ascii) {
+                let i = *index.entry(lit).or_insert_with(|| {
+                    strings.push(lit.clone());
                     entries.push(Vec::new());
                     strings.len() - 1
                 });
-                entries[i].push(e);
-            };
-        for (k, lit) in keyword_literals.iter().enumerate() {
-            add(lit, Entry::Keyword(k), &mut strings, &mut literal_entries);
-        }
-        for (c, lit) in cue_strings.iter().enumerate() {
-            add(lit, Entry::Cue(c), &mut strings, &mut literal_entries);
-        }
-        let literals = AhoCorasickBuilder::new()
+                entries[i].push(*entry);
+            }
+            Ok(Literals {
+                automaton: automaton(&strings)?,
+                entries,
+            })
+        };
+        let (ascii, other) = (literals(true)?, literals(false)?);
+        let other_margin = all
+            .iter()
+            .filter(|(l, _)| !l.is_ascii())
+            .flat_map(|(l, _)| l.as_bytes().split(|b| *b >= 0x80).map(<[u8]>::len))
+            .max()
+            .unwrap_or(0);
+        let negation_ids: Vec<usize> = (0..cue_strings.len())
+            .filter(|id| role(*id, BEFORE | AFTER))
+            .collect();
+        let negation_strings: Vec<&String> =
+            negation_ids.iter().map(|id| &cue_strings[*id]).collect();
+        let negations = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
-            .build(&strings)
+            .build(negation_strings)
             .map_err(|e| {
                 vec![RuleProblem {
                     file: "rules".into(),
                     line: 0,
-                    message: format!("cannot build the keyword automaton: {e}"),
+                    message: format!("cannot build the negation automaton: {e}"),
                 }]
             })?;
+        let max_exclusion = (0..cue_strings.len())
+            .filter(|id| role(*id, EXCLUSION))
+            .map(|id| cue_strings[id].len())
+            .max()
+            .unwrap_or(0);
         use sha2::Digest;
         let version = hex::encode(&fingerprint.finalize()[..6]);
         Ok(RuleSet {
             rules,
-            literals,
-            literal_entries,
-            keyword_refs,
-            patterns,
+            ascii,
+            other,
+            other_margin,
+            pattern_base: keyword_refs.len(),
+            terms: keyword_refs.into_iter().chain(pattern_refs).collect(),
             pattern_regexes,
-            pattern_refs,
+            ungated_patterns,
+            negations,
+            negation_ids,
             cue_info,
+            max_exclusion,
             rule_cues,
             version,
         })
@@ -329,111 +513,165 @@ impl RuleSet {
     /// The hits of one field; with `first_per_tag`, only the first hit of each tag, carrying the
     /// count of all of them (evidence is built only for the hits returned).
     fn scan_with(&self, original: &str, field: Field, first_per_tag: bool) -> Vec<Hit> {
-        if original.trim().is_empty() {
+        if original.is_empty() {
             return Vec::new();
         }
-        let folded = fold(original);
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            self.scan_in(&mut scratch, original, field, first_per_tag)
+        })
+    }
+
+    fn scan_in(
+        &self,
+        scratch: &mut Scratch,
+        original: &str,
+        field: Field,
+        first_per_tag: bool,
+    ) -> Vec<Hit> {
+        let Scratch {
+            folded,
+            candidates,
+            gated,
+            regions,
+            cues,
+            masks,
+        } = scratch;
+        fold_into(original, folded);
         let text = folded.text.as_str();
-        let mut candidates: Vec<(usize, usize, &TermRef)> = Vec::new();
-        let mut cues: Vec<CueHit> = Vec::new();
-        let bounded = |start: usize, end: usize, bound_start: bool, bound_end: bool| {
-            let glued_before =
-                bound_start && text[..start].chars().next_back().is_some_and(is_word_char);
-            let glued_after = bound_end && text[end..].chars().next().is_some_and(is_word_char);
-            !glued_before && !glued_after
-        };
-        let mut masks: Vec<(usize, usize)> = Vec::new();
-        for m in self.literals.find_overlapping_iter(text) {
-            for entry in &self.literal_entries[m.pattern().as_usize()] {
+        candidates.clear();
+        cues.clear();
+        masks.clear();
+        gated.clear();
+        gated.resize(self.pattern_regexes.len(), false);
+        let mut found = |start: usize, end: usize, entries: &[Entry]| {
+            for entry in entries {
                 match *entry {
                     Entry::Keyword(k) => {
-                        let r = &self.keyword_refs[k];
-                        if !bounded(m.start(), m.end(), r.bound_start, r.bound_end) {
+                        let r = &self.terms[k];
+                        if !in_field(&self.rules[r.rule], field)
+                            || !bounded(text, start, end, r.bound_start, r.bound_end)
+                        {
                             continue;
                         }
                         let end = if r.prefix {
-                            m.end()
-                                + text[m.end()..]
-                                    .chars()
-                                    .take_while(|c| is_word_char(*c))
-                                    .map(char::len_utf8)
-                                    .sum::<usize>()
+                            end + text[end..]
+                                .chars()
+                                .take_while(|c| is_word_char(*c))
+                                .map(char::len_utf8)
+                                .sum::<usize>()
                         } else {
-                            m.end()
+                            end
                         };
-                        candidates.push((m.start(), end, r));
+                        candidates.push(Candidate::new(start, end, k, r.rule));
                     }
+                    Entry::Gate(p) => gated[p] = true,
                     Entry::Cue(id) => {
                         let info = &self.cue_info[id];
                         if info.mask {
-                            masks.push((m.start(), m.end()));
-                        } else if bounded(m.start(), m.end(), info.bound_start, info.bound_end) {
-                            cues.push(CueHit {
-                                start: m.start(),
-                                end: m.end(),
-                                id,
-                            });
+                            masks.push((start, end));
+                        } else if bounded(text, start, end, info.bound_start, info.bound_end) {
+                            cues.push(CueHit { start, end, id });
                         }
                     }
                 }
             }
+        };
+        for m in self.ascii.automaton.find_overlapping_iter(text) {
+            found(
+                m.start(),
+                m.end(),
+                &self.ascii.entries[m.pattern().as_usize()],
+            );
         }
-        cues.sort_by_key(|c| c.start);
+        for (lo, hi) in non_ascii_stretches(text.as_bytes(), self.other_margin) {
+            for m in self.other.automaton.find_overlapping_iter(&text[lo..hi]) {
+                let entries = &self.other.entries[m.pattern().as_usize()];
+                found(lo + m.start(), lo + m.end(), entries);
+            }
+        }
+        for (p, regex) in self.pattern_regexes.iter().enumerate() {
+            let term = self.pattern_base + p;
+            let rule = self.terms[term].rule;
+            if !(gated[p] || self.ungated_patterns.contains(&p))
+                || !in_field(&self.rules[rule], field)
+            {
+                continue;
+            }
+            for m in regex.find_iter(text) {
+                if m.start() < m.end() {
+                    candidates.push(Candidate::new(m.start(), m.end(), term, rule));
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        // Overlapping hits of one rule ("payment term" in "payment terms") are one hit: the
+        // longest of those starting first.
+        candidates.sort_unstable_by_key(|c| (c.rule, c.start, std::cmp::Reverse(c.end)));
+        let mut last: Option<(usize, usize)> = None; // (rule, end)
+        candidates.retain(|c| match last {
+            Some((rule, end)) if rule == c.rule && c.start < end => false,
+            _ => {
+                last = Some((c.rule, c.end));
+                true
+            }
+        });
+        // Negation cues and exclusions matter only in the clause around a candidate: search for
+        // them there (regions merged), not over the whole text.
+        regions.clear();
+        for c in candidates.iter_mut() {
+            c.reach = self.reach(text, c.start, c.end, c.rule);
+            regions.push((c.reach.lo, c.reach.hi));
+        }
+        regions.sort_unstable();
+        let mut i = 0;
+        while i < regions.len() {
+            let (lo, mut hi) = regions[i];
+            while i + 1 < regions.len() && regions[i + 1].0 <= hi {
+                i += 1;
+                hi = hi.max(regions[i].1);
+            }
+            i += 1;
+            for m in self.negations.find_overlapping_iter(&text[lo..hi]) {
+                let (start, end) = (lo + m.start(), lo + m.end());
+                let id = self.negation_ids[m.pattern().as_usize()];
+                let info = &self.cue_info[id];
+                if bounded(text, start, end, info.bound_start, info.bound_end) {
+                    cues.push(CueHit { start, end, id });
+                }
+            }
+        }
+        cues.sort_unstable_by_key(|c| c.start);
         // A negation character inside 能不能 or 不错 negates nothing.
         if !masks.is_empty() {
             cues.retain(|c| {
                 !self.cue_info[c.id].cjk || !masks.iter().any(|(s, e)| *s <= c.start && c.end <= *e)
             });
         }
-        for idx in self.patterns.matches(text).iter() {
-            for m in self.pattern_regexes[idx].find_iter(text) {
-                if m.start() < m.end() {
-                    candidates.push((m.start(), m.end(), &self.pattern_refs[idx]));
-                }
-            }
-        }
+        candidates.retain(|c| !self.cancelled(cues, c));
+        candidates.sort_unstable_by_key(|c| (c.start, std::cmp::Reverse(c.end), c.rule));
+        // (rule, count) in order of first hit.
+        let mut counts: Vec<(usize, usize)> = Vec::new();
         let mut hits = Vec::new();
-        let mut kept: Vec<(usize, usize, &TermRef)> = Vec::new();
-        for (start, end, r) in candidates {
-            let rule = &self.rules[r.rule];
-            if field == Field::Subject && !rule.subject || field == Field::Body && !rule.body {
-                continue;
-            }
-            if self.cancelled(text, &cues, start, end, r.rule) {
-                continue;
-            }
-            kept.push((start, end, r));
-        }
-        kept.sort_by_key(|(s, e, r)| (*s, std::cmp::Reverse(*e), r.rule));
-        kept.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1 && a.2.rule == b.2.rule);
-        let mut counts: Vec<(usize, usize)> = Vec::new(); // (rule, count) in order of first hit
-        let mut chosen: Vec<(usize, usize, &TermRef)> = Vec::new();
-        for k in kept {
+        for c in candidates.iter() {
             if first_per_tag {
-                match counts.iter_mut().find(|(rule, _)| *rule == k.2.rule) {
+                match counts.iter_mut().find(|(rule, _)| *rule == c.rule) {
                     Some((_, n)) => {
                         *n += 1;
                         continue;
                     }
-                    None => counts.push((k.2.rule, 1)),
+                    None => counts.push((c.rule, 1)),
                 }
             }
-            chosen.push(k);
+            hits.push(self.evidence(original, folded, c, field));
         }
-        for (start, end, r) in chosen {
-            let rule = &self.rules[r.rule];
-            let term = if r.keyword {
-                &rule.keywords[r.term]
-            } else {
-                &rule.patterns[r.term]
-            };
-            let mut hit = evidence(original, &folded, start, end, rule, term, field);
-            hit.count = counts
-                .iter()
-                .find(|(rule, _)| *rule == r.rule)
-                .map(|(_, n)| *n)
-                .unwrap_or(1);
-            hits.push(hit);
+        if first_per_tag {
+            // One hit per rule, in the order of `counts`.
+            for (hit, (_, n)) in hits.iter_mut().zip(&counts) {
+                hit.count = *n;
+            }
         }
         hits
     }
@@ -467,73 +705,118 @@ impl RuleSet {
         hits
     }
 
-    /// Is the hit inside an exclusion, or negated by a cue in the same clause?
-    fn cancelled(
-        &self,
-        text: &str,
-        cues: &[CueHit],
-        start: usize,
-        end: usize,
-        rule: usize,
-    ) -> bool {
-        let rc = &self.rule_cues[rule];
+    /// How far negation cues of `rule` reach around a hit at `start..end`, and the stretch of
+    /// text in which the cues (and exclusions and masks) that can touch it lie.
+    fn reach(&self, text: &str, start: usize, end: usize, rule: usize) -> Reach {
         let window = self.rules[rule].window;
-        // Cues are sorted by start: only those starting within reach of the hit matter (an
-        // exclusion may start up to its own length before the hit; 64 bytes covers any).
-        let from = cues.partition_point(|c| c.start + 4 * window + 64 < start);
-        let near = &cues[from..];
-        let near = &near[..near.partition_point(|c| c.start <= end + 4 * window)];
-        if near
-            .iter()
-            .any(|c| rc.has(c.id, EXCLUSION) && c.start <= start && c.end >= end)
-        {
-            return true;
+        // The clause around the hit, at most `window` characters each side; Chinese and
+        // Japanese cues must stand right next to it (six characters before, eight after).
+        let (mut before, mut cjk_before, mut n) = (start, start, 0);
+        while before > 0 && n < window {
+            let (at, c) = prev_char(text, before);
+            if is_clause_break(c) {
+                break;
+            }
+            before = at;
+            n += 1;
+            if n <= 6 {
+                cjk_before = at;
+            }
         }
-        // The clause around the hit, and the reach of cues on each side.
-        let before_limit = {
-            let mut at = start;
-            for (n, (i, c)) in text[..start].char_indices().rev().enumerate() {
-                if is_clause_break(c) || n >= window {
-                    break;
-                }
-                at = i;
+        let (mut at, mut after, mut cjk_after, mut n) = (end, end, end, 0);
+        while at < text.len() && n < window.max(8) {
+            let (next, c) = next_char(text, at);
+            if is_clause_break(c) {
+                break;
             }
-            at
-        };
-        let after_limit = {
-            let mut at = end;
-            for (n, (i, c)) in text[end..].char_indices().enumerate() {
-                if is_clause_break(c) || n >= window {
-                    break;
-                }
-                at = end + i + c.len_utf8();
+            at = next;
+            n += 1;
+            if n <= window {
+                after = at;
             }
-            at
-        };
-        let cjk_before = text[..start]
-            .char_indices()
-            .rev()
-            .take(6)
-            .last()
-            .map(|(i, _)| i)
-            .unwrap_or(start)
-            .max(before_limit);
-        let cjk_after = end
-            + text[end..]
-                .chars()
-                .take(8)
-                .take_while(|c| !is_clause_break(*c))
-                .map(char::len_utf8)
-                .sum::<usize>();
+            if n <= 8 {
+                cjk_after = at;
+            }
+        }
+        Reach {
+            before,
+            after,
+            cjk_before,
+            cjk_after,
+            lo: before,
+            hi: after.max(cjk_after),
+        }
+    }
+
+    /// Is the hit inside an exclusion, or negated by a cue in the same clause?
+    fn cancelled(&self, cues: &[CueHit], c: &Candidate) -> bool {
+        let (start, end, reach) = (c.start, c.end, &c.reach);
+        let rc = &self.rule_cues[c.rule];
+        // Cues are sorted by start: only those inside the hit's reach, and exclusions that
+        // cover it, matter.
+        let lo = reach.lo.min(start.saturating_sub(self.max_exclusion));
+        let from = cues.partition_point(|c| c.start < lo);
+        let near = &cues[from..];
+        let near = &near[..near.partition_point(|c| c.start < reach.hi)];
         near.iter().any(|c| {
             let cjk = self.cue_info[c.id].cjk;
-            (rc.has(c.id, BEFORE)
-                && c.end <= start
-                && c.start >= if cjk { cjk_before } else { before_limit })
+            (rc.has(c.id, EXCLUSION) && c.start <= start && c.end >= end)
+                || (rc.has(c.id, BEFORE)
+                    && c.end <= start
+                    && c.start >= if cjk { reach.cjk_before } else { reach.before })
                 || (rc.has(c.id, AFTER)
                     && c.start >= end
-                    && c.end <= if cjk { cjk_after } else { after_limit })
+                    && c.end <= if cjk { reach.cjk_after } else { reach.after })
         })
+    }
+
+    /// A hit with its evidence: the original text of the match and about `CONTEXT_CHARS`
+    /// characters on each side, white space collapsed, "…" where cut.
+    fn evidence(&self, original: &str, folded: &Folded, c: &Candidate, field: Field) -> Hit {
+        let r = &self.terms[c.term];
+        let rule = &self.rules[r.rule];
+        let term = if r.keyword {
+            &rule.keywords[r.term]
+        } else {
+            &rule.patterns[r.term]
+        };
+        let (s, e) = folded.original_range(original, c.start, c.end);
+        let from = original[..s]
+            .char_indices()
+            .rev()
+            .take(CONTEXT_CHARS)
+            .last()
+            .map(|(i, _)| i)
+            .unwrap_or(s);
+        let to = original[e..]
+            .char_indices()
+            .nth(CONTEXT_CHARS)
+            .map(|(i, _)| e + i)
+            .unwrap_or(original.len());
+        let mut snippet = String::with_capacity(to - from + 8);
+        if from > 0 {
+            snippet.push('…');
+        }
+        for (i, word) in original[from..to].split_whitespace().enumerate() {
+            if i > 0 {
+                snippet.push(' ');
+            }
+            snippet.push_str(word);
+        }
+        if to < original.len() {
+            snippet.push('…');
+        }
+        Hit {
+            tag: rule.tag.clone(),
+            rule: r.id.clone(),
+            lang: term.lang.clone(),
+            field,
+            start: s,
+            end: e,
+            matched: original[s..e].to_string(),
+            evidence: snippet,
+            count: 1,
+        }
     }
 
     pub fn rule(&self, tag: &str) -> Option<&Rule> {
@@ -582,6 +865,43 @@ pub fn is_reply_subject(subject: &str) -> bool {
     PREFIXES.iter().any(|p| s.starts_with(p))
 }
 
+/// A pattern as it runs over folded text: its non-ASCII characters folded like the text (so
+/// "über" finds the folded "uber" and "報價" the folded "报价"), `\b` an ASCII word boundary and
+/// `\d` an ASCII digit (the Unicode forms keep the regex engines off their fast DFA path).
+fn pattern_source(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else if c.is_whitespace() {
+            out.push(' ');
+        } else {
+            out.push_str(&fold_str(c.encode_utf8(&mut [0; 4])));
+        }
+    }
+    out.replace("\\b", "(?-u:\\b)").replace("\\d", "[0-9]")
+}
+
+/// Literals that every match of a pattern ends with (folded), so the pattern needs to run only
+/// over texts in which the automaton found one; `None` when the pattern has no such finite set.
+fn gate_literals(source: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(source)
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
+    let mut gates = Vec::new();
+    for lit in seq.literals()? {
+        let folded = fold_str(std::str::from_utf8(lit.as_bytes()).ok()?);
+        if folded.is_empty() {
+            return None;
+        }
+        gates.push(folded);
+    }
+    (!gates.is_empty()).then_some(gates)
+}
+
 /// Characters that end a clause: a negation never reaches across them.
 fn is_clause_break(c: char) -> bool {
     matches!(
@@ -590,57 +910,51 @@ fn is_clause_break(c: char) -> bool {
     )
 }
 
-fn evidence(
-    original: &str,
-    folded: &Folded,
-    start: usize,
-    end: usize,
-    rule: &Rule,
-    term: &super::parse::Term,
-    field: Field,
-) -> Hit {
-    let (s, e) = folded.original_range(original, start, end);
-    // About CONTEXT_CHARS characters on each side, white space collapsed, "…" where cut.
-    let from = original[..s]
-        .char_indices()
-        .rev()
-        .take(CONTEXT_CHARS)
-        .last()
-        .map(|(i, _)| i)
-        .unwrap_or(s);
-    let to = original[e..]
-        .char_indices()
-        .nth(CONTEXT_CHARS)
-        .map(|(i, _)| e + i)
-        .unwrap_or(original.len());
-    let mut snippet = String::with_capacity(to - from + 8);
-    if from > 0 {
-        snippet.push('…');
-    }
-    let mut space = false;
-    for c in original[from..to].chars() {
-        if c.is_whitespace() {
-            space = true;
-            continue;
+pub static RB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+pub static CAND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stretches_cover_non_ascii_text_and_its_margin() {
+        let text = "abc def 样品 x 价格ok and a much longer ascii run here 走fob then é.";
+        let bytes = text.as_bytes();
+        for margin in [0, 2, 3, 8] {
+            let stretches: Vec<(usize, usize)> = non_ascii_stretches(bytes, margin).collect();
+            for w in stretches.windows(2) {
+                assert!(w[0].1 < w[1].0, "{margin}: {stretches:?} overlap");
+            }
+            for (lo, hi) in &stretches {
+                assert!(text.is_char_boundary(*lo) && text.is_char_boundary(*hi));
+            }
+            let covered = |i: usize| stretches.iter().any(|(lo, hi)| *lo <= i && i < *hi);
+            for (i, b) in bytes.iter().enumerate() {
+                if *b >= 0x80 {
+                    // Each non-ASCII byte, and `margin` bytes on each side of it.
+                    for j in i.saturating_sub(margin)..(i + margin + 1).min(bytes.len()) {
+                        assert!(covered(j), "{margin}: byte {j} near {i} not covered");
+                    }
+                }
+            }
         }
-        if space && !snippet.is_empty() && !snippet.ends_with('…') {
-            snippet.push(' ');
-        }
-        space = false;
-        snippet.push(c);
+        assert_eq!(non_ascii_stretches(b"all ascii", 3).count(), 0);
     }
-    if to < original.len() {
-        snippet.push('…');
-    }
-    Hit {
-        tag: rule.tag.clone(),
-        rule: term.rule_id(&rule.tag),
-        lang: term.lang.clone(),
-        field,
-        start: s,
-        end: e,
-        matched: original[s..e].to_string(),
-        evidence: snippet,
-        count: 1,
+
+    #[test]
+    fn gate_literals_are_the_suffixes_every_match_ends_with() {
+        let gates = gate_literals(&pattern_source(r"\d+ ?% (cheaper|Lower)\b")).unwrap();
+        assert!(gates.contains(&"7% lower".to_string()), "{gates:?}");
+        assert!(
+            gates
+                .iter()
+                .all(|g| g.ends_with("% cheaper") || g.ends_with("% lower")),
+            "{gates:?}"
+        );
+        let gates = gate_literals(&pattern_source(r"\d+ ?% über")).unwrap();
+        assert!(gates.iter().all(|g| g.ends_with("% uber")), "{gates:?}");
+        // A pattern that can end anywhere has no gate.
+        assert_eq!(gate_literals(&pattern_source(r"\d+ pcs.*")), None);
     }
 }
