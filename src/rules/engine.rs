@@ -1,6 +1,9 @@
-//! The matching engine: one aho-corasick automaton for every keyword of every rule and one
-//! `RegexSet` for every pattern, run over folded text; hits are checked for word boundaries,
-//! negation cues and exclusions, and carry evidence quoted from the original text.
+//! The matching engine. Over folded text, one pass of aho-corasick automata finds every keyword,
+//! exclusion and mask of every rule (ASCII literals over the whole text, the others only over
+//! the stretches holding non-ASCII characters) and the suffix literals that gate the regex
+//! patterns; gated patterns run; negation cues are searched in the clause around each candidate.
+//! Hits are checked for word boundaries, negation cues and exclusions, and carry evidence
+//! quoted from the original text.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::Regex;
