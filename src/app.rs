@@ -101,6 +101,30 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Rules(String),
+    #[error("imap account {account}: {message}")]
+    Imap { account: String, message: String },
+}
+
+/// Resolves on SIGTERM or Ctrl-C, with the signal's name.
+pub async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "Ctrl-C"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
 
 impl App {
@@ -140,7 +164,27 @@ fn log_reload(handle: &RulesHandle, why: &str) {
 pub async fn run(config: Config) -> Result<(), StartError> {
     // Taken before the rules are read, so an edit made while starting is not missed.
     let mut seen = config.rules.dir.as_deref().and_then(fingerprint);
+    let mut accounts = Vec::new();
+    for cfg in &config.imap {
+        let account =
+            crate::source::imap::Account::new(cfg).map_err(|message| StartError::Imap {
+                account: cfg.name.clone(),
+                message,
+            })?;
+        accounts.push(Arc::new(account));
+    }
     let app = App::start(config).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sources: Vec<_> = accounts
+        .into_iter()
+        .map(|a| {
+            tokio::spawn(crate::source::imap::run_account(
+                app.clone(),
+                a,
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
     let version = app.rules.current().version.clone();
     info!(
         database = %crate::config::redact_url(&app.config.database.url),
@@ -153,29 +197,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| StartError::Rules(format!("cannot listen for SIGHUP: {e}")))?;
-    #[cfg(unix)]
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| StartError::Rules(format!("cannot listen for SIGTERM: {e}")))?;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
     loop {
-        #[cfg(unix)]
-        let stop = async {
-            tokio::select! {
-                _ = terminate.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "Ctrl-C",
-            }
-        };
-        #[cfg(not(unix))]
-        let stop = async {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
-        };
         #[cfg(unix)]
         let hup = hangup.recv();
         #[cfg(not(unix))]
         let hup = std::future::pending::<Option<()>>();
         tokio::select! {
-            why = stop => {
+            why = &mut stop => {
                 info!(signal = why, "Stopping.");
                 break;
             }
@@ -188,6 +218,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 }
             }
         }
+    }
+    // Sources stop fetching; chunks under way are committed (or rolled back) first.
+    let _ = stop_tx.send(true);
+    let all = futures::future::join_all(sources);
+    if tokio::time::timeout(Duration::from_secs(30), all)
+        .await
+        .is_err()
+    {
+        warn!("Some mailboxes did not stop within 30 s; their last chunk is rolled back.");
     }
     app.db.close().await;
     warn!("Daemon stopped.");

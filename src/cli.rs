@@ -36,10 +36,23 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The daemon: keeps the database and the rules current until SIGTERM or Ctrl-C (mailbox
-    /// and webhook sources join it as they are built). Rule files are re-read on change and on
-    /// SIGHUP.
+    /// The daemon: syncs every configured mailbox and keeps it live (IDLE or polling), keeps
+    /// the rules current (re-read on change and on SIGHUP), until SIGTERM or Ctrl-C.
     Run,
+    /// Bring every configured mailbox up to date, then exit (for cron and benchmarks).
+    Sync {
+        /// Sync once and exit (the only mode: `keepwarm run` is the live one).
+        #[arg(long)]
+        once: bool,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Mailbox health: last successful sync, last error, consecutive failures, messages behind.
+    Status {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Apply pending database migrations.
     Migrate,
     /// Check the config file and print every problem.
@@ -164,6 +177,13 @@ pub async fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Run => Ok(crate::app::run(config).await?),
+        Command::Sync { once, account } => {
+            if !once {
+                anyhow::bail!("`keepwarm sync` needs --once (the live sync is `keepwarm run`)");
+            }
+            sync_once(config, account.as_deref()).await
+        }
+        Command::Status { format } => status(&config, format).await,
         Command::CheckConfig => {
             println!("config OK");
             Ok(())
@@ -653,6 +673,151 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+async fn sync_once(config: Config, only: Option<&str>) -> Result<()> {
+    if config.imap.is_empty() {
+        anyhow::bail!("no [[imap]] account in the config: nothing to sync");
+    }
+    if let Some(name) = only
+        && !config.imap.iter().any(|a| a.name == name)
+    {
+        anyhow::bail!("no [[imap]] account is named {name:?}");
+    }
+    let mut accounts = Vec::new();
+    for cfg in config
+        .imap
+        .iter()
+        .filter(|a| only.is_none_or(|n| a.name == n))
+    {
+        let account = crate::source::imap::Account::new(cfg)
+            .map_err(|e| anyhow::anyhow!("imap account {}: {e}", cfg.name))?;
+        accounts.push(account);
+    }
+    let started = std::time::Instant::now();
+    let app = crate::app::App::start(config).await?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    // Ctrl-C / SIGTERM: stop fetching, let the chunks under way commit.
+    tokio::spawn(async move {
+        crate::app::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let runs = accounts
+        .iter()
+        .map(|a| crate::source::imap::sync_account_once(&app, a, &stop));
+    let results = futures::future::join_all(runs).await;
+    let mut total = crate::store::messages::BatchReport::default();
+    let (mut fetched, mut bytes, mut errors) = (0usize, 0u64, 0usize);
+    for (account, folders) in accounts.iter().zip(results) {
+        for (folder, result) in folders {
+            match result {
+                Ok(s) => {
+                    total.add(&s.report);
+                    fetched += s.fetched;
+                    bytes += s.bytes;
+                    println!(
+                        "{}/{}: fetched {}, ingested {}, also seen in another mailbox {}, failed {}",
+                        account.name(),
+                        folder.name,
+                        s.fetched,
+                        s.report.ingested,
+                        s.report.sightings,
+                        s.report.failed
+                    );
+                }
+                Err(e) => {
+                    errors += 1;
+                    eprintln!("{}/{}: {e}", account.name(), folder.name);
+                }
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "synced {} mailbox folder(s): fetched {fetched} ({:.1} MB), ingested {}, failed {}, elapsed {secs:.2}s, {:.0} messages/s",
+        accounts.len(),
+        bytes as f64 / 1e6,
+        total.ingested,
+        total.failed,
+        if secs > 0.0 {
+            fetched as f64 / secs
+        } else {
+            0.0
+        }
+    );
+    println!(
+        "BENCH_JSON {}",
+        serde_json::json!({"messages": fetched, "ingested": total.ingested, "failed": total.failed, "bytes": bytes, "seconds": secs})
+    );
+    app.db.close().await;
+    if errors > 0 {
+        anyhow::bail!("{errors} mailbox folder(s) could not be synced");
+    }
+    Ok(())
+}
+
+async fn status(config: &Config, format: Format) -> Result<()> {
+    let db = Db::open(&config.database).await?;
+    let rows = store::mailboxes::health(&db).await?;
+    if format == Format::Json {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "account": h.account, "folder": h.folder, "rep": h.rep,
+                    "mode": h.mode, "uid_validity": h.uid_validity, "last_uid": h.last_uid,
+                    "backfilling": h.backfilling, "last_sync_at": h.last_sync_at,
+                    "last_error": h.last_error, "last_error_at": h.last_error_at,
+                    "failures": h.failures, "behind": h.behind,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    let now = store::now_ms();
+    println!(
+        "{:<16} {:<18} {:<12} {:<5} {:<26} {:>7} {:>8}  LAST ERROR",
+        "ACCOUNT", "FOLDER", "REP", "MODE", "LAST SYNC", "BEHIND", "FAILURES"
+    );
+    for h in &rows {
+        let error = match (&h.last_error, h.last_error_at) {
+            (Some(e), Some(at)) if h.failures > 0 || h.last_sync_at.is_none_or(|s| s < at) => {
+                format!("{} ({})", e, when(Some(at), now))
+            }
+            _ => String::new(),
+        };
+        println!(
+            "{} {} {} {:<5} {:<26} {:>7} {:>8}  {}",
+            cell(&h.account, 16),
+            cell(&h.folder, 18),
+            cell(h.rep.as_deref().unwrap_or("-"), 12),
+            h.mode.as_deref().unwrap_or("-"),
+            if h.backfilling && h.last_sync_at.is_none() {
+                "backfilling".to_string()
+            } else {
+                when(h.last_sync_at, now)
+            },
+            h.behind
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "-".into()),
+            h.failures,
+            error
+        );
+    }
+    for a in &config.imap {
+        if !rows.iter().any(|h| h.account == a.name) {
+            println!(
+                "{} {} {} {:<5} {:<26}",
+                cell(&a.name, 16),
+                cell("*", 18),
+                cell(a.rep.as_deref().unwrap_or("-"), 12),
+                "-",
+                "never synced"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -31,6 +31,187 @@ pub struct Config {
     /// Trait rules.
     #[serde(default)]
     pub rules: RulesConfig,
+    /// IMAP accounts read by `keepwarm run` and `keepwarm sync --once`.
+    #[serde(default)]
+    pub imap: Vec<ImapConfig>,
+}
+
+/// `[[imap]]`: one mailbox account. keepwarm only reads: `EXAMINE` and `BODY.PEEK[]`, never a
+/// flag, move or delete.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// A short name for the account, unique (used in logs, `keepwarm status` and dedupe keys).
+    pub name: String,
+    pub host: String,
+    /// Default 993 with `tls = "implicit"`, else 143.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `implicit` (TLS from the first byte, port 993), `starttls`, or `none` (plain text,
+    /// allowed only for loopback hosts).
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// Extra CA certificates (PEM) to trust besides the built-in Mozilla roots, for a company's
+    /// own mail server.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    /// The password, from this environment variable...
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// ... or from this file (trailing line break ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Or XOAUTH2 with an access token refreshed from a refresh token.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
+    /// The rep this mailbox belongs to (a `[[reps]]` id).
+    #[serde(default)]
+    pub rep: Option<String>,
+    /// Folders to read. Default: INBOX and the folder the server marks `\Sent` (or one named
+    /// like a Sent folder: "Sent", "Sent Items", "[Gmail]/Sent Mail", "已发送", ...).
+    #[serde(default)]
+    pub folders: Vec<String>,
+    /// How far back the first sync of a folder reads (`"90d"`, `"12w"`), or `"all"`.
+    #[serde(default = "default_backfill")]
+    pub backfill: String,
+    /// How often a folder is checked on servers without IDLE (`"60s"`, `"5m"`).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: String,
+    /// Use IDLE when the server offers it (else poll).
+    #[serde(default = "default_true")]
+    pub idle: bool,
+    /// Every network read and write must finish within this time, or the connection is
+    /// dropped and opened again.
+    #[serde(default = "default_imap_timeout")]
+    pub timeout: String,
+}
+
+/// `[imap.oauth2]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    /// `google` or `microsoft` fill in the token endpoint; any other endpoint via `token_url`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The OAuth2 token endpoint (https; http only on loopback).
+    #[serde(default)]
+    pub token_url: Option<String>,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub refresh_token_env: Option<String>,
+    #[serde(default)]
+    pub refresh_token_file: Option<PathBuf>,
+    /// Scope to ask for (the provider's IMAP scope by default).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl OAuth2Config {
+    /// The token endpoint and default scope.
+    pub fn endpoint(&self) -> Option<(String, Option<String>)> {
+        if let Some(url) = &self.token_url {
+            return Some((url.clone(), self.scope.clone()));
+        }
+        let (url, scope) = match self.provider.as_deref()? {
+            "google" => (
+                "https://oauth2.googleapis.com/token",
+                "https://mail.google.com/",
+            ),
+            "microsoft" => (
+                "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+                "https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
+            ),
+            _ => return None,
+        };
+        Some((
+            url.to_string(),
+            Some(self.scope.clone().unwrap_or_else(|| scope.to_string())),
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    Implicit,
+    Starttls,
+    None,
+}
+
+fn default_backfill() -> String {
+    "90d".into()
+}
+
+fn default_poll_interval() -> String {
+    "60s".into()
+}
+
+fn default_imap_timeout() -> String {
+    "60s".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl ImapConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            TlsMode::Implicit => 993,
+            _ => 143,
+        })
+    }
+
+    /// The backfill window in ms (`None`: everything).
+    pub fn backfill_ms(&self) -> Option<i64> {
+        crate::rules::parse::parse_duration_ms(&self.backfill)
+    }
+
+    pub fn poll_interval(&self) -> std::time::Duration {
+        duration(&self.poll_interval).unwrap_or(std::time::Duration::from_secs(60))
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        duration(&self.timeout).unwrap_or(std::time::Duration::from_secs(60))
+    }
+}
+
+fn duration(s: &str) -> Option<std::time::Duration> {
+    crate::rules::parse::parse_duration_ms(s)
+        .filter(|ms| *ms > 0)
+        .map(|ms| std::time::Duration::from_millis(ms as u64))
+}
+
+/// Is `host` this machine (where plain-text IMAP is acceptable)?
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A secret from an environment variable or a file: the value, or what is wrong. Secrets are
+/// never logged.
+pub fn read_secret(env: Option<&str>, file: Option<&Path>) -> Result<String, String> {
+    match (env, file) {
+        (Some(var), None) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(v),
+            _ => Err(format!("environment variable {var} is not set")),
+        },
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(v) if !v.trim().is_empty() => Ok(v.trim_end_matches(['\r', '\n']).to_string()),
+            Ok(_) => Err(format!("{} is empty", path.display())),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        },
+        (Some(_), Some(_)) => Err("give either the _env or the _file form, not both".into()),
+        (None, None) => Err("missing".into()),
+    }
 }
 
 /// `[rules]`
@@ -297,6 +478,7 @@ impl Config {
                 "must be between 1 and 50000".into(),
             );
         }
+        self.validate_imap(&mut add);
         if self.ingest.max_message_bytes < 1024 {
             add(
                 "ingest.max_message_bytes".into(),
@@ -304,6 +486,136 @@ impl Config {
             );
         }
         problems
+    }
+}
+
+impl Config {
+    fn validate_imap(&self, add: &mut impl FnMut(String, String)) {
+        let mut names = std::collections::HashSet::new();
+        for (i, a) in self.imap.iter().enumerate() {
+            let at = |k: &str| format!("imap[{i}].{k}");
+            if a.name.trim().is_empty() || a.name.contains(['/', ' ']) {
+                add(
+                    at("name"),
+                    "must be a non-empty name without spaces or slashes".into(),
+                );
+            } else if !names.insert(a.name.clone()) {
+                add(at("name"), format!("duplicate account name {:?}", a.name));
+            }
+            if a.host.trim().is_empty() {
+                add(at("host"), "must not be empty".into());
+            }
+            if a.tls == TlsMode::None && !is_loopback_host(&a.host) {
+                add(
+                    at("tls"),
+                    format!(
+                        "\"none\" sends the password in clear text: only allowed for a loopback host, not {:?}",
+                        a.host
+                    ),
+                );
+            }
+            if let Some(ca) = &a.ca_file
+                && !ca.is_file()
+            {
+                add(at("ca_file"), format!("{} is not a file", ca.display()));
+            }
+            if a.username.trim().is_empty() {
+                add(at("username"), "must not be empty".into());
+            }
+            let password = a.password_env.is_some() || a.password_file.is_some();
+            match (&a.oauth2, password) {
+                (Some(_), true) => add(
+                    at("oauth2"),
+                    "give either a password (password_env / password_file) or oauth2, not both"
+                        .into(),
+                ),
+                (None, false) => add(
+                    at("password_env"),
+                    "no credentials: set password_env, password_file or [imap.oauth2]".into(),
+                ),
+                (None, true) => {
+                    if let Err(e) =
+                        read_secret(a.password_env.as_deref(), a.password_file.as_deref())
+                    {
+                        add(at("password_env"), e);
+                    }
+                }
+                (Some(o), false) => {
+                    let at = |k: &str| format!("imap[{i}].oauth2.{k}");
+                    match (&o.provider, &o.token_url) {
+                        (Some(p), None) if !matches!(p.as_str(), "google" | "microsoft") => add(
+                            at("provider"),
+                            format!("unknown provider {p:?}: google, microsoft, or give token_url"),
+                        ),
+                        (None, None) => add(
+                            at("token_url"),
+                            "set provider (google, microsoft) or token_url".into(),
+                        ),
+                        _ => {}
+                    }
+                    if let Some(url) = &o.token_url {
+                        let loopback = url
+                            .strip_prefix("http://")
+                            .and_then(|r| r.split(['/', ':']).next())
+                            .is_some_and(is_loopback_host);
+                        if !(url.starts_with("https://") || loopback) {
+                            add(
+                                at("token_url"),
+                                "must be https:// (http:// only for a loopback host)".into(),
+                            );
+                        }
+                    }
+                    if o.client_id.trim().is_empty() {
+                        add(at("client_id"), "must not be empty".into());
+                    }
+                    if (o.client_secret_env.is_some() || o.client_secret_file.is_some())
+                        && let Err(e) = read_secret(
+                            o.client_secret_env.as_deref(),
+                            o.client_secret_file.as_deref(),
+                        )
+                    {
+                        add(at("client_secret_env"), e);
+                    }
+                    if let Err(e) = read_secret(
+                        o.refresh_token_env.as_deref(),
+                        o.refresh_token_file.as_deref(),
+                    ) {
+                        add(at("refresh_token_env"), e);
+                    }
+                }
+            }
+            if let Some(rep) = &a.rep
+                && !self.reps.iter().any(|r| &r.id == rep)
+            {
+                add(at("rep"), format!("no [[reps]] entry has id {rep:?}"));
+            }
+            if a.backfill != "all" && a.backfill_ms().is_none_or(|ms| ms <= 0) {
+                add(
+                    at("backfill"),
+                    format!("{:?} is not a duration like \"90d\" or \"all\"", a.backfill),
+                );
+            }
+            if duration(&a.poll_interval).is_none() {
+                add(
+                    at("poll_interval"),
+                    format!("{:?} is not a duration like \"60s\"", a.poll_interval),
+                );
+            }
+            if duration(&a.timeout).is_none() {
+                add(
+                    at("timeout"),
+                    format!("{:?} is not a duration like \"60s\"", a.timeout),
+                );
+            }
+            for (j, f) in a.folders.iter().enumerate() {
+                if f.trim().is_empty() {
+                    add(
+                        format!("imap[{i}].folders[{j}]"),
+                        "must not be empty".into(),
+                    );
+                }
+            }
+        }
     }
 }
 

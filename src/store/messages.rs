@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
-use super::{Context, Db, StoreError, now_ms};
+use super::{Context, Db, StoreError, Tx, now_ms};
 use crate::message::{Direction, Message, Prepared};
 use crate::normalize::Class;
 
@@ -84,12 +84,24 @@ pub async fn commit(
     batch: &[Prepared],
     rules: &crate::rules::RuleSet,
 ) -> Result<BatchReport, StoreError> {
-    let mut report = BatchReport::default();
     if batch.is_empty() {
-        return Ok(report);
+        return Ok(BatchReport::default());
     }
-    let now = now_ms();
     let mut tx = db.begin_write().await?;
+    let report = store_batch(&mut tx, batch, rules).await?;
+    tx.commit().await.ctx("commit a batch")?;
+    Ok(report)
+}
+
+/// Store a batch inside a transaction the caller commits (an IMAP source moves its checkpoint
+/// in the same transaction).
+pub async fn store_batch(
+    tx: &mut Tx,
+    batch: &[Prepared],
+    rules: &crate::rules::RuleSet,
+) -> Result<BatchReport, StoreError> {
+    let mut report = BatchReport::default();
+    let now = now_ms();
 
     // Failures.
     for p in batch {
@@ -109,7 +121,7 @@ pub async fn commit(
             .bind(raw.len() as i64)
             .bind(raw.as_slice())
             .bind(now)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .ctx("store a failure")?;
             if stored.is_some() {
@@ -144,7 +156,7 @@ pub async fn commit(
                 .bind(&origin.rep)
                 .bind(now);
         }
-        for row in q.fetch_all(&mut *tx).await.ctx("store sightings")? {
+        for row in q.fetch_all(&mut **tx).await.ctx("store sightings")? {
             new_sightings.insert(row.get(0));
         }
     }
@@ -195,7 +207,7 @@ pub async fn commit(
                 .bind(&m.in_reply_to)
                 .bind(now);
         }
-        for row in q.fetch_all(&mut *tx).await.ctx("store messages")? {
+        for row in q.fetch_all(&mut **tx).await.ctx("store messages")? {
             inserted.insert(row.get(0));
         }
     }
@@ -224,7 +236,7 @@ pub async fn commit(
             .bind(t.end as i64)
             .bind(&t.lang)
             .bind(t.hits as i64)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .ctx("store a message tag")?;
             let Some(customer) = &m.customer else {
@@ -259,7 +271,7 @@ pub async fn commit(
             .bind(&t.evidence)
             .bind(&step)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .ctx("refresh a customer tag")?;
         }
@@ -303,10 +315,9 @@ pub async fn commit(
                 .bind(t.inbound.max(t.outbound))
                 .bind(now);
         }
-        let moved = q.execute(&mut *tx).await.ctx("update contact times")?;
+        let moved = q.execute(&mut **tx).await.ctx("update contact times")?;
         report.customers_touched += moved.rows_affected() as usize;
     }
-    tx.commit().await.ctx("commit a batch")?;
     Ok(report)
 }
 

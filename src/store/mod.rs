@@ -2,6 +2,7 @@
 //! once in the dialect both SQLite and PostgreSQL accept, migrations per backend.
 
 pub mod customers;
+pub mod mailboxes;
 pub mod messages;
 
 use std::str::FromStr;

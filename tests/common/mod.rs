@@ -1,0 +1,321 @@
+//! Shared test harness: a real Dovecot, and a keepwarm workspace (config, database) driven
+//! through the binary.
+
+#![allow(dead_code)]
+
+pub mod dovecot;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// A directory with a `keepwarm.toml` and its SQLite database.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+pub const CUSTOMERS: &str = "id,name,group,tier,owner,emails,domains,phones,country\n\
+C1,Lagos Trading Ltd,,vip,alice,buyer@lagostrade.example,lagostrade.example,,NG\n\
+C2,Andes Import SA,,repeat,alice,compras@andes.example,andes.example,,PE\n";
+
+impl Workspace {
+    /// A workspace whose config is `[team]` + rep alice + `extra` (the `[[imap]]` tables).
+    pub fn new(extra: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Workspace { dir };
+        w.write_config(extra);
+        std::fs::write(w.path("customers.csv"), CUSTOMERS).unwrap();
+        let out = w.run(&["customers", "import", "customers.csv"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        w
+    }
+
+    pub fn write_config(&self, extra: &str) {
+        std::fs::write(
+            self.path("keepwarm.toml"),
+            format!(
+                "[database]\nurl = \"sqlite://kw.db\"\n[team]\ndomains = [\"sinoexport.example\"]\n[[reps]]\nid = \"alice\"\nemails = [\"alice@sinoexport.example\"]\n{extra}"
+            ),
+        )
+        .unwrap();
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_keepwarm"));
+        c.args(["--config", "keepwarm.toml"])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("ALICE_PW", "alicepw")
+            .env("WRONG_PW", "not-the-password")
+            .env("KW_REFRESH", "refresh-1")
+            .env("RUST_LOG", "keepwarm=info");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Run and require success.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "keepwarm {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let log2 = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                log2.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        Running {
+            child,
+            lines: rx,
+            log,
+        }
+    }
+
+    /// `keepwarm messages --format jsonl`, parsed.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        self.ok(&["messages", "--format", "jsonl"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// `keepwarm status --format json`, parsed.
+    pub fn status(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["status", "--format", "json"])).unwrap()
+    }
+
+    /// A row count straight from the database (through the sqlite3 of the messages command is
+    /// not enough for sightings): `keepwarm messages` counts messages; this counts any table.
+    pub fn count(&self, table: &str) -> i64 {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                &format!(
+                    "import sqlite3;print(sqlite3.connect('kw.db').execute('SELECT COUNT(*) FROM {table}').fetchone()[0])"
+                ),
+            ])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(-1)
+    }
+
+    /// Wait until `check` holds, polling every 50 ms.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut check: impl FnMut() -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if check() {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what}: not within {limit:?}");
+    }
+}
+
+/// A running keepwarm process.
+pub struct Running {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    /// Wait for a log line containing every needle.
+    pub fn expect(&self, needles: &[&str], limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if needles.iter().all(|n| line.contains(n)) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no log line with {needles:?} within {limit:?}; log: {:#?}",
+            self.log.lock().unwrap()
+        );
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill {sig} {}", self.child.id())])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
+    /// SIGTERM and wait; the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("keepwarm did not stop within 20 s after SIGTERM");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback OAuth2 token endpoint and token introspection endpoint (for Dovecot's oauth2
+/// passdb): refresh token `refresh-1` buys access tokens that live `lifetime_secs`.
+pub struct TokenServer {
+    pub port: u16,
+    /// How many access tokens were handed out.
+    pub issued: Arc<Mutex<u32>>,
+}
+
+impl TokenServer {
+    pub fn start(lifetime_secs: u64, user: &'static str) -> TokenServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let issued = Arc::new(Mutex::new(0u32));
+        let tokens: Arc<Mutex<Vec<(String, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+        let issued2 = Arc::clone(&issued);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let issued = Arc::clone(&issued2);
+                let tokens = Arc::clone(&tokens);
+                std::thread::spawn(move || {
+                    let _ = serve(stream, lifetime_secs, user, &issued, &tokens);
+                });
+            }
+        });
+        TokenServer { port, issued }
+    }
+
+    pub fn issued(&self) -> u32 {
+        *self.issued.lock().unwrap()
+    }
+}
+
+fn serve(
+    mut stream: std::net::TcpStream,
+    lifetime: u64,
+    user: &str,
+    issued: &Mutex<u32>,
+    tokens: &Mutex<Vec<(String, Instant)>>,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        if h.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    let body = String::from_utf8_lossy(&body).to_string();
+    let form = |key: &str| {
+        body.split('&').find_map(|kv| {
+            kv.split_once('=')
+                .filter(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    let (status, json) = if request_line.contains("/token") {
+        if form("grant_type").as_deref() == Some("refresh_token")
+            && form("refresh_token").as_deref() == Some("refresh-1")
+        {
+            let mut n = issued.lock().unwrap();
+            *n += 1;
+            let token = format!("access-{}", *n);
+            tokens.lock().unwrap().push((
+                token.clone(),
+                Instant::now() + Duration::from_secs(lifetime),
+            ));
+            (
+                "200 OK",
+                format!(
+                    r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{lifetime}}}"#
+                ),
+            )
+        } else {
+            (
+                "400 Bad Request",
+                r#"{"error":"invalid_grant","error_description":"refresh token revoked"}"#.into(),
+            )
+        }
+    } else {
+        let token = form("token").unwrap_or_default();
+        let valid = tokens
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(t, until)| *t == token && Instant::now() < *until);
+        if valid {
+            ("200 OK", format!(r#"{{"active":true,"email":"{user}"}}"#))
+        } else {
+            ("401 Unauthorized", r#"{"active":false}"#.into())
+        }
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )?;
+    Ok(())
+}
+
+/// `path` as a TOML string.
+pub fn toml_path(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
