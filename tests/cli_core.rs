@@ -391,6 +391,84 @@ fn runs_on_built_in_defaults_without_a_config_file() {
 }
 
 #[test]
+fn config_example_imap_block_is_valid_once_uncommented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("# --- imap example start").unwrap();
+    let end = text.find("# --- imap example end").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "pw\n").unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "").unwrap();
+    let mut block = String::new();
+    for line in text[start..end].lines().skip(1) {
+        let line = line.strip_prefix("# ").unwrap_or(line);
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        // Secrets from files here (the environment variables are not set in tests).
+        let line = if let Some((key, _)) = line.split_once("_env = ") {
+            format!("{key}_file = {:?}", secret.display().to_string())
+        } else if line.starts_with("ca_file = ") {
+            format!("ca_file = {:?}", ca.display().to_string())
+        } else {
+            line.to_string()
+        };
+        block.push_str(&line);
+        block.push('\n');
+    }
+    let config_text =
+        format!("[[reps]]\nid = \"zhao.lei\"\nemails = [\"zhao.lei@sinoexport.example\"]\n{block}");
+    let config = keepwarm::config::Config::from_toml(&config_text, Path::new("example"))
+        .unwrap_or_else(|e| panic!("{e}\n{config_text}"));
+    assert_eq!(config.imap.len(), 2);
+    assert_eq!(config.imap[0].port(), 993);
+    assert!(config.imap[1].oauth2.is_some());
+}
+
+#[test]
+fn imap_config_problems_are_named() {
+    let text = r#"
+        [[imap]]
+        name = "a"
+        host = "mail.example.com"
+        tls = "none"
+        username = "u"
+        password_env = "KEEPWARM_TEST_SURELY_UNSET_VAR"
+        rep = "nobody"
+        backfill = "soon"
+        [[imap]]
+        name = "a"
+        host = "imap.example.com"
+        username = "u"
+        [[imap]]
+        name = "b"
+        host = "imap.example.com"
+        username = "u"
+        [imap.oauth2]
+        provider = "yahoo"
+        client_id = "x"
+        refresh_token_env = "KEEPWARM_TEST_SURELY_UNSET_VAR"
+    "#;
+    let err = keepwarm::config::Config::from_toml(text, Path::new("k.toml"))
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "imap[0].tls: \"none\" sends the password in clear text",
+        "imap[0].password_env: environment variable KEEPWARM_TEST_SURELY_UNSET_VAR is not set",
+        "imap[0].rep: no [[reps]] entry has id \"nobody\"",
+        "imap[0].backfill",
+        "imap[1].name: duplicate account name",
+        "imap[1].password_env: no credentials",
+        "imap[2].oauth2.provider: unknown provider \"yahoo\"",
+        "imap[2].oauth2.refresh_token_env",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}
+
+#[test]
 fn config_example_documents_a_valid_config() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
     let text = std::fs::read_to_string(&path).unwrap();

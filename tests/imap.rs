@@ -6,8 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Workspace;
 use common::dovecot::{Dovecot, Options, message};
+use common::{TokenServer, Workspace, toml_path};
 
 fn account(d: &Dovecot, extra: &str) -> String {
     format!(
@@ -153,4 +153,354 @@ fn backfill_reads_inbox_and_sent_without_touching_them() {
             "out-1@sinoexport.example"
         ]
     );
+}
+
+fn customer_mail(i: usize, days_ago: i64) -> Vec<u8> {
+    padded_mail(i, days_ago, 0)
+}
+
+/// A customer message with `pad` bytes of quoted history (to make a backfill take a while).
+fn padded_mail(i: usize, days_ago: i64, pad: usize) -> Vec<u8> {
+    let history = "> earlier: thanks for the samples, the cartons arrived in good order\r\n"
+        .repeat(pad / 70 + usize::from(pad > 0));
+    message(
+        "Buyer <buyer@lagostrade.example>",
+        "alice@sinoexport.example",
+        &format!("Order {i}"),
+        &format!("bulk-{i}@lagostrade.example"),
+        &date_days_ago(days_ago),
+        &format!(
+            "Message number {i}: please quote 200 cartons, we need them urgently.\r\n\r\n{history}"
+        ),
+    )
+}
+
+#[test]
+fn live_mail_arrives_through_idle_within_two_seconds_and_sigterm_stops_cleanly() {
+    let d = Dovecot::start(Options::default());
+    let w = Workspace::new(&account(&d, ""));
+    let daemon = w.spawn(&["run"]);
+    // Both folders connect, finish their first (empty) sync and enter IDLE.
+    w.wait_for("both folders synced", Duration::from_secs(15), || {
+        w.status().iter().filter(|s| s["mode"] == "idle").count() == 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut c = d.client("alice@example.test", "alicepw");
+    c.append("INBOX", &customer_mail(1, 0), None);
+    let took = w.wait_for("the new INBOX message", Duration::from_secs(5), || {
+        w.messages().len() == 1
+    });
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let m = &w.messages()[0];
+    assert_eq!(
+        (m["customer"].as_str(), m["direction"].as_str()),
+        (Some("C1"), Some("inbound"))
+    );
+    let shown = w.ok(&["customers", "show", "C1"]);
+    assert!(shown.to_lowercase().contains("last inbound"), "{shown}");
+
+    c.append(
+        "Sent",
+        &message(
+            "alice@sinoexport.example",
+            "buyer@lagostrade.example",
+            "Re: Order 1",
+            "reply-1@sinoexport.example",
+            &date_days_ago(0),
+            "Quotation attached.",
+        ),
+        None,
+    );
+    let took = w.wait_for("the new Sent message", Duration::from_secs(5), || {
+        w.messages().len() == 2
+    });
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(
+        w.messages()
+            .iter()
+            .any(|m| m["key"] == "reply-1@sinoexport.example" && m["direction"] == "outbound")
+    );
+    c.logout();
+
+    let status = daemon.stop();
+    assert!(status.success(), "{status}");
+    assert_eq!(w.messages().len(), 2);
+}
+
+#[test]
+fn a_server_without_idle_is_polled() {
+    let d = Dovecot::start(Options {
+        no_idle: true,
+        ..Options::default()
+    });
+    let w = Workspace::new(&account(
+        &d,
+        "poll_interval = \"1s\"\nfolders = [\"INBOX\"]\n",
+    ));
+    let daemon = w.spawn(&["run"]);
+    daemon.expect(
+        &["Mailbox connected", "INBOX", "poll"],
+        Duration::from_secs(15),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = d.client("alice@example.test", "alicepw");
+    c.append("INBOX", &customer_mail(1, 0), None);
+    c.logout();
+    let took = w.wait_for("the polled message", Duration::from_secs(6), || {
+        w.messages().len() == 1
+    });
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(w.status()[0]["mode"], "poll");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_new_uidvalidity_resyncs_the_folder_without_duplicates() {
+    let mut d = Dovecot::start(Options::default());
+    d.drop_messages(
+        "alice@example.test",
+        "INBOX",
+        &(0..30)
+            .map(|i| {
+                (
+                    (chrono::Utc::now().timestamp() - 86_400),
+                    customer_mail(i, 1),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let w = Workspace::new(&account(&d, "folders = [\"INBOX\"]\n"));
+    w.ok(&["sync", "--once"]);
+    assert_eq!(w.messages().len(), 30);
+    let before = w.status()[0]["uid_validity"].as_i64().unwrap();
+
+    d.stop();
+    d.reset_uids("alice@example.test", "INBOX");
+    // UIDVALIDITY is a timestamp in Dovecot: make sure the new one differs.
+    std::thread::sleep(Duration::from_millis(1100));
+    d.restart();
+    let out = w.ok(&["sync", "--once"]);
+    assert!(out.contains("fetched 30, ingested 0"), "{out}");
+    let status = w.status();
+    assert_ne!(status[0]["uid_validity"].as_i64().unwrap(), before);
+    assert_eq!(w.messages().len(), 30, "no duplicates");
+    assert_eq!(w.count("message"), 30);
+}
+
+#[test]
+fn a_server_restart_in_the_middle_of_a_backfill_loses_and_duplicates_nothing() {
+    let mut d = Dovecot::start(Options::default());
+    let now = chrono::Utc::now().timestamp();
+    let mail: Vec<(i64, Vec<u8>)> = (0..3000)
+        .map(|i| (now - 3600, padded_mail(i, 0, 40_000)))
+        .collect();
+    d.drop_messages("alice@example.test", "INBOX", &mail);
+    let w = Workspace::new(&account(&d, "folders = [\"INBOX\"]\n"));
+    let daemon = w.spawn(&["run"]);
+    // Wait until the backfill is under way, then restart the server under it.
+    w.wait_for("the backfill to start", Duration::from_secs(20), || {
+        let n = w.count("message");
+        n > 0 && n < 3000
+    });
+    d.restart();
+    w.wait_for("every message", Duration::from_secs(60), || {
+        w.count("message") == 3000
+    });
+    daemon.expect(&["Mailbox sync failed"], Duration::from_secs(1));
+    w.wait_for("a healthy mailbox", Duration::from_secs(20), || {
+        w.status()[0]["failures"] == 0
+    });
+    assert!(daemon.stop().success());
+    assert_eq!(w.count("message"), 3000);
+    assert_eq!(
+        w.count("sighting"),
+        3000,
+        "one sighting per message, none twice"
+    );
+}
+
+#[test]
+fn sigkill_during_a_backfill_stores_every_message_exactly_once() {
+    let d = Dovecot::start(Options::default());
+    let now = chrono::Utc::now().timestamp();
+    let mail: Vec<(i64, Vec<u8>)> = (0..5000)
+        .map(|i| (now - 7200, padded_mail(i, 0, 12_000)))
+        .collect();
+    d.drop_messages("alice@example.test", "INBOX", &mail);
+    let w = Workspace::new(&account(&d, "folders = [\"INBOX\"]\n"));
+    let mut kills = 0;
+    // Kill at several points of the backfill: after the first chunk, a third of the way and
+    // two thirds of the way.
+    for target in [1, 1700, 3400] {
+        let mut run = w.spawn(&["sync", "--once"]);
+        let start = Instant::now();
+        loop {
+            let n = w.count("message");
+            if n >= target || start.elapsed() > Duration::from_secs(60) {
+                break;
+            }
+            if let Ok(Some(_)) = run.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if run.child.try_wait().unwrap().is_none() {
+            run.signal("-KILL");
+            let _ = run.child.wait();
+            kills += 1;
+        }
+        let n = w.count("message");
+        assert!(n <= 5000, "{n}");
+    }
+    assert!(
+        kills >= 2,
+        "the backfill finished before it could be killed"
+    );
+    let out = w.ok(&["sync", "--once"]);
+    assert!(out.contains("synced"), "{out}");
+    assert_eq!(w.count("message"), 5000);
+    assert_eq!(w.count("sighting"), 5000);
+    let status = w.status();
+    assert_eq!(status[0]["backfilling"], false);
+    assert_eq!(status[0]["behind"], 0);
+}
+
+#[test]
+fn tls_implicit_and_starttls_against_a_test_ca() {
+    let d = Dovecot::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    let mut c = d.client("alice@example.test", "alicepw");
+    c.append("INBOX", &customer_mail(1, 0), None);
+    c.logout();
+    let ca = toml_path(&d.ca_file());
+    let implicit = format!(
+        "[[imap]]\nname = \"alice\"\nhost = \"localhost\"\nport = {}\ntls = \"implicit\"\nca_file = {ca}\nusername = \"alice@example.test\"\npassword_env = \"ALICE_PW\"\nfolders = [\"INBOX\"]\n",
+        d.tls_port
+    );
+    let w = Workspace::new(&implicit);
+    let out = w.ok(&["sync", "--once"]);
+    assert!(out.contains("alice/INBOX: fetched 1"), "{out}");
+
+    let starttls = format!(
+        "[[imap]]\nname = \"alice\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = {ca}\nusername = \"alice@example.test\"\npassword_env = \"ALICE_PW\"\nfolders = [\"INBOX\"]\n",
+        d.port
+    );
+    let w = Workspace::new(&starttls);
+    let out = w.ok(&["sync", "--once"]);
+    assert!(out.contains("alice/INBOX: fetched 1"), "{out}");
+
+    // Without the test CA the server's certificate is not trusted.
+    let untrusted = implicit.replace(&format!("ca_file = {ca}\n"), "");
+    let w = Workspace::new(&untrusted);
+    let out = w.run(&["sync", "--once"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TLS") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    assert_eq!(w.messages().len(), 0);
+}
+
+#[test]
+fn xoauth2_tokens_are_refreshed_when_they_expire() {
+    let tokens = TokenServer::start(2, "alice@example.test");
+    let d = Dovecot::start(Options {
+        oauth_introspection_port: Some(tokens.port),
+        ..Options::default()
+    });
+    let mut c = d.client("alice@example.test", "alicepw");
+    c.append("INBOX", &customer_mail(1, 0), None);
+    c.logout();
+    let oauth = format!(
+        "[[imap]]\nname = \"alice\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"alice@example.test\"\nfolders = [\"INBOX\"]\n[imap.oauth2]\ntoken_url = \"http://127.0.0.1:{}/token\"\nclient_id = \"keepwarm-test\"\nrefresh_token_env = \"KW_REFRESH\"\n",
+        d.port, tokens.port
+    );
+    let w = Workspace::new(&oauth);
+    // The daemon: a token for the discovery connection and the folder connection.
+    let daemon = w.spawn(&["run"]);
+    daemon.expect(&["Mailbox connected", "INBOX"], Duration::from_secs(15));
+    w.wait_for("the first message", Duration::from_secs(10), || {
+        w.messages().len() == 1
+    });
+    let issued = tokens.issued();
+    assert!(issued >= 1);
+    // The token expires; a new connection (the server drops ours) needs a fresh one.
+    std::thread::sleep(Duration::from_secs(3));
+    d.kick("alice@example.test");
+    let mut c = d.client("alice@example.test", "alicepw");
+    c.append("INBOX", &customer_mail(2, 0), None);
+    c.logout();
+    w.wait_for(
+        "the message after the reconnect",
+        Duration::from_secs(20),
+        || w.messages().len() == 2,
+    );
+    assert!(tokens.issued() > issued, "no new token was fetched");
+    assert!(d.log().contains("method=XOAUTH2"), "{}", d.log());
+    assert!(daemon.stop().success());
+
+    // A revoked refresh token: a clear error, nothing stored.
+    let w = Workspace::new(&oauth.replace("KW_REFRESH", "WRONG_PW"));
+    let out = w.run(&["sync", "--once"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid_grant") && err.contains("OAuth2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_reported_and_retried_slowly() {
+    let d = Dovecot::start(Options::default());
+    let w = Workspace::new(&account(&d, "").replace("ALICE_PW", "WRONG_PW"));
+    let out = w.run(&["sync", "--once"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("authentication failed") && err.contains("alice@example.test"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-the-password"),
+        "the password must never be shown: {err}"
+    );
+
+    let daemon = w.spawn(&["run"]);
+    let line = daemon.expect(&["login refused"], Duration::from_secs(10));
+    assert!(line.contains("retry_secs=600"), "{line}");
+    std::thread::sleep(Duration::from_secs(3));
+    let status = w.status();
+    let row = status.iter().find(|s| s["folder"] == "*").unwrap();
+    assert_eq!(
+        row["failures"], 2,
+        "one failed sync --once, one failed start: {status:#?}"
+    );
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("authentication failed")
+    );
+    let attempts = d.log().matches("auth failed").count()
+        + d.log().matches("Authentication failed").count()
+        + d.log().matches("auth_failed").count();
+    assert!(
+        attempts <= 3,
+        "hammered the server: {attempts} failed logins\n{}",
+        d.log()
+    );
+    assert!(
+        !daemon
+            .log
+            .lock()
+            .unwrap()
+            .join("\n")
+            .contains("not-the-password")
+    );
+    assert!(daemon.stop().success());
 }

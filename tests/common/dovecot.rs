@@ -396,10 +396,36 @@ passdb {{
         }
     }
 
-    /// Start again on the same ports.
+    /// Start again on the same ports. The old IMAP processes notice their master is gone
+    /// within about a second: wait that out so no old connection keeps working.
     pub fn restart(&mut self) {
+        // An IMAP process in the middle of a FETCH outlives its master: drop the clients first,
+        // as a real restart with `shutdown_clients = yes` does.
+        if self.child.is_some() {
+            for user in ["alice@example.test", "bob@example.test"] {
+                self.kick(user);
+            }
+        }
         self.stop();
+        std::thread::sleep(Duration::from_millis(1500));
         self.launch(false);
+    }
+
+    /// Drop every IMAP connection of `user` (`doveadm kick`).
+    pub fn kick(&self, user: &str) {
+        let out = Command::new("doveadm")
+            .arg("-c")
+            .arg(self.path("dovecot.conf"))
+            .args(["kick", user])
+            .output()
+            .unwrap();
+        // Exit code 68 (EX_NOUSER): nobody was connected.
+        assert!(
+            out.status.success() || out.status.code() == Some(68),
+            "doveadm kick: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A user's Maildir folder ("" for INBOX, "Sent" for Sent).
