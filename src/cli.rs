@@ -185,6 +185,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Status { format } => status(&config, format).await,
         Command::CheckConfig => {
+            let problems = config.secret_problems();
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("  - {p}");
+                }
+                anyhow::bail!("{} secret(s) cannot be read", problems.len());
+            }
             println!("config OK");
             Ok(())
         }
@@ -703,10 +710,18 @@ async fn sync_once(config: Config, only: Option<&str>) -> Result<()> {
         crate::app::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let runs = accounts
-        .iter()
-        .map(|a| crate::source::imap::sync_account_once(&app, a, &stop));
-    let results = futures::future::join_all(runs).await;
+    // A few accounts at a time (each opens one connection per folder).
+    let results: Vec<_> = {
+        use futures::StreamExt;
+        futures::stream::iter(
+            accounts
+                .iter()
+                .map(|a| crate::source::imap::sync_account_once(&app, a, &stop)),
+        )
+        .buffered(8)
+        .collect()
+        .await
+    };
     let mut total = crate::store::messages::BatchReport::default();
     let (mut fetched, mut bytes, mut errors) = (0usize, 0u64, 0usize);
     for (account, folders) in accounts.iter().zip(results) {

@@ -490,6 +490,40 @@ impl Config {
 }
 
 impl Config {
+    /// The secrets the config names (IMAP passwords, OAuth2 client secrets and refresh tokens):
+    /// every one that cannot be read, with its key path. Checked by `check-config` and before
+    /// a mailbox is opened, not by every command (importing customers needs no mail password).
+    pub fn secret_problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut check = |path: String, env: &Option<String>, file: &Option<PathBuf>| {
+            if (env.is_some() || file.is_some())
+                && let Err(message) = read_secret(env.as_deref(), file.as_deref())
+            {
+                problems.push(Problem { path, message });
+            }
+        };
+        for (i, a) in self.imap.iter().enumerate() {
+            check(
+                format!("imap[{i}].password_env"),
+                &a.password_env,
+                &a.password_file,
+            );
+            if let Some(o) = &a.oauth2 {
+                check(
+                    format!("imap[{i}].oauth2.client_secret_env"),
+                    &o.client_secret_env,
+                    &o.client_secret_file,
+                );
+                check(
+                    format!("imap[{i}].oauth2.refresh_token_env"),
+                    &o.refresh_token_env,
+                    &o.refresh_token_file,
+                );
+            }
+        }
+        problems
+    }
+
     fn validate_imap(&self, add: &mut impl FnMut(String, String)) {
         let mut names = std::collections::HashSet::new();
         for (i, a) in self.imap.iter().enumerate() {
@@ -534,10 +568,11 @@ impl Config {
                     "no credentials: set password_env, password_file or [imap.oauth2]".into(),
                 ),
                 (None, true) => {
-                    if let Err(e) =
-                        read_secret(a.password_env.as_deref(), a.password_file.as_deref())
-                    {
-                        add(at("password_env"), e);
+                    if a.password_env.is_some() && a.password_file.is_some() {
+                        add(
+                            at("password_env"),
+                            "give either password_env or password_file, not both".into(),
+                        );
                     }
                 }
                 (Some(o), false) => {
@@ -568,19 +603,22 @@ impl Config {
                     if o.client_id.trim().is_empty() {
                         add(at("client_id"), "must not be empty".into());
                     }
-                    if (o.client_secret_env.is_some() || o.client_secret_file.is_some())
-                        && let Err(e) = read_secret(
-                            o.client_secret_env.as_deref(),
-                            o.client_secret_file.as_deref(),
-                        )
-                    {
-                        add(at("client_secret_env"), e);
+                    if o.client_secret_env.is_some() && o.client_secret_file.is_some() {
+                        add(
+                            at("client_secret_env"),
+                            "give either client_secret_env or client_secret_file, not both".into(),
+                        );
                     }
-                    if let Err(e) = read_secret(
-                        o.refresh_token_env.as_deref(),
-                        o.refresh_token_file.as_deref(),
-                    ) {
-                        add(at("refresh_token_env"), e);
+                    match (&o.refresh_token_env, &o.refresh_token_file) {
+                        (None, None) => add(
+                            at("refresh_token_env"),
+                            "set refresh_token_env or refresh_token_file".into(),
+                        ),
+                        (Some(_), Some(_)) => add(
+                            at("refresh_token_env"),
+                            "give either refresh_token_env or refresh_token_file, not both".into(),
+                        ),
+                        _ => {}
                     }
                 }
             }

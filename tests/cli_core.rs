@@ -456,16 +456,45 @@ fn imap_config_problems_are_named() {
         .to_string();
     for want in [
         "imap[0].tls: \"none\" sends the password in clear text",
-        "imap[0].password_env: environment variable KEEPWARM_TEST_SURELY_UNSET_VAR is not set",
         "imap[0].rep: no [[reps]] entry has id \"nobody\"",
         "imap[0].backfill",
         "imap[1].name: duplicate account name",
         "imap[1].password_env: no credentials",
         "imap[2].oauth2.provider: unknown provider \"yahoo\"",
-        "imap[2].oauth2.refresh_token_env",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
+    // Secrets are read when a mailbox is opened, and by check-config.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keepwarm.toml"),
+        "[[imap]]\nname = \"a\"\nhost = \"imap.example.com\"\nusername = \"u\"\npassword_env = \"KEEPWARM_TEST_SURELY_UNSET_VAR\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+        .args(["check-config"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "imap[0].password_env: environment variable KEEPWARM_TEST_SURELY_UNSET_VAR is not set"
+        ),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+        .args(["sync", "--once"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("imap account a: environment variable"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -460,6 +460,8 @@ pub struct Synced {
     pub bytes: u64,
     /// Messages too large to download (stored as failures).
     pub skipped_large: usize,
+    /// The folder is up to date (false when a stop cut the round short).
+    pub complete: bool,
 }
 
 /// One chunk on its way from the network to the database.
@@ -504,7 +506,10 @@ pub async fn sync_folder(
         };
     }
     let uid_next = selected.uid_next.unwrap_or(0);
-    let mut synced = Synced::default();
+    let mut synced = Synced {
+        complete: true,
+        ..Synced::default()
+    };
     if uid_next != 0 && uid_next <= cp.last_uid + 1 && cp.backfill_since.is_none() {
         return Ok(synced);
     }
@@ -574,11 +579,12 @@ pub async fn sync_folder(
 
     // Stage 1: the network.
     let n_chunks = chunks.len();
+    let mut all_sent = false;
     let fetcher = async {
         let mut done = 0u32;
         for (i, chunk) in chunks.into_iter().enumerate() {
             if stopping(stop) {
-                break;
+                return Ok(());
             }
             let last = i + 1 == n_chunks;
             let mut inbound = Vec::with_capacity(chunk.len());
@@ -644,10 +650,11 @@ pub async fn sync_folder(
                 behind: total - done,
             };
             if fetched_tx.send(item).await.is_err() {
-                break;
+                return Ok(());
             }
         }
         drop(fetched_tx);
+        all_sent = true;
         Ok::<(), ImapError>(())
     };
     // Stage 2: parsing, matching and rules on every core.
@@ -685,18 +692,27 @@ pub async fn sync_folder(
     // Stage 3: one transaction per chunk, checkpoint included.
     let mut report = BatchReport::default();
     let mut fetched_count = 0usize;
+    let mut committed = 0usize;
     let committer = async {
         while let Some((prepared, checkpoint, behind)) = prepared_rx.recv().await {
             let mut tx = db.begin_write().await?;
             let r = crate::store::messages::store_batch(&mut tx, &prepared, &ctx.rules).await?;
-            mailboxes::advance(&mut tx, name, &folder.name, rep.as_deref(), &checkpoint).await?;
+            mailboxes::advance(
+                &mut tx,
+                name,
+                &folder.name,
+                rep.as_deref(),
+                &checkpoint,
+                behind,
+            )
+            .await?;
             tx.commit().await.map_err(|source| StoreError::Query {
                 context: "commit a mailbox chunk",
                 source,
             })?;
             report.add(&r);
             fetched_count += prepared.len();
-            mailboxes::set_behind(db, name, &folder.name, behind).await?;
+            committed += 1;
         }
         Ok::<(), ImapError>(())
     };
@@ -706,6 +722,7 @@ pub async fn sync_folder(
     c?;
     p?;
     f?;
+    synced.complete = all_sent && committed == n_chunks;
     synced.report = report;
     synced.fetched = fetched_count;
     if synced.fetched > 0 {
@@ -782,7 +799,10 @@ pub async fn sync_account_once(
         Err(e) => Err(e),
     };
     let folders = match folders {
-        Ok(f) => f,
+        Ok(f) => {
+            let _ = mailboxes::clear(&app.db, name, "*").await;
+            f
+        }
         Err(e) => {
             let _ = mailboxes::failed(
                 &app.db,
@@ -811,6 +831,7 @@ pub async fn sync_account_once(
         .await;
         let rep = account.cfg.rep.as_deref();
         match &result {
+            Ok(s) if !s.complete => {}
             Ok(_) => {
                 let _ = mailboxes::synced(&app.db, name, &folder.name, rep, 0, "once").await;
             }
@@ -841,7 +862,10 @@ pub async fn run_account(app: App, account: Arc<Account>, mut stop: Stop) {
         }
         .await;
         match found {
-            Ok(f) => break f,
+            Ok(f) => {
+                let _ = mailboxes::clear(&app.db, &name, "*").await;
+                break f;
+            }
             Err(e) => {
                 failures += 1;
                 let _ =
@@ -950,12 +974,12 @@ async fn watch_folder(
     let mode = if idle { "idle" } else { "poll" };
     info!(account = %name, folder = %folder.name, mode, "Mailbox connected.");
     loop {
-        sync_folder(&app, &account, &mut session, &folder, &stop).await?;
+        let round = sync_folder(&app, &account, &mut session, &folder, &stop).await?;
         while session.unsolicited_responses.try_recv().is_ok() {}
-        mailboxes::synced(&app.db, &name, &folder.name, rep.as_deref(), 0, mode).await?;
-        if stopping(&stop) {
+        if !round.complete || stopping(&stop) {
             break;
         }
+        mailboxes::synced(&app.db, &name, &folder.name, rep.as_deref(), 0, mode).await?;
         if idle {
             let mut handle = session.idle();
             timed(limit, "IDLE", handle.init()).await?;

@@ -54,21 +54,23 @@ pub async fn checkpoint(db: &Db, account: &str, folder: &str) -> Result<Checkpoi
     })
 }
 
-/// Move the checkpoint (inside the transaction that stored the messages it covers).
+/// Move the checkpoint (inside the transaction that stored the messages it covers), with the
+/// number of messages still to fetch.
 pub async fn advance(
     tx: &mut Tx,
     account: &str,
     folder: &str,
     rep: Option<&str>,
     cp: &Checkpoint,
+    behind: u32,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO mailbox (account, folder, rep_id, uid_validity, last_uid, backfill_since, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO mailbox (account, folder, rep_id, uid_validity, last_uid, backfill_since, behind, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (account, folder) DO UPDATE SET
            rep_id = excluded.rep_id, uid_validity = excluded.uid_validity,
            last_uid = excluded.last_uid, backfill_since = excluded.backfill_since,
-           updated_at = excluded.updated_at",
+           behind = excluded.behind, updated_at = excluded.updated_at",
     )
     .bind(account)
     .bind(folder)
@@ -76,6 +78,7 @@ pub async fn advance(
     .bind(cp.uid_validity.map(i64::from))
     .bind(i64::from(cp.last_uid))
     .bind(cp.backfill_since)
+    .bind(i64::from(behind))
     .bind(now_ms())
     .execute(&mut **tx)
     .await
@@ -129,6 +132,17 @@ pub async fn set_behind(
     .execute(db.pool())
     .await
     .ctx("record how far a mailbox is behind")?;
+    Ok(())
+}
+
+/// Forget a row (the account-level row "*" once the account's folders are found again).
+pub async fn clear(db: &Db, account: &str, folder: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM mailbox WHERE account = $1 AND folder = $2")
+        .bind(account)
+        .bind(folder)
+        .execute(db.pool())
+        .await
+        .ctx("clear a mailbox row")?;
     Ok(())
 }
 
