@@ -158,6 +158,11 @@ pub enum IngestCmd {
         #[arg(long)]
         rep: Option<String>,
     },
+    /// Saved WhatsApp Cloud API webhook bodies (JSON files, or directories of them).
+    Whatsapp {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -217,6 +222,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let source = crate::source::mbox::read(&file, rep)
                 .with_context(|| format!("cannot read mbox {}", file.display()))?;
             ingest(&config, source).await
+        }
+        Command::Ingest(IngestCmd::Whatsapp { paths }) => {
+            let items = crate::source::whatsapp::read_paths(&paths)
+                .context("cannot read the WhatsApp bodies")?;
+            ingest(&config, items.into_iter()).await
         }
         Command::Messages { format, customer } => {
             messages(&config, format, customer.as_deref()).await

@@ -108,7 +108,9 @@ pub async fn run(
         }
         let v: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("{}:{}: not JSON", labels.display(), i + 1))?;
-        if v["channel"] != "email" {
+        let channel_read =
+            v["channel"] == "email" || (whatsapp.is_some() && v["channel"] == "whatsapp");
+        if !channel_read {
             continue;
         }
         let tags = v["labels"]
@@ -130,11 +132,6 @@ pub async fn run(
         labeled: wanted.len(),
         ..Default::default()
     };
-    if whatsapp.is_some() {
-        report.notes.push(
-            "WhatsApp bodies are not evaluated yet: the WhatsApp source does not exist.".into(),
-        );
-    }
     let ctx = Arc::new(ctx);
     let mut counts: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
     for rule in &ctx.rules.rules {
@@ -143,7 +140,12 @@ pub async fn run(
     let mut seen = std::collections::HashSet::new();
     let source = crate::source::maildir::read(maildir, None)
         .with_context(|| format!("cannot read Maildir {}", maildir.display()))?;
-    for pending in source {
+    let chats = match whatsapp {
+        Some(dir) => crate::source::whatsapp::read_paths(&[dir.to_path_buf()])
+            .with_context(|| format!("cannot read WhatsApp bodies in {}", dir.display()))?,
+        None => Vec::new(),
+    };
+    for pending in source.chain(chats) {
         let Prepared::Message { message, .. } = pipeline::prepare(&ctx, (pending.load)()) else {
             continue;
         };

@@ -59,6 +59,8 @@ pub struct Origin {
 pub enum Payload {
     /// An RFC 5322 message.
     Email(Vec<u8>),
+    /// A WhatsApp (or other chat) event: a message, an echo of ours, or a status.
+    Chat(Box<crate::source::whatsapp::ChatEvent>),
     /// The source could not read the input; the reason is kept as a failure.
     Unreadable(String),
 }
@@ -94,6 +96,8 @@ pub struct Message {
     pub in_reply_to: Option<String>,
     /// Trait tags suggested by the rules: one entry per tag with its first hit as evidence.
     pub tags: Vec<TagHit>,
+    /// A chat user id (WhatsApp business-scoped id) to link to `customer` when both are known.
+    pub chat_user: Option<String>,
 }
 
 /// A tag suggested for a message, with the evidence of its first hit.
@@ -138,6 +142,7 @@ impl Pending {
     pub fn ready(inbound: Inbound) -> Pending {
         let size = match &inbound.payload {
             Payload::Email(raw) => raw.len() as u64,
+            Payload::Chat(e) => e.text.len() as u64,
             Payload::Unreadable(_) => 0,
         };
         Pending {

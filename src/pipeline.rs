@@ -29,6 +29,7 @@ pub fn prepare(ctx: &Context, inbound: Inbound) -> Prepared {
     let Inbound { origin, payload } = inbound;
     match payload {
         Payload::Email(raw) => prepare_email(ctx, origin, raw),
+        Payload::Chat(event) => prepare_chat(ctx, origin, *event),
         Payload::Unreadable(reason) => Prepared::Failure {
             origin,
             reason,
@@ -170,6 +171,106 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         received_at: origin.received_at,
         in_reply_to: email.in_reply_to,
         tags,
+        chat_user: None,
+    };
+    Prepared::Message {
+        origin,
+        message: Box::new(message),
+    }
+}
+
+/// A WhatsApp event: a customer's message (inbound), an echo of what a rep sent from the
+/// WhatsApp Business app, or a status of our outbound message (both outbound). Matched by phone
+/// (with the national quirks) or by a learned user id.
+fn prepare_chat(ctx: &Context, origin: Origin, ev: crate::source::whatsapp::ChatEvent) -> Prepared {
+    use crate::directory::identity::MatchReason;
+    use crate::source::whatsapp::{EventKind, phone_variants};
+    let dir = &ctx.directory;
+    let phone = ev.phone();
+    let mut matched = phone
+        .as_deref()
+        .map(|p| {
+            phone_variants(p)
+                .iter()
+                .map(|v| dir.match_phone(v))
+                .find(|m| m.customer.is_some() || m.group.is_some())
+                .unwrap_or_else(Match::none)
+        })
+        .unwrap_or_else(Match::none);
+    if matched.customer.is_none()
+        && matched.group.is_none()
+        && let Some(c) = ev.user_id.as_ref().and_then(|u| dir.chat_users.get(u))
+    {
+        matched = Match {
+            group: dir.groups.get(c).cloned(),
+            customer: Some(c.clone()),
+            reason: MatchReason::Phone,
+        };
+    }
+    let rep = ev
+        .business_number
+        .as_deref()
+        .and_then(|b| {
+            let digits: String = b.chars().filter(char::is_ascii_digit).collect();
+            dir.rep_phones.get(&format!("+{digits}"))
+        })
+        .cloned()
+        .or_else(|| origin.rep.clone());
+    let known = matched.customer.is_some() || matched.group.is_some();
+    let direction = match ev.kind {
+        EventKind::Inbound => Direction::Inbound,
+        EventKind::Echo | EventKind::Status => Direction::Outbound,
+    };
+    let mut class = Class::Human;
+    if direction == Direction::Inbound
+        && !known
+        && (autoreply::cold_pitch(&ev.text) || autoreply::scam_wording("", &ev.text))
+    {
+        class = Class::Spam;
+    }
+    let counts_as_contact = match ev.kind {
+        EventKind::Status => ev.status_counts(),
+        _ => class == Class::Human,
+    };
+    let tags = if direction == Direction::Inbound && class == Class::Human {
+        suggest_tags(&ctx.rules, "", &ev.text, false)
+    } else {
+        Vec::new()
+    };
+    let counterpart = phone.clone().or_else(|| ev.user_id.clone());
+    let business = ev.business_number.as_deref().map(|b| format!("+{b}"));
+    let (from, to) = match direction {
+        Direction::Inbound => (counterpart.clone(), business.into_iter().collect()),
+        _ => (business, counterpart.clone().into_iter().collect()),
+    };
+    let sent_at = if ev.timestamp > 0 {
+        ev.timestamp.min(origin.received_at)
+    } else {
+        origin.received_at
+    };
+    let message = Message {
+        key: ev.id.clone(),
+        message_id: Some(ev.id),
+        channel: Channel::Whatsapp,
+        direction,
+        class,
+        counts_as_contact,
+        customer: matched.customer.clone(),
+        group: matched.group,
+        match_reason: matched.reason,
+        counterpart,
+        rep,
+        from,
+        to,
+        subject: String::new(),
+        body: ev.text,
+        sent_at,
+        received_at: origin.received_at,
+        in_reply_to: None,
+        tags,
+        chat_user: ev
+            .user_id
+            .filter(|_| phone.is_some() && matched.customer.is_some()),
     };
     Prepared::Message {
         origin,

@@ -262,6 +262,8 @@ fn dev_corpus_quality_floors() {
             corpus.join("labels.jsonl").to_str().unwrap(),
             "--customers",
             corpus.join("customers.csv").to_str().unwrap(),
+            "--whatsapp",
+            corpus.join("whatsapp").to_str().unwrap(),
         ])
         .current_dir(dir.path())
         .output()
@@ -272,7 +274,8 @@ fn dev_corpus_quality_floors() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["labeled"], 163);
+    // 163 mails and 69 WhatsApp bodies.
+    assert_eq!(report["labeled"], 232);
     assert_eq!(report["missing"], serde_json::json!([]));
     assert_eq!(report["tags_on_non_customer_text"], 0);
     let macro_f1 = report["macro_f1"].as_f64().unwrap();
@@ -363,4 +366,77 @@ fn backtest_shows_what_a_rule_change_would_do() {
     );
     let again = backtest(&[]);
     assert_eq!(again["gained"], 0);
+}
+
+#[test]
+fn dev_whatsapp_bodies_attach_to_the_right_customer_and_count_right() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keepwarm.toml"),
+        "[team]\ndomains = [\"sinoexport.example\"]\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[
+        "customers",
+        "import",
+        corpus.join("customers.csv").to_str().unwrap(),
+    ]);
+    run(&[
+        "ingest",
+        "whatsapp",
+        corpus.join("whatsapp").to_str().unwrap(),
+    ]);
+    // Meta retries deliveries: the same bodies again store nothing.
+    let again = run(&[
+        "ingest",
+        "whatsapp",
+        corpus.join("whatsapp").to_str().unwrap(),
+    ]);
+    assert!(again.contains("ingested 0"), "{again}");
+    let stored: std::collections::HashMap<String, serde_json::Value> =
+        run(&["messages", "--format", "jsonl"])
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["key"].as_str().unwrap().to_string(), v)
+            })
+            .collect();
+    let labels = std::fs::read_to_string(corpus.join("labels.jsonl")).unwrap();
+    let mut checked = 0;
+    for line in labels.lines() {
+        let want: serde_json::Value = serde_json::from_str(line).unwrap();
+        if want["channel"] != "whatsapp" {
+            continue;
+        }
+        let key = want["key"].as_str().unwrap();
+        let got = stored
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} not stored"));
+        assert_eq!(
+            got["customer"], want["customer"],
+            "{key}: {}",
+            want["notes"]
+        );
+        assert_eq!(
+            got["counts_as_contact"], want["counts_as_contact"],
+            "{key}: {}",
+            want["notes"]
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 69);
 }

@@ -147,6 +147,11 @@ pub struct Directory {
     pub team_domains: Vec<String>,
     /// Rep addresses → rep id.
     pub rep_emails: HashMap<String, String>,
+    /// Rep WhatsApp numbers (E.164) → rep id.
+    pub rep_phones: HashMap<String, String>,
+    /// WhatsApp business-scoped user ids → customer (learned when a message carried both the
+    /// user id and a known phone).
+    pub chat_users: HashMap<String, String>,
     /// Skeletons of known company names (customer and team domains) and their one-deletion
     /// variants, for spotting lookalike domains. Built by `build_lookalikes`.
     lookalike: Lookalikes,

@@ -6,3 +6,4 @@ pub mod maildir;
 pub mod mbox;
 pub mod oauth;
 pub mod utf7;
+pub mod whatsapp;

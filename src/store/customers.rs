@@ -237,11 +237,14 @@ pub async fn apply_import(db: &Db, parsed: ParsedCsv) -> Result<ImportSummary, S
         .execute(&mut *tx)
         .await
         .ctx("upsert a customer")?;
-        sqlx::query("DELETE FROM identity WHERE customer_id = $1")
-            .bind(&rec.id)
-            .execute(&mut *tx)
-            .await
-            .ctx("remove old identities")?;
+        // Identities learned from chat (WhatsApp user ids) are not in the CSV: they stay.
+        sqlx::query(
+            "DELETE FROM identity WHERE customer_id = $1 AND kind IN ('email', 'domain', 'phone')",
+        )
+        .bind(&rec.id)
+        .execute(&mut *tx)
+        .await
+        .ctx("remove old identities")?;
         for (kind, value) in &new_ids {
             if group_owned.contains_key(&(kind.clone(), value.clone())) {
                 continue;
@@ -302,6 +305,11 @@ pub async fn load_directory(db: &Db, config: &Config) -> Result<Directory, Store
                 dir.rep_emails.insert(n, rep.id.clone());
             }
         }
+        for p in &rep.whatsapp {
+            if let Ok(n) = crate::directory::identity::normalize_phone(p, None) {
+                dir.rep_phones.insert(n, rep.id.clone());
+            }
+        }
     }
     for row in sqlx::query("SELECT kind, value, customer_id, group_id FROM identity")
         .fetch_all(pool)
@@ -327,6 +335,9 @@ pub async fn load_directory(db: &Db, config: &Config) -> Result<Directory, Store
             }
             ("phone", None, Some(g)) => {
                 dir.group_phones.insert(value, g);
+            }
+            ("wa_user", Some(c), _) => {
+                dir.chat_users.insert(value, c);
             }
             _ => {}
         }

@@ -163,15 +163,20 @@ pub async fn store_batch(
 
     // Messages: the first input of each key is inserted; a key already stored (or repeated in
     // this batch) is the same mail seen in another mailbox.
-    let mut seen_keys: HashSet<&str> = HashSet::new();
+    // (Of two chat statuses of one message in a batch, one that counts as contact wins.)
+    let mut by_key: HashMap<&str, usize> = HashMap::new();
     let mut candidates: Vec<&Message> = Vec::new();
     for (origin, m) in &messages {
         if !new_sightings.contains(&origin.source_key) {
             report.duplicates += 1;
-        } else if seen_keys.insert(m.key.as_str()) {
-            candidates.push(m);
-        } else {
+        } else if let Some(&i) = by_key.get(m.key.as_str()) {
             report.sightings += 1;
+            if m.counts_as_contact && !candidates[i].counts_as_contact {
+                candidates[i] = m;
+            }
+        } else {
+            by_key.insert(m.key.as_str(), candidates.len());
+            candidates.push(m);
         }
     }
     let mut inserted: HashSet<String> = HashSet::new();
@@ -212,14 +217,65 @@ pub async fn store_batch(
         }
     }
 
+    // A chat message stored as not counting (a failed WhatsApp status) that now arrives as
+    // counting (delivered after all): it counts from now on, and moves the timers below.
+    let mut upgraded: HashSet<String> = HashSet::new();
+    for m in &candidates {
+        if m.channel == crate::message::Channel::Whatsapp
+            && m.counts_as_contact
+            && !inserted.contains(&m.key)
+            && sqlx::query(
+                "UPDATE message SET counts_as_contact = $1 WHERE key = $2 AND counts_as_contact = $3 RETURNING key",
+            )
+            .bind(true)
+            .bind(&m.key)
+            .bind(false)
+            .fetch_optional(&mut **tx)
+            .await
+            .ctx("upgrade a chat message")?
+            .is_some()
+        {
+            upgraded.insert(m.key.clone());
+        }
+    }
+    // A chat user id seen with a known phone: remember it, and attach the messages that came
+    // under the user id alone.
+    for m in &candidates {
+        if let (Some(user), Some(customer)) = (&m.chat_user, &m.customer) {
+            sqlx::query(
+                "INSERT INTO identity (kind, value, customer_id, group_id) VALUES ('wa_user', $1, $2, $3)
+                 ON CONFLICT (kind, value) DO NOTHING",
+            )
+            .bind(user)
+            .bind(customer)
+            .bind(&m.group)
+            .execute(&mut **tx)
+            .await
+            .ctx("link a chat user id")?;
+            sqlx::query(
+                "UPDATE message SET customer_id = $1, group_id = $2, match_reason = 'phone'
+                 WHERE customer_id IS NULL AND channel = 'whatsapp' AND counterpart = $3",
+            )
+            .bind(customer)
+            .bind(&m.group)
+            .bind(user)
+            .execute(&mut **tx)
+            .await
+            .ctx("attach earlier chat messages")?;
+        }
+    }
+
     // Contact times of the customers of new messages; tags and their evidence.
     let mut timers: HashMap<&str, Timers> = HashMap::new();
     for m in candidates {
-        if !inserted.contains(&m.key) {
+        if upgraded.contains(&m.key) {
+            report.sightings += 1;
+        } else if !inserted.contains(&m.key) {
             report.sightings += 1;
             continue;
+        } else {
+            report.ingested += 1;
         }
-        report.ingested += 1;
         for t in &m.tags {
             report.tags += 1;
             sqlx::query(
