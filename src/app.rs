@@ -103,6 +103,8 @@ pub enum StartError {
     Rules(String),
     #[error("imap account {account}: {message}")]
     Imap { account: String, message: String },
+    #[error(transparent)]
+    Http(#[from] crate::api::ServeError),
 }
 
 /// Resolves on SIGTERM or Ctrl-C, with the signal's name.
@@ -175,6 +177,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     let app = App::start(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(listen) = app.config.http.listen.clone() {
+        let state = Arc::new(crate::api::ApiState::new(app.clone())?);
+        crate::api::serve(state, &listen, stop_rx.clone()).await?;
+    }
     let sources: Vec<_> = accounts
         .into_iter()
         .map(|a| {

@@ -34,6 +34,58 @@ pub struct Config {
     /// IMAP accounts read by `keepwarm run` and `keepwarm sync --once`.
     #[serde(default)]
     pub imap: Vec<ImapConfig>,
+    /// The HTTP server of `keepwarm run`: WhatsApp webhook, chat ingest API, health.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// The WhatsApp Business Cloud API webhook.
+    #[serde(default)]
+    pub whatsapp: WhatsappConfig,
+    /// Bearer tokens of the REST API (`/api/v1/...`).
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on, e.g. `"0.0.0.0:8080"` (no HTTP server when absent). Put TLS in
+    /// front (a reverse proxy): Meta only calls https callback URLs.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+/// `[whatsapp]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappConfig {
+    /// The Meta app's App Secret (signs every delivery: X-Hub-Signature-256), from an
+    /// environment variable or a file. Several apps: separate the secrets with commas.
+    #[serde(default)]
+    pub app_secret_env: Option<String>,
+    #[serde(default)]
+    pub app_secret_file: Option<PathBuf>,
+    /// The verify token typed into the App Dashboard (the subscription handshake).
+    #[serde(default)]
+    pub verify_token_env: Option<String>,
+    #[serde(default)]
+    pub verify_token_file: Option<PathBuf>,
+    /// Accept unsigned deliveries (never in production): without an app secret the endpoint is
+    /// off unless this says so.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Bearer tokens accepted by `/api/v1` (comma- or line-separated), from an environment
+    /// variable or a file. No token: the API answers 401 to everything.
+    #[serde(default)]
+    pub tokens_env: Option<String>,
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
 }
 
 /// `[[imap]]`: one mailbox account. keepwarm only reads: `EXAMINE` and `BODY.PEEK[]`, never a
@@ -479,6 +531,14 @@ impl Config {
             );
         }
         self.validate_imap(&mut add);
+        if let Some(listen) = &self.http.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            add(
+                "http.listen".into(),
+                format!("{listen:?} is not an address like \"0.0.0.0:8080\""),
+            );
+        }
         if self.ingest.max_message_bytes < 1024 {
             add(
                 "ingest.max_message_bytes".into(),
@@ -502,6 +562,22 @@ impl Config {
                 problems.push(Problem { path, message });
             }
         };
+        let w = &self.whatsapp;
+        check(
+            "whatsapp.app_secret_env".into(),
+            &w.app_secret_env,
+            &w.app_secret_file,
+        );
+        check(
+            "whatsapp.verify_token_env".into(),
+            &w.verify_token_env,
+            &w.verify_token_file,
+        );
+        check(
+            "api.tokens_env".into(),
+            &self.api.tokens_env,
+            &self.api.tokens_file,
+        );
         for (i, a) in self.imap.iter().enumerate() {
             check(
                 format!("imap[{i}].password_env"),

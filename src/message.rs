@@ -11,6 +11,12 @@ use crate::normalize::Class;
 pub enum Channel {
     Email,
     Whatsapp,
+    Wechat,
+    Telegram,
+    Line,
+    Sms,
+    /// Any other chat bridge.
+    Chat,
 }
 
 impl Channel {
@@ -18,6 +24,23 @@ impl Channel {
         match self {
             Channel::Email => "email",
             Channel::Whatsapp => "whatsapp",
+            Channel::Wechat => "wechat",
+            Channel::Telegram => "telegram",
+            Channel::Line => "line",
+            Channel::Sms => "sms",
+            Channel::Chat => "chat",
+        }
+    }
+
+    /// A chat channel by the name a bridge gives it.
+    pub fn from_name(name: &str) -> Channel {
+        match name {
+            "whatsapp" => Channel::Whatsapp,
+            "wechat" | "wecom" | "weixin" => Channel::Wechat,
+            "telegram" => Channel::Telegram,
+            "line" => Channel::Line,
+            "sms" => Channel::Sms,
+            _ => Channel::Chat,
         }
     }
 }

@@ -197,6 +197,14 @@ fn prepare_chat(ctx: &Context, origin: Origin, ev: crate::source::whatsapp::Chat
                 .unwrap_or_else(Match::none)
         })
         .unwrap_or_else(Match::none);
+    // A bridge may name the customer by e-mail address.
+    if matched.customer.is_none()
+        && matched.group.is_none()
+        && let Some(email) = ev.user_id.as_deref().filter(|u| u.contains('@'))
+        && let Ok(norm) = crate::directory::identity::normalize_email(email)
+    {
+        matched = dir.match_email(&norm);
+    }
     if matched.customer.is_none()
         && matched.group.is_none()
         && let Some(c) = ev.user_id.as_ref().and_then(|u| dir.chat_users.get(u))
@@ -208,13 +216,17 @@ fn prepare_chat(ctx: &Context, origin: Origin, ev: crate::source::whatsapp::Chat
         };
     }
     let rep = ev
-        .business_number
-        .as_deref()
-        .and_then(|b| {
-            let digits: String = b.chars().filter(char::is_ascii_digit).collect();
-            dir.rep_phones.get(&format!("+{digits}"))
+        .rep
+        .clone()
+        .or_else(|| {
+            ev.business_number
+                .as_deref()
+                .and_then(|b| {
+                    let digits: String = b.chars().filter(char::is_ascii_digit).collect();
+                    dir.rep_phones.get(&format!("+{digits}"))
+                })
+                .cloned()
         })
-        .cloned()
         .or_else(|| origin.rep.clone());
     let known = matched.customer.is_some() || matched.group.is_some();
     let direction = match ev.kind {
@@ -251,7 +263,7 @@ fn prepare_chat(ctx: &Context, origin: Origin, ev: crate::source::whatsapp::Chat
     let message = Message {
         key: ev.id.clone(),
         message_id: Some(ev.id),
-        channel: Channel::Whatsapp,
+        channel: Channel::from_name(&ev.channel),
         direction,
         class,
         counts_as_contact,

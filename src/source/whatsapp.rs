@@ -28,6 +28,10 @@ pub struct ChatEvent {
     pub detail: String,
     /// What the customer wrote: text, captions, replies; empty for media without caption.
     pub text: String,
+    /// `whatsapp`, or the name another chat bridge gives its channel.
+    pub channel: String,
+    /// The rep, when the source knows it (bridges); WhatsApp finds it by the business number.
+    pub rep: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +142,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<ChatEvent>, String> {
                             timestamp: timestamp(m),
                             detail: str_of(m, "type").unwrap_or_else(|| "unknown".into()),
                             text: message_text(m),
+                            channel: "whatsapp".into(),
+                            rep: None,
                         });
                     }
                     for s in array(v, "statuses") {
@@ -153,6 +159,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<ChatEvent>, String> {
                             timestamp: timestamp(s),
                             detail: str_of(s, "status").unwrap_or_else(|| "unknown".into()),
                             text: String::new(),
+                            channel: "whatsapp".into(),
+                            rep: None,
                         });
                     }
                 }
@@ -171,6 +179,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<ChatEvent>, String> {
                             timestamp: timestamp(m),
                             detail: str_of(m, "type").unwrap_or_else(|| "unknown".into()),
                             text: message_text(m),
+                            channel: "whatsapp".into(),
+                            rep: None,
                         });
                     }
                 }

@@ -221,7 +221,7 @@ pub async fn store_batch(
     // counting (delivered after all): it counts from now on, and moves the timers below.
     let mut upgraded: HashSet<String> = HashSet::new();
     for m in &candidates {
-        if m.channel == crate::message::Channel::Whatsapp
+        if m.channel != crate::message::Channel::Email
             && m.counts_as_contact
             && !inserted.contains(&m.key)
             && sqlx::query(

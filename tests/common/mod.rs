@@ -59,6 +59,9 @@ impl Workspace {
             .env("ALICE_PW", "alicepw")
             .env("WRONG_PW", "not-the-password")
             .env("KW_REFRESH", "refresh-1")
+            .env("WA_SECRET", "test-app-secret")
+            .env("WA_VERIFY", "verify-me")
+            .env("KW_API_TOKENS", "tok-1,tok-2")
             .env("RUST_LOG", "keepwarm=info");
         c
     }

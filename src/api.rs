@@ -1,0 +1,386 @@
+//! The HTTP server of `keepwarm run` (axum): the WhatsApp Cloud API webhook (verification
+//! handshake, signed deliveries), a chat ingest endpoint for other bridges, and health.
+//!
+//! A delivery is answered 200 only after its messages are committed; Meta retries anything
+//! else, and every message is idempotent on its id, so nothing is lost or stored twice.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tracing::{info, warn};
+
+use crate::app::App;
+use crate::config::read_secret;
+use crate::pipeline::{self, Context};
+use crate::source::whatsapp::{self, ChatEvent, EventKind};
+
+/// Meta sends up to 3 MB; anything over 4 MiB is refused with 413.
+pub const BODY_LIMIT: usize = 4 << 20;
+/// How long the directory snapshot used for matching is reused.
+const CONTEXT_TTL: Duration = Duration::from_secs(2);
+
+/// What the handlers share.
+pub struct ApiState {
+    app: App,
+    /// App secrets (several Meta apps may call the same endpoint).
+    secrets: Vec<Vec<u8>>,
+    allow_unsigned: bool,
+    verify_token: Option<String>,
+    tokens: Vec<String>,
+    context: tokio::sync::RwLock<Option<(Instant, Arc<Context>)>>,
+}
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+impl ApiState {
+    pub fn new(app: App) -> Result<ApiState, ServeError> {
+        let c = &app.config;
+        let secret =
+            |path: &str, env: &Option<String>, file: &Option<std::path::PathBuf>| match (env, file)
+            {
+                (None, None) => Ok(None),
+                _ => read_secret(env.as_deref(), file.as_deref())
+                    .map(Some)
+                    .map_err(|e| ServeError::Config(format!("{path}: {e}"))),
+            };
+        let secrets: Vec<Vec<u8>> = secret(
+            "whatsapp.app_secret_env",
+            &c.whatsapp.app_secret_env,
+            &c.whatsapp.app_secret_file,
+        )?
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().as_bytes().to_vec())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+        let verify_token = secret(
+            "whatsapp.verify_token_env",
+            &c.whatsapp.verify_token_env,
+            &c.whatsapp.verify_token_file,
+        )?;
+        let tokens = secret("api.tokens_env", &c.api.tokens_env, &c.api.tokens_file)?
+            .map(|t| {
+                t.split([',', '\n'])
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ApiState {
+            allow_unsigned: c.whatsapp.allow_unsigned,
+            app,
+            secrets,
+            verify_token,
+            tokens,
+            context: tokio::sync::RwLock::new(None),
+        })
+    }
+
+    /// Is the WhatsApp endpoint on? Only with an app secret, or when unsigned deliveries are
+    /// explicitly allowed.
+    pub fn webhook_enabled(&self) -> bool {
+        !self.secrets.is_empty() || self.allow_unsigned
+    }
+
+    /// The matching snapshot: rules in force and a directory at most `CONTEXT_TTL` old.
+    async fn context(&self) -> Result<Arc<Context>, crate::store::StoreError> {
+        let rules = self.app.rules.current();
+        if let Some((at, ctx)) = &*self.context.read().await
+            && at.elapsed() < CONTEXT_TTL
+            && ctx.rules.version == rules.version
+        {
+            return Ok(Arc::clone(ctx));
+        }
+        let mut slot = self.context.write().await;
+        if let Some((at, ctx)) = &*slot
+            && at.elapsed() < CONTEXT_TTL
+            && ctx.rules.version == rules.version
+        {
+            return Ok(Arc::clone(ctx));
+        }
+        let ctx = Arc::new(Context {
+            directory: crate::store::customers::load_directory(&self.app.db, &self.app.config)
+                .await?,
+            rules,
+            max_message_bytes: self.app.config.ingest.max_message_bytes,
+        });
+        *slot = Some((Instant::now(), Arc::clone(&ctx)));
+        Ok(ctx)
+    }
+}
+
+/// The routes.
+pub fn router(state: Arc<ApiState>) -> Router {
+    let mut r = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        // The same server's cheapest POST: reads the body and answers 200 (a baseline for
+        // load tests).
+        .route("/webhooks/noop", post(|_: Bytes| async { "ok" }))
+        .route("/api/v1/messages", post(chat_message));
+    if state.webhook_enabled() {
+        r = r.route("/webhooks/whatsapp", get(verify).post(deliver));
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    r.layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serve until `stop` turns true; connections in flight finish.
+pub async fn serve(
+    state: Arc<ApiState>,
+    listen: &str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| ServeError::Config(format!("http.listen: {listen:?} is not an address")))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
+    if !state.webhook_enabled() {
+        warn!(
+            "WhatsApp webhook off: no whatsapp.app_secret (set allow_unsigned = true only for tests)."
+        );
+    }
+    info!(%addr, webhook = state.webhook_enabled(), "HTTP server listening.");
+    let app = router(state);
+    tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = result {
+            warn!(error = %e, "HTTP server stopped with an error.");
+        }
+    });
+    Ok(())
+}
+
+/// Equal without an early exit (tokens and verify tokens).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// `GET /webhooks/whatsapp`: Meta's subscription handshake.
+async fn verify(State(s): State<Arc<ApiState>>, Query(q): Query<Handshake>) -> Response {
+    let ok = q.mode.as_deref() == Some("subscribe")
+        && match (&s.verify_token, &q.token) {
+            (Some(want), Some(got)) => same(want.as_bytes(), got.as_bytes()),
+            _ => false,
+        };
+    match (ok, q.challenge) {
+        (true, Some(challenge)) => (StatusCode::OK, challenge).into_response(),
+        _ => (StatusCode::FORBIDDEN, "verification failed").into_response(),
+    }
+}
+
+/// Is `header` (`sha256=<hex>`) the HMAC-SHA256 of `body` under one of the app secrets?
+pub fn signature_ok(secrets: &[Vec<u8>], header: Option<&str>, body: &[u8]) -> bool {
+    let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
+    secrets.iter().any(|secret| {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+            return false;
+        };
+        mac.update(body);
+        mac.verify_slice(&sig).is_ok()
+    })
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": {"code": code, "message": message.into()}})),
+    )
+        .into_response()
+}
+
+/// `POST /webhooks/whatsapp`: a signed delivery; 200 only after the commit.
+async fn deliver(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !s.secrets.is_empty() && !signature_ok(&s.secrets, signature, &body) {
+        let why = if signature.is_none() {
+            "missing X-Hub-Signature-256"
+        } else {
+            "X-Hub-Signature-256 does not match the body"
+        };
+        warn!(
+            reason = why,
+            bytes = body.len(),
+            "WhatsApp delivery refused."
+        );
+        return error(StatusCode::UNAUTHORIZED, "bad-signature", why);
+    }
+    let events = match whatsapp::parse(&body) {
+        Ok(e) => e,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "malformed-body", why),
+    };
+    store(&s, events).await
+}
+
+async fn store(s: &ApiState, events: Vec<ChatEvent>) -> Response {
+    if events.is_empty() {
+        return (StatusCode::OK, "EVENT_RECEIVED").into_response();
+    }
+    let ctx = match s.context().await {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "database", e.to_string()),
+    };
+    let batch = whatsapp::inbound_of(events, crate::store::now_ms());
+    match pipeline::ingest(&s.app.db, &ctx, batch).await {
+        Ok(_) => (StatusCode::OK, "EVENT_RECEIVED").into_response(),
+        Err(e) => {
+            warn!(error = %e, "Delivery not stored; the sender will retry.");
+            error(StatusCode::SERVICE_UNAVAILABLE, "database", e.to_string())
+        }
+    }
+}
+
+/// One message from another chat bridge (WeChat Work, Telegram, LINE, ...).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeMessage {
+    /// `wechat`, `telegram`, `line`, `sms` or any short lower-case name.
+    pub channel: String,
+    /// The bridge's id of the message: with `channel`, the idempotency key.
+    pub external_id: String,
+    /// `inbound` (from the customer) or `outbound` (from a rep).
+    pub direction: String,
+    /// The customer's identity: an E.164 phone (`+8613...`), an e-mail address, or the
+    /// platform's user id.
+    pub customer: String,
+    /// The rep's id, when the bridge knows it.
+    #[serde(default)]
+    pub rep: Option<String>,
+    #[serde(default)]
+    pub text: String,
+    /// RFC 3339, or Unix seconds.
+    pub timestamp: serde_json::Value,
+}
+
+/// `POST /api/v1/messages` (bearer token): a message from another chat bridge, through the same
+/// pipeline; idempotent on (channel, external_id).
+async fn chat_message(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let authorized = token.is_some_and(|t| {
+        s.tokens
+            .iter()
+            .any(|want| same(want.as_bytes(), t.as_bytes()))
+    });
+    if !authorized {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        );
+    }
+    let m: BridgeMessage = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed-body", e.to_string()),
+    };
+    match bridge_event(m) {
+        Ok(event) => store(&s, vec![event]).await,
+        Err(why) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid-message", why),
+    }
+}
+
+/// A bridge message as a chat event (validated).
+pub fn bridge_event(m: BridgeMessage) -> Result<ChatEvent, String> {
+    let channel = m.channel.trim().to_ascii_lowercase();
+    if channel.is_empty()
+        || channel.len() > 32
+        || !channel
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err("channel must be a short name like \"wechat\"".into());
+    }
+    if m.external_id.trim().is_empty() {
+        return Err("external_id must not be empty".into());
+    }
+    let kind = match m.direction.as_str() {
+        "inbound" => EventKind::Inbound,
+        "outbound" => EventKind::Echo,
+        other => return Err(format!("direction {other:?}: inbound or outbound")),
+    };
+    let timestamp = match &m.timestamp {
+        serde_json::Value::Number(n) => n.as_i64().map(|s| s * 1000),
+        serde_json::Value::String(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|d| d.timestamp_millis())
+            .or_else(|| t.parse::<i64>().ok().map(|s| s * 1000)),
+        _ => None,
+    }
+    .ok_or("timestamp must be RFC 3339 or Unix seconds")?;
+    let customer = m.customer.trim().to_string();
+    if customer.is_empty() {
+        return Err("customer must not be empty".into());
+    }
+    let phone = customer.starts_with('+') && customer[1..].chars().all(|c| c.is_ascii_digit());
+    Ok(ChatEvent {
+        id: format!("{channel}:{}", m.external_id.trim()),
+        kind,
+        wa_id: phone.then(|| customer[1..].to_string()),
+        user_id: (!phone).then(|| customer.clone()),
+        name: None,
+        business_number: None,
+        timestamp,
+        detail: channel.clone(),
+        text: m.text,
+        channel,
+        rep: m.rep,
+    })
+}

@@ -1,0 +1,370 @@
+//! The HTTP server of `keepwarm run`: the WhatsApp webhook (handshake, signatures, limits,
+//! malformed bodies, retries, statuses in any order, mixed and concurrent deliveries) and the
+//! chat bridge endpoint.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Running, Workspace};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const SECRET: &str = "test-app-secret";
+
+struct Server {
+    w: Workspace,
+    port: u16,
+    _daemon: Running,
+}
+
+fn start(extra: &str) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Rep alice's WhatsApp Business number, then the server.
+    let w = Workspace::new(&format!(
+        "whatsapp = [\"+8613957400001\"]\n[http]\nlisten = \"127.0.0.1:{port}\"\n{extra}"
+    ));
+    let daemon = w.spawn(&["run"]);
+    daemon.expect(&["HTTP server listening"], Duration::from_secs(15));
+    Server {
+        w,
+        port,
+        _daemon: daemon,
+    }
+}
+
+fn signed() -> String {
+    "[whatsapp]\napp_secret_env = \"WA_SECRET\"\nverify_token_env = \"WA_VERIFY\"\n[api]\ntokens_env = \"KW_API_TOKENS\"\n".into()
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// One HTTP/1.1 request; (status, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn post(srv: &Server, body: &str) -> u16 {
+    let sig = sign(body.as_bytes());
+    http(
+        srv.port,
+        "POST",
+        "/webhooks/whatsapp",
+        &[
+            ("X-Hub-Signature-256", &sig),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+    .0
+}
+
+fn text_body(id: &str, from: &str, text: &str) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"8613957400001","phone_number_id":"9"}},"contacts":[{{"profile":{{"name":"Buyer"}},"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"{id}","timestamp":"1780000000","type":"text","text":{{"body":"{text}"}}}}]}}}}]}}]}}"#
+    )
+}
+
+fn status_body(id: &str, to: &str, status: &str, ts: u64) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"8613957400001","phone_number_id":"9"}},"statuses":[{{"id":"{id}","status":"{status}","timestamp":"{ts}","recipient_id":"{to}"}}]}}}}]}}]}}"#
+    )
+}
+
+fn stored(srv: &Server) -> Vec<serde_json::Value> {
+    srv.w.messages()
+}
+
+#[test]
+fn handshake_signatures_limits_and_malformed_bodies() {
+    let srv = start(&signed());
+    let p = srv.port;
+    let (code, body) = http(
+        p,
+        "GET",
+        "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444",
+        &[],
+        b"",
+    );
+    assert_eq!((code, body.as_str()), (200, "1158201444"));
+    let (code, _) = http(
+        p,
+        "GET",
+        "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
+        &[],
+        b"",
+    );
+    assert_eq!(code, 403);
+    let (code, _) = http(p, "GET", "/webhooks/whatsapp?hub.challenge=1", &[], b"");
+    assert_eq!(code, 403);
+
+    // Lagos Trading's buyer writes (the customers file of the harness has no phones: the
+    // message is stored unmatched, which is what this test needs).
+    let body = text_body("wamid.T1", "2348012345678", "Please send samples");
+    assert_eq!(post(&srv, &body), 200);
+    // A wrong signature, a missing one: 401, nothing stored.
+    let other = text_body("wamid.T2", "2348012345678", "tampered");
+    let (code, _) = http(
+        p,
+        "POST",
+        "/webhooks/whatsapp",
+        &[("X-Hub-Signature-256", &sign(body.as_bytes()))],
+        other.as_bytes(),
+    );
+    assert_eq!(code, 401);
+    let (code, _) = http(p, "POST", "/webhooks/whatsapp", &[], other.as_bytes());
+    assert_eq!(code, 401);
+    // Malformed JSON, correctly signed: 400.
+    assert_eq!(post(&srv, "{\"entry\": [oops"), 400);
+    // Over 4 MiB: 413.
+    let big = format!(
+        r#"{{"object":"x","entry":[],"pad":"{}"}}"#,
+        "x".repeat(4 * 1024 * 1024 + 10)
+    );
+    assert_eq!(post(&srv, &big), 413);
+    // A body of 3 MB (Meta's largest) is fine.
+    let large = format!(
+        r#"{{"object":"x","entry":[],"pad":"{}"}}"#,
+        "x".repeat(3_000_000)
+    );
+    assert_eq!(post(&srv, &large), 200);
+
+    let keys: Vec<String> = stored(&srv)
+        .iter()
+        .map(|m| m["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, ["wamid.T1"]);
+}
+
+#[test]
+fn retries_statuses_in_any_order_mixed_and_concurrent_deliveries() {
+    let srv = start(&signed());
+    // Give Lagos Trading a WhatsApp number.
+    std::fs::write(
+        srv.w.path("more.csv"),
+        "id,name,group,tier,owner,emails,domains,phones,country\nC1,Lagos Trading Ltd,,vip,alice,buyer@lagostrade.example,lagostrade.example,+234 801 234 5678,NG\n",
+    )
+    .unwrap();
+    srv.w.ok(&["customers", "import", "more.csv"]);
+    std::thread::sleep(Duration::from_millis(2100)); // the server's directory snapshot renews
+
+    // The same delivery three times: one message.
+    let body = text_body(
+        "wamid.R1",
+        "2348012345678",
+        "We need it urgently, please confirm the PI",
+    );
+    for _ in 0..3 {
+        assert_eq!(post(&srv, &body), 200);
+    }
+    let msgs = stored(&srv);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["customer"], "C1");
+    assert_eq!(msgs[0]["channel"], "whatsapp");
+    assert_eq!(msgs[0]["rep"], "alice");
+    let tags: Vec<&str> = msgs[0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert!(tags.contains(&"urgent"), "{tags:?}");
+
+    // Statuses of our outbound message, read before sent: one outbound message that counts.
+    assert_eq!(
+        post(
+            &srv,
+            &status_body("wamid.OUT1", "2348012345678", "read", 1780000100)
+        ),
+        200
+    );
+    assert_eq!(
+        post(
+            &srv,
+            &status_body("wamid.OUT1", "2348012345678", "sent", 1780000050)
+        ),
+        200
+    );
+    assert_eq!(
+        post(
+            &srv,
+            &status_body("wamid.OUT1", "2348012345678", "delivered", 1780000060)
+        ),
+        200
+    );
+    // Failed alone does not count; delivered after all does.
+    assert_eq!(
+        post(
+            &srv,
+            &status_body("wamid.OUT2", "2348012345678", "failed", 1780000200)
+        ),
+        200
+    );
+    let find = |k: &str| {
+        stored(&srv)
+            .into_iter()
+            .find(|m| m["key"] == k)
+            .unwrap_or_else(|| panic!("{k} missing"))
+    };
+    let out1 = find("wamid.OUT1");
+    assert_eq!(
+        (
+            out1["direction"].as_str(),
+            out1["counts_as_contact"].as_bool()
+        ),
+        (Some("outbound"), Some(true))
+    );
+    assert_eq!(out1["customer"], "C1");
+    assert_eq!(find("wamid.OUT2")["counts_as_contact"], false);
+    assert_eq!(
+        post(
+            &srv,
+            &status_body("wamid.OUT2", "2348012345678", "delivered", 1780000300)
+        ),
+        200
+    );
+    assert_eq!(find("wamid.OUT2")["counts_as_contact"], true);
+    assert_eq!(stored(&srv).len(), 3);
+
+    // A mixed body: a message, a status and a coexistence echo.
+    let mixed = r#"{"object":"whatsapp_business_account","entry":[
+      {"id":"1","changes":[{"field":"messages","value":{"metadata":{"display_phone_number":"8613957400001"},
+        "contacts":[{"wa_id":"2348012345678"}],
+        "messages":[{"from":"2348012345678","id":"wamid.M1","timestamp":"1780000400","type":"image","image":{"id":"x","caption":"the damaged cartons"}}],
+        "statuses":[{"id":"wamid.OUT3","status":"delivered","timestamp":"1780000401","recipient_id":"2348012345678"}]}}]},
+      {"id":"1","changes":[{"field":"smb_message_echoes","value":{"metadata":{"display_phone_number":"8613957400001"},
+        "message_echoes":[{"from":"8613957400001","to":"2348012345678","id":"wamid.E1","timestamp":"1780000402","type":"text","text":{"body":"Sorry, we will replace them"}}]}}]}]}"#;
+    assert_eq!(post(&srv, mixed), 200);
+    assert_eq!(find("wamid.M1")["direction"], "inbound");
+    assert_eq!(find("wamid.OUT3")["direction"], "outbound");
+    assert_eq!(find("wamid.E1")["direction"], "outbound");
+
+    // Concurrent deliveries: 24 at once, each answered 200 after its commit.
+    let port = srv.port;
+    let threads: Vec<_> = (0..24)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let body = text_body(
+                    &format!("wamid.C{i}"),
+                    "2348012345678",
+                    &format!("message {i}"),
+                );
+                let sig = sign(body.as_bytes());
+                http(
+                    port,
+                    "POST",
+                    "/webhooks/whatsapp",
+                    &[("X-Hub-Signature-256", &sig)],
+                    body.as_bytes(),
+                )
+                .0
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+    assert_eq!(stored(&srv).len(), 6 + 24);
+    let shown = srv.w.ok(&["customers", "show", "C1"]);
+    assert!(shown.to_lowercase().contains("last outbound"), "{shown}");
+}
+
+#[test]
+fn without_an_app_secret_the_webhook_is_off_unless_explicitly_allowed() {
+    let srv = start("");
+    let body = text_body("wamid.U1", "2348012345678", "hello");
+    let (code, _) = http(srv.port, "POST", "/webhooks/whatsapp", &[], body.as_bytes());
+    assert_eq!(code, 404);
+    let srv = start("[whatsapp]\nallow_unsigned = true\n");
+    let (code, _) = http(srv.port, "POST", "/webhooks/whatsapp", &[], body.as_bytes());
+    assert_eq!(code, 200);
+    assert_eq!(stored(&srv).len(), 1);
+}
+
+#[test]
+fn chat_bridges_post_messages_with_a_bearer_token() {
+    let srv = start(&signed());
+    let msg = br#"{"channel":"wechat","external_id":"wx-1","direction":"inbound","customer":"buyer@lagostrade.example","text":"Please send the price list, urgent","timestamp":"2026-11-30T08:00:00Z"}"#;
+    let (code, _) = http(srv.port, "POST", "/api/v1/messages", &[], msg);
+    assert_eq!(code, 401);
+    let (code, _) = http(
+        srv.port,
+        "POST",
+        "/api/v1/messages",
+        &[("Authorization", "Bearer nope")],
+        msg,
+    );
+    assert_eq!(code, 401);
+    for _ in 0..2 {
+        let (code, body) = http(
+            srv.port,
+            "POST",
+            "/api/v1/messages",
+            &[("Authorization", "Bearer tok-2")],
+            msg,
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    let msgs = stored(&srv);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["key"], "wechat:wx-1");
+    assert_eq!(msgs[0]["channel"], "wechat");
+    assert_eq!(msgs[0]["customer"], "C1");
+    let bad = br#"{"channel":"wechat","external_id":"wx-2","direction":"sideways","customer":"x","timestamp":1}"#;
+    let (code, _) = http(
+        srv.port,
+        "POST",
+        "/api/v1/messages",
+        &[("Authorization", "Bearer tok-1")],
+        bad,
+    );
+    assert_eq!(code, 422);
+    let (code, _) = http(
+        srv.port,
+        "POST",
+        "/api/v1/messages",
+        &[("Authorization", "Bearer tok-1")],
+        b"{",
+    );
+    assert_eq!(code, 400);
+}
