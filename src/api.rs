@@ -40,6 +40,44 @@ pub struct ApiState {
     verify_token: Option<String>,
     tokens: Vec<String>,
     context: tokio::sync::RwLock<Option<(Instant, Arc<Context>)>>,
+    /// Deliveries waiting for the group committer (started by `serve`).
+    commits: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
+}
+
+/// A prepared delivery and where to report its commit.
+type Pending = (
+    Vec<crate::message::Prepared>,
+    tokio::sync::oneshot::Sender<Result<(), String>>,
+);
+
+/// Deliveries committed together at most: concurrent requests share one transaction (group
+/// commit), so 64 connections do not queue for SQLite's write lock one by one.
+const GROUP_COMMIT_MAX: usize = 512;
+
+/// The group committer: takes every delivery waiting, stores them in one transaction, then
+/// answers each (200 only after that commit).
+async fn group_committer(app: App, mut rx: tokio::sync::mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_COMMIT_MAX {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let batch: Vec<crate::message::Prepared> = group
+            .iter_mut()
+            .flat_map(|(p, _)| std::mem::take(p))
+            .collect();
+        let rules = app.rules.current();
+        let result = crate::store::messages::commit(&app.db, &batch, &rules)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        for (_, reply) in group {
+            let _ = reply.send(result.clone());
+        }
+    }
 }
 
 /// Why the server cannot start.
@@ -97,6 +135,7 @@ impl ApiState {
             verify_token,
             tokens,
             context: tokio::sync::RwLock::new(None),
+            commits: std::sync::OnceLock::new(),
         })
     }
 
@@ -174,6 +213,10 @@ pub async fn serve(
         warn!(
             "WhatsApp webhook off: no whatsapp.app_secret (set allow_unsigned = true only for tests)."
         );
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
+    if state.commits.set(tx).is_ok() {
+        tokio::spawn(group_committer(state.app.clone(), rx));
     }
     info!(%addr, webhook = state.webhook_enabled(), "HTTP server listening.");
     let app = router(state);
@@ -277,11 +320,50 @@ async fn store(s: &ApiState, events: Vec<ChatEvent>) -> Response {
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "database", e.to_string()),
     };
     let batch = whatsapp::inbound_of(events, crate::store::now_ms());
-    match pipeline::ingest(&s.app.db, &ctx, batch).await {
-        Ok(_) => (StatusCode::OK, "EVENT_RECEIVED").into_response(),
+    // Small bodies are prepared right here; a large one on the blocking pool.
+    let prepared = if batch.len() <= 4 {
+        batch
+            .into_iter()
+            .map(|i| pipeline::prepare(&ctx, i))
+            .collect()
+    } else {
+        let ctx = Arc::clone(&ctx);
+        match tokio::task::spawn_blocking(move || {
+            batch
+                .into_iter()
+                .map(|i| pipeline::prepare(&ctx, i))
+                .collect::<Vec<_>>()
+        })
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    };
+    let committed = match s.commits.get() {
+        Some(commits) => {
+            let (reply, done) = tokio::sync::oneshot::channel();
+            if commits.send((prepared, reply)).await.is_err() {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "stopping",
+                    "the server is stopping",
+                );
+            }
+            done.await
+                .unwrap_or_else(|_| Err("the committer stopped".into()))
+        }
+        // Routes used without `serve` (tests of the router): commit directly.
+        None => crate::store::messages::commit(&s.app.db, &prepared, &ctx.rules)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    };
+    match committed {
+        Ok(()) => (StatusCode::OK, "EVENT_RECEIVED").into_response(),
         Err(e) => {
             warn!(error = %e, "Delivery not stored; the sender will retry.");
-            error(StatusCode::SERVICE_UNAVAILABLE, "database", e.to_string())
+            error(StatusCode::SERVICE_UNAVAILABLE, "database", e)
         }
     }
 }
