@@ -19,6 +19,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 use tracing::{info, warn};
 
 use crate::app::App;
@@ -185,6 +186,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
     }
     let request_id = HeaderName::from_static("x-request-id");
     r.layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
@@ -421,6 +430,11 @@ async fn chat_message(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: 
 
 /// A bridge message as a chat event (validated).
 pub fn bridge_event(m: BridgeMessage) -> Result<ChatEvent, String> {
+    let raw = serde_json::json!({
+        "channel": m.channel, "external_id": m.external_id, "direction": m.direction,
+        "customer": m.customer, "rep": m.rep, "text": m.text, "timestamp": m.timestamp,
+    })
+    .to_string();
     let channel = m.channel.trim().to_ascii_lowercase();
     if channel.is_empty()
         || channel.len() > 32
@@ -464,5 +478,6 @@ pub fn bridge_event(m: BridgeMessage) -> Result<ChatEvent, String> {
         text: m.text,
         channel,
         rep: m.rep,
+        raw,
     })
 }

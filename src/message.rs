@@ -121,6 +121,8 @@ pub struct Message {
     pub tags: Vec<TagHit>,
     /// A chat user id (WhatsApp business-scoped id) to link to `customer` when both are known.
     pub chat_user: Option<String>,
+    /// The raw chat event (JSON), kept with the message.
+    pub raw: Option<String>,
 }
 
 /// A tag suggested for a message, with the evidence of its first hit.

@@ -172,6 +172,7 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         in_reply_to: email.in_reply_to,
         tags,
         chat_user: None,
+        raw: None,
     };
     Prepared::Message {
         origin,
@@ -182,7 +183,11 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
 /// A WhatsApp event: a customer's message (inbound), an echo of what a rep sent from the
 /// WhatsApp Business app, or a status of our outbound message (both outbound). Matched by phone
 /// (with the national quirks) or by a learned user id.
-fn prepare_chat(ctx: &Context, origin: Origin, ev: crate::source::whatsapp::ChatEvent) -> Prepared {
+fn prepare_chat(
+    ctx: &Context,
+    origin: Origin,
+    mut ev: crate::source::whatsapp::ChatEvent,
+) -> Prepared {
     use crate::directory::identity::MatchReason;
     use crate::source::whatsapp::{EventKind, phone_variants};
     let dir = &ctx.directory;
@@ -260,6 +265,8 @@ fn prepare_chat(ctx: &Context, origin: Origin, ev: crate::source::whatsapp::Chat
     } else {
         origin.received_at
     };
+    let raw = Some(std::mem::take(&mut ev.raw));
+    let whatsapp = ev.channel == "whatsapp";
     let message = Message {
         key: ev.id.clone(),
         message_id: Some(ev.id),
@@ -282,7 +289,8 @@ fn prepare_chat(ctx: &Context, origin: Origin, ev: crate::source::whatsapp::Chat
         tags,
         chat_user: ev
             .user_id
-            .filter(|_| phone.is_some() && matched.customer.is_some()),
+            .filter(|_| whatsapp && phone.is_some() && matched.customer.is_some()),
+        raw,
     };
     Prepared::Message {
         origin,

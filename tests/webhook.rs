@@ -368,3 +368,39 @@ fn chat_bridges_post_messages_with_a_bearer_token() {
     );
     assert_eq!(code, 400);
 }
+
+#[test]
+fn a_username_only_contact_is_linked_to_its_customer_once_the_phone_appears() {
+    let srv = start(&signed());
+    std::fs::write(
+        srv.w.path("more.csv"),
+        "id,name,group,tier,owner,emails,domains,phones,country\nC1,Lagos Trading Ltd,,vip,alice,buyer@lagostrade.example,lagostrade.example,+234 801 234 5678,NG\n",
+    )
+    .unwrap();
+    srv.w.ok(&["customers", "import", "more.csv"]);
+    std::thread::sleep(Duration::from_millis(2100));
+    let bsuid_only = |id: &str| {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"metadata":{{"display_phone_number":"8613957400001"}},"contacts":[{{"profile":{{"name":"Ada","username":"ada"}},"user_id":"NG.777"}}],"messages":[{{"from_user_id":"NG.777","id":"{id}","timestamp":"1780000000","type":"text","text":{{"body":"hello again"}}}}]}}}}]}}]}}"#
+        )
+    };
+    assert_eq!(post(&srv, &bsuid_only("wamid.B1")), 200);
+    let find = |k: &str| {
+        srv.w
+            .messages()
+            .into_iter()
+            .find(|m| m["key"] == k)
+            .unwrap()
+    };
+    assert_eq!(find("wamid.B1")["customer"], serde_json::Value::Null);
+    // Phone and user id together: the user id is learned, the earlier message attached.
+    let both = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"display_phone_number":"8613957400001"},"contacts":[{"profile":{"name":"Ada"},"wa_id":"2348012345678","user_id":"NG.777"}],"messages":[{"from":"2348012345678","from_user_id":"NG.777","id":"wamid.B2","timestamp":"1780000100","type":"text","text":{"body":"it's me"}}]}}]}]}"#;
+    assert_eq!(post(&srv, both), 200);
+    assert_eq!(find("wamid.B2")["customer"], "C1");
+    assert_eq!(find("wamid.B1")["customer"], "C1");
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(post(&srv, &bsuid_only("wamid.B3")), 200);
+    assert_eq!(find("wamid.B3")["customer"], "C1");
+    // The raw event is kept with each chat message.
+    assert_eq!(srv.w.count("message WHERE raw LIKE '%from_user_id%'"), 3);
+}

@@ -32,6 +32,8 @@ pub struct ChatEvent {
     pub channel: String,
     /// The rep, when the source knows it (bridges); WhatsApp finds it by the business number.
     pub rep: Option<String>,
+    /// The event as it arrived (the message, echo or status object, JSON).
+    pub raw: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +146,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<ChatEvent>, String> {
                             text: message_text(m),
                             channel: "whatsapp".into(),
                             rep: None,
+                            raw: m.to_string(),
                         });
                     }
                     for s in array(v, "statuses") {
@@ -161,6 +164,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<ChatEvent>, String> {
                             text: String::new(),
                             channel: "whatsapp".into(),
                             rep: None,
+                            raw: s.to_string(),
                         });
                     }
                 }
@@ -181,6 +185,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<ChatEvent>, String> {
                             text: message_text(m),
                             channel: "whatsapp".into(),
                             rep: None,
+                            raw: m.to_string(),
                         });
                     }
                 }

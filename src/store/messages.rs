@@ -184,9 +184,9 @@ pub async fn store_batch(
         let sql = format!(
             "INSERT INTO message (key, message_id, channel, direction, class, counts_as_contact,
                customer_id, group_id, match_reason, counterpart, rep_id, from_addr, to_addrs,
-               subject, body, sent_at, received_at, in_reply_to, created_at)
+               subject, body, sent_at, received_at, in_reply_to, created_at, raw)
              VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-            placeholders(chunk.len(), 19)
+            placeholders(chunk.len(), 20)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for m in chunk {
@@ -210,7 +210,8 @@ pub async fn store_batch(
                 .bind(m.sent_at)
                 .bind(m.received_at)
                 .bind(&m.in_reply_to)
-                .bind(now);
+                .bind(now)
+                .bind(&m.raw);
         }
         for row in q.fetch_all(&mut **tx).await.ctx("store messages")? {
             inserted.insert(row.get(0));

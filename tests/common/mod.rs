@@ -125,9 +125,8 @@ impl Workspace {
         let out = Command::new("python3")
             .args([
                 "-c",
-                &format!(
-                    "import sqlite3;print(sqlite3.connect('kw.db').execute('SELECT COUNT(*) FROM {table}').fetchone()[0])"
-                ),
+                "import sqlite3,sys;print(sqlite3.connect('kw.db').execute('SELECT COUNT(*) FROM ' + sys.argv[1]).fetchone()[0])",
+                table,
             ])
             .current_dir(self.dir.path())
             .output()
