@@ -203,12 +203,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
-/// Serve until `stop` turns true; connections in flight finish.
+/// Serve until `stop` turns true; requests in flight finish (and commit) before the returned
+/// task ends.
 pub async fn serve(
     state: Arc<ApiState>,
     listen: &str,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<(), ServeError> {
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
     let addr: SocketAddr = listen
         .parse()
         .map_err(|_| ServeError::Config(format!("http.listen: {listen:?} is not an address")))?;
@@ -229,7 +230,7 @@ pub async fn serve(
     }
     info!(%addr, webhook = state.webhook_enabled(), "HTTP server listening.");
     let app = router(state);
-    tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -238,8 +239,7 @@ pub async fn serve(
         if let Err(e) = result {
             warn!(error = %e, "HTTP server stopped with an error.");
         }
-    });
-    Ok(())
+    }))
 }
 
 /// Equal without an early exit (tokens and verify tokens).

@@ -177,9 +177,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     let app = App::start(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut server = None;
     if let Some(listen) = app.config.http.listen.clone() {
         let state = Arc::new(crate::api::ApiState::new(app.clone())?);
-        crate::api::serve(state, &listen, stop_rx.clone()).await?;
+        server = Some(crate::api::serve(state, &listen, stop_rx.clone()).await?);
     }
     let sources: Vec<_> = accounts
         .into_iter()
@@ -227,6 +228,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     // Sources stop fetching; chunks under way are committed (or rolled back) first.
     let _ = stop_tx.send(true);
+    if let Some(server) = server
+        && tokio::time::timeout(Duration::from_secs(30), server)
+            .await
+            .is_err()
+    {
+        warn!("HTTP requests still running after 30 s; they are answered with an error.");
+    }
     let all = futures::future::join_all(sources);
     if tokio::time::timeout(Duration::from_secs(30), all)
         .await
