@@ -906,6 +906,7 @@ async fn supervise_folder(app: App, account: Arc<Account>, folder: Folder, mut s
         if stopping(&stop) {
             return;
         }
+        let started = Instant::now();
         let session = tokio::spawn(watch_folder(
             app.clone(),
             Arc::clone(&account),
@@ -919,6 +920,10 @@ async fn supervise_folder(app: App, account: Arc<Account>, folder: Folder, mut s
         };
         if stopping(&stop) {
             return;
+        }
+        // A connection that lived a while was healthy: start the backoff over.
+        if started.elapsed() > Duration::from_secs(120) {
+            failures = 0;
         }
         failures += 1;
         let _ = mailboxes::failed(
