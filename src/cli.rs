@@ -48,6 +48,19 @@ pub enum Command {
         #[arg(long)]
         account: Option<String>,
     },
+    /// The follow-up board: per owner, most urgent first: state, deadlines, top tags and their
+    /// next steps. Judged at `--at` (RFC 3339) or now, deterministically.
+    Followups {
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        /// ok, due-soon, due, overdue, released
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Mailbox health: last successful sync, last error, consecutive failures, messages behind.
     Status {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -189,6 +202,26 @@ pub async fn run(cli: Cli) -> Result<()> {
             sync_once(config, account.as_deref()).await
         }
         Command::Status { format } => status(&config, format).await,
+        Command::Followups {
+            at,
+            owner,
+            state,
+            format,
+        } => {
+            let now = match at {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .with_context(|| format!("--at {t:?} is not an RFC 3339 time"))?
+                    .timestamp_millis(),
+                None => store::now_ms(),
+            };
+            let state = match state.as_deref() {
+                Some(s) => Some(crate::followup::policy::State::parse(s).ok_or_else(|| {
+                    anyhow::anyhow!("--state {s:?}: one of ok, due-soon, due, overdue, released")
+                })?),
+                None => None,
+            };
+            followups(&config, now, owner.as_deref(), state, format).await
+        }
         Command::CheckConfig => {
             let problems = config.secret_problems();
             if !problems.is_empty() {
@@ -780,6 +813,119 @@ async fn sync_once(config: Config, only: Option<&str>) -> Result<()> {
         anyhow::bail!("{errors} mailbox folder(s) could not be synced");
     }
     Ok(())
+}
+
+async fn followups(
+    config: &Config,
+    now: i64,
+    owner: Option<&str>,
+    state: Option<crate::followup::policy::State>,
+    format: Format,
+) -> Result<()> {
+    use crate::followup::policy::{Facts, assess};
+    let db = Db::open(&config.database).await?;
+    let (customers, tags) = store::customers::board_facts(&db, now).await?;
+    let mut board: Vec<_> = customers
+        .into_iter()
+        .filter(|(c, _)| owner.is_none_or(|o| c.owner.as_deref() == Some(o)))
+        .map(|(c, created_at)| {
+            let facts = Facts {
+                tier: c.tier.clone(),
+                created_at,
+                last_inbound_at: c.last_inbound_at,
+                last_outbound_at: c.last_outbound_at,
+            };
+            let a = assess(&facts, &config.followup, now);
+            (c, a)
+        })
+        .filter(|(_, a)| state.is_none_or(|s| a.state == s))
+        .collect();
+    // Per owner (the pool last), most urgent first.
+    board.sort_by(|(c1, a1), (c2, a2)| {
+        (
+            c1.owner.is_none(),
+            &c1.owner,
+            a1.state,
+            a1.next_due_at,
+            &c1.id,
+        )
+            .cmp(&(
+                c2.owner.is_none(),
+                &c2.owner,
+                a2.state,
+                a2.next_due_at,
+                &c2.id,
+            ))
+    });
+    if format == Format::Json {
+        let json: Vec<serde_json::Value> = board
+            .iter()
+            .map(|(c, a)| {
+                serde_json::json!({
+                    "customer": c.id, "name": c.name, "tier": c.tier, "owner": c.owner,
+                    "last_inbound_at": c.last_inbound_at, "last_outbound_at": c.last_outbound_at,
+                    "state": a.state, "tier_due_at": a.tier_due_at,
+                    "awaiting_reply_since": a.awaiting_reply_since, "reply_due_at": a.reply_due_at,
+                    "waiting_since": a.waiting_since, "follow_up_due_at": a.follow_up_due_at,
+                    "next_due_at": a.next_due_at, "reason": a.reason,
+                    "tags": tags.get(&c.id).map(|t| t.iter().take(3).map(|(tag, step)| serde_json::json!({"tag": tag, "next_step": step})).collect::<Vec<_>>()).unwrap_or_default(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    let mut last_owner: Option<Option<String>> = None;
+    for (c, a) in &board {
+        if last_owner.as_ref() != Some(&c.owner) {
+            println!(
+                "\n== {}",
+                c.owner.as_deref().unwrap_or("public pool (no owner)")
+            );
+            println!(
+                "{:<10} {} {:<15} {:<9} {:<22} {:<22} {:<26} REASON / TAGS",
+                "CUSTOMER",
+                cell("NAME", 24),
+                "TIER",
+                "STATE",
+                "LAST INBOUND",
+                "LAST OUTBOUND",
+                "NEXT DUE"
+            );
+            last_owner = Some(c.owner.clone());
+        }
+        let tag_text: Vec<String> = tags
+            .get(&c.id)
+            .map(|t| t.iter().take(3).map(|(tag, _)| tag.clone()).collect())
+            .unwrap_or_default();
+        println!(
+            "{:<10} {} {:<15} {:<9} {:<22} {:<22} {:<26} {}{}",
+            c.id,
+            cell(&c.name, 24),
+            c.tier,
+            a.state.as_str(),
+            ago_or_never(c.last_inbound_at, now),
+            ago_or_never(c.last_outbound_at, now),
+            when(Some(a.next_due_at), now),
+            a.reason,
+            if tag_text.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", tag_text.join(", "))
+            }
+        );
+        if let Some((tag, step)) = tags.get(&c.id).and_then(|t| t.first())
+            && !step.is_empty()
+        {
+            println!("{:>12}next step ({tag}): {step}", "");
+        }
+    }
+    println!("\n{} customers", board.len());
+    Ok(())
+}
+
+fn ago_or_never(ms: Option<i64>, now: i64) -> String {
+    ms.map(|m| ago(m, now)).unwrap_or_else(|| "never".into())
 }
 
 async fn status(config: &Config, format: Format) -> Result<()> {

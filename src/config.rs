@@ -43,6 +43,166 @@ pub struct Config {
     /// Bearer tokens of the REST API (`/api/v1/...`).
     #[serde(default)]
     pub api: ApiConfig,
+    /// The team's follow-up policy.
+    #[serde(default)]
+    pub followup: FollowupConfig,
+}
+
+/// `[followup]`: the written policy keepwarm enforces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowupConfig {
+    /// A new customer gets a first touch within this many days.
+    #[serde(default = "default_first_touch")]
+    pub first_touch_days: i64,
+    /// A customer's message gets an answer within this many hours.
+    #[serde(default = "default_reply_within")]
+    pub reply_within_hours: i64,
+    /// Outreach that got no answer gets a second follow-up within this many days.
+    #[serde(default = "default_no_reply")]
+    pub no_reply_follow_up_days: i64,
+    /// Count only our outbound messages as contact for the tier timer (default: both ways).
+    #[serde(default)]
+    pub outbound_only: bool,
+    /// A due customer is overdue this many days after the due date.
+    #[serde(default = "default_overdue_after")]
+    pub overdue_after_days: i64,
+    /// Per-tier overrides of the built-in policy (`[followup.tiers.vip] interval_days = 21`).
+    #[serde(default)]
+    pub tiers: std::collections::BTreeMap<String, TierOverride>,
+}
+
+impl Default for FollowupConfig {
+    fn default() -> Self {
+        FollowupConfig {
+            first_touch_days: default_first_touch(),
+            reply_within_hours: default_reply_within(),
+            no_reply_follow_up_days: default_no_reply(),
+            outbound_only: false,
+            overdue_after_days: default_overdue_after(),
+            tiers: Default::default(),
+        }
+    }
+}
+
+fn default_first_touch() -> i64 {
+    3
+}
+fn default_reply_within() -> i64 {
+    24
+}
+fn default_no_reply() -> i64 {
+    7
+}
+fn default_overdue_after() -> i64 {
+    1
+}
+
+/// `[followup.tiers.NAME]`: any field left out keeps the built-in value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierOverride {
+    /// The tier's contact interval.
+    #[serde(default)]
+    pub interval_days: Option<i64>,
+    /// "Due soon" starts this many days before the due date.
+    #[serde(default)]
+    pub warn_days: Option<i64>,
+    /// Release an overdue customer to the public pool...
+    #[serde(default)]
+    pub release: Option<bool>,
+    /// ... this many days after the due date.
+    #[serde(default)]
+    pub release_grace_days: Option<i64>,
+}
+
+/// A tier's policy, overrides applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierPolicy {
+    pub interval_days: i64,
+    pub warn_days: i64,
+    pub release: bool,
+    pub release_grace_days: i64,
+}
+
+/// Built-in tiers: VIP 30 days (never released), repeat 45, one-time 45, high-potential 7,
+/// low-potential 90, new 3 (first touch).
+pub const TIERS: &[(&str, TierPolicy)] = &[
+    (
+        "vip",
+        TierPolicy {
+            interval_days: 30,
+            warn_days: 7,
+            release: false,
+            release_grace_days: 14,
+        },
+    ),
+    (
+        "repeat",
+        TierPolicy {
+            interval_days: 45,
+            warn_days: 7,
+            release: true,
+            release_grace_days: 14,
+        },
+    ),
+    (
+        "one-time",
+        TierPolicy {
+            interval_days: 45,
+            warn_days: 7,
+            release: true,
+            release_grace_days: 7,
+        },
+    ),
+    (
+        "high-potential",
+        TierPolicy {
+            interval_days: 7,
+            warn_days: 2,
+            release: true,
+            release_grace_days: 3,
+        },
+    ),
+    (
+        "low-potential",
+        TierPolicy {
+            interval_days: 90,
+            warn_days: 14,
+            release: true,
+            release_grace_days: 14,
+        },
+    ),
+    (
+        "new",
+        TierPolicy {
+            interval_days: 3,
+            warn_days: 1,
+            release: true,
+            release_grace_days: 7,
+        },
+    ),
+];
+
+impl FollowupConfig {
+    /// The policy of a tier (an unknown tier is treated as one-time).
+    pub fn tier(&self, name: &str) -> TierPolicy {
+        let base = TIERS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .or_else(|| TIERS.iter().find(|(n, _)| *n == "one-time"))
+            .map(|(_, t)| *t)
+            .expect("built-in tiers");
+        match self.tiers.get(name) {
+            Some(o) => TierPolicy {
+                interval_days: o.interval_days.unwrap_or(base.interval_days),
+                warn_days: o.warn_days.unwrap_or(base.warn_days),
+                release: o.release.unwrap_or(base.release),
+                release_grace_days: o.release_grace_days.unwrap_or(base.release_grace_days),
+            },
+            None => base,
+        }
+    }
 }
 
 /// `[http]`
@@ -538,6 +698,20 @@ impl Config {
                 "http.listen".into(),
                 format!("{listen:?} is not an address like \"0.0.0.0:8080\""),
             );
+        }
+        for (name, t) in &self.followup.tiers {
+            for (key, v) in [
+                ("interval_days", t.interval_days),
+                ("warn_days", t.warn_days),
+                ("release_grace_days", t.release_grace_days),
+            ] {
+                if v.is_some_and(|d| !(0..=3650).contains(&d)) {
+                    add(
+                        format!("followup.tiers.{name}.{key}"),
+                        "must be between 0 and 3650 days".into(),
+                    );
+                }
+            }
         }
         if self.ingest.max_message_bytes < 1024 {
             add(

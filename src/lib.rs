@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod eval;
+pub mod followup;
 pub mod message;
 pub mod normalize;
 pub mod pipeline;

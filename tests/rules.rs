@@ -440,3 +440,63 @@ fn dev_whatsapp_bodies_attach_to_the_right_customer_and_count_right() {
     }
     assert_eq!(checked, 69);
 }
+
+#[test]
+fn the_follow_up_board_is_judged_at_any_moment_deterministically() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keepwarm.toml"),
+        "[team]\ndomains = [\"sinoexport.example\"]\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[
+        "customers",
+        "import",
+        corpus.join("customers.csv").to_str().unwrap(),
+    ]);
+    run(&[
+        "ingest",
+        "whatsapp",
+        corpus.join("whatsapp").to_str().unwrap(),
+    ]);
+    let args = [
+        "followups",
+        "--at",
+        "2026-10-15T00:00:00Z",
+        "--state",
+        "overdue",
+        "--format",
+        "json",
+    ];
+    let first = run(&args);
+    assert_eq!(first, run(&args), "the same moment gives the same board");
+    let board: Vec<serde_json::Value> = serde_json::from_str(&first).unwrap();
+    assert!(!board.is_empty());
+    assert!(board.iter().all(|r| r["state"] == "overdue"));
+    // C1003 (VIP): last contact 2026-07-23 + 30 days, overdue a day later; VIPs stay owned.
+    let c = board.iter().find(|r| r["customer"] == "C1003").unwrap();
+    assert_eq!(c["tier"], "vip");
+    assert_eq!(c["tier_due_at"], 1_784_793_912_000i64 + 30 * 86_400_000);
+    // Sorted per owner, most urgent (earliest due) first.
+    for w in board.windows(2) {
+        if w[0]["owner"] == w[1]["owner"] {
+            assert!(w[0]["next_due_at"].as_i64() <= w[1]["next_due_at"].as_i64());
+        }
+    }
+    let table = run(&["followups", "--at", "2026-10-15T00:00:00Z"]);
+    assert!(table.contains("== "), "{table}");
+}

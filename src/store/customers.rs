@@ -395,6 +395,43 @@ pub async fn list_customers(db: &Db) -> Result<Vec<CustomerRow>, StoreError> {
     Ok(rows.iter().map(customer_row).collect())
 }
 
+/// What the follow-up board needs of every customer: its row, when it entered the directory,
+/// and its live tags (tag, next step) by customer.
+pub async fn board_facts(
+    db: &Db,
+    now: i64,
+) -> Result<
+    (
+        Vec<(CustomerRow, i64)>,
+        HashMap<String, Vec<(String, String)>>,
+    ),
+    StoreError,
+> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CUSTOMER_COLUMNS}, created_at FROM customer"
+    )))
+    .fetch_all(db.pool())
+    .await
+    .ctx("read customers for the board")?;
+    let customers = rows
+        .iter()
+        .map(|r| (customer_row(r), r.get::<i64, _>("created_at")))
+        .collect();
+    let mut tags: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT customer_id, tag, next_step FROM customer_tag
+         WHERE expires_at > $1 AND state <> 'dismissed' ORDER BY last_seen DESC",
+    )
+    .bind(now)
+    .fetch_all(db.pool())
+    .await
+    .ctx("read tags for the board")?
+    {
+        tags.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
+    }
+    Ok((customers, tags))
+}
+
 /// One customer with identities and message counts.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CustomerDetail {

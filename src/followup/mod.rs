@@ -1,0 +1,4 @@
+//! The follow-up policy: tier timers, reply and second follow-up deadlines (`policy`), and the
+//! board that shows them.
+
+pub mod policy;
