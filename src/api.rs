@@ -377,9 +377,9 @@ async fn store(s: &ApiState, events: Vec<ChatEvent>) -> Response {
     }
 }
 
-/// One message from another chat bridge (WeChat Work, Telegram, LINE, ...).
+/// One message from another chat bridge (WeChat Work, Telegram, LINE, ...). Fields not listed
+/// here are ignored (and kept in the raw event only as far as listed).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BridgeMessage {
     /// `wechat`, `telegram`, `line`, `sms` or any short lower-case name.
     pub channel: String,

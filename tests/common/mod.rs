@@ -119,8 +119,8 @@ impl Workspace {
         serde_json::from_str(&self.ok(&["status", "--format", "json"])).unwrap()
     }
 
-    /// A row count straight from the database (through the sqlite3 of the messages command is
-    /// not enough for sightings): `keepwarm messages` counts messages; this counts any table.
+    /// `SELECT COUNT(*) FROM <table and condition>` straight from the database (sightings and
+    /// raw columns are not in any command's output).
     pub fn count(&self, table: &str) -> i64 {
         let out = Command::new("python3")
             .args([
