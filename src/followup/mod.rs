@@ -1,4 +1,6 @@
 //! The follow-up policy: tier timers, reply and second follow-up deadlines (`policy`), and the
 //! board that shows them.
 
+pub mod assign;
+pub mod ooo;
 pub mod policy;
