@@ -128,6 +128,7 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         && matched.customer.is_none()
         && matched.group.is_none()
         && (autoreply::scam_wording(&email.subject, &email.text)
+            || autoreply::cold_pitch(&email.text)
             || dir.is_lookalike(domain_of(from)))
     {
         class = Class::Spam;

@@ -401,6 +401,10 @@ pub fn cold_pitch(text: &str) -> bool {
     let t: String = text.chars().take(1500).collect::<String>().to_lowercase();
     const SELLER: &[&str] = &[
         "we are a leading",
+        "we are the leading",
+        "we are one of the leading",
+        "we are a professional",
+        "we are a reliable",
         "we are a professional",
         "we are an experienced",
         "we are a manufacturer",
@@ -440,6 +444,10 @@ pub fn cold_pitch(text: &str) -> bool {
         "we offer",
         "welcome to contact",
         "looking forward to cooperat",
+        "waiting for your inquiry",
+        "contact us now",
+        "free samples",
+        "competitive price",
         "cooperation",
         "代工",
         "欢迎合作",
@@ -564,6 +572,9 @@ mod tests {
         ));
         assert!(cold_pitch(
             "Dear purchasing manager, we are a leading manufacturer of solar panels in Ningbo. We offer OEM service."
+        ));
+        assert!(cold_pitch(
+            "Dear Sir, we are the leading maker and supplier of LED tubes. Free samples, competitive price."
         ));
         // Buyers asking are not pitches.
         assert!(!cold_pitch("Hello i need solar generater 5kva, how much"));
