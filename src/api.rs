@@ -349,25 +349,25 @@ async fn store(s: &ApiState, events: Vec<ChatEvent>) -> Response {
             Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
     };
-    let committed = match s.commits.get() {
-        Some(commits) => {
-            let (reply, done) = tokio::sync::oneshot::channel();
-            if commits.send((prepared, reply)).await.is_err() {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "stopping",
-                    "the server is stopping",
-                );
-            }
-            done.await
-                .unwrap_or_else(|_| Err("the committer stopped".into()))
-        }
-        // Routes used without `serve` (tests of the router): commit directly.
-        None => crate::store::messages::commit(&s.app.db, &prepared, &ctx.rules)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
+    // The group committer runs from `serve`, which mounts these routes.
+    let Some(commits) = s.commits.get() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "the server is starting",
+        );
     };
+    let (reply, done) = tokio::sync::oneshot::channel();
+    if commits.send((prepared, reply)).await.is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the server is stopping",
+        );
+    }
+    let committed = done
+        .await
+        .unwrap_or_else(|_| Err("the committer stopped".into()));
     match committed {
         Ok(()) => (StatusCode::OK, "EVENT_RECEIVED").into_response(),
         Err(e) => {

@@ -370,36 +370,8 @@ fn backtest_shows_what_a_rule_change_would_do() {
 
 #[test]
 fn dev_whatsapp_bodies_attach_to_the_right_customer_and_count_right() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("keepwarm.toml"),
-        "[team]\ndomains = [\"sinoexport.example\"]\n",
-    )
-    .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    run(&[
-        "customers",
-        "import",
-        corpus.join("customers.csv").to_str().unwrap(),
-    ]);
-    run(&[
-        "ingest",
-        "whatsapp",
-        corpus.join("whatsapp").to_str().unwrap(),
-    ]);
+    let (dir, corpus) = dev_with_whatsapp();
+    let run = |args: &[&str]| keepwarm_ok(dir.path(), args);
     // Meta retries deliveries: the same bodies again store nothing.
     let again = run(&[
         "ingest",
@@ -443,36 +415,8 @@ fn dev_whatsapp_bodies_attach_to_the_right_customer_and_count_right() {
 
 #[test]
 fn the_follow_up_board_is_judged_at_any_moment_deterministically() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("keepwarm.toml"),
-        "[team]\ndomains = [\"sinoexport.example\"]\n",
-    )
-    .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    run(&[
-        "customers",
-        "import",
-        corpus.join("customers.csv").to_str().unwrap(),
-    ]);
-    run(&[
-        "ingest",
-        "whatsapp",
-        corpus.join("whatsapp").to_str().unwrap(),
-    ]);
+    let (dir, _) = dev_with_whatsapp();
+    let run = |args: &[&str]| keepwarm_ok(dir.path(), args);
     let args = [
         "followups",
         "--at",
@@ -499,4 +443,35 @@ fn the_follow_up_board_is_judged_at_any_moment_deterministically() {
     }
     let table = run(&["followups", "--at", "2026-10-15T00:00:00Z"]);
     assert!(table.contains("== "), "{table}");
+}
+
+/// A workspace with the dev corpus's customers imported and its WhatsApp bodies ingested.
+fn dev_with_whatsapp() -> (tempfile::TempDir, std::path::PathBuf) {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keepwarm.toml"),
+        "[team]\ndomains = [\"sinoexport.example\"]\n",
+    )
+    .unwrap();
+    let csv = corpus.join("customers.csv");
+    keepwarm_ok(dir.path(), &["customers", "import", csv.to_str().unwrap()]);
+    let wa = corpus.join("whatsapp");
+    keepwarm_ok(dir.path(), &["ingest", "whatsapp", wa.to_str().unwrap()]);
+    (dir, corpus)
+}
+
+/// Run keepwarm in `dir`, require success, return stdout.
+fn keepwarm_ok(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -111,6 +111,18 @@ fn status_body(id: &str, to: &str, status: &str, ts: u64) -> String {
     )
 }
 
+/// Give Lagos Trading (C1) a WhatsApp number, and wait for the server's directory snapshot to
+/// renew.
+fn give_lagos_a_phone(srv: &Server) {
+    std::fs::write(
+        srv.w.path("more.csv"),
+        "id,name,group,tier,owner,emails,domains,phones,country\nC1,Lagos Trading Ltd,,vip,alice,buyer@lagostrade.example,lagostrade.example,+234 801 234 5678,NG\n",
+    )
+    .unwrap();
+    srv.w.ok(&["customers", "import", "more.csv"]);
+    std::thread::sleep(Duration::from_millis(2100));
+}
+
 fn stored(srv: &Server) -> Vec<serde_json::Value> {
     srv.w.messages()
 }
@@ -179,14 +191,7 @@ fn handshake_signatures_limits_and_malformed_bodies() {
 #[test]
 fn retries_statuses_in_any_order_mixed_and_concurrent_deliveries() {
     let srv = start(&signed());
-    // Give Lagos Trading a WhatsApp number.
-    std::fs::write(
-        srv.w.path("more.csv"),
-        "id,name,group,tier,owner,emails,domains,phones,country\nC1,Lagos Trading Ltd,,vip,alice,buyer@lagostrade.example,lagostrade.example,+234 801 234 5678,NG\n",
-    )
-    .unwrap();
-    srv.w.ok(&["customers", "import", "more.csv"]);
-    std::thread::sleep(Duration::from_millis(2100)); // the server's directory snapshot renews
+    give_lagos_a_phone(&srv);
 
     // The same delivery three times: one message.
     let body = text_body(
@@ -372,13 +377,7 @@ fn chat_bridges_post_messages_with_a_bearer_token() {
 #[test]
 fn a_username_only_contact_is_linked_to_its_customer_once_the_phone_appears() {
     let srv = start(&signed());
-    std::fs::write(
-        srv.w.path("more.csv"),
-        "id,name,group,tier,owner,emails,domains,phones,country\nC1,Lagos Trading Ltd,,vip,alice,buyer@lagostrade.example,lagostrade.example,+234 801 234 5678,NG\n",
-    )
-    .unwrap();
-    srv.w.ok(&["customers", "import", "more.csv"]);
-    std::thread::sleep(Duration::from_millis(2100));
+    give_lagos_a_phone(&srv);
     let bsuid_only = |id: &str| {
         format!(
             r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"metadata":{{"display_phone_number":"8613957400001"}},"contacts":[{{"profile":{{"name":"Ada","username":"ada"}},"user_id":"NG.777"}}],"messages":[{{"from_user_id":"NG.777","id":"{id}","timestamp":"1780000000","type":"text","text":{{"body":"hello again"}}}}]}}}}]}}]}}"#

@@ -458,8 +458,6 @@ pub struct Synced {
     pub report: BatchReport,
     pub fetched: usize,
     pub bytes: u64,
-    /// Messages too large to download (stored as failures).
-    pub skipped_large: usize,
     /// The folder is up to date (false when a stop cut the round short).
     pub complete: bool,
 }

@@ -128,65 +128,63 @@ pub fn parse(body: &[u8]) -> Result<Vec<ChatEvent>, String> {
                     .or_else(|| (contacts.len() == 1).then(|| &contacts[0]))
                     .copied()
             };
+            // One event from a message, echo or status object: who (`wa`, `user` keys), with
+            // the contacts list filling in what the object leaves out (not for statuses).
+            let event =
+                |obj: &Value, kind: EventKind, wa: &str, user: &str, business: Option<String>| {
+                    let wa = str_of(obj, wa);
+                    let user = str_of(obj, user);
+                    let status = kind == EventKind::Status;
+                    let c = if status {
+                        None
+                    } else {
+                        contact(wa.as_deref(), user.as_deref())
+                    };
+                    ChatEvent {
+                        id: str_of(obj, "id").unwrap_or_default(),
+                        kind,
+                        wa_id: wa.or_else(|| c.and_then(|c| c.0).map(str::to_string)),
+                        user_id: user.or_else(|| c.and_then(|c| c.1).map(str::to_string)),
+                        name: c.and_then(|c| c.2).map(str::to_string),
+                        business_number: business,
+                        timestamp: timestamp(obj),
+                        detail: str_of(obj, if status { "status" } else { "type" })
+                            .unwrap_or_else(|| "unknown".into()),
+                        text: if status {
+                            String::new()
+                        } else {
+                            message_text(obj)
+                        },
+                        channel: "whatsapp".into(),
+                        rep: None,
+                        raw: obj.to_string(),
+                    }
+                };
             match change.field.as_str() {
                 "messages" => {
                     for m in array(v, "messages") {
-                        let from = str_of(m, "from");
-                        let from_user = str_of(m, "from_user_id");
-                        let c = contact(from.as_deref(), from_user.as_deref());
-                        out.push(ChatEvent {
-                            id: str_of(m, "id").unwrap_or_default(),
-                            kind: EventKind::Inbound,
-                            wa_id: from.or_else(|| c.and_then(|c| c.0).map(str::to_string)),
-                            user_id: from_user.or_else(|| c.and_then(|c| c.1).map(str::to_string)),
-                            name: c.and_then(|c| c.2).map(str::to_string),
-                            business_number: business.clone(),
-                            timestamp: timestamp(m),
-                            detail: str_of(m, "type").unwrap_or_else(|| "unknown".into()),
-                            text: message_text(m),
-                            channel: "whatsapp".into(),
-                            rep: None,
-                            raw: m.to_string(),
-                        });
+                        out.push(event(
+                            m,
+                            EventKind::Inbound,
+                            "from",
+                            "from_user_id",
+                            business.clone(),
+                        ));
                     }
-                    for s in array(v, "statuses") {
-                        let to = str_of(s, "recipient_id");
-                        let to_user = str_of(s, "recipient_user_id");
-                        out.push(ChatEvent {
-                            id: str_of(s, "id").unwrap_or_default(),
-                            kind: EventKind::Status,
-                            wa_id: to,
-                            user_id: to_user,
-                            name: None,
-                            business_number: business.clone(),
-                            timestamp: timestamp(s),
-                            detail: str_of(s, "status").unwrap_or_else(|| "unknown".into()),
-                            text: String::new(),
-                            channel: "whatsapp".into(),
-                            rep: None,
-                            raw: s.to_string(),
-                        });
+                    for st in array(v, "statuses") {
+                        out.push(event(
+                            st,
+                            EventKind::Status,
+                            "recipient_id",
+                            "recipient_user_id",
+                            business.clone(),
+                        ));
                     }
                 }
                 "smb_message_echoes" => {
                     for m in array(v, "message_echoes") {
-                        let to = str_of(m, "to");
-                        let to_user = str_of(m, "to_user_id");
-                        let c = contact(to.as_deref(), to_user.as_deref());
-                        out.push(ChatEvent {
-                            id: str_of(m, "id").unwrap_or_default(),
-                            kind: EventKind::Echo,
-                            wa_id: to,
-                            user_id: to_user,
-                            name: c.and_then(|c| c.2).map(str::to_string),
-                            business_number: str_of(m, "from").or_else(|| business.clone()),
-                            timestamp: timestamp(m),
-                            detail: str_of(m, "type").unwrap_or_else(|| "unknown".into()),
-                            text: message_text(m),
-                            channel: "whatsapp".into(),
-                            rep: None,
-                            raw: m.to_string(),
-                        });
+                        let ours = str_of(m, "from").or_else(|| business.clone());
+                        out.push(event(m, EventKind::Echo, "to", "to_user_id", ours));
                     }
                 }
                 _ => {}
