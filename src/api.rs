@@ -71,7 +71,7 @@ async fn group_committer(app: App, mut rx: tokio::sync::mpsc::Receiver<Pending>)
             .flat_map(|(p, _)| std::mem::take(p))
             .collect();
         let rules = app.rules.current();
-        let result = crate::store::messages::commit(&app.db, &batch, &rules)
+        let result = crate::store::messages::commit(&app.db, &batch, &rules, &app.config)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string());
@@ -167,6 +167,7 @@ impl ApiState {
                 .await?,
             rules,
             max_message_bytes: self.app.config.ingest.max_message_bytes,
+            config: Arc::clone(&self.app.config),
         });
         *slot = Some((Instant::now(), Arc::clone(&ctx)));
         Ok(ctx)

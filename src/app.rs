@@ -192,6 +192,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             ))
         })
         .collect();
+    let sweeper = tokio::spawn(crate::followup::sweep::run(app.clone(), stop_rx.clone()));
     let version = app.rules.current().version.clone();
     info!(
         database = %crate::config::redact_url(&app.config.database.url),
@@ -235,6 +236,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     {
         warn!("HTTP requests still running after 30 s; they are answered with an error.");
     }
+    let _ = tokio::time::timeout(Duration::from_secs(30), sweeper).await;
     let all = futures::future::join_all(sources);
     if tokio::time::timeout(Duration::from_secs(30), all)
         .await

@@ -61,6 +61,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Judge every customer whose next deadline has passed: store the state, write
+    /// followup.due / followup.overdue events, release overdue customers to the pool (what
+    /// `keepwarm run` does every `followup.sweep_interval`). `--at` moves the policy's clock.
+    Sweep {
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The public pool: customers without an owner, when and why they were released.
+    Pool {
+        /// Ownership changes (released, claimed) instead, newest first.
+        #[arg(long)]
+        history: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The outbox: events written for the CRM.
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
     /// Mailbox health: last successful sync, last error, consecutive failures, messages behind.
     Status {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -97,6 +117,20 @@ pub enum Command {
     /// Trait rules: check, try and evaluate them.
     #[command(subcommand)]
     Rules(RulesCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCmd {
+    /// Events in the order they were written.
+    List {
+        /// Only events of this kind (e.g. lead.assigned).
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t = MessageFormat::Table)]
+        format: MessageFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,18 +236,38 @@ pub async fn run(cli: Cli) -> Result<()> {
             sync_once(config, account.as_deref()).await
         }
         Command::Status { format } => status(&config, format).await,
+        Command::Sweep { at, format } => {
+            let now = at_or_now(at.as_deref())?;
+            let db = Db::open(&config.database).await?;
+            let report = crate::followup::sweep::sweep(&db, &config, now, store::now_ms()).await?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "judged {}, due {}, overdue {}, released {}, releases held {} ({:.2}s)",
+                    report.judged,
+                    report.due,
+                    report.overdue,
+                    report.released,
+                    report.frozen,
+                    report.elapsed_secs
+                );
+            }
+            Ok(())
+        }
+        Command::Pool { history, format } => pool(&config, history, format).await,
+        Command::Outbox(OutboxCmd::List {
+            kind,
+            limit,
+            format,
+        }) => outbox_list(&config, kind.as_deref(), limit, format).await,
         Command::Followups {
             at,
             owner,
             state,
             format,
         } => {
-            let now = match at {
-                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
-                    .with_context(|| format!("--at {t:?} is not an RFC 3339 time"))?
-                    .timestamp_millis(),
-                None => store::now_ms(),
-            };
+            let now = at_or_now(at.as_deref())?;
             let state = match state.as_deref() {
                 Some(s) => Some(crate::followup::policy::State::parse(s).ok_or_else(|| {
                     anyhow::anyhow!("--state {s:?}: one of ok, due-soon, due, overdue, released")
@@ -474,6 +528,7 @@ where
         directory,
         rules: load_rules(config)?,
         max_message_bytes: config.ingest.max_message_bytes,
+        config: Arc::new(config.clone()),
     });
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
@@ -822,20 +877,23 @@ async fn followups(
     state: Option<crate::followup::policy::State>,
     format: Format,
 ) -> Result<()> {
-    use crate::followup::policy::{Facts, assess};
+    use crate::followup::policy::{Policy, assess};
+    use crate::followup::sweep::facts_of;
     let db = Db::open(&config.database).await?;
-    let (customers, tags) = store::customers::board_facts(&db, now).await?;
-    let mut board: Vec<_> = customers
+    let policy = Policy::new(&config.followup);
+    let rows = store::followup::all_timers(&db).await?;
+    let groups = if config.followup.group_rollup {
+        store::followup::group_contact(&db).await?
+    } else {
+        Default::default()
+    };
+    let tags = store::customers::live_tags(&db, now).await?;
+    let recent = now - config.followup.recent_ms();
+    let mut board: Vec<_> = rows
         .into_iter()
-        .filter(|(c, _)| owner.is_none_or(|o| c.owner.as_deref() == Some(o)))
-        .map(|(c, created_at)| {
-            let facts = Facts {
-                tier: c.tier.clone(),
-                created_at,
-                last_inbound_at: c.last_inbound_at,
-                last_outbound_at: c.last_outbound_at,
-            };
-            let a = assess(&facts, &config.followup, now);
+        .filter(|c| owner.is_none_or(|o| c.owner.as_deref() == Some(o)))
+        .map(|c| {
+            let a = assess(&facts_of(&c, &groups), &policy, now);
             (c, a)
         })
         .filter(|(_, a)| state.is_none_or(|s| a.state == s))
@@ -857,17 +915,40 @@ async fn followups(
                 &c2.id,
             ))
     });
+    // Flags: away (out of office), another rep's contact, a release held back.
+    let flags = |c: &store::followup::TimerRow| {
+        let mut f: Vec<String> = Vec::new();
+        if let Some(until) = c.paused_until.filter(|u| *u > now) {
+            f.push(format!("away until {}", day(until)));
+        }
+        if let (Some(rep), Some(at)) = (&c.conflict_rep, c.conflict_at)
+            && at >= recent
+        {
+            f.push(format!("contacted by {rep} {}", ago(at, now)));
+        }
+        if let Some(why) = &c.release_frozen {
+            f.push(format!("release held: {why}"));
+        }
+        f
+    };
     if format == Format::Json {
         let json: Vec<serde_json::Value> = board
             .iter()
             .map(|(c, a)| {
                 serde_json::json!({
                     "customer": c.id, "name": c.name, "tier": c.tier, "owner": c.owner,
+                    "group": c.group, "country": c.country,
                     "last_inbound_at": c.last_inbound_at, "last_outbound_at": c.last_outbound_at,
                     "state": a.state, "tier_due_at": a.tier_due_at,
                     "awaiting_reply_since": a.awaiting_reply_since, "reply_due_at": a.reply_due_at,
                     "waiting_since": a.waiting_since, "follow_up_due_at": a.follow_up_due_at,
                     "next_due_at": a.next_due_at, "reason": a.reason,
+                    "paused_until": c.paused_until.filter(|u| *u > now),
+                    "conflict": c.conflict_rep.as_ref().filter(|_| c.conflict_at.is_some_and(|at| at >= recent))
+                        .map(|rep| serde_json::json!({"rep": rep, "at": c.conflict_at})),
+                    "release_frozen": c.release_frozen,
+                    "pool_changed_at": c.pool_changed_at, "pool_reason": c.pool_reason,
+                    "flags": flags(c),
                     "tags": tags.get(&c.id).map(|t| t.iter().take(3).map(|(tag, step)| serde_json::json!({"tag": tag, "next_step": step})).collect::<Vec<_>>()).unwrap_or_default(),
                 })
             })
@@ -914,6 +995,9 @@ async fn followups(
                 format!(" [{}]", tag_text.join(", "))
             }
         );
+        for flag in flags(c) {
+            println!("{:>12}! {flag}", "");
+        }
         if let Some((tag, step)) = tags.get(&c.id).and_then(|t| t.first())
             && !step.is_empty()
         {
@@ -921,6 +1005,103 @@ async fn followups(
         }
     }
     println!("\n{} customers", board.len());
+    Ok(())
+}
+
+/// The UTC date of a Unix ms time.
+fn day(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+fn at_or_now(at: Option<&str>) -> Result<i64> {
+    Ok(match at {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .with_context(|| format!("--at {t:?} is not an RFC 3339 time"))?
+            .timestamp_millis(),
+        None => store::now_ms(),
+    })
+}
+
+async fn pool(config: &Config, history: bool, format: Format) -> Result<()> {
+    let db = Db::open(&config.database).await?;
+    let now = store::now_ms();
+    if history {
+        let rows = store::followup::pool_history(&db, 1000).await?;
+        if format == Format::Json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(());
+        }
+        for r in &rows {
+            println!(
+                "{:<26} {:<9} {:<12} {:<12} {}",
+                when(Some(r.at), now),
+                r.action,
+                r.customer_id,
+                r.rep.as_deref().unwrap_or("-"),
+                r.reason
+            );
+        }
+        println!("{} changes", rows.len());
+        return Ok(());
+    }
+    let rows = store::followup::pool(&db).await?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<12} {} {:<15} {:<22} {:<22} {:<12} REASON",
+        "CUSTOMER",
+        cell("NAME", 24),
+        "TIER",
+        "LAST CONTACT",
+        "RELEASED",
+        "FORMER OWNER"
+    );
+    for r in &rows {
+        println!(
+            "{:<12} {} {:<15} {:<22} {:<22} {:<12} {}",
+            r.id,
+            cell(&r.name, 24),
+            r.tier,
+            ago_or_never(r.last_contact_at, now),
+            r.released_at
+                .map(|t| ago(t, now))
+                .unwrap_or_else(|| "never owned".into()),
+            r.former_owner.as_deref().unwrap_or("-"),
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+    println!("{} customers in the pool", rows.len());
+    Ok(())
+}
+
+async fn outbox_list(
+    config: &Config,
+    kind: Option<&str>,
+    limit: i64,
+    format: MessageFormat,
+) -> Result<()> {
+    let db = Db::open(&config.database).await?;
+    let rows = store::outbox::list(&db, 0, limit, kind).await?;
+    let mut out = std::io::stdout().lock();
+    for r in &rows {
+        if format == MessageFormat::Jsonl {
+            writeln!(out, "{}", r.payload)?;
+        } else {
+            writeln!(
+                out,
+                "{:>6} {} {:<18} {:<14} {}",
+                r.seq,
+                store::outbox::rfc3339(r.created_at),
+                r.kind,
+                r.customer_id.as_deref().unwrap_or("-"),
+                r.event_id
+            )?;
+        }
+    }
     Ok(())
 }
 

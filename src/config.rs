@@ -46,6 +46,33 @@ pub struct Config {
     /// The team's follow-up policy.
     #[serde(default)]
     pub followup: FollowupConfig,
+    /// Lead routing: inquiries from unknown senders become customers dealt to reps.
+    #[serde(default)]
+    pub leads: LeadsConfig,
+}
+
+/// `[leads]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadsConfig {
+    /// Turn an inquiry from an unknown sender (human mail or chat: not spam, bulk, an
+    /// auto-reply or a bounce) into a customer of tier `new`, assigned by weighted round-robin
+    /// over the reps (`weight`, `daily_lead_cap`); one that came to a rep's own mailbox or
+    /// number goes to that rep.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Only messages this recent become leads (a backfill of old mail does not).
+    #[serde(default = "default_recent")]
+    pub max_age: String,
+}
+
+impl Default for LeadsConfig {
+    fn default() -> Self {
+        LeadsConfig {
+            enabled: false,
+            max_age: default_recent(),
+        }
+    }
 }
 
 /// `[followup]`: the written policy keepwarm enforces.
@@ -70,6 +97,44 @@ pub struct FollowupConfig {
     /// Per-tier overrides of the built-in policy (`[followup.tiers.vip] interval_days = 21`).
     #[serde(default)]
     pub tiers: std::collections::BTreeMap<String, TierOverride>,
+    /// How often `keepwarm run` re-judges the customers whose next deadline has passed.
+    #[serde(default = "default_sweep_interval")]
+    pub sweep_interval: String,
+    /// A rep's mailbox that failed its last sync, is still backfilling, or has not synced for
+    /// this long is unhealthy: the rep's customers are not released to the pool meanwhile
+    /// (keepwarm may simply not have seen the mail).
+    #[serde(default = "default_stalled_after")]
+    pub mailbox_stalled_after: String,
+    /// Contact with one subsidiary keeps its whole corporate group warm (default: each
+    /// customer stands alone).
+    #[serde(default)]
+    pub group_rollup: bool,
+    /// Deadlines that fall on a weekend or a holiday of the customer's country move to the next
+    /// business day.
+    #[serde(default)]
+    pub business_days: bool,
+    /// The team's offset from UTC, e.g. `"+08:00"`: where a day starts for business days,
+    /// holidays and daily caps.
+    #[serde(default = "default_utc_offset")]
+    pub utc_offset: String,
+    /// Holidays per customer country (ISO 3166 code) or `"*"` for all: dates `"2026-12-25"` or
+    /// ranges `"2026-10-01..2026-10-07"`.
+    #[serde(default)]
+    pub holidays: std::collections::BTreeMap<String, Vec<String>>,
+    /// Weekend days of a country where they differ from the built-in table (Saturday and
+    /// Sunday; Friday and Saturday in SA, KW, QA, BH, OM, EG, JO, IL, ...): `AE = ["sat", "sun"]`.
+    #[serde(default)]
+    pub weekends: std::collections::BTreeMap<String, Vec<String>>,
+    /// A customer in the public pool contacted by a rep becomes that rep's customer.
+    #[serde(default = "default_true")]
+    pub claim_on_contact: bool,
+    /// Pool customers one rep may claim per day (by contacting them).
+    #[serde(default = "default_claim_limit")]
+    pub claim_daily_limit: u32,
+    /// Only contact this recent claims a pool customer or flags a conflict: older mail is
+    /// history being backfilled.
+    #[serde(default = "default_recent")]
+    pub recent: String,
 }
 
 impl Default for FollowupConfig {
@@ -81,8 +146,34 @@ impl Default for FollowupConfig {
             outbound_only: false,
             overdue_after_days: default_overdue_after(),
             tiers: Default::default(),
+            sweep_interval: default_sweep_interval(),
+            mailbox_stalled_after: default_stalled_after(),
+            group_rollup: false,
+            business_days: false,
+            utc_offset: default_utc_offset(),
+            holidays: Default::default(),
+            weekends: Default::default(),
+            claim_on_contact: true,
+            claim_daily_limit: default_claim_limit(),
+            recent: default_recent(),
         }
     }
+}
+
+fn default_sweep_interval() -> String {
+    "5m".into()
+}
+fn default_stalled_after() -> String {
+    "6h".into()
+}
+fn default_utc_offset() -> String {
+    "+00:00".into()
+}
+fn default_claim_limit() -> u32 {
+    10
+}
+fn default_recent() -> String {
+    "7d".into()
 }
 
 fn default_first_touch() -> i64 {
@@ -184,7 +275,66 @@ pub const TIERS: &[(&str, TierPolicy)] = &[
     ),
 ];
 
+impl Config {
+    /// How old a message may be and still become a lead.
+    pub fn leads_max_age_ms(&self) -> i64 {
+        positive_ms(&self.leads.max_age).unwrap_or(7 * 86_400_000)
+    }
+}
+
 impl FollowupConfig {
+    /// The sweep's interval (validated; 5 minutes if unreadable).
+    pub fn sweep_interval_ms(&self) -> i64 {
+        positive_ms(&self.sweep_interval).unwrap_or(300_000)
+    }
+
+    pub fn stalled_after_ms(&self) -> i64 {
+        positive_ms(&self.mailbox_stalled_after).unwrap_or(6 * 3_600_000)
+    }
+
+    pub fn recent_ms(&self) -> i64 {
+        positive_ms(&self.recent).unwrap_or(7 * 86_400_000)
+    }
+
+    /// The working calendar (validated; built-in weekends only if the config is unreadable).
+    pub fn calendar(&self) -> crate::followup::calendar::Calendar {
+        crate::followup::calendar::Calendar::new(
+            self.business_days,
+            &self.utc_offset,
+            &self.holidays,
+            &self.weekends,
+        )
+        .unwrap_or_default()
+    }
+
+    /// A digest of everything that decides a customer's state: when it changes, every stored
+    /// state is judged again.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        let tiers: Vec<_> = TIERS
+            .iter()
+            .map(|(n, _)| (n.to_string(), self.tier(n)))
+            .chain(self.tiers.keys().map(|n| (n.clone(), self.tier(n))))
+            .collect();
+        h.update(format!(
+            "{} {} {} {} {} {:?} {} {} {} {:?} {:?} {}",
+            self.first_touch_days,
+            self.reply_within_hours,
+            self.no_reply_follow_up_days,
+            self.outbound_only,
+            self.overdue_after_days,
+            tiers,
+            self.group_rollup,
+            self.business_days,
+            self.utc_offset,
+            self.holidays,
+            self.weekends,
+            self.stalled_after_ms(),
+        ));
+        hex::encode(&h.finalize()[..8])
+    }
+
     /// The policy of a tier (an unknown tier is treated as one-time).
     pub fn tier(&self, name: &str) -> TierPolicy {
         let base = TIERS
@@ -394,6 +544,10 @@ impl ImapConfig {
     }
 }
 
+fn positive_ms(s: &str) -> Option<i64> {
+    crate::rules::parse::parse_duration_ms(s).filter(|ms| *ms > 0)
+}
+
 fn duration(s: &str) -> Option<std::time::Duration> {
     crate::rules::parse::parse_duration_ms(s)
         .filter(|ms| *ms > 0)
@@ -501,6 +655,16 @@ pub struct RepConfig {
     /// WhatsApp numbers of this rep, any common format (normalized to E.164).
     #[serde(default)]
     pub whatsapp: Vec<String>,
+    /// Share of new leads (3 and 2 and 1: five leads in six to the first two); 0 takes none.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Leads per day at most (none: no cap).
+    #[serde(default)]
+    pub daily_lead_cap: Option<u32>,
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 impl Default for RulesConfig {
@@ -712,6 +876,62 @@ impl Config {
                     );
                 }
             }
+        }
+        let f = &self.followup;
+        for (key, value) in [
+            ("followup.sweep_interval", &f.sweep_interval),
+            ("followup.mailbox_stalled_after", &f.mailbox_stalled_after),
+            ("followup.recent", &f.recent),
+            ("leads.max_age", &self.leads.max_age),
+        ] {
+            if positive_ms(value).is_none() {
+                add(
+                    key.into(),
+                    format!("{value:?} is not a duration like \"5m\", \"6h\" or \"7d\""),
+                );
+            }
+        }
+        for (key, v) in [
+            ("followup.first_touch_days", f.first_touch_days),
+            (
+                "followup.no_reply_follow_up_days",
+                f.no_reply_follow_up_days,
+            ),
+            ("followup.overdue_after_days", f.overdue_after_days),
+        ] {
+            if !(0..=3650).contains(&v) {
+                add(key.into(), "must be between 0 and 3650 days".into());
+            }
+        }
+        if !(1..=24 * 365).contains(&f.reply_within_hours) {
+            add(
+                "followup.reply_within_hours".into(),
+                "must be between 1 and 8760 hours".into(),
+            );
+        }
+        if let Err(calendar) = crate::followup::calendar::Calendar::new(
+            f.business_days,
+            &f.utc_offset,
+            &f.holidays,
+            &f.weekends,
+        ) {
+            for (key, message) in calendar {
+                add(key, message);
+            }
+        }
+        for (i, rep) in self.reps.iter().enumerate() {
+            if rep.weight > 1000 {
+                add(
+                    format!("reps[{i}].weight"),
+                    "must be between 0 and 1000".into(),
+                );
+            }
+        }
+        if self.leads.enabled && self.reps.iter().all(|r| r.weight == 0) {
+            add(
+                "leads.enabled".into(),
+                "lead routing needs at least one rep with a weight above 0".into(),
+            );
         }
         if self.ingest.max_message_bytes < 1024 {
             add(

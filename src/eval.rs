@@ -96,6 +96,7 @@ pub async fn run(
                 .map_err(anyhow::Error::msg)?,
         ),
         max_message_bytes: config.ingest.max_message_bytes,
+        config: std::sync::Arc::new(config.clone()),
     };
     db.close().await;
 

@@ -123,6 +123,13 @@ pub struct Message {
     pub chat_user: Option<String>,
     /// The raw chat event (JSON), kept with the message.
     pub raw: Option<String>,
+    /// The sender's display name (a lead's name).
+    pub from_name: Option<String>,
+    /// An out-of-office reply's announced return (Unix ms): the customer's clock pauses.
+    pub away_until: Option<i64>,
+    /// The sender's company domain when the sender is unknown (not free mail, not ours): a lead
+    /// made from this message also claims the domain if no one holds it.
+    pub lead_domain: Option<String>,
 }
 
 /// A tag suggested for a message, with the evidence of its first hit.

@@ -22,6 +22,8 @@ pub struct Context {
     pub directory: Directory,
     pub rules: Arc<RuleSet>,
     pub max_message_bytes: usize,
+    /// The policy a commit applies (lead routing, claims, conflicts).
+    pub config: Arc<crate::config::Config>,
 }
 
 /// Turn one input into a storable message or a failure record. Pure.
@@ -148,6 +150,27 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
     } else {
         Vec::new()
     };
+    let away_until = (class == Class::AutoReply && direction == Direction::Inbound)
+        .then(|| {
+            crate::followup::ooo::return_date(
+                &format!("{}\n{}", email.subject, email.text),
+                sent_at,
+            )
+        })
+        .flatten();
+    let from_domain = domain_of(from);
+    let lead_domain = (direction == Direction::Inbound
+        && matched.customer.is_none()
+        && matched.group.is_none()
+        && !from_domain.is_empty()
+        && !dir.freemail.contains(from_domain)
+        && !dir.is_team_address(from))
+    .then(|| from_domain.to_string());
+    let from_name = email
+        .from
+        .as_ref()
+        .map(|m| m.name.trim().to_string())
+        .filter(|n| !n.is_empty());
     let key = email
         .message_id
         .clone()
@@ -174,6 +197,9 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         tags,
         chat_user: None,
         raw: None,
+        from_name,
+        away_until,
+        lead_domain,
     };
     Prepared::Message {
         origin,
@@ -292,6 +318,9 @@ fn prepare_chat(
             .user_id
             .filter(|_| whatsapp && phone.is_some() && matched.customer.is_some()),
         raw,
+        from_name: ev.name.filter(|_| direction == Direction::Inbound),
+        away_until: None,
+        lead_domain: None,
     };
     Prepared::Message {
         origin,
@@ -344,7 +373,7 @@ pub async fn ingest(
     })
     .await
     .expect("prepare panicked");
-    crate::store::messages::commit(db, &prepared, &ctx.rules).await
+    crate::store::messages::commit(db, &prepared, &ctx.rules, &ctx.config).await
 }
 
 /// Totals of a whole ingest run.
@@ -397,6 +426,7 @@ where
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Prepared>>(1);
     let rules = Arc::clone(&ctx.rules);
+    let config = Arc::clone(&ctx.config);
     let reader = std::thread::spawn(move || {
         let mut source = source.peekable();
         while source.peek().is_some() {
@@ -429,7 +459,7 @@ where
     let mut result = Ok(());
     while let Some(prepared) = rx.recv().await {
         let t = Instant::now();
-        let committed = crate::store::messages::commit(db, &prepared, &rules).await;
+        let committed = crate::store::messages::commit(db, &prepared, &rules, &config).await;
         tracing::debug!(
             messages = prepared.len(),
             ms = t.elapsed().as_millis() as u64,

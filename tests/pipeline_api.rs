@@ -50,6 +50,7 @@ async fn a_batch_is_matched_classified_and_committed_once() {
             .unwrap(),
         rules: Arc::new(keepwarm::rules::load(None).unwrap()),
         max_message_bytes: 1 << 20,
+        config: Arc::new(config.clone()),
     });
 
     let batch = vec![

@@ -4,7 +4,24 @@
 
 use serde::Serialize;
 
+use super::calendar::Calendar;
 use crate::config::FollowupConfig;
+
+/// The policy in force: the config and its working calendar, built once.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub config: FollowupConfig,
+    pub calendar: Calendar,
+}
+
+impl Policy {
+    pub fn new(config: &FollowupConfig) -> Policy {
+        Policy {
+            config: config.clone(),
+            calendar: config.calendar(),
+        }
+    }
+}
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
@@ -17,6 +34,20 @@ pub struct Facts {
     pub created_at: i64,
     pub last_inbound_at: Option<i64>,
     pub last_outbound_at: Option<i64>,
+    /// ISO country code (weekends and holidays).
+    pub country: Option<String>,
+    /// Out of office: from the auto-reply until the announced return.
+    pub paused: Option<(i64, i64)>,
+}
+
+/// A deadline counted from `base` moves by the part of the absence that falls after `base`.
+fn paused(deadline: i64, base: i64, pause: Option<(i64, i64)>) -> i64 {
+    match pause {
+        Some((from, until)) if base < until && deadline > from => {
+            deadline + (until - from.max(base))
+        }
+        _ => deadline,
+    }
 }
 
 /// The tier timer's state.
@@ -58,8 +89,10 @@ impl State {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Assessment {
     pub state: State,
-    /// When the tier's contact interval runs out.
+    /// When the tier's contact interval runs out, and which clock it is ("first touch" for a
+    /// new customer we never wrote to, else "contact interval").
     pub tier_due_at: i64,
+    pub tier_reason: &'static str,
     /// The customer wrote last and we have not answered: since when, and the answer's deadline.
     pub awaiting_reply_since: Option<i64>,
     pub reply_due_at: Option<i64>,
@@ -69,10 +102,16 @@ pub struct Assessment {
     /// The earliest deadline and why.
     pub next_due_at: i64,
     pub reason: &'static str,
+    /// When the tier timer passes its next boundary after `now` (the state or a deadline
+    /// changes): the sweep looks again then. `i64::MAX`: never, unless contact moves the timers.
+    pub check_at: i64,
 }
 
 /// Judge one customer at `now` (Unix ms).
-pub fn assess(facts: &Facts, policy: &FollowupConfig, now: i64) -> Assessment {
+pub fn assess(facts: &Facts, policy: &Policy, now: i64) -> Assessment {
+    let cal = &policy.calendar;
+    let country = facts.country.as_deref();
+    let policy = &policy.config;
     let tier = policy.tier(&facts.tier);
     let last_contact = if policy.outbound_only {
         facts.last_outbound_at
@@ -84,18 +123,20 @@ pub fn assess(facts: &Facts, policy: &FollowupConfig, now: i64) -> Assessment {
     };
     // A new customer we never wrote to gets the first-touch deadline; everyone else the tier
     // interval from the last contact (or from entering the directory, without any contact).
-    let (tier_due_at, tier_reason) = if facts.tier == "new" && facts.last_outbound_at.is_none() {
+    let (base, days, tier_reason) = if facts.tier == "new" && facts.last_outbound_at.is_none() {
         (
-            facts.created_at.max(facts.last_inbound_at.unwrap_or(0))
-                + policy.first_touch_days * DAY,
+            facts.created_at.max(facts.last_inbound_at.unwrap_or(0)),
+            policy.first_touch_days,
             "first touch",
         )
     } else {
         (
-            last_contact.unwrap_or(facts.created_at) + tier.interval_days * DAY,
+            last_contact.unwrap_or(facts.created_at),
+            tier.interval_days,
             "contact interval",
         )
     };
+    let tier_due_at = cal.roll_forward(paused(base + days * DAY, base, facts.paused), country);
     let warn_at = tier_due_at - tier.warn_days * DAY;
     let overdue_at = tier_due_at + policy.overdue_after_days * DAY;
     let release_at = tier_due_at + tier.release_grace_days * DAY;
@@ -112,14 +153,16 @@ pub fn assess(facts: &Facts, policy: &FollowupConfig, now: i64) -> Assessment {
     };
     let (awaiting_reply_since, reply_due_at) = match (facts.last_inbound_at, facts.last_outbound_at)
     {
-        (Some(i), o) if o.is_none_or(|o| o < i) => {
-            (Some(i), Some(i + policy.reply_within_hours * HOUR))
-        }
+        (Some(i), o) if o.is_none_or(|o| o < i) => (
+            Some(i),
+            Some(cal.roll_forward(i + policy.reply_within_hours * HOUR, country)),
+        ),
         _ => (None, None),
     };
     let (waiting_since, follow_up_due_at) = match (facts.last_inbound_at, facts.last_outbound_at) {
         (i, Some(o)) if i.is_none_or(|i| i < o) => {
-            (Some(o), Some(o + policy.no_reply_follow_up_days * DAY))
+            let due = paused(o + policy.no_reply_follow_up_days * DAY, o, facts.paused);
+            (Some(o), Some(cal.roll_forward(due, country)))
         }
         _ => (None, None),
     };
@@ -134,9 +177,24 @@ pub fn assess(facts: &Facts, policy: &FollowupConfig, now: i64) -> Assessment {
     {
         next = (f, "second follow-up");
     }
+    let check_at = [
+        Some(warn_at),
+        Some(tier_due_at),
+        Some(overdue_at),
+        tier.release.then_some(release_at),
+        reply_due_at,
+        follow_up_due_at,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|t| *t > now)
+    .min()
+    .unwrap_or(i64::MAX);
     Assessment {
+        check_at,
         state,
         tier_due_at,
+        tier_reason,
         awaiting_reply_since,
         reply_due_at,
         waiting_since,
@@ -158,12 +216,73 @@ mod tests {
             created_at: T0 - 400 * DAY,
             last_inbound_at: inbound,
             last_outbound_at: outbound,
+            ..Facts::default()
         }
     }
 
     #[test]
+    fn out_of_office_pauses_the_clock_until_the_return() {
+        let p = Policy::default();
+        // We wrote on T0; the customer's auto-reply the same day says back in 10 days.
+        let mut f = facts("vip", Some(T0 - DAY), Some(T0));
+        f.paused = Some((T0 + HOUR, T0 + 10 * DAY));
+        let a = assess(&f, &p, T0 + 8 * DAY);
+        // The second follow-up (day 7) and the tier timer (day 30) move by the absence.
+        let shift = 10 * DAY - HOUR;
+        assert_eq!(a.follow_up_due_at, Some(T0 + 7 * DAY + shift));
+        assert_eq!(a.tier_due_at, T0 + 30 * DAY + shift);
+        assert_eq!(a.state, State::Ok);
+        assert_eq!(a.reason, "second follow-up");
+        // Contact after the return starts a fresh clock: the old absence does not apply.
+        let mut later = facts("vip", Some(T0 - DAY), Some(T0 + 12 * DAY));
+        later.paused = f.paused;
+        assert_eq!(assess(&later, &p, T0).tier_due_at, T0 + 42 * DAY);
+    }
+
+    #[test]
+    fn check_at_is_the_next_boundary() {
+        let p = Policy::default();
+        let f = facts("vip", Some(T0 - DAY), Some(T0));
+        // Next: the second follow-up on day 7, then due-soon on day 23, due on 30, overdue 31.
+        assert_eq!(assess(&f, &p, T0).check_at, T0 + 7 * DAY);
+        assert_eq!(assess(&f, &p, T0 + 7 * DAY).check_at, T0 + 23 * DAY);
+        assert_eq!(assess(&f, &p, T0 + 30 * DAY).check_at, T0 + 31 * DAY);
+        // VIPs are never released: nothing more to wait for once overdue.
+        assert_eq!(assess(&f, &p, T0 + 31 * DAY).check_at, i64::MAX);
+    }
+
+    #[test]
+    fn business_days_move_deadlines_off_weekends() {
+        let cfg = FollowupConfig {
+            business_days: true,
+            ..FollowupConfig::default()
+        };
+        let p = Policy::new(&cfg);
+        // 2026-12-04 is a Friday: a customer's mail at 10:00 is answered by Monday 10:00,
+        // and in Saudi Arabia (Friday-Saturday weekend) by Sunday.
+        let fri = 1_796_378_400_000; // 2026-12-04T10:00:00Z
+        let f = Facts {
+            tier: "vip".into(),
+            created_at: fri - 400 * DAY,
+            last_inbound_at: Some(fri),
+            last_outbound_at: Some(fri - DAY),
+            ..Facts::default()
+        };
+        assert_eq!(assess(&f, &p, fri).reply_due_at, Some(fri + 3 * DAY));
+        let sa = Facts {
+            country: Some("SA".into()),
+            ..f.clone()
+        };
+        assert_eq!(assess(&sa, &p, fri).reply_due_at, Some(fri + 2 * DAY));
+        assert_eq!(
+            assess(&f, &Policy::default(), fri).reply_due_at,
+            Some(fri + DAY)
+        );
+    }
+
+    #[test]
     fn tier_timers_at_their_boundaries() {
-        let p = FollowupConfig::default();
+        let p = Policy::default();
         for (tier, days) in [
             ("vip", 30),
             ("repeat", 45),
@@ -184,21 +303,21 @@ mod tests {
             assert_eq!(a.tier_due_at, due);
         }
         let f = facts("vip", None, Some(T0));
-        let warn = T0 + (30 - p.tier("vip").warn_days) * DAY;
+        let warn = T0 + (30 - p.config.tier("vip").warn_days) * DAY;
         assert_eq!(assess(&f, &p, warn - 1000).state, State::Ok);
         assert_eq!(assess(&f, &p, warn).state, State::DueSoon);
     }
 
     #[test]
     fn overdue_then_released_only_where_release_is_on() {
-        let p = FollowupConfig::default();
+        let p = Policy::default();
         let f = facts("high-potential", None, Some(T0));
         let due = T0 + 7 * DAY;
         assert_eq!(
-            assess(&f, &p, due + p.overdue_after_days * DAY).state,
+            assess(&f, &p, due + p.config.overdue_after_days * DAY).state,
             State::Overdue
         );
-        let grace = p.tier("high-potential").release_grace_days;
+        let grace = p.config.tier("high-potential").release_grace_days;
         assert_eq!(assess(&f, &p, due + grace * DAY).state, State::Released);
         // VIPs are never released by default.
         let f = facts("vip", None, Some(T0));
@@ -207,7 +326,7 @@ mod tests {
 
     #[test]
     fn reply_and_second_follow_up_deadlines() {
-        let p = FollowupConfig::default();
+        let p = Policy::default();
         // The customer wrote last: answer within 24 h.
         let a = assess(&facts("vip", Some(T0), Some(T0 - DAY)), &p, T0);
         assert_eq!(a.awaiting_reply_since, Some(T0));
@@ -232,13 +351,16 @@ mod tests {
 
     #[test]
     fn outbound_only_policy_ignores_inbound_for_the_tier_timer() {
-        let p = FollowupConfig {
-            outbound_only: true,
-            ..FollowupConfig::default()
+        let p = Policy {
+            config: FollowupConfig {
+                outbound_only: true,
+                ..FollowupConfig::default()
+            },
+            ..Policy::default()
         };
         let f = facts("vip", Some(T0 + 20 * DAY), Some(T0));
         assert_eq!(assess(&f, &p, T0).tier_due_at, T0 + 30 * DAY);
-        let p = FollowupConfig::default();
+        let p = Policy::default();
         assert_eq!(assess(&f, &p, T0).tier_due_at, T0 + 50 * DAY);
     }
 }

@@ -568,6 +568,7 @@ pub async fn sync_folder(
         directory: crate::store::customers::load_directory(db, &app.config).await?,
         rules: app.rules.current(),
         max_message_bytes: app.config.ingest.max_message_bytes,
+        config: Arc::clone(&app.config),
     });
     let mailbox = format!("{name}/{}", folder.name);
     let rep = account.cfg.rep.clone();
@@ -694,7 +695,9 @@ pub async fn sync_folder(
     let committer = async {
         while let Some((prepared, checkpoint, behind)) = prepared_rx.recv().await {
             let mut tx = db.begin_write().await?;
-            let r = crate::store::messages::store_batch(&mut tx, &prepared, &ctx.rules).await?;
+            let r =
+                crate::store::messages::store_batch(&mut tx, &prepared, &ctx.rules, &ctx.config)
+                    .await?;
             mailboxes::advance(
                 &mut tx,
                 name,

@@ -224,7 +224,11 @@ pub async fn apply_import(db: &Db, parsed: ParsedCsv) -> Result<ImportSummary, S
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key,
                group_id = excluded.group_id, tier = excluded.tier, owner = excluded.owner,
-               country = excluded.country, updated_at = excluded.updated_at",
+               country = excluded.country, updated_at = excluded.updated_at, check_at = 0,
+               conflict_rep = CASE WHEN customer.owner IS NOT DISTINCT FROM excluded.owner
+                                   THEN customer.conflict_rep ELSE NULL END,
+               conflict_at = CASE WHEN customer.owner IS NOT DISTINCT FROM excluded.owner
+                                  THEN customer.conflict_at ELSE NULL END",
         )
         .bind(&rec.id)
         .bind(&rec.name)
@@ -395,28 +399,11 @@ pub async fn list_customers(db: &Db) -> Result<Vec<CustomerRow>, StoreError> {
     Ok(rows.iter().map(customer_row).collect())
 }
 
-/// What the follow-up board needs of every customer: its row, when it entered the directory,
-/// and its live tags (tag, next step) by customer.
-pub async fn board_facts(
+/// The live tags (tag, next step) of every customer at `now`, most recent first: the board's.
+pub async fn live_tags(
     db: &Db,
     now: i64,
-) -> Result<
-    (
-        Vec<(CustomerRow, i64)>,
-        HashMap<String, Vec<(String, String)>>,
-    ),
-    StoreError,
-> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {CUSTOMER_COLUMNS}, created_at FROM customer"
-    )))
-    .fetch_all(db.pool())
-    .await
-    .ctx("read customers for the board")?;
-    let customers = rows
-        .iter()
-        .map(|r| (customer_row(r), r.get::<i64, _>("created_at")))
-        .collect();
+) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
     let mut tags: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for r in sqlx::query(
         "SELECT customer_id, tag, next_step FROM customer_tag
@@ -429,7 +416,7 @@ pub async fn board_facts(
     {
         tags.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
     }
-    Ok((customers, tags))
+    Ok(tags)
 }
 
 /// One customer with identities and message counts.

@@ -1,5 +1,6 @@
 //! Messages, sightings and failures: the batch commit, customer timers, and listings.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
@@ -25,6 +26,8 @@ pub struct BatchReport {
     pub customers_touched: usize,
     /// Tags suggested on new messages.
     pub tags: usize,
+    /// Unknown senders turned into leads.
+    pub leads: usize,
 }
 
 impl BatchReport {
@@ -36,6 +39,7 @@ impl BatchReport {
         self.unmatched += o.unmatched;
         self.customers_touched += o.customers_touched;
         self.tags += o.tags;
+        self.leads += o.leads;
     }
 
     /// Inputs looked at.
@@ -58,7 +62,7 @@ fn later(a: Option<i64>, b: i64) -> Option<i64> {
 const CHUNK: usize = 16;
 
 /// `($1, $2, $3), ($4, $5, $6), ...` for `rows` rows of `cols` parameters.
-fn placeholders(rows: usize, cols: usize) -> String {
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -83,12 +87,13 @@ pub async fn commit(
     db: &Db,
     batch: &[Prepared],
     rules: &crate::rules::RuleSet,
+    config: &crate::config::Config,
 ) -> Result<BatchReport, StoreError> {
     if batch.is_empty() {
         return Ok(BatchReport::default());
     }
     let mut tx = db.begin_write().await?;
-    let report = store_batch(&mut tx, batch, rules).await?;
+    let report = store_batch(&mut tx, batch, rules, config).await?;
     tx.commit().await.ctx("commit a batch")?;
     Ok(report)
 }
@@ -99,6 +104,7 @@ pub async fn store_batch(
     tx: &mut Tx,
     batch: &[Prepared],
     rules: &crate::rules::RuleSet,
+    config: &crate::config::Config,
 ) -> Result<BatchReport, StoreError> {
     let mut report = BatchReport::default();
     let now = now_ms();
@@ -165,20 +171,22 @@ pub async fn store_batch(
     // this batch) is the same mail seen in another mailbox.
     // (Of two chat statuses of one message in a batch, one that counts as contact wins.)
     let mut by_key: HashMap<&str, usize> = HashMap::new();
-    let mut candidates: Vec<&Message> = Vec::new();
+    let mut candidates: Vec<Cow<'_, Message>> = Vec::new();
     for (origin, m) in &messages {
         if !new_sightings.contains(&origin.source_key) {
             report.duplicates += 1;
         } else if let Some(&i) = by_key.get(m.key.as_str()) {
             report.sightings += 1;
             if m.counts_as_contact && !candidates[i].counts_as_contact {
-                candidates[i] = m;
+                candidates[i] = Cow::Borrowed(*m);
             }
         } else {
             by_key.insert(m.key.as_str(), candidates.len());
-            candidates.push(m);
+            candidates.push(Cow::Borrowed(*m));
         }
     }
+    // The matching snapshot may be older than a customer or lead created since.
+    crate::store::followup::resolve_unmatched(tx, &mut candidates).await?;
     let mut inserted: HashSet<String> = HashSet::new();
     for chunk in candidates.chunks(CHUNK) {
         let sql = format!(
@@ -221,7 +229,7 @@ pub async fn store_batch(
     // A chat message stored as not counting (a failed WhatsApp status) that now arrives as
     // counting (delivered after all): it counts from now on, and moves the timers below.
     let mut upgraded: HashSet<String> = HashSet::new();
-    for m in &candidates {
+    for m in candidates.iter() {
         if m.channel != crate::message::Channel::Email
             && m.counts_as_contact
             && !inserted.contains(&m.key)
@@ -266,9 +274,16 @@ pub async fn store_batch(
         }
     }
 
+    if config.leads.enabled {
+        report.leads =
+            crate::store::followup::make_leads(tx, &mut candidates, &inserted, config, now).await?;
+    }
+
     // Contact times of the customers of new messages; tags and their evidence.
     let mut timers: HashMap<&str, Timers> = HashMap::new();
-    for m in candidates {
+    let mut fresh: Vec<&Message> = Vec::new();
+    for m in &candidates {
+        let m: &Message = m;
         if upgraded.contains(&m.key) {
             report.sightings += 1;
         } else if !inserted.contains(&m.key) {
@@ -277,6 +292,7 @@ pub async fn store_batch(
         } else {
             report.ingested += 1;
         }
+        fresh.push(m);
         for t in &m.tags {
             report.tags += 1;
             sqlx::query(
@@ -356,7 +372,7 @@ pub async fn store_batch(
                last_inbound_at = CASE WHEN v.column2 IS NOT NULL AND (last_inbound_at IS NULL OR last_inbound_at < v.column2) THEN v.column2 ELSE last_inbound_at END,
                last_outbound_at = CASE WHEN v.column3 IS NOT NULL AND (last_outbound_at IS NULL OR last_outbound_at < v.column3) THEN v.column3 ELSE last_outbound_at END,
                last_contact_at = CASE WHEN v.column4 IS NOT NULL AND (last_contact_at IS NULL OR last_contact_at < v.column4) THEN v.column4 ELSE last_contact_at END,
-               updated_at = v.column5
+               updated_at = v.column5, check_at = 0
              FROM (VALUES {}) AS v
              WHERE customer.id = v.column1 AND (
                (v.column2 IS NOT NULL AND (last_inbound_at IS NULL OR last_inbound_at < v.column2)) OR
@@ -375,6 +391,11 @@ pub async fn store_batch(
         let moved = q.execute(&mut **tx).await.ctx("update contact times")?;
         report.customers_touched += moved.rows_affected() as usize;
     }
+    if config.followup.group_rollup && !timers.is_empty() {
+        let touched: Vec<&str> = timers.iter().map(|(c, _)| *c).collect();
+        crate::store::followup::recheck_groups(tx, &touched).await?;
+    }
+    crate::store::followup::after_contact(tx, &fresh, config, now).await?;
     Ok(report)
 }
 

@@ -2,8 +2,10 @@
 //! once in the dialect both SQLite and PostgreSQL accept, migrations per backend.
 
 pub mod customers;
+pub mod followup;
 pub mod mailboxes;
 pub mod messages;
+pub mod outbox;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,470 @@
+//! The sweep: judge every customer whose next boundary has passed (an index on `check_at`
+//! finds them), store the new state, write `followup.due` / `followup.overdue` events, and
+//! release overdue customers to the public pool, unless keepwarm cannot vouch for the owner's
+//! mail (a mailbox failing, backfilling or stalled): then the release waits.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde_json::json;
+use tracing::{debug, error, info, warn};
+
+use super::policy::{Assessment, Facts, Policy, State, assess};
+use crate::config::Config;
+use crate::store::followup::{GroupContact, TimerRow, Verdict};
+use crate::store::mailboxes::Health;
+use crate::store::outbox::{emit, rfc3339, time_or_null};
+use crate::store::{Db, StoreError, followup as fu};
+
+const DAY: i64 = 86_400_000;
+/// Customers judged per transaction.
+const PAGE: i64 = 20_000;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct SweepReport {
+    pub judged: usize,
+    pub due: usize,
+    pub overdue: usize,
+    pub released: usize,
+    /// Releases held back because the owner's mailbox is unhealthy.
+    pub frozen: usize,
+    pub elapsed_secs: f64,
+}
+
+/// The reps whose mail keepwarm cannot vouch for at `now`, with why: one of their IMAP
+/// accounts cannot log in, a folder's last sync failed, is still backfilling, or has not
+/// synced within `followup.mailbox_stalled_after`. Reps without IMAP accounts are not judged.
+pub fn unhealthy_reps(health: &[Health], config: &Config, now: i64) -> HashMap<String, String> {
+    let stalled_before = now - config.followup.stalled_after_ms();
+    let mut out: HashMap<String, String> = HashMap::new();
+    for account in &config.imap {
+        let Some(rep) = &account.rep else {
+            continue;
+        };
+        let rows: Vec<&Health> = health
+            .iter()
+            .filter(|h| h.account == account.name)
+            .collect();
+        let name = &account.name;
+        let problem = if let Some(h) = rows.iter().find(|h| h.failures > 0) {
+            Some(format!(
+                "mailbox {name}/{} failing ({} attempts): {}",
+                h.folder,
+                h.failures,
+                h.last_error.as_deref().unwrap_or("unknown error")
+            ))
+        } else if rows.iter().all(|h| h.folder == "*") {
+            Some(format!("mailbox {name} has never synced"))
+        } else if let Some(h) = rows.iter().find(|h| h.last_sync_at.is_none()) {
+            Some(format!("mailbox {name}/{} is still backfilling", h.folder))
+        } else {
+            rows.iter()
+                .filter_map(|h| h.last_sync_at.map(|at| (h, at)))
+                .find(|(_, at)| *at < stalled_before)
+                .map(|(h, at)| {
+                    format!(
+                        "mailbox {name}/{} has not synced since {}",
+                        h.folder,
+                        rfc3339(at)
+                    )
+                })
+        };
+        if let Some(p) = problem {
+            out.entry(rep.clone()).or_insert(p);
+        }
+    }
+    out
+}
+
+/// The facts the policy judges, with the group's latest contact when roll-up is on.
+pub fn facts_of(row: &TimerRow, groups: &GroupContact) -> Facts {
+    let (mut inbound, mut outbound) = (row.last_inbound_at, row.last_outbound_at);
+    if let Some((gi, go)) = row.group.as_ref().and_then(|g| groups.get(g)) {
+        inbound = inbound.max(*gi);
+        outbound = outbound.max(*go);
+    }
+    Facts {
+        tier: row.tier.clone(),
+        created_at: row.created_at,
+        last_inbound_at: inbound,
+        last_outbound_at: outbound,
+        country: row.country.clone(),
+        paused: row.paused_from.zip(row.paused_until),
+    }
+}
+
+/// An event the sweep writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The tier timer ran out (`followup.due`).
+    Due,
+    /// Past due by `overdue_after_days` (`followup.overdue`).
+    Overdue,
+    /// A reply or second follow-up deadline passed (`followup.due`).
+    Deadline(&'static str, i64),
+}
+
+/// What to do with one customer.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub notices: Vec<Notice>,
+    /// Release to the pool, with the reason kept in history.
+    pub release: Option<String>,
+}
+
+/// Decide a customer's new state, events and release from its assessment. Pure.
+pub fn judge(
+    row: &TimerRow,
+    a: &Assessment,
+    policy: &Policy,
+    unhealthy: Option<&str>,
+    now: i64,
+) -> Judgement {
+    let old = row.fu_state.as_deref().and_then(State::parse);
+    let mut state = a.state;
+    let mut check_at = a.check_at;
+    let mut frozen = None;
+    let mut release = None;
+    if state == State::Released && row.owner.is_some() {
+        match unhealthy {
+            Some(why) => {
+                state = State::Overdue;
+                frozen = Some(why.to_string());
+                check_at = now + policy.config.sweep_interval_ms();
+            }
+            None => {
+                let tier = policy.config.tier(&row.tier);
+                let since = row
+                    .last_inbound_at
+                    .max(row.last_outbound_at)
+                    .map(|t| format!("no contact for {} days", (now - t) / DAY))
+                    .unwrap_or_else(|| "never contacted".into());
+                release = Some(format!(
+                    "{since}: tier {} asks for contact every {} days, released {} days after the due date",
+                    row.tier, tier.interval_days, tier.release_grace_days
+                ));
+            }
+        }
+    }
+    let mut notices = Vec::new();
+    let mut notified = row.notified_due_at;
+    if row.owner.is_some() && release.is_none() {
+        let was = |states: &[State]| old.is_some_and(|o| states.contains(&o));
+        if state == State::Due && !was(&[State::Due, State::Overdue, State::Released]) {
+            notices.push(Notice::Due);
+        }
+        if state == State::Overdue && !was(&[State::Overdue, State::Released]) {
+            notices.push(Notice::Overdue);
+        }
+        let action = a
+            .reply_due_at
+            .map(|d| (d, "reply to the customer"))
+            .or(a.follow_up_due_at.map(|d| (d, "second follow-up")));
+        if let Some((due, why)) = action
+            && due <= now
+            && notified != Some(due)
+        {
+            notices.push(Notice::Deadline(why, due));
+            notified = Some(due);
+        }
+    }
+    Judgement {
+        verdict: Verdict {
+            id: row.id.clone(),
+            state: state.as_str(),
+            next_due_at: a.next_due_at,
+            reason: a.reason,
+            check_at,
+            notified_due_at: notified,
+            release_frozen: frozen,
+        },
+        notices,
+        release,
+    }
+}
+
+/// One sweep at `now` (the policy's clock; tests and `keepwarm sweep --at` move it). Mailbox
+/// health is judged at `health_now`, the real time: it is about what keepwarm sees today.
+pub async fn sweep(
+    db: &Db,
+    config: &Config,
+    now: i64,
+    health_now: i64,
+) -> Result<SweepReport, StoreError> {
+    let started = Instant::now();
+    let policy = Policy::new(&config.followup);
+    let health = crate::store::mailboxes::health(db).await?;
+    let unhealthy = unhealthy_reps(&health, config, health_now);
+    let groups = if config.followup.group_rollup {
+        fu::group_contact(db).await?
+    } else {
+        GroupContact::new()
+    };
+    {
+        let mut tx = db.begin_write().await?;
+        if fu::policy_changed(&mut tx, &config.followup.fingerprint()).await? {
+            info!("Follow-up policy changed: every customer is judged again.");
+            sqlx::query("UPDATE customer SET check_at = 0 WHERE check_at <> 0")
+                .execute(&mut *tx)
+                .await
+                .map_err(|source| StoreError::Query {
+                    context: "mark customers for a new judgement",
+                    source,
+                })?;
+        }
+        tx.commit().await.map_err(|source| StoreError::Query {
+            context: "commit the policy",
+            source,
+        })?;
+    }
+    let mut report = SweepReport::default();
+    loop {
+        let mut tx = db.begin_write().await?;
+        let rows = fu::due_for_sweep(&mut tx, now, PAGE).await?;
+        let n = rows.len();
+        let mut verdicts = Vec::with_capacity(n);
+        for row in &rows {
+            let a = assess(&facts_of(row, &groups), &policy, now);
+            let owner_problem = row
+                .owner
+                .as_ref()
+                .and_then(|o| unhealthy.get(o))
+                .map(String::as_str);
+            let j = judge(row, &a, &policy, owner_problem, now);
+            if j.verdict.release_frozen.is_some() {
+                report.frozen += 1;
+            }
+            for notice in &j.notices {
+                let (kind, data) = match notice {
+                    Notice::Due => {
+                        report.due += 1;
+                        (
+                            "followup.due",
+                            fu::due_event(row, "due", a.tier_reason, a.tier_due_at),
+                        )
+                    }
+                    Notice::Overdue => {
+                        report.overdue += 1;
+                        (
+                            "followup.overdue",
+                            fu::due_event(row, "overdue", a.tier_reason, a.tier_due_at),
+                        )
+                    }
+                    Notice::Deadline(why, due) => {
+                        report.due += 1;
+                        (
+                            "followup.due",
+                            fu::due_event(row, a.state.as_str(), why, *due),
+                        )
+                    }
+                };
+                emit(&mut tx, kind, Some(&row.id), data, now).await?;
+            }
+            if let Some(reason) = &j.release {
+                report.released += 1;
+                let data = json!({
+                    "customer": {"id": row.id, "name": row.name, "tier": row.tier, "owner": null},
+                    "former_owner": row.owner,
+                    "reason": reason,
+                    "due_at": rfc3339(a.tier_due_at),
+                    "last_inbound_at": time_or_null(row.last_inbound_at),
+                    "last_outbound_at": time_or_null(row.last_outbound_at),
+                });
+                fu::release(&mut tx, row, reason, data, now).await?;
+            }
+            verdicts.push(j.verdict);
+        }
+        fu::write_verdicts(&mut tx, &verdicts).await?;
+        tx.commit().await.map_err(|source| StoreError::Query {
+            context: "commit a sweep page",
+            source,
+        })?;
+        report.judged += n;
+        debug!(customers = n, "Sweep page judged.");
+        if (n as i64) < PAGE {
+            break;
+        }
+    }
+    report.elapsed_secs = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The daemon's sweep: one at start, then every `followup.sweep_interval`, until `stop`. Each
+/// sweep runs in its own task (a panic is logged, the next sweep runs on time).
+pub async fn run(app: crate::app::App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every = std::time::Duration::from_millis(app.config.followup.sweep_interval_ms() as u64);
+    loop {
+        let (db, config) = (app.db.clone(), std::sync::Arc::clone(&app.config));
+        let task = tokio::spawn(async move {
+            let now = crate::store::now_ms();
+            sweep(&db, &config, now, now).await
+        });
+        match task.await {
+            Ok(Ok(r)) if r.due + r.overdue + r.released + r.frozen > 0 => info!(
+                judged = r.judged,
+                due = r.due,
+                overdue = r.overdue,
+                released = r.released,
+                held = r.frozen,
+                secs = r.elapsed_secs,
+                "Follow-up sweep done."
+            ),
+            Ok(Ok(r)) => debug!(
+                judged = r.judged,
+                secs = r.elapsed_secs,
+                "Follow-up sweep done."
+            ),
+            Ok(Err(e)) => {
+                warn!(error = %e, "Follow-up sweep failed; retrying at the next interval.")
+            }
+            Err(e) => {
+                error!(error = %e, "Follow-up sweep panicked; retrying at the next interval.")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ImapConfig;
+
+    const T0: i64 = 1_780_000_000_000;
+
+    fn row(tier: &str, owner: Option<&str>, outbound: i64) -> TimerRow {
+        TimerRow {
+            id: "c1".into(),
+            name: "Acme".into(),
+            tier: tier.into(),
+            owner: owner.map(str::to_string),
+            country: None,
+            group: None,
+            created_at: T0 - 400 * DAY,
+            last_inbound_at: Some(outbound - DAY),
+            last_outbound_at: Some(outbound),
+            paused_from: None,
+            paused_until: None,
+            fu_state: None,
+            notified_due_at: None,
+            release_frozen: None,
+            conflict_rep: None,
+            conflict_at: None,
+            pool_changed_at: None,
+            pool_reason: None,
+        }
+    }
+
+    #[test]
+    fn release_waits_for_a_healthy_mailbox() {
+        let p = Policy::default();
+        let r = row("high-potential", Some("ann"), T0);
+        let now = T0 + 30 * DAY;
+        let a = assess(&facts_of(&r, &GroupContact::new()), &p, now);
+        assert_eq!(a.state, State::Released);
+        let j = judge(&r, &a, &p, Some("mailbox ann/INBOX failing"), now);
+        assert!(j.release.is_none());
+        assert_eq!(j.verdict.state, "overdue");
+        assert_eq!(
+            j.verdict.release_frozen.as_deref(),
+            Some("mailbox ann/INBOX failing")
+        );
+        assert!(j.verdict.check_at > now);
+        let j = judge(&r, &a, &p, None, now);
+        assert!(j.release.unwrap().contains("no contact for 30 days"));
+        assert_eq!(j.verdict.state, "released");
+    }
+
+    #[test]
+    fn events_fire_once_per_transition() {
+        let p = Policy::default();
+        let mut r = row("vip", Some("ann"), T0);
+        let groups = GroupContact::new();
+        let at = |now: i64, r: &TimerRow| {
+            let a = assess(&facts_of(r, &groups), &p, now);
+            judge(r, &a, &p, None, now)
+        };
+        // Day 7: the second follow-up deadline passed.
+        let j = at(T0 + 7 * DAY, &r);
+        assert_eq!(
+            j.notices,
+            vec![Notice::Deadline("second follow-up", T0 + 7 * DAY)]
+        );
+        r.notified_due_at = j.verdict.notified_due_at;
+        r.fu_state = Some(j.verdict.state.into());
+        assert!(at(T0 + 8 * DAY, &r).notices.is_empty());
+        // Day 30: due; day 31: overdue; then quiet.
+        let j = at(T0 + 30 * DAY, &r);
+        assert_eq!(j.notices, vec![Notice::Due]);
+        r.fu_state = Some(j.verdict.state.into());
+        let j = at(T0 + 31 * DAY, &r);
+        assert_eq!(j.notices, vec![Notice::Overdue]);
+        r.fu_state = Some(j.verdict.state.into());
+        assert!(at(T0 + 40 * DAY, &r).notices.is_empty());
+        // The pool's customers have nobody to tell.
+        let pool = row("vip", None, T0);
+        assert!(at(T0 + 31 * DAY, &pool).notices.is_empty());
+    }
+
+    #[test]
+    fn group_roll_up_takes_the_latest_contact_of_the_group() {
+        let mut r = row("repeat", Some("ann"), T0);
+        r.group = Some("g1".into());
+        let groups: GroupContact = [("g1".to_string(), (Some(T0 + 20 * DAY), None))].into();
+        assert_eq!(facts_of(&r, &groups).last_inbound_at, Some(T0 + 20 * DAY));
+        assert_eq!(
+            facts_of(&r, &GroupContact::new()).last_inbound_at,
+            Some(T0 - DAY)
+        );
+    }
+
+    #[test]
+    fn mailbox_health_per_rep() {
+        let mut config = Config::default();
+        let toml = r#"name = "ann-mail"
+host = "imap.example.com"
+username = "ann"
+rep = "ann"
+password_env = "X""#;
+        config
+            .imap
+            .push(toml::from_str::<ImapConfig>(toml).unwrap());
+        let h = |folder: &str, last_sync: Option<i64>, failures: i64| Health {
+            account: "ann-mail".into(),
+            folder: folder.into(),
+            rep: Some("ann".into()),
+            uid_validity: None,
+            last_uid: 0,
+            backfilling: false,
+            last_sync_at: last_sync,
+            last_error: Some("connection refused".into()),
+            last_error_at: None,
+            failures,
+            behind: None,
+            mode: None,
+        };
+        let now = T0;
+        assert!(unhealthy_reps(&[], &config, now)["ann"].contains("never synced"));
+        assert!(unhealthy_reps(&[h("INBOX", Some(now - 60_000), 0)], &config, now).is_empty());
+        assert!(
+            unhealthy_reps(&[h("INBOX", Some(now - 60_000), 2)], &config, now)["ann"]
+                .contains("failing")
+        );
+        assert!(
+            unhealthy_reps(&[h("INBOX", None, 0)], &config, now)["ann"].contains("backfilling")
+        );
+        assert!(
+            unhealthy_reps(&[h("INBOX", Some(now - 7 * 3_600_000), 0)], &config, now)["ann"]
+                .contains("has not synced since")
+        );
+        assert!(unhealthy_reps(&[h("*", None, 3)], &config, now)["ann"].contains("failing"));
+    }
+}

@@ -1,0 +1,810 @@
+//! The follow-up policy's writes: what a committed batch does to ownership (leads, pool claims,
+//! conflicts, out-of-office pauses), all inside the batch's transaction; the sweep's reads and
+//! writes; the public pool and its history.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use super::outbox::{emit, rfc3339, time_or_null};
+use super::{Context, Db, StoreError, Tx};
+use crate::config::Config;
+use crate::directory::identity::MatchReason;
+use crate::followup::assign::{Seat, next};
+use crate::message::{Channel, Direction, Message};
+use crate::normalize::Class;
+
+/// The identity a message's counterpart would be stored under: an e-mail address, an E.164
+/// number, or a WhatsApp user id.
+pub fn counterpart_identity(m: &Message) -> Option<(&'static str, String)> {
+    let c = m.counterpart.as_deref()?;
+    if m.channel == Channel::Email || c.contains('@') {
+        return crate::directory::identity::normalize_email(c)
+            .ok()
+            .map(|e| ("email", e));
+    }
+    if c.starts_with('+') {
+        return Some(("phone", c.to_string()));
+    }
+    (m.channel == Channel::Whatsapp).then(|| ("wa_user", c.to_string()))
+}
+
+/// Attach messages the matching snapshot could not place to a customer the database knows by
+/// their counterpart's exact address or number (a lead or a customer created since the snapshot).
+pub async fn resolve_unmatched(
+    tx: &mut Tx,
+    messages: &mut [Cow<'_, Message>],
+) -> Result<(), StoreError> {
+    type Holder = Option<(String, Option<String>)>;
+    let mut cache: HashMap<(&'static str, String), Holder> = HashMap::new();
+    for m in messages.iter_mut() {
+        if m.customer.is_some() || m.group.is_some() || m.direction == Direction::Internal {
+            continue;
+        }
+        let Some(id) = counterpart_identity(m) else {
+            continue;
+        };
+        let found = match cache.get(&id) {
+            Some(f) => f.clone(),
+            None => {
+                let row = sqlx::query(
+                    "SELECT i.customer_id, c.group_id FROM identity i JOIN customer c ON c.id = i.customer_id
+                     WHERE i.kind = $1 AND i.value = $2",
+                )
+                .bind(id.0)
+                .bind(&id.1)
+                .fetch_optional(&mut **tx)
+                .await
+                .ctx("look up an identity")?;
+                let f = row.map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1)));
+                cache.insert(id.clone(), f.clone());
+                f
+            }
+        };
+        if let Some((customer, group)) = found {
+            let m = m.to_mut();
+            m.customer = Some(customer);
+            m.group = group;
+            m.match_reason = if id.0 == "email" {
+                MatchReason::Address
+            } else {
+                MatchReason::Phone
+            };
+        }
+    }
+    Ok(())
+}
+
+fn lead_id(kind: &str, value: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{kind}:{value}").as_bytes());
+    format!("lead-{}", &hex::encode(digest)[..12])
+}
+
+/// A short summary of a customer for event payloads.
+fn customer_json(id: &str, name: &str, tier: &str, owner: Option<&str>) -> Value {
+    json!({"id": id, "name": name, "tier": tier, "owner": owner})
+}
+
+fn excerpt(text: &str) -> String {
+    let t: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match t.char_indices().nth(280) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t,
+    }
+}
+
+async fn setting(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await
+        .ctx("read a setting")
+}
+
+async fn set_setting(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO setting (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(&mut **tx)
+    .await
+    .ctx("write a setting")?;
+    Ok(())
+}
+
+/// A setting outside a transaction.
+pub async fn read_setting(db: &Db, key: &str) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await
+        .ctx("read a setting")
+}
+
+/// Turn the new, still unknown inquiries of a batch into leads (tier new), one per sender,
+/// dealt to the reps; attach the sender's messages to it. Returns the number of leads made.
+pub async fn make_leads(
+    tx: &mut Tx,
+    messages: &mut [Cow<'_, Message>],
+    inserted: &HashSet<String>,
+    config: &Config,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let min_sent = now - config.leads_max_age_ms();
+    // Senders in the order of their first inquiry.
+    let mut senders: Vec<((&'static str, String), usize)> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        if m.customer.is_some()
+            || m.group.is_some()
+            || m.direction != Direction::Inbound
+            || m.class != Class::Human
+            || m.sent_at < min_sent
+            || !inserted.contains(&m.key)
+        {
+            continue;
+        }
+        if let Some(id) = counterpart_identity(m)
+            && !senders.iter().any(|(s, _)| *s == id)
+        {
+            senders.push((id, i));
+        }
+    }
+    if senders.is_empty() {
+        return Ok(0);
+    }
+    let cal = config.followup.calendar();
+    let day_start = cal.day_start(now);
+    let seats: Vec<Seat> = config
+        .reps
+        .iter()
+        .filter(|r| r.weight > 0)
+        .map(|r| Seat {
+            rep: r.id.clone(),
+            weight: r.weight,
+            daily_cap: r.daily_lead_cap,
+        })
+        .collect();
+    let mut position: u64 = setting(tx, "lead_position")
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut today: HashMap<String, u32> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT owner, COUNT(*) FROM lead WHERE created_at >= $1 AND owner IS NOT NULL GROUP BY owner",
+    )
+    .bind(day_start)
+    .fetch_all(&mut **tx)
+    .await
+    .ctx("count today's leads")?
+    {
+        today.insert(r.get(0), r.get::<i64, _>(1) as u32);
+    }
+    let mut made = 0;
+    for ((kind, value), first) in senders {
+        let m: Message = (*messages[first]).clone();
+        let id = lead_id(kind, &value);
+        let direct = m
+            .rep
+            .as_deref()
+            .filter(|r| config.reps.iter().any(|c| c.id == *r));
+        let (owner, how) = match direct {
+            Some(rep) => (Some(rep.to_string()), "direct"),
+            None => {
+                let counts: Vec<u32> = seats
+                    .iter()
+                    .map(|s| today.get(&s.rep).copied().unwrap_or(0))
+                    .collect();
+                match next(&seats, position, &counts) {
+                    Some((i, p)) => {
+                        position = p;
+                        (Some(seats[i].rep.clone()), "round-robin")
+                    }
+                    None => (None, "pool"),
+                }
+            }
+        };
+        let name = m.from_name.clone().unwrap_or_else(|| value.clone());
+        let created = sqlx::query(
+            "INSERT INTO customer (id, name, name_key, tier, owner, created_at, updated_at, check_at,
+                                   pool_changed_at, pool_reason)
+             VALUES ($1, $2, $3, 'new', $4, $5, $5, 0, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(&id)
+        .bind(&name)
+        .bind(crate::directory::import::name_key(&name))
+        .bind(&owner)
+        .bind(now)
+        .bind(format!("lead ({how})"))
+        .fetch_optional(&mut **tx)
+        .await
+        .ctx("create a lead")?
+        .is_some();
+        sqlx::query(
+            "INSERT INTO identity (kind, value, customer_id) VALUES ($1, $2, $3) ON CONFLICT (kind, value) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(&value)
+        .bind(&id)
+        .execute(&mut **tx)
+        .await
+        .ctx("store a lead's identity")?;
+        if created {
+            if let Some(domain) = &m.lead_domain {
+                sqlx::query(
+                    "INSERT INTO identity (kind, value, customer_id) VALUES ('domain', $1, $2) ON CONFLICT (kind, value) DO NOTHING",
+                )
+                .bind(domain)
+                .bind(&id)
+                .execute(&mut **tx)
+                .await
+                .ctx("store a lead's domain")?;
+            }
+            sqlx::query(
+                "INSERT INTO lead (customer_id, message_key, channel, counterpart, owner, how, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&id)
+            .bind(&m.key)
+            .bind(m.channel.as_str())
+            .bind(&value)
+            .bind(&owner)
+            .bind(how)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .ctx("record a lead")?;
+            if let Some(o) = &owner {
+                *today.entry(o.clone()).or_default() += 1;
+            }
+            let summary = customer_json(&id, &name, "new", owner.as_deref());
+            emit(
+                tx,
+                "lead.created",
+                Some(&id),
+                json!({
+                    "customer": summary,
+                    "channel": m.channel.as_str(),
+                    "counterpart": value,
+                    "message_key": m.key,
+                    "subject": m.subject,
+                    "excerpt": excerpt(&m.body),
+                    "sent_at": rfc3339(m.sent_at),
+                }),
+                now,
+            )
+            .await?;
+            emit(
+                tx,
+                "lead.assigned",
+                Some(&id),
+                json!({"customer": summary, "owner": owner, "how": how}),
+                now,
+            )
+            .await?;
+            made += 1;
+        }
+        // The sender's messages (this batch's and any earlier unmatched ones) join the lead.
+        let group: Option<String> = None;
+        for other in messages.iter_mut() {
+            if other.customer.is_none()
+                && other.group.is_none()
+                && other.direction != Direction::Internal
+                && counterpart_identity(other).is_some_and(|(k, v)| k == kind && v == value)
+            {
+                let o = other.to_mut();
+                o.customer = Some(id.clone());
+                o.group = group.clone();
+                o.match_reason = if kind == "email" {
+                    MatchReason::Address
+                } else {
+                    MatchReason::Phone
+                };
+            }
+        }
+        let attached = sqlx::query(
+            "UPDATE message SET customer_id = $1, match_reason = $2
+             WHERE customer_id IS NULL AND group_id IS NULL AND direction <> 'internal' AND counterpart = $3",
+        )
+        .bind(&id)
+        .bind(if kind == "email" { "address" } else { "phone" })
+        .bind(m.counterpart.as_deref())
+        .execute(&mut **tx)
+        .await
+        .ctx("attach messages to a lead")?;
+        if attached.rows_affected() > 0 {
+            sqlx::query(
+                "UPDATE customer SET
+                   last_inbound_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND direction = 'inbound' AND counts_as_contact = $2),
+                   last_outbound_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND direction = 'outbound' AND counts_as_contact = $2),
+                   last_contact_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND counts_as_contact = $2),
+                   check_at = 0
+                 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(true)
+            .execute(&mut **tx)
+            .await
+            .ctx("set a lead's contact times")?;
+        }
+    }
+    set_setting(tx, "lead_position", &position.to_string()).await?;
+    Ok(made)
+}
+
+/// What recent contact does to ownership, and out-of-office pauses: a pool customer contacted by
+/// a rep is claimed (within the rep's daily limit); a customer contacted from another rep's
+/// mailbox or number is flagged and a `customer.conflict` event written.
+pub async fn after_contact(
+    tx: &mut Tx,
+    fresh: &[&Message],
+    config: &Config,
+    now: i64,
+) -> Result<(), StoreError> {
+    for m in fresh {
+        if let (Some(until), Some(c)) = (m.away_until, &m.customer) {
+            sqlx::query(
+                "UPDATE customer SET paused_from = $1, paused_until = $2, check_at = 0
+                 WHERE id = $3 AND (paused_until IS NULL OR paused_until < $2)",
+            )
+            .bind(m.sent_at)
+            .bind(until)
+            .bind(c)
+            .execute(&mut **tx)
+            .await
+            .ctx("pause a customer's clock")?;
+        }
+    }
+    let policy = &config.followup;
+    let recent = now - policy.recent_ms();
+    let mut contacts: Vec<&Message> = fresh
+        .iter()
+        .copied()
+        .filter(|m| {
+            m.direction == Direction::Outbound
+                && m.counts_as_contact
+                && m.customer.is_some()
+                && m.rep.is_some()
+                && m.sent_at >= recent
+        })
+        .collect();
+    if contacts.is_empty() {
+        return Ok(());
+    }
+    contacts.sort_by_key(|m| m.sent_at);
+    let day_start = policy.calendar().day_start(now);
+    let mut claims_today: HashMap<String, u32> = HashMap::new();
+    for m in contacts {
+        let (Some(customer), Some(rep)) = (m.customer.as_deref(), m.rep.as_deref()) else {
+            continue;
+        };
+        let Some(row) = sqlx::query(
+            "SELECT name, tier, owner, conflict_rep, conflict_at FROM customer WHERE id = $1",
+        )
+        .bind(customer)
+        .fetch_optional(&mut **tx)
+        .await
+        .ctx("read a customer's owner")?
+        else {
+            continue;
+        };
+        let name: String = row.get(0);
+        let tier: String = row.get(1);
+        let owner: Option<String> = row.get(2);
+        let conflict_rep: Option<String> = row.get(3);
+        let conflict_at: Option<i64> = row.get(4);
+        let summary = customer_json(customer, &name, &tier, owner.as_deref());
+        match owner.as_deref() {
+            Some(o) if o == rep => {}
+            Some(o) => {
+                // Flag it; a new event when another rep appears or the last flag is old.
+                let new = conflict_rep.as_deref() != Some(rep)
+                    || conflict_at.is_none_or(|at| at < recent);
+                sqlx::query(
+                    "UPDATE customer SET conflict_rep = $1, conflict_at = $2 WHERE id = $3",
+                )
+                .bind(rep)
+                .bind(m.sent_at)
+                .bind(customer)
+                .execute(&mut **tx)
+                .await
+                .ctx("flag a conflict")?;
+                if new {
+                    emit(
+                        tx,
+                        "customer.conflict",
+                        Some(customer),
+                        json!({
+                            "customer": summary, "owner": o, "other_rep": rep,
+                            "reason": "contacted by another rep",
+                            "message_key": m.key, "channel": m.channel.as_str(),
+                            "sent_at": rfc3339(m.sent_at),
+                        }),
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            None if policy.claim_on_contact => {
+                let used = match claims_today.get(rep) {
+                    Some(n) => *n,
+                    None => sqlx::query_scalar::<_, i64>(
+                        "SELECT COUNT(*) FROM pool_history WHERE rep_id = $1 AND action = 'claimed' AND at >= $2",
+                    )
+                    .bind(rep)
+                    .bind(day_start)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .ctx("count today's claims")? as u32,
+                };
+                if used < policy.claim_daily_limit {
+                    claims_today.insert(rep.to_string(), used + 1);
+                    let reason = format!("claimed by contact ({} message)", m.channel.as_str());
+                    sqlx::query(
+                        "UPDATE customer SET owner = $1, pool_changed_at = $2, pool_reason = $3,
+                           release_frozen = NULL, conflict_rep = NULL, conflict_at = NULL, check_at = 0
+                         WHERE id = $4",
+                    )
+                    .bind(rep)
+                    .bind(now)
+                    .bind(&reason)
+                    .bind(customer)
+                    .execute(&mut **tx)
+                    .await
+                    .ctx("claim a customer")?;
+                    history(tx, customer, "claimed", Some(rep), &reason, now).await?;
+                    emit(
+                        tx,
+                        "customer.claimed",
+                        Some(customer),
+                        json!({
+                            "customer": customer_json(customer, &name, &tier, Some(rep)),
+                            "owner": rep, "reason": reason, "message_key": m.key,
+                            "sent_at": rfc3339(m.sent_at),
+                        }),
+                        now,
+                    )
+                    .await?;
+                } else {
+                    claims_today.insert(rep.to_string(), used);
+                    let new = conflict_rep.as_deref() != Some(rep)
+                        || conflict_at.is_none_or(|at| at < recent);
+                    sqlx::query(
+                        "UPDATE customer SET conflict_rep = $1, conflict_at = $2 WHERE id = $3",
+                    )
+                    .bind(rep)
+                    .bind(m.sent_at)
+                    .bind(customer)
+                    .execute(&mut **tx)
+                    .await
+                    .ctx("flag a refused claim")?;
+                    if new {
+                        emit(
+                            tx,
+                            "customer.conflict",
+                            Some(customer),
+                            json!({
+                                "customer": summary, "owner": null, "other_rep": rep,
+                                "reason": format!("claim limit reached ({} per day)", policy.claim_daily_limit),
+                                "message_key": m.key, "channel": m.channel.as_str(),
+                                "sent_at": rfc3339(m.sent_at),
+                            }),
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+async fn history(
+    tx: &mut Tx,
+    customer: &str,
+    action: &str,
+    rep: Option<&str>,
+    reason: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO pool_history (customer_id, action, rep_id, reason, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(customer)
+    .bind(action)
+    .bind(rep)
+    .bind(reason)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .ctx("write pool history")?;
+    Ok(())
+}
+
+/// With group roll-up on, the other members of the groups whose contact moved are judged again.
+pub async fn recheck_groups(tx: &mut Tx, customers: &[&str]) -> Result<(), StoreError> {
+    for chunk in customers.chunks(200) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE customer SET check_at = 0 WHERE check_at <> 0 AND group_id IN
+               (SELECT group_id FROM customer WHERE group_id IS NOT NULL AND id IN ({list}))"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in chunk {
+            q = q.bind(*c);
+        }
+        q.execute(&mut **tx).await.ctx("recheck group members")?;
+    }
+    Ok(())
+}
+
+/// One customer as the sweep and the board judge it.
+#[derive(Debug, Clone)]
+pub struct TimerRow {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+    pub owner: Option<String>,
+    pub country: Option<String>,
+    pub group: Option<String>,
+    pub created_at: i64,
+    pub last_inbound_at: Option<i64>,
+    pub last_outbound_at: Option<i64>,
+    pub paused_from: Option<i64>,
+    pub paused_until: Option<i64>,
+    pub fu_state: Option<String>,
+    pub notified_due_at: Option<i64>,
+    pub release_frozen: Option<String>,
+    pub conflict_rep: Option<String>,
+    pub conflict_at: Option<i64>,
+    pub pool_changed_at: Option<i64>,
+    pub pool_reason: Option<String>,
+}
+
+const TIMER_COLUMNS: &str = "id, name, tier, owner, country, group_id, created_at, last_inbound_at,
+    last_outbound_at, paused_from, paused_until, fu_state, notified_due_at, release_frozen,
+    conflict_rep, conflict_at, pool_changed_at, pool_reason";
+
+fn timer_row(r: &sqlx::sqlite::SqliteRow) -> TimerRow {
+    TimerRow {
+        id: r.get(0),
+        name: r.get(1),
+        tier: r.get(2),
+        owner: r.get(3),
+        country: r.get(4),
+        group: r.get(5),
+        created_at: r.get(6),
+        last_inbound_at: r.get(7),
+        last_outbound_at: r.get(8),
+        paused_from: r.get(9),
+        paused_until: r.get(10),
+        fu_state: r.get(11),
+        notified_due_at: r.get(12),
+        release_frozen: r.get(13),
+        conflict_rep: r.get(14),
+        conflict_at: r.get(15),
+        pool_changed_at: r.get(16),
+        pool_reason: r.get(17),
+    }
+}
+
+/// Every customer (the board).
+pub async fn all_timers(db: &Db) -> Result<Vec<TimerRow>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TIMER_COLUMNS} FROM customer"
+    )))
+    .fetch_all(db.pool())
+    .await
+    .ctx("read customers for the board")?;
+    Ok(rows.iter().map(timer_row).collect())
+}
+
+/// The latest contact per corporate group (group roll-up).
+pub async fn group_contact(
+    db: &Db,
+) -> Result<HashMap<String, (Option<i64>, Option<i64>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT group_id, MAX(last_inbound_at), MAX(last_outbound_at) FROM customer
+         WHERE group_id IS NOT NULL GROUP BY group_id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .ctx("read group contact times")?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect())
+}
+
+/// Customers whose next boundary has passed, up to `limit`, inside the sweep's transaction.
+pub async fn due_for_sweep(tx: &mut Tx, now: i64, limit: i64) -> Result<Vec<TimerRow>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TIMER_COLUMNS} FROM customer WHERE check_at <= $1 ORDER BY check_at LIMIT $2"
+    )))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+    .ctx("read customers due for the sweep")?;
+    Ok(rows.iter().map(timer_row).collect())
+}
+
+/// The sweep's verdict on one customer, to write.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub id: String,
+    pub state: &'static str,
+    pub next_due_at: i64,
+    pub reason: &'static str,
+    pub check_at: i64,
+    pub notified_due_at: Option<i64>,
+    pub release_frozen: Option<String>,
+}
+
+/// Write verdicts (a few statements per hundreds of rows).
+pub async fn write_verdicts(tx: &mut Tx, verdicts: &[Verdict]) -> Result<(), StoreError> {
+    const ROWS: usize = 400;
+    for chunk in verdicts.chunks(ROWS) {
+        let sql = format!(
+            "UPDATE customer SET fu_state = v.column2, next_due_at = v.column3, due_reason = v.column4,
+               check_at = v.column5, notified_due_at = v.column6, release_frozen = v.column7
+             FROM (VALUES {}) AS v WHERE customer.id = v.column1",
+            super::messages::placeholders(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in chunk {
+            q = q
+                .bind(&v.id)
+                .bind(v.state)
+                .bind(v.next_due_at)
+                .bind(v.reason)
+                .bind(v.check_at)
+                .bind(v.notified_due_at)
+                .bind(&v.release_frozen);
+        }
+        q.execute(&mut **tx).await.ctx("write follow-up states")?;
+    }
+    Ok(())
+}
+
+/// Release a customer to the public pool: the owner goes, history and event stay.
+pub async fn release(
+    tx: &mut Tx,
+    row: &TimerRow,
+    reason: &str,
+    data: Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE customer SET owner = NULL, pool_changed_at = $1, pool_reason = $2, release_frozen = NULL,
+           conflict_rep = NULL, conflict_at = NULL
+         WHERE id = $3",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(&row.id)
+    .execute(&mut **tx)
+    .await
+    .ctx("release a customer")?;
+    history(tx, &row.id, "released", row.owner.as_deref(), reason, now).await?;
+    emit(tx, "customer.released", Some(&row.id), data, now).await?;
+    Ok(())
+}
+
+/// Mark every customer to be judged again (the policy changed).
+pub async fn recheck_all(db: &Db) -> Result<u64, StoreError> {
+    let mut tx = db.begin_write().await?;
+    let n = sqlx::query("UPDATE customer SET check_at = 0 WHERE check_at <> 0")
+        .execute(&mut *tx)
+        .await
+        .ctx("mark customers for a new judgement")?
+        .rows_affected();
+    tx.commit().await.ctx("commit")?;
+    Ok(n)
+}
+
+/// Remember the policy a sweep judged with; true when it differs from the last one.
+pub async fn policy_changed(tx: &mut Tx, fingerprint: &str) -> Result<bool, StoreError> {
+    let old = setting(tx, "followup_policy").await?;
+    if old.as_deref() == Some(fingerprint) {
+        return Ok(false);
+    }
+    set_setting(tx, "followup_policy", fingerprint).await?;
+    Ok(old.is_some())
+}
+
+/// A customer in the public pool.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PoolRow {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+    pub country: Option<String>,
+    pub last_contact_at: Option<i64>,
+    /// When and why it entered the pool (none: it never had an owner).
+    pub released_at: Option<i64>,
+    pub former_owner: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// The public pool: customers without an owner, most recently released first.
+pub async fn pool(db: &Db) -> Result<Vec<PoolRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.name, c.tier, c.country, c.last_contact_at, h.at, h.rep_id, h.reason
+         FROM customer c
+         LEFT JOIN pool_history h ON h.id = (SELECT MAX(id) FROM pool_history x
+                                            WHERE x.customer_id = c.id AND x.action = 'released')
+         WHERE c.owner IS NULL
+         ORDER BY h.at IS NULL, h.at DESC, c.id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .ctx("list the pool")?;
+    Ok(rows
+        .iter()
+        .map(|r| PoolRow {
+            id: r.get(0),
+            name: r.get(1),
+            tier: r.get(2),
+            country: r.get(3),
+            last_contact_at: r.get(4),
+            released_at: r.get(5),
+            former_owner: r.get(6),
+            reason: r.get(7),
+        })
+        .collect())
+}
+
+/// One change of ownership.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryRow {
+    pub customer_id: String,
+    pub action: String,
+    pub rep: Option<String>,
+    pub reason: String,
+    pub at: i64,
+}
+
+/// Ownership changes made by the policy, newest first.
+pub async fn pool_history(db: &Db, limit: i64) -> Result<Vec<HistoryRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT customer_id, action, rep_id, reason, at FROM pool_history ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await
+    .ctx("list pool history")?;
+    Ok(rows
+        .iter()
+        .map(|r| HistoryRow {
+            customer_id: r.get(0),
+            action: r.get(1),
+            rep: r.get(2),
+            reason: r.get(3),
+            at: r.get(4),
+        })
+        .collect())
+}
+
+/// Group contact times as a map for the judgement, empty unless roll-up is on.
+pub type GroupContact = HashMap<String, (Option<i64>, Option<i64>)>;
+
+/// Payload helper for due/overdue events.
+pub fn due_event(row: &TimerRow, state: &str, reason: &str, due_at: i64) -> Value {
+    json!({
+        "customer": customer_json(&row.id, &row.name, &row.tier, row.owner.as_deref()),
+        "state": state,
+        "reason": reason,
+        "due_at": rfc3339(due_at),
+        "last_inbound_at": time_or_null(row.last_inbound_at),
+        "last_outbound_at": time_or_null(row.last_outbound_at),
+    })
+}

@@ -1,0 +1,652 @@
+//! The follow-up policy end to end through the binary: tier timers at their boundaries, the
+//! sweep's events and releases to the public pool (held while a mailbox is unhealthy), late
+//! backfilled mail, out-of-office pauses, lead routing (3:2:1 with caps, across restarts),
+//! conflicts and pool claims, group roll-up, and the daemon's own sweep.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use common::Workspace;
+use common::dovecot::{Dovecot, Options};
+use serde_json::Value;
+
+const DAY: i64 = 86_400;
+
+fn now_secs() -> i64 {
+    Utc::now().timestamp()
+}
+
+fn rfc2822(secs: i64) -> String {
+    Utc.timestamp_opt(secs, 0)
+        .unwrap()
+        .format("%a, %d %b %Y %H:%M:%S +0000")
+        .to_string()
+}
+
+fn rfc3339(secs: i64) -> String {
+    Utc.timestamp_opt(secs, 0).unwrap().to_rfc3339()
+}
+
+/// A plain mail sent at `secs`.
+fn mail(from: &str, to: &str, id: &str, secs: i64, body: &str) -> String {
+    format!(
+        "From: {from}\nTo: {to}\nSubject: LED panels\nMessage-ID: <{id}>\nDate: {}\n\n{body}\n",
+        rfc2822(secs)
+    )
+}
+
+/// Ingest mails through a fresh Maildir (one `keepwarm ingest` process: a restart each time).
+fn ingest(w: &Workspace, name: &str, mails: &[String]) {
+    let dir = w.path(name);
+    std::fs::create_dir_all(dir.join("cur")).unwrap();
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    for (i, m) in mails.iter().enumerate() {
+        std::fs::write(dir.join("cur").join(format!("{i:04}.eml:2,S")), m).unwrap();
+    }
+    w.ok(&["ingest", "maildir", dir.to_str().unwrap()]);
+}
+
+fn events(w: &Workspace, kind: &str) -> Vec<Value> {
+    w.ok(&[
+        "outbox", "list", "--kind", kind, "--limit", "10000", "--format", "jsonl",
+    ])
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect()
+}
+
+fn board(w: &Workspace, at: i64) -> Vec<Value> {
+    serde_json::from_str(&w.ok(&["followups", "--format", "json", "--at", &rfc3339(at)])).unwrap()
+}
+
+fn entry(board: &[Value], id: &str) -> Value {
+    board
+        .iter()
+        .find(|c| c["customer"] == id)
+        .unwrap_or_else(|| panic!("{id} not on the board: {board:#?}"))
+        .clone()
+}
+
+fn sweep(w: &Workspace, at: i64) -> Value {
+    serde_json::from_str(&w.ok(&["sweep", "--format", "json", "--at", &rfc3339(at)])).unwrap()
+}
+
+fn customers(w: &Workspace, csv: &str) {
+    std::fs::write(w.path("more.csv"), csv).unwrap();
+    w.ok(&["customers", "import", "more.csv"]);
+}
+
+fn customer(w: &Workspace, id: &str) -> Value {
+    serde_json::from_str(&w.ok(&["customers", "show", id, "--format", "json"])).unwrap()
+}
+
+const HEADER: &str = "id,name,group,tier,owner,emails,domains,phones,country\n";
+
+#[test]
+fn tier_timers_sweep_events_and_release_to_the_pool() {
+    let w = Workspace::new("");
+    customers(
+        &w,
+        &format!(
+            "{HEADER}H1,Hanoi Lamps,,high-potential,alice,buyer@hanoilamps.example,,,VN\n\
+             V1,Vienna Licht,,vip,alice,einkauf@viennalicht.example,,,AT\n"
+        ),
+    );
+    let base = now_secs() - DAY;
+    ingest(
+        &w,
+        "m1",
+        &[
+            mail(
+                "buyer@hanoilamps.example",
+                "alice@sinoexport.example",
+                "h-in",
+                base - DAY,
+                "Could you quote 500 panels?",
+            ),
+            mail(
+                "alice@sinoexport.example",
+                "buyer@hanoilamps.example",
+                "h-out",
+                base,
+                "Here is our quotation.",
+            ),
+            mail(
+                "alice@sinoexport.example",
+                "einkauf@viennalicht.example",
+                "v-out",
+                base,
+                "Our new catalogue.",
+            ),
+        ],
+    );
+    // Boundaries of the 7-day high-potential interval, exactly and one second either side.
+    let due = base + 7 * DAY;
+    assert_eq!(entry(&board(&w, due - 1), "H1")["state"], "due-soon");
+    assert_eq!(entry(&board(&w, due), "H1")["state"], "due");
+    assert_eq!(entry(&board(&w, due + 1), "H1")["state"], "due");
+    assert_eq!(entry(&board(&w, due), "V1")["state"], "ok");
+
+    // Today all is well: no events.
+    let r = sweep(&w, now_secs());
+    assert_eq!(r["judged"], 4, "{r}");
+    assert!(events(&w, "followup.due").is_empty());
+
+    // On the due date: H1's tier timer and both unanswered offers (H1's quotation, V1's
+    // catalogue: second follow-ups are due after 7 days whatever the tier).
+    sweep(&w, due + 1);
+    let due_events = events(&w, "followup.due");
+    let mut got: Vec<(&str, &str)> = due_events
+        .iter()
+        .map(|e| {
+            (
+                e["customer_id"].as_str().unwrap(),
+                e["data"]["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("H1", "contact interval"),
+            ("H1", "second follow-up"),
+            ("V1", "second follow-up")
+        ],
+        "{due_events:#?}"
+    );
+    assert_eq!(due_events[0]["data"]["customer"]["owner"], "alice");
+    // The same moment again writes nothing new.
+    sweep(&w, due + 2);
+    assert_eq!(events(&w, "followup.due").len(), 3);
+
+    // A day later: overdue, once.
+    sweep(&w, due + DAY + 1);
+    sweep(&w, due + DAY + 2);
+    let overdue = events(&w, "followup.overdue");
+    assert_eq!(overdue.len(), 1);
+    assert_eq!(overdue[0]["customer_id"], "H1");
+
+    // Three days past due (the tier's grace): released to the pool, with history.
+    let r = sweep(&w, due + 3 * DAY);
+    assert_eq!(r["released"], 1, "{r}");
+    let released = events(&w, "customer.released");
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0]["data"]["former_owner"], "alice");
+    assert!(
+        released[0]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no contact for")
+    );
+    assert_eq!(customer(&w, "H1")["owner"], Value::Null);
+    let pool: Vec<Value> = serde_json::from_str(&w.ok(&["pool", "--format", "json"])).unwrap();
+    let h1 = pool.iter().find(|p| p["id"] == "H1").unwrap();
+    assert_eq!(h1["former_owner"], "alice");
+    let history: Vec<Value> =
+        serde_json::from_str(&w.ok(&["pool", "--history", "--format", "json"])).unwrap();
+    assert_eq!(history[0]["action"], "released");
+    assert_eq!(history[0]["rep"], "alice");
+    // VIPs are never released, however late.
+    sweep(&w, base + 400 * DAY);
+    assert_eq!(customer(&w, "V1")["owner"], "alice");
+    assert!(
+        events(&w, "customer.released")
+            .iter()
+            .all(|e| e["customer_id"] != "V1" && e["customer_id"] != "C1")
+    );
+}
+
+#[test]
+fn late_backfilled_mail_only_moves_timers_forward() {
+    let w = Workspace::new("");
+    customers(
+        &w,
+        &format!("{HEADER}R1,Rio Luz,,repeat,alice,compras@rioluz.example,,,BR\n"),
+    );
+    let now = now_secs();
+    ingest(
+        &w,
+        "m1",
+        &[mail(
+            "alice@sinoexport.example",
+            "compras@rioluz.example",
+            "r-50",
+            now - 50 * DAY,
+            "Any new orders this season?",
+        )],
+    );
+    let r = sweep(&w, now);
+    assert_eq!(r["overdue"], 1, "{r}");
+    // Older mail found later changes nothing; newer mail found later brings the customer back.
+    ingest(
+        &w,
+        "m2",
+        &[mail(
+            "alice@sinoexport.example",
+            "compras@rioluz.example",
+            "r-80",
+            now - 80 * DAY,
+            "Season greetings.",
+        )],
+    );
+    assert_eq!(
+        customer(&w, "R1")["last_outbound_at"].as_i64().unwrap() / 1000,
+        now - 50 * DAY
+    );
+    ingest(
+        &w,
+        "m3",
+        &[mail(
+            "alice@sinoexport.example",
+            "compras@rioluz.example",
+            "r-10",
+            now - 10 * DAY,
+            "Following up on the samples.",
+        )],
+    );
+    sweep(&w, now);
+    let b = entry(&board(&w, now), "R1");
+    assert_eq!(b["state"], "ok");
+    assert_eq!(b["tier_due_at"].as_i64().unwrap() / 1000, now + 35 * DAY);
+    assert_eq!(customer(&w, "R1")["owner"], "alice");
+}
+
+#[test]
+fn an_out_of_office_reply_pauses_the_clock_and_is_not_contact() {
+    let w = Workspace::new("");
+    customers(
+        &w,
+        &format!("{HEADER}O1,Oslo Lys,,vip,alice,innkjop@oslolys.example,,,NO\n"),
+    );
+    let now = now_secs();
+    let sent = now - 2 * DAY;
+    let back = Utc.timestamp_opt(now + 20 * DAY, 0).unwrap();
+    let away = format!(
+        "From: innkjop@oslolys.example\nTo: alice@sinoexport.example\nSubject: Automatic reply: LED panels\n\
+         Message-ID: <o-ooo>\nDate: {}\nAuto-Submitted: auto-replied\n\n\
+         Thank you for your message. I am out of the office and will be back on {}.\n",
+        rfc2822(sent + 60),
+        back.format("%-d %B")
+    );
+    ingest(
+        &w,
+        "m1",
+        &[
+            mail(
+                "alice@sinoexport.example",
+                "innkjop@oslolys.example",
+                "o-out",
+                sent,
+                "Our offer for the spring season.",
+            ),
+            away,
+        ],
+    );
+    let c = customer(&w, "O1");
+    assert_eq!(
+        c["last_inbound_at"],
+        Value::Null,
+        "an auto-reply is not contact"
+    );
+    let b = entry(&board(&w, now), "O1");
+    let back_day = Utc
+        .from_utc_datetime(&back.date_naive().and_hms_opt(0, 0, 0).unwrap())
+        .timestamp();
+    assert_eq!(b["paused_until"].as_i64().unwrap() / 1000, back_day);
+    // The second follow-up (7 days after our offer) waits out the absence.
+    let follow_up = b["follow_up_due_at"].as_i64().unwrap() / 1000;
+    assert_eq!(follow_up, sent + 7 * DAY + (back_day - sent - 60));
+    assert!(
+        b["flags"][0].as_str().unwrap().starts_with("away until"),
+        "{b}"
+    );
+    // Without the pause the follow-up would be due in five days; the sweep writes nothing then.
+    sweep(&w, sent + 8 * DAY);
+    assert!(events(&w, "followup.due").is_empty());
+}
+
+/// An offset that puts the team's day in its middle now, so a daily cap cannot reset mid-test.
+fn midday_offset() -> String {
+    let hour = Utc::now().format("%H").to_string().parse::<i64>().unwrap();
+    let off = 12 - hour;
+    format!("{}{:02}:00", if off < 0 { "-" } else { "+" }, off.abs())
+}
+
+/// Importers with unrelated names (similar ones would look like phishing of each other).
+const IMPORTERS: &[&str] = &[
+    "andeslux",
+    "baltic-light",
+    "capecorp",
+    "deltahome",
+    "everbright-trade",
+    "fjordimport",
+    "granada-deco",
+    "harbourline",
+    "istanbul-elektrik",
+    "jakarta-mart",
+    "kilimanjaro-supply",
+    "lumenhaus",
+    "mumbai-fixtures",
+    "nordic-retail",
+    "outback-lighting",
+    "pampas-group",
+    "quito-hogar",
+    "rotterdam-bv",
+    "savanna-goods",
+    "tasman-store",
+];
+
+fn inquiry(i: usize, to: &str, days_ago: i64) -> String {
+    mail(
+        &format!(
+            "Buyer {i} <buyer{i}@{}.example>",
+            IMPORTERS[i % IMPORTERS.len()]
+        ),
+        to,
+        &format!("inq-{i}-{days_ago}"),
+        now_secs() - days_ago * DAY - 3600,
+        "Hello, we are interested in your LED panels. Please send your price list and MOQ.",
+    )
+}
+
+#[test]
+fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
+    let w = Workspace::new(&format!(
+        "weight = 3\n[[reps]]\nid = \"bob\"\nemails = [\"bob@sinoexport.example\"]\nweight = 2\n\
+         [[reps]]\nid = \"carol\"\nemails = [\"carol@sinoexport.example\"]\nweight = 1\ndaily_lead_cap = 1\n\
+         [leads]\nenabled = true\n[followup]\nutc_offset = \"{}\"\n",
+        midday_offset()
+    ));
+    // Twelve inquiries to the shared sales address, each ingested by its own process.
+    for i in 0..12 {
+        ingest(
+            &w,
+            &format!("lead{i}"),
+            &[inquiry(i, "sales@sinoexport.example", 0)],
+        );
+    }
+    let assigned = events(&w, "lead.assigned");
+    let order: String = assigned
+        .iter()
+        .map(|e| match e["data"]["owner"].as_str().unwrap() {
+            "alice" => 'A',
+            "bob" => 'B',
+            "carol" => 'C',
+            other => panic!("{other}"),
+        })
+        .collect();
+    // Round one A B C A B A; round two with carol at her cap of one: A B (C) A B A A.
+    assert_eq!(order, "ABCABAABABAA");
+    assert_eq!(events(&w, "lead.created").len(), 12);
+    let first = &assigned[0]["customer_id"];
+    let lead = customer(&w, first.as_str().unwrap());
+    assert_eq!(lead["tier"], "new");
+    assert_eq!(lead["name"], "Buyer 0");
+    assert_eq!(lead["emails"][0], "buyer0@andeslux.example");
+    assert!(lead["last_inbound_at"].is_i64());
+
+    // A second mail from a lead joins it; old mail, spam and auto-replies make no lead.
+    let spam = mail(
+        "promo@seo-rank.example",
+        "sales@sinoexport.example",
+        "spam-1",
+        now_secs() - 3600,
+        "Dear friend, you have won a prize! Claim your lottery winnings, click here to verify your bank account.",
+    );
+    let auto = format!(
+        "From: noreply@shop.example\nTo: sales@sinoexport.example\nSubject: Auto: received\nMessage-ID: <auto-1>\nDate: {}\nAuto-Submitted: auto-replied\n\nWe received your message.\n",
+        rfc2822(now_secs() - 3600)
+    );
+    ingest(
+        &w,
+        "more",
+        &[
+            mail(
+                "buyer0@andeslux.example",
+                "sales@sinoexport.example",
+                "inq-0-again",
+                now_secs() - 60,
+                "Any update on the price list?",
+            ),
+            inquiry(15, "sales@sinoexport.example", 30),
+            spam,
+            auto,
+        ],
+    );
+    assert_eq!(events(&w, "lead.created").len(), 12);
+    let again = w
+        .messages()
+        .into_iter()
+        .find(|m| m["key"] == "inq-0-again")
+        .unwrap();
+    assert_eq!(&again["customer"], first);
+
+    // An inquiry straight to a rep's own address is that rep's lead, whatever the cycle says.
+    ingest(&w, "direct", &[inquiry(16, "carol@sinoexport.example", 0)]);
+    let last = events(&w, "lead.assigned").pop().unwrap();
+    assert_eq!(last["data"]["owner"], "carol");
+    assert_eq!(last["data"]["how"], "direct");
+}
+
+#[test]
+fn another_reps_contact_is_a_conflict_and_pool_customers_are_claimed_within_the_limit() {
+    let w = Workspace::new(
+        "[[reps]]\nid = \"bob\"\nemails = [\"bob@sinoexport.example\"]\n[followup]\nclaim_daily_limit = 1\n",
+    );
+    customers(
+        &w,
+        &format!(
+            "{HEADER}K1,Kyiv Svitlo,,repeat,alice,zakupka@kyivsvitlo.example,,,UA\n\
+             P1,Perth Lighting,,one-time,,orders@perthlighting.example,,,AU\n\
+             P2,Porto Luz,,one-time,,compras@portoluz.example,,,PT\n"
+        ),
+    );
+    let now = now_secs();
+    let from_bob = |to: &str, id: &str, ago: i64| {
+        mail(
+            "bob@sinoexport.example",
+            to,
+            id,
+            now - ago,
+            "Checking in about your next order.",
+        )
+    };
+    ingest(
+        &w,
+        "m1",
+        &[
+            mail(
+                "alice@sinoexport.example",
+                "zakupka@kyivsvitlo.example",
+                "k-alice",
+                now - 7200,
+                "Our offer.",
+            ),
+            from_bob("zakupka@kyivsvitlo.example", "k-bob-1", 3600),
+            from_bob("orders@perthlighting.example", "p1-bob", 3000),
+            from_bob("compras@portoluz.example", "p2-bob", 2000),
+        ],
+    );
+    ingest(
+        &w,
+        "m2",
+        &[from_bob("zakupka@kyivsvitlo.example", "k-bob-2", 600)],
+    );
+    let conflicts = events(&w, "customer.conflict");
+    assert_eq!(conflicts.len(), 2, "{conflicts:#?}");
+    let k1 = conflicts.iter().find(|e| e["customer_id"] == "K1").unwrap();
+    assert_eq!(k1["data"]["owner"], "alice");
+    assert_eq!(k1["data"]["other_rep"], "bob");
+    let b = entry(&board(&w, now), "K1");
+    assert!(
+        b["flags"][0].as_str().unwrap().contains("contacted by bob"),
+        "{b}"
+    );
+    assert_eq!(customer(&w, "K1")["owner"], "alice");
+
+    // P1 is claimed by bob; P2 would be his second claim today: refused and flagged.
+    assert_eq!(customer(&w, "P1")["owner"], "bob");
+    assert_eq!(customer(&w, "P2")["owner"], Value::Null);
+    let claimed = events(&w, "customer.claimed");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0]["customer_id"], "P1");
+    let p2 = conflicts.iter().find(|e| e["customer_id"] == "P2").unwrap();
+    assert!(
+        p2["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("claim limit")
+    );
+    let history: Vec<Value> =
+        serde_json::from_str(&w.ok(&["pool", "--history", "--format", "json"])).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["action"], "claimed");
+
+    // Old mail (a backfill) neither claims nor conflicts.
+    ingest(
+        &w,
+        "m3",
+        &[from_bob("compras@portoluz.example", "p2-old", 30 * DAY)],
+    );
+    assert_eq!(customer(&w, "P2")["owner"], Value::Null);
+    assert_eq!(events(&w, "customer.conflict").len(), 2);
+}
+
+#[test]
+fn group_roll_up_keeps_the_whole_group_warm_only_when_on() {
+    let w = Workspace::new("");
+    customers(
+        &w,
+        &format!(
+            "{HEADER}S1,Mega Holding Shenzhen,G1,repeat,alice,sz@megaholding-sz.example,,,CN\n\
+             S2,Mega Holding Dubai,G1,repeat,alice,dxb@megaholding-ae.example,,,AE\n"
+        ),
+    );
+    let now = now_secs();
+    ingest(
+        &w,
+        "m1",
+        &[
+            mail(
+                "alice@sinoexport.example",
+                "sz@megaholding-sz.example",
+                "s1",
+                now - 5 * DAY,
+                "Order confirmation.",
+            ),
+            mail(
+                "alice@sinoexport.example",
+                "dxb@megaholding-ae.example",
+                "s2",
+                now - 50 * DAY,
+                "Catalogue.",
+            ),
+        ],
+    );
+    assert_eq!(entry(&board(&w, now), "S2")["state"], "overdue");
+    let extra = "[followup]\ngroup_rollup = true\n";
+    w.write_config(extra);
+    let b = entry(&board(&w, now), "S2");
+    assert_eq!(b["state"], "ok");
+    assert_eq!(b["tier_due_at"].as_i64().unwrap() / 1000, now + 40 * DAY);
+    // The sweep judges with the new policy too (a policy change re-judges everyone).
+    sweep(&w, now);
+    assert!(events(&w, "followup.overdue").is_empty());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_release_waits_while_the_owners_mailbox_is_unhealthy() {
+    let d = Dovecot::start(Options::default());
+    let good = format!(
+        "[[imap]]\nname = \"alice\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"alice@example.test\"\npassword_env = \"ALICE_PW\"\nrep = \"alice\"\n",
+        d.port
+    );
+    let broken = format!(
+        "[[imap]]\nname = \"alice-old\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"alice@example.test\"\npassword_env = \"ALICE_PW\"\nrep = \"alice\"\ntimeout = \"2s\"\n",
+        free_port()
+    );
+    let w = Workspace::new(&format!("{good}{broken}"));
+    customers(
+        &w,
+        &format!("{HEADER}H1,Hanoi Lamps,,high-potential,alice,buyer@hanoilamps.example,,,VN\n"),
+    );
+    let now = now_secs();
+    ingest(
+        &w,
+        "m1",
+        &[mail(
+            "alice@sinoexport.example",
+            "buyer@hanoilamps.example",
+            "h-out",
+            now - 20 * DAY,
+            "Our quotation.",
+        )],
+    );
+    // One mailbox of alice's cannot be reached: keepwarm may be missing her mail.
+    let out = w.run(&["sync", "--once"]);
+    assert!(!out.status.success());
+    let r = sweep(&w, now);
+    assert_eq!(
+        (r["released"].as_i64(), r["frozen"].as_i64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+    assert_eq!(customer(&w, "H1")["owner"], "alice");
+    let b = entry(&board(&w, now), "H1");
+    assert_eq!(
+        b["state"], "released",
+        "the policy says so; the release is what waits"
+    );
+    assert!(
+        b["release_frozen"].as_str().unwrap().contains("alice-old"),
+        "{b}"
+    );
+    assert!(events(&w, "customer.released").is_empty());
+
+    // The broken account goes; every remaining mailbox is synced: the release happens.
+    w.write_config(&good);
+    w.ok(&["sync", "--once"]);
+    let r = sweep(&w, now + 600);
+    assert_eq!(r["released"], 1, "{r}");
+    assert_eq!(customer(&w, "H1")["owner"], Value::Null);
+    assert_eq!(events(&w, "customer.released").len(), 1);
+}
+
+#[test]
+fn the_daemon_sweeps_on_its_own() {
+    let w = Workspace::new("[followup]\nsweep_interval = \"1s\"\n");
+    customers(
+        &w,
+        &format!("{HEADER}H2,Hue Lights,,high-potential,alice,mua@huelights.example,,,VN\n"),
+    );
+    ingest(
+        &w,
+        "m1",
+        &[mail(
+            "alice@sinoexport.example",
+            "mua@huelights.example",
+            "h2-out",
+            now_secs() - 20 * DAY,
+            "Our quotation.",
+        )],
+    );
+    let run = w.spawn(&["run"]);
+    run.expect(
+        &["Follow-up sweep done.", "released=1"],
+        Duration::from_secs(20),
+    );
+    assert!(run.stop().success());
+    assert_eq!(customer(&w, "H2")["owner"], Value::Null);
+    assert_eq!(events(&w, "customer.released").len(), 1);
+}
