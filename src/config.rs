@@ -1240,6 +1240,27 @@ mod tests {
     }
 
     #[test]
+    fn follow_up_and_lead_problems_name_their_keys() {
+        let err = parse(
+            "[[reps]]\nid = \"a\"\nweight = 0\n[leads]\nenabled = true\nmax_age = \"soon\"\n\
+             [followup]\nsweep_interval = \"0m\"\nutc_offset = \"CET\"\nreply_within_hours = 0\n\
+             [followup.holidays]\nCN = [\"2027-02-30\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "leads.max_age",
+            "leads.enabled",
+            "followup.sweep_interval",
+            "followup.utc_offset",
+            "followup.reply_within_hours",
+            "followup.holidays.CN",
+        ] {
+            assert!(err.contains(key), "{key} missing in: {err}");
+        }
+    }
+
+    #[test]
     fn same_address_for_two_reps_is_a_problem() {
         let err = parse(
             "[[reps]]\nid = \"a\"\nemails = [\"x@t.example\"]\n[[reps]]\nid = \"b\"\nemails = [\"X@T.example\"]\n",

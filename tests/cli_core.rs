@@ -512,6 +512,15 @@ fn config_example_documents_a_valid_config() {
         "batch_size",
         "max_message_bytes",
         "whatsapp",
+        "weight",
+        "sweep_interval",
+        "mailbox_stalled_after",
+        "group_rollup",
+        "business_days",
+        "utc_offset",
+        "claim_daily_limit",
+        "recent",
+        "max_age",
     ] {
         assert!(
             text.contains(&format!("\n{key} = ")),

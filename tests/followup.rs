@@ -218,6 +218,8 @@ fn late_backfilled_mail_only_moves_timers_forward() {
             "Any new orders this season?",
         )],
     );
+    // Ten days ago it was due soon (the baseline); today it is overdue.
+    sweep(&w, now - 10 * DAY);
     let r = sweep(&w, now);
     assert_eq!(r["overdue"], 1, "{r}");
     // Older mail found later changes nothing; newer mail found later brings the customer back.
@@ -552,9 +554,17 @@ fn group_roll_up_keeps_the_whole_group_warm_only_when_on() {
     let b = entry(&board(&w, now), "S2");
     assert_eq!(b["state"], "ok");
     assert_eq!(b["tier_due_at"].as_i64().unwrap() / 1000, now + 40 * DAY);
-    // The sweep judges with the new policy too (a policy change re-judges everyone).
+    // The sweep judges with the policy in force: ten days ago both were fine; today S2 is
+    // kept warm by S1 with roll-up on, and turns overdue once it is off again (a policy change
+    // re-judges everyone).
+    sweep(&w, now - 10 * DAY);
     sweep(&w, now);
     assert!(events(&w, "followup.overdue").is_empty());
+    w.write_config("");
+    sweep(&w, now);
+    let overdue = events(&w, "followup.overdue");
+    assert_eq!(overdue.len(), 1);
+    assert_eq!(overdue[0]["customer_id"], "S2");
 }
 
 fn free_port() -> u16 {

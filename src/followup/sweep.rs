@@ -13,7 +13,7 @@ use super::policy::{Assessment, Facts, Policy, State, assess};
 use crate::config::Config;
 use crate::store::followup::{GroupContact, TimerRow, Verdict};
 use crate::store::mailboxes::Health;
-use crate::store::outbox::{emit, rfc3339, time_or_null};
+use crate::store::outbox::{emit_all, rfc3339, time_or_null};
 use crate::store::{Db, StoreError, followup as fu};
 
 const DAY: i64 = 86_400_000;
@@ -24,6 +24,8 @@ const PAGE: i64 = 20_000;
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct SweepReport {
     pub judged: usize,
+    /// Customers whose stored state changed.
+    pub written: usize,
     pub due: usize,
     pub overdue: usize,
     pub released: usize,
@@ -150,7 +152,16 @@ pub fn judge(
     }
     let mut notices = Vec::new();
     let mut notified = row.notified_due_at;
-    if row.owner.is_some() && release.is_none() {
+    // The first judgement of a customer (just imported, or keepwarm just installed) is the
+    // baseline: its standing state is on the board, and events start with the next change.
+    // (A directory of a million customers would otherwise flood the CRM on the first day.)
+    if old.is_none() {
+        notified = a
+            .reply_due_at
+            .or(a.follow_up_due_at)
+            .filter(|d| *d <= now)
+            .or(notified);
+    } else if row.owner.is_some() && release.is_none() {
         let was = |states: &[State]| old.is_some_and(|o| states.contains(&o));
         if state == State::Due && !was(&[State::Due, State::Overdue, State::Released]) {
             notices.push(Notice::Due);
@@ -202,29 +213,35 @@ pub async fn sweep(
     } else {
         GroupContact::new()
     };
-    {
+    // A new policy: every customer is judged again (in id order), and only the verdicts that
+    // differ are written. Otherwise only those whose next boundary has passed.
+    let everyone = {
         let mut tx = db.begin_write().await?;
-        if fu::policy_changed(&mut tx, &config.followup.fingerprint()).await? {
-            info!("Follow-up policy changed: every customer is judged again.");
-            sqlx::query("UPDATE customer SET check_at = 0 WHERE check_at <> 0")
-                .execute(&mut *tx)
-                .await
-                .map_err(|source| StoreError::Query {
-                    context: "mark customers for a new judgement",
-                    source,
-                })?;
-        }
+        let changed = fu::policy_changed(&mut tx, &config.followup.fingerprint()).await?;
         tx.commit().await.map_err(|source| StoreError::Query {
             context: "commit the policy",
             source,
         })?;
+        changed
+    };
+    if everyone {
+        info!("Follow-up policy changed: every customer is judged again.");
     }
     let mut report = SweepReport::default();
+    let mut after_id = String::new();
     loop {
         let mut tx = db.begin_write().await?;
-        let rows = fu::due_for_sweep(&mut tx, now, PAGE).await?;
+        let t0 = Instant::now();
+        let rows = if everyone {
+            fu::page_by_id(&mut tx, &after_id, PAGE).await?
+        } else {
+            fu::due_for_sweep(&mut tx, now, PAGE).await?
+        };
         let n = rows.len();
+        let t_read = t0.elapsed();
         let mut verdicts = Vec::with_capacity(n);
+        let mut events = Vec::new();
+        let mut releases = Vec::new();
         for row in &rows {
             let a = assess(&facts_of(row, &groups), &policy, now);
             let owner_problem = row
@@ -260,7 +277,7 @@ pub async fn sweep(
                         )
                     }
                 };
-                emit(&mut tx, kind, Some(&row.id), data, now).await?;
+                events.push((kind, row.id.clone(), data));
             }
             if let Some(reason) = &j.release {
                 report.released += 1;
@@ -272,19 +289,38 @@ pub async fn sweep(
                     "last_inbound_at": time_or_null(row.last_inbound_at),
                     "last_outbound_at": time_or_null(row.last_outbound_at),
                 });
-                fu::release(&mut tx, row, reason, data, now).await?;
+                events.push(("customer.released", row.id.clone(), data));
+                releases.push((row.id.clone(), row.owner.clone(), reason.clone()));
             }
-            verdicts.push(j.verdict);
+            if !j.verdict.stored_in(row) {
+                verdicts.push(j.verdict);
+            }
         }
+        let t_judge = t0.elapsed();
+        fu::release_all(&mut tx, &releases, now).await?;
+        emit_all(&mut tx, &events, now).await?;
         fu::write_verdicts(&mut tx, &verdicts).await?;
+        let t_write = t0.elapsed();
         tx.commit().await.map_err(|source| StoreError::Query {
             context: "commit a sweep page",
             source,
         })?;
         report.judged += n;
-        debug!(customers = n, "Sweep page judged.");
+        report.written += verdicts.len();
+        debug!(
+            customers = n,
+            written = verdicts.len(),
+            read_ms = t_read.as_millis() as u64,
+            judged_ms = t_judge.as_millis() as u64,
+            written_ms = t_write.as_millis() as u64,
+            committed_ms = t0.elapsed().as_millis() as u64,
+            "Sweep page done."
+        );
         if (n as i64) < PAGE {
             break;
+        }
+        if let Some(last) = rows.last() {
+            after_id = last.id.clone();
         }
     }
     report.elapsed_secs = started.elapsed().as_secs_f64();
@@ -360,6 +396,9 @@ mod tests {
             conflict_at: None,
             pool_changed_at: None,
             pool_reason: None,
+            next_due_at: None,
+            due_reason: None,
+            check_at: 0,
         }
     }
 
@@ -392,6 +431,11 @@ mod tests {
             let a = assess(&facts_of(r, &groups), &p, now);
             judge(r, &a, &p, None, now)
         };
+        // The first judgement is the baseline: an already overdue customer writes no event.
+        let late = at(T0 + 31 * DAY, &r);
+        assert!(late.notices.is_empty());
+        assert_eq!(late.verdict.notified_due_at, Some(T0 + 7 * DAY));
+        r.fu_state = Some(at(T0, &r).verdict.state.into());
         // Day 7: the second follow-up deadline passed.
         let j = at(T0 + 7 * DAY, &r);
         assert_eq!(

@@ -37,36 +37,50 @@ pub async fn resolve_unmatched(
     tx: &mut Tx,
     messages: &mut [Cow<'_, Message>],
 ) -> Result<(), StoreError> {
-    type Holder = Option<(String, Option<String>)>;
-    let mut cache: HashMap<(&'static str, String), Holder> = HashMap::new();
+    let unplaced = |m: &Message| {
+        m.customer.is_none() && m.group.is_none() && m.direction != Direction::Internal
+    };
+    let mut wanted: HashMap<&'static str, HashSet<String>> = HashMap::new();
+    for m in messages.iter() {
+        if unplaced(m)
+            && let Some((kind, value)) = counterpart_identity(m)
+        {
+            wanted.entry(kind).or_default().insert(value);
+        }
+    }
+    // (kind, value) → (customer, group), a few queries per batch.
+    let mut found: HashMap<(&'static str, String), (String, Option<String>)> = HashMap::new();
+    for (kind, values) in wanted {
+        let values: Vec<String> = values.into_iter().collect();
+        for chunk in values.chunks(200) {
+            let sql = format!(
+                "SELECT i.value, i.customer_id, c.group_id FROM identity i JOIN customer c ON c.id = i.customer_id
+                 WHERE i.kind = ? AND i.value IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(kind);
+            for v in chunk {
+                q = q.bind(v);
+            }
+            for r in q.fetch_all(&mut **tx).await.ctx("look up identities")? {
+                found.insert((kind, r.get(0)), (r.get(1), r.get(2)));
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
     for m in messages.iter_mut() {
-        if m.customer.is_some() || m.group.is_some() || m.direction == Direction::Internal {
+        if !unplaced(m) {
             continue;
         }
         let Some(id) = counterpart_identity(m) else {
             continue;
         };
-        let found = match cache.get(&id) {
-            Some(f) => f.clone(),
-            None => {
-                let row = sqlx::query(
-                    "SELECT i.customer_id, c.group_id FROM identity i JOIN customer c ON c.id = i.customer_id
-                     WHERE i.kind = $1 AND i.value = $2",
-                )
-                .bind(id.0)
-                .bind(&id.1)
-                .fetch_optional(&mut **tx)
-                .await
-                .ctx("look up an identity")?;
-                let f = row.map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1)));
-                cache.insert(id.clone(), f.clone());
-                f
-            }
-        };
-        if let Some((customer, group)) = found {
+        if let Some((customer, group)) = found.get(&id) {
             let m = m.to_mut();
-            m.customer = Some(customer);
-            m.group = group;
+            m.customer = Some(customer.clone());
+            m.group = group.clone();
             m.match_reason = if id.0 == "email" {
                 MatchReason::Address
             } else {
@@ -567,11 +581,15 @@ pub struct TimerRow {
     pub conflict_at: Option<i64>,
     pub pool_changed_at: Option<i64>,
     pub pool_reason: Option<String>,
+    /// The last verdict stored (a new one equal to it is not written again).
+    pub next_due_at: Option<i64>,
+    pub due_reason: Option<String>,
+    pub check_at: i64,
 }
 
 const TIMER_COLUMNS: &str = "id, name, tier, owner, country, group_id, created_at, last_inbound_at,
     last_outbound_at, paused_from, paused_until, fu_state, notified_due_at, release_frozen,
-    conflict_rep, conflict_at, pool_changed_at, pool_reason";
+    conflict_rep, conflict_at, pool_changed_at, pool_reason, next_due_at, due_reason, check_at";
 
 fn timer_row(r: &sqlx::sqlite::SqliteRow) -> TimerRow {
     TimerRow {
@@ -593,6 +611,9 @@ fn timer_row(r: &sqlx::sqlite::SqliteRow) -> TimerRow {
         conflict_at: r.get(15),
         pool_changed_at: r.get(16),
         pool_reason: r.get(17),
+        next_due_at: r.get(18),
+        due_reason: r.get(19),
+        check_at: r.get(20),
     }
 }
 
@@ -637,6 +658,36 @@ pub async fn due_for_sweep(tx: &mut Tx, now: i64, limit: i64) -> Result<Vec<Time
     Ok(rows.iter().map(timer_row).collect())
 }
 
+/// Every customer after `after_id` in id order, up to `limit` (a whole re-judgement after a
+/// policy change), inside the sweep's transaction.
+pub async fn page_by_id(
+    tx: &mut Tx,
+    after_id: &str,
+    limit: i64,
+) -> Result<Vec<TimerRow>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TIMER_COLUMNS} FROM customer WHERE id > $1 ORDER BY id LIMIT $2"
+    )))
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+    .ctx("read customers for a re-judgement")?;
+    Ok(rows.iter().map(timer_row).collect())
+}
+
+impl Verdict {
+    /// Is this what the row already holds?
+    pub fn stored_in(&self, row: &TimerRow) -> bool {
+        row.fu_state.as_deref() == Some(self.state)
+            && row.next_due_at == Some(self.next_due_at)
+            && row.due_reason.as_deref() == Some(self.reason)
+            && row.check_at == self.check_at
+            && row.notified_due_at == self.notified_due_at
+            && row.release_frozen == self.release_frozen
+    }
+}
+
 /// The sweep's verdict on one customer, to write.
 #[derive(Debug, Clone)]
 pub struct Verdict {
@@ -675,40 +726,42 @@ pub async fn write_verdicts(tx: &mut Tx, verdicts: &[Verdict]) -> Result<(), Sto
     Ok(())
 }
 
-/// Release a customer to the public pool: the owner goes, history and event stay.
-pub async fn release(
+/// Release customers to the public pool: (customer, former owner, reason). The owners go; the
+/// history stays (the caller writes the `customer.released` events in the same transaction).
+pub async fn release_all(
     tx: &mut Tx,
-    row: &TimerRow,
-    reason: &str,
-    data: Value,
+    releases: &[(String, Option<String>, String)],
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE customer SET owner = NULL, pool_changed_at = $1, pool_reason = $2, release_frozen = NULL,
-           conflict_rep = NULL, conflict_at = NULL
-         WHERE id = $3",
-    )
-    .bind(now)
-    .bind(reason)
-    .bind(&row.id)
-    .execute(&mut **tx)
-    .await
-    .ctx("release a customer")?;
-    history(tx, &row.id, "released", row.owner.as_deref(), reason, now).await?;
-    emit(tx, "customer.released", Some(&row.id), data, now).await?;
+    const ROWS: usize = 200;
+    for chunk in releases.chunks(ROWS) {
+        let sql = format!(
+            "UPDATE customer SET owner = NULL, pool_changed_at = v.column3, pool_reason = v.column2,
+               release_frozen = NULL, conflict_rep = NULL, conflict_at = NULL
+             FROM (VALUES {}) AS v WHERE customer.id = v.column1",
+            super::messages::placeholders(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, _, reason) in chunk {
+            q = q.bind(id).bind(reason).bind(now);
+        }
+        q.execute(&mut **tx).await.ctx("release customers")?;
+        let sql = format!(
+            "INSERT INTO pool_history (customer_id, action, rep_id, reason, at) VALUES {}",
+            super::messages::placeholders(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, owner, reason) in chunk {
+            q = q
+                .bind(id)
+                .bind("released")
+                .bind(owner)
+                .bind(reason)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await.ctx("write pool history")?;
+    }
     Ok(())
-}
-
-/// Mark every customer to be judged again (the policy changed).
-pub async fn recheck_all(db: &Db) -> Result<u64, StoreError> {
-    let mut tx = db.begin_write().await?;
-    let n = sqlx::query("UPDATE customer SET check_at = 0 WHERE check_at <> 0")
-        .execute(&mut *tx)
-        .await
-        .ctx("mark customers for a new judgement")?
-        .rows_affected();
-    tx.commit().await.ctx("commit")?;
-    Ok(n)
 }
 
 /// Remember the policy a sweep judged with; true when it differs from the last one.

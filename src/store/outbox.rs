@@ -64,6 +64,37 @@ pub async fn emit(
     Ok(id)
 }
 
+/// Write many events (the sweep's), a few statements per thousand.
+pub async fn emit_all(
+    tx: &mut Tx,
+    events: &[(&'static str, String, Value)],
+    now: i64,
+) -> Result<(), StoreError> {
+    const ROWS: usize = 200;
+    let created = rfc3339(now);
+    for chunk in events.chunks(ROWS) {
+        let sql = format!(
+            "INSERT INTO outbox (event_id, kind, customer_id, payload, created_at) VALUES {}",
+            super::messages::placeholders(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (kind, customer, data) in chunk {
+            let id = event_id(now);
+            let payload = json!({
+                "id": id, "type": kind, "created_at": created, "customer_id": customer, "data": data,
+            });
+            q = q
+                .bind(id)
+                .bind(*kind)
+                .bind(customer)
+                .bind(payload.to_string())
+                .bind(now);
+        }
+        q.execute(&mut **tx).await.ctx("write events")?;
+    }
+    Ok(())
+}
+
 /// A stored event.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EventRow {
