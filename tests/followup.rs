@@ -431,6 +431,20 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
     let last = events(&w, "lead.assigned").pop().unwrap();
     assert_eq!(last["data"]["owner"], "carol");
     assert_eq!(last["data"]["how"], "direct");
+
+    // A WhatsApp inquiry from an unknown number to the team's number: a lead with that phone.
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"8613900000000","phone_number_id":"9"}},"contacts":[{{"profile":{{"name":"Karim"}},"wa_id":"971501234567"}}],"messages":[{{"from":"971501234567","id":"wamid.lead1","timestamp":"{}","type":"text","text":{{"body":"Hi, do you have 600x600 panels in stock? Need price for 2000 pcs."}}}}]}}}}]}}]}}"#,
+        now_secs() - 600
+    );
+    std::fs::write(w.path("wa.json"), body).unwrap();
+    w.ok(&["ingest", "whatsapp", "wa.json"]);
+    let created = events(&w, "lead.created").pop().unwrap();
+    assert_eq!(created["data"]["channel"], "whatsapp");
+    assert_eq!(created["data"]["counterpart"], "+971501234567");
+    let lead = customer(&w, created["customer_id"].as_str().unwrap());
+    assert_eq!(lead["name"], "Karim");
+    assert_eq!(lead["phones"][0], "+971501234567");
 }
 
 #[test]
