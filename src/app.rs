@@ -105,6 +105,8 @@ pub enum StartError {
     Imap { account: String, message: String },
     #[error(transparent)]
     Http(#[from] crate::api::ServeError),
+    #[error("{0}")]
+    Crm(String),
 }
 
 /// Resolves on SIGTERM or Ctrl-C, with the signal's name.
@@ -175,6 +177,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             })?;
         accounts.push(Arc::new(account));
     }
+    let dispatcher = crate::crm::Dispatcher::new(&config).map_err(StartError::Crm)?;
     let app = App::start(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server = None;
@@ -193,6 +196,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         })
         .collect();
     let sweeper = tokio::spawn(crate::followup::sweep::run(app.clone(), stop_rx.clone()));
+    let sender = dispatcher.map(|d| {
+        tokio::spawn(crate::crm::run(
+            app.db.clone(),
+            Arc::new(d),
+            stop_rx.clone(),
+        ))
+    });
     let version = app.rules.current().version.clone();
     info!(
         database = %crate::config::redact_url(&app.config.database.url),
@@ -237,6 +247,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         warn!("HTTP requests still running after 30 s; they are answered with an error.");
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), sweeper).await;
+    if let Some(sender) = sender {
+        let _ = tokio::time::timeout(Duration::from_secs(30), sender).await;
+    }
     let all = futures::future::join_all(sources);
     if tokio::time::timeout(Duration::from_secs(30), all)
         .await

@@ -121,15 +121,25 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxCmd {
-    /// Events in the order they were written.
+    /// Events in the order they were written; with --state, deliveries to the CRM webhooks in
+    /// that state (pending, delivered, rejected, dead), newest first.
     List {
         /// Only events of this kind (e.g. lead.assigned).
         #[arg(long)]
         kind: Option<String>,
+        /// Deliveries in this state instead of events.
+        #[arg(long)]
+        state: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
         #[arg(long, value_enum, default_value_t = MessageFormat::Table)]
         format: MessageFormat,
+    },
+    /// Send an event again to every webhook (its id or sequence number), or every dead delivery.
+    Replay {
+        event: Option<String>,
+        #[arg(long)]
+        dead: bool,
     },
 }
 
@@ -258,9 +268,33 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Pool { history, format } => pool(&config, history, format).await,
         Command::Outbox(OutboxCmd::List {
             kind,
+            state: Some(state),
+            limit,
+            format,
+        }) => {
+            if kind.is_some() {
+                bail!("--kind lists events, --state deliveries: give one of them");
+            }
+            deliveries_list(&config, &state, limit, format).await
+        }
+        Command::Outbox(OutboxCmd::List {
+            kind,
+            state: None,
             limit,
             format,
         }) => outbox_list(&config, kind.as_deref(), limit, format).await,
+        Command::Outbox(OutboxCmd::Replay { event, dead }) => {
+            if event.is_none() && !dead {
+                bail!("say which event to send again (its id), or --dead for every dead delivery");
+            }
+            let db = Db::open(&config.database).await?;
+            let n = store::outbox::replay(&db, event.as_deref(), dead, store::now_ms()).await?;
+            println!("{n} deliveries queued again");
+            if n == 0 && event.is_some() {
+                bail!("no delivery of that event");
+            }
+            Ok(())
+        }
         Command::Followups {
             at,
             owner,
@@ -1099,6 +1133,44 @@ async fn outbox_list(
                 r.kind,
                 r.customer_id.as_deref().unwrap_or("-"),
                 r.event_id
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn deliveries_list(
+    config: &Config,
+    state: &str,
+    limit: i64,
+    format: MessageFormat,
+) -> Result<()> {
+    if !["pending", "delivered", "rejected", "dead"].contains(&state) {
+        bail!("--state {state:?}: one of pending, delivered, rejected, dead");
+    }
+    let db = Db::open(&config.database).await?;
+    let rows = store::outbox::deliveries(&db, Some(state), limit).await?;
+    let now = store::now_ms();
+    let mut out = std::io::stdout().lock();
+    for r in &rows {
+        if format == MessageFormat::Jsonl {
+            writeln!(out, "{}", serde_json::to_string(r)?)?;
+        } else {
+            writeln!(
+                out,
+                "{:>7} {:<10} {:<9} {:<18} {:<14} attempts {:<3} {} {}",
+                r.id,
+                r.webhook,
+                r.state,
+                r.kind,
+                r.customer_id.as_deref().unwrap_or("-"),
+                r.attempts,
+                if r.state == "pending" {
+                    format!("next {}", when(Some(r.next_attempt_at), now))
+                } else {
+                    String::new()
+                },
+                r.last_error.as_deref().unwrap_or("")
             )?;
         }
     }

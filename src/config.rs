@@ -49,6 +49,103 @@ pub struct Config {
     /// Lead routing: inquiries from unknown senders become customers dealt to reps.
     #[serde(default)]
     pub leads: LeadsConfig,
+    /// The CRM hand-off: signed outbound webhooks.
+    #[serde(default)]
+    pub crm: CrmConfig,
+}
+
+/// `[crm]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmConfig {
+    /// Wait before each retry of a failed delivery (408, 429, 5xx, timeouts, refused
+    /// connections); the last step repeats until `expire`.
+    #[serde(default = "default_retry")]
+    pub retry: Vec<String>,
+    /// A delivery still failing this long after its event was written is dead (listed by
+    /// `keepwarm outbox list --state dead`, sent again by `keepwarm outbox replay --dead`).
+    #[serde(default = "default_expire")]
+    pub expire: String,
+    /// Deliveries in flight at once, over all webhooks.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// The CRM endpoints.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for CrmConfig {
+    fn default() -> Self {
+        CrmConfig {
+            retry: default_retry(),
+            expire: default_expire(),
+            concurrency: default_concurrency(),
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+fn default_retry() -> Vec<String> {
+    ["1m", "5m", "30m", "2h", "6h"].map(String::from).to_vec()
+}
+fn default_expire() -> String {
+    "3d".into()
+}
+fn default_concurrency() -> usize {
+    32
+}
+
+/// `[[crm.webhooks]]`: one endpoint. Each request carries `X-Keepwarm-Event-Id`,
+/// `X-Keepwarm-Timestamp` (Unix seconds) and `X-Keepwarm-Signature: v1=<hex HMAC-SHA256 of
+/// "<timestamp>.<body>" with the secret>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// A short unique name (`keepwarm outbox list` shows it).
+    pub name: String,
+    /// `https://…` (`http://` only to a loopback host).
+    pub url: String,
+    /// The signing secret, from an environment variable or a file.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Event kinds to send (`lead.created`, `followup.*`, ...); empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Per-request timeout.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: String,
+}
+
+fn default_webhook_timeout() -> String {
+    "10s".into()
+}
+
+impl WebhookConfig {
+    /// Does this webhook want events of `kind`? (`followup.*` matches every `followup.` kind.)
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events.is_empty()
+            || self.events.iter().any(|e| match e.strip_suffix('*') {
+                Some(prefix) => kind.starts_with(prefix),
+                None => e == kind,
+            })
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        duration(&self.timeout).unwrap_or(std::time::Duration::from_secs(10))
+    }
+}
+
+impl CrmConfig {
+    /// The retry schedule in ms (validated).
+    pub fn retry_ms(&self) -> Vec<i64> {
+        self.retry.iter().filter_map(|r| positive_ms(r)).collect()
+    }
+
+    pub fn expire_ms(&self) -> i64 {
+        positive_ms(&self.expire).unwrap_or(3 * 86_400_000)
+    }
 }
 
 /// `[leads]`
@@ -933,6 +1030,58 @@ impl Config {
                 "lead routing needs at least one rep with a weight above 0".into(),
             );
         }
+        let crm = &self.crm;
+        for (i, r) in crm.retry.iter().enumerate() {
+            if positive_ms(r).is_none() {
+                add(
+                    format!("crm.retry[{i}]"),
+                    format!("{r:?} is not a duration like \"1m\" or \"2h\""),
+                );
+            }
+        }
+        if crm.retry.is_empty() {
+            add("crm.retry".into(), "needs at least one step".into());
+        }
+        if positive_ms(&crm.expire).is_none() {
+            add(
+                "crm.expire".into(),
+                format!("{:?} is not a duration like \"3d\"", crm.expire),
+            );
+        }
+        if !(1..=1024).contains(&crm.concurrency) {
+            add(
+                "crm.concurrency".into(),
+                "must be between 1 and 1024".into(),
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, w) in crm.webhooks.iter().enumerate() {
+            let key = |k: &str| format!("crm.webhooks[{i}].{k}");
+            if w.name.trim().is_empty() || !names.insert(w.name.clone()) {
+                add(
+                    key("name"),
+                    format!("{:?} must be unique and not empty", w.name),
+                );
+            }
+            match reqwest::Url::parse(&w.url) {
+                Ok(u) if u.scheme() == "https" => {}
+                Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host) => {}
+                Ok(_) => add(
+                    key("url"),
+                    format!("{:?}: https only (http only to a loopback host)", w.url),
+                ),
+                Err(e) => add(key("url"), format!("{:?} is not a URL: {e}", w.url)),
+            }
+            if w.secret_env.is_none() && w.secret_file.is_none() {
+                add(
+                    key("secret_env"),
+                    "a signing secret is required (secret_env or secret_file)".into(),
+                );
+            }
+            if duration(&w.timeout).is_none() {
+                add(key("timeout"), format!("{:?} is not a duration", w.timeout));
+            }
+        }
         if self.ingest.max_message_bytes < 1024 {
             add(
                 "ingest.max_message_bytes".into(),
@@ -972,6 +1121,13 @@ impl Config {
             &self.api.tokens_env,
             &self.api.tokens_file,
         );
+        for (i, w) in self.crm.webhooks.iter().enumerate() {
+            check(
+                format!("crm.webhooks[{i}].secret_env"),
+                &w.secret_env,
+                &w.secret_file,
+            );
+        }
         for (i, a) in self.imap.iter().enumerate() {
             check(
                 format!("imap[{i}].password_env"),

@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod crm;
 pub mod directory;
 pub mod eval;
 pub mod followup;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::outbox::{emit, rfc3339, time_or_null};
-use super::{Context, Db, StoreError, Tx};
+use super::{Context, Db, StoreError, Tx, set_setting, setting};
 use crate::config::Config;
 use crate::directory::identity::MatchReason;
 use crate::followup::assign::{Seat, next};
@@ -108,35 +108,6 @@ fn excerpt(text: &str) -> String {
         Some((i, _)) => format!("{}…", &t[..i]),
         None => t,
     }
-}
-
-async fn setting(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
-    sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
-        .bind(key)
-        .fetch_optional(&mut **tx)
-        .await
-        .ctx("read a setting")
-}
-
-async fn set_setting(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO setting (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(key)
-    .bind(value)
-    .execute(&mut **tx)
-    .await
-    .ctx("write a setting")?;
-    Ok(())
-}
-
-/// A setting outside a transaction.
-pub async fn read_setting(db: &Db, key: &str) -> Result<Option<String>, StoreError> {
-    sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
-        .bind(key)
-        .fetch_optional(db.pool())
-        .await
-        .ctx("read a setting")
 }
 
 /// Turn the new, still unknown inquiries of a batch into leads (tier new), one per sender,

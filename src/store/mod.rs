@@ -143,3 +143,24 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// A named value that must survive restarts (`setting` table), inside a transaction.
+pub(crate) async fn setting(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await
+        .ctx("read a setting")
+}
+
+pub(crate) async fn set_setting(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO setting (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(&mut **tx)
+    .await
+    .ctx("write a setting")?;
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! The CRM hand-off's sending side: outbox events POSTed, signed, to each `[[crm.webhooks]]`
+//! endpoint. The database is the queue: new events fan out to delivery rows, due deliveries are
+//! claimed with a lease (one customer's events one at a time, in order), sent concurrently, and
+//! each outcome recorded. At least once: a receiver dedupes by `X-Keepwarm-Event-Id`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{Config, WebhookConfig};
+use crate::store::outbox::{self, Claimed, Outcome};
+use crate::store::{Db, StoreError, now_ms};
+
+/// `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`: the `X-Keepwarm-Signature` header.
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The retry schedule (ms per step, the last repeating) and the expiry, from `[crm]`.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub retry: Vec<i64>,
+    pub expire: i64,
+}
+
+impl Schedule {
+    /// What an attempt's result means. Pure.
+    ///
+    /// 2xx: delivered. 408, 429 and 5xx, timeouts and connection errors: retried after the
+    /// next step of the schedule, or after `Retry-After` when that is later; dead when the
+    /// next attempt would fall after `queued_at + expire`. Any other status: rejected.
+    pub fn decide(
+        &self,
+        status: Option<u16>,
+        retry_after_ms: Option<i64>,
+        error: String,
+        attempts_before: i64,
+        queued_at: i64,
+        now: i64,
+    ) -> Outcome {
+        match status {
+            Some(s) if (200..300).contains(&s) => return Outcome::Delivered { status: s },
+            Some(s) if s != 408 && s != 429 && !(500..600).contains(&s) => {
+                return Outcome::Rejected { status: s, error };
+            }
+            _ => {}
+        }
+        let step = self
+            .retry
+            .get(attempts_before as usize)
+            .or(self.retry.last())
+            .copied()
+            .unwrap_or(60_000);
+        let at = now + step.max(retry_after_ms.unwrap_or(0));
+        if at > queued_at + self.expire {
+            Outcome::Dead { status, error }
+        } else {
+            Outcome::Retry { status, error, at }
+        }
+    }
+}
+
+/// `Retry-After` in ms: seconds or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap, now: i64) -> Option<i64> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<i64>() {
+        return Some(secs.max(0) * 1000);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v)
+        .ok()?
+        .timestamp_millis();
+    Some((at - now).max(0))
+}
+
+struct Hook {
+    cfg: WebhookConfig,
+    secret: Vec<u8>,
+    client: reqwest::Client,
+}
+
+/// The webhooks and their policy.
+pub struct Dispatcher {
+    hooks: Vec<Hook>,
+    configs: Vec<WebhookConfig>,
+    schedule: Schedule,
+    concurrency: usize,
+    lease_ms: i64,
+}
+
+/// Deliveries claimed per round.
+const CLAIM: i64 = 512;
+
+impl Dispatcher {
+    /// Read the secrets and build the HTTP clients; `None` when no webhook is configured.
+    pub fn new(config: &Config) -> Result<Option<Dispatcher>, String> {
+        if config.crm.webhooks.is_empty() {
+            return Ok(None);
+        }
+        let mut hooks = Vec::new();
+        let mut longest = Duration::from_secs(1);
+        for w in &config.crm.webhooks {
+            let secret =
+                crate::config::read_secret(w.secret_env.as_deref(), w.secret_file.as_deref())
+                    .map_err(|e| format!("crm webhook {}: {e}", w.name))?;
+            let client = reqwest::Client::builder()
+                .timeout(w.timeout())
+                .connect_timeout(w.timeout().min(Duration::from_secs(10)))
+                .pool_max_idle_per_host(config.crm.concurrency)
+                .user_agent(concat!("keepwarm/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("crm webhook {}: cannot build an HTTP client: {e}", w.name))?;
+            longest = longest.max(w.timeout());
+            hooks.push(Hook {
+                cfg: w.clone(),
+                secret: secret.into_bytes(),
+                client,
+            });
+        }
+        Ok(Some(Dispatcher {
+            hooks,
+            configs: config.crm.webhooks.clone(),
+            schedule: Schedule {
+                retry: config.crm.retry_ms(),
+                expire: config.crm.expire_ms(),
+            },
+            concurrency: config.crm.concurrency.max(1),
+            lease_ms: longest.as_millis() as i64 + 5_000,
+        }))
+    }
+
+    /// One round: fan new events out, claim due deliveries, send them, record the outcomes.
+    /// Returns the number of attempts made.
+    pub async fn round(self: &Arc<Self>, db: &Db) -> Result<usize, StoreError> {
+        let now = now_ms();
+        outbox::fan_out(db, &self.configs, now, self.schedule.expire).await?;
+        let claimed = outbox::claim(db, now, now + self.lease_ms, CLAIM).await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let outcomes: Vec<(i64, Outcome)> = futures::stream::iter(claimed)
+            .map(|c| {
+                let me = Arc::clone(self);
+                async move { (c.id, me.send(&c).await) }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for (id, o) in &outcomes {
+            match o {
+                Outcome::Delivered { .. } => {}
+                Outcome::Retry { status, error, .. } => {
+                    debug!(delivery = id, ?status, %error, "Webhook delivery failed; retrying.")
+                }
+                Outcome::Rejected { status, error } => {
+                    warn!(delivery = id, status, %error, "Webhook refused an event (4xx): not retried.")
+                }
+                Outcome::Dead { status, error } => {
+                    error!(delivery = id, ?status, %error, "Webhook delivery expired: the event is dead (keepwarm outbox replay --dead).")
+                }
+            }
+        }
+        outbox::record(db, &outcomes, now_ms()).await?;
+        Ok(outcomes.len())
+    }
+
+    async fn send(&self, c: &Claimed) -> Outcome {
+        let Some(hook) = self.hooks.iter().find(|h| h.cfg.name == c.webhook) else {
+            return Outcome::Rejected {
+                status: 0,
+                error: format!("webhook {:?} is no longer configured", c.webhook),
+            };
+        };
+        let now = now_ms();
+        let ts = now / 1000;
+        let body = c.payload.as_bytes().to_vec();
+        let request = hook
+            .client
+            .post(&hook.cfg.url)
+            .header("content-type", "application/json")
+            .header("x-keepwarm-event-id", &c.event_id)
+            .header("x-keepwarm-event-type", &c.kind)
+            .header("x-keepwarm-timestamp", ts.to_string())
+            .header("x-keepwarm-signature", sign(&hook.secret, ts, &body))
+            .body(body);
+        let (status, after, error) = match request.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let after = retry_after(r.headers(), now);
+                (Some(status), after, format!("HTTP {status}"))
+            }
+            Err(e) if e.is_timeout() => (None, None, "timed out".to_string()),
+            Err(e) => (None, None, format!("cannot reach the webhook: {e}")),
+        };
+        self.schedule
+            .decide(status, after, error, c.attempts, c.created_at, now_ms())
+    }
+}
+
+/// The daemon's dispatcher: rounds until `stop` (a round under way finishes and records).
+pub async fn run(
+    db: Db,
+    dispatcher: Arc<Dispatcher>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    match outbox::release_leases(&db).await {
+        Ok(n) if n > 0 => info!(
+            deliveries = n,
+            "Deliveries in flight at the last stop are sent again."
+        ),
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "Cannot release old delivery leases."),
+    }
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let pause = match dispatcher.round(&db).await {
+            Ok(0) => Duration::from_millis(200),
+            Ok(_) => Duration::ZERO,
+            Err(e) => {
+                warn!(error = %e, "Webhook dispatch failed; retrying.");
+                Duration::from_secs(1)
+            }
+        };
+        if !pause.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_recipe() {
+        // python3: hmac.new(b"secret", b'1780000000.{"a":1}', hashlib.sha256).hexdigest()
+        assert_eq!(
+            sign(b"secret", 1_780_000_000, br#"{"a":1}"#),
+            "v1=beb6c645b997ab516be5a8e5e2215a3394f24755b01119bf1d4cb6f7d7cf71da"
+        );
+    }
+
+    #[test]
+    fn outcomes_follow_the_schedule_and_expire() {
+        let s = Schedule {
+            retry: vec![60_000, 300_000],
+            expire: 3_600_000,
+        };
+        let d =
+            |status, after, attempts, now| s.decide(status, after, "x".into(), attempts, 0, now);
+        assert_eq!(d(Some(204), None, 0, 0), Outcome::Delivered { status: 204 });
+        assert!(matches!(
+            d(Some(400), None, 0, 0),
+            Outcome::Rejected { status: 400, .. }
+        ));
+        assert!(matches!(
+            d(Some(500), None, 0, 0),
+            Outcome::Retry { at: 60_000, .. }
+        ));
+        assert!(matches!(
+            d(Some(408), None, 1, 0),
+            Outcome::Retry { at: 300_000, .. }
+        ));
+        // The last step repeats; Retry-After wins when later.
+        assert!(matches!(
+            d(None, None, 7, 0),
+            Outcome::Retry { at: 300_000, .. }
+        ));
+        assert!(matches!(
+            d(Some(429), Some(900_000), 0, 0),
+            Outcome::Retry { at: 900_000, .. }
+        ));
+        // Past the expiry: dead.
+        assert!(matches!(
+            d(Some(503), None, 3, 3_500_000),
+            Outcome::Dead { .. }
+        ));
+    }
+}
