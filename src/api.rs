@@ -174,10 +174,50 @@ impl ApiState {
     }
 }
 
+/// `/readyz`: 200 when the database answers and no configured mailbox is failing or stalled
+/// (a first backfill is not a problem), else 503; the body says what is wrong.
+async fn ready(State(state): State<Arc<ApiState>>) -> Response {
+    let app = &state.app;
+    let db_ok = sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(app.db.pool())
+        .await
+        .is_ok();
+    let mut problems: Vec<String> = Vec::new();
+    if !db_ok {
+        problems.push("database: not reachable".into());
+    } else if let Ok(health) = crate::store::mailboxes::health(&app.db).await {
+        let stalled_before = crate::store::now_ms() - app.config.followup.stalled_after_ms();
+        for h in &health {
+            if !app.config.imap.iter().any(|a| a.name == h.account) {
+                continue;
+            }
+            if h.failures > 0 {
+                problems.push(format!(
+                    "mailbox {}/{}: failing ({} attempts)",
+                    h.account, h.folder, h.failures
+                ));
+            } else if h.last_sync_at.is_some_and(|at| at < stalled_before) {
+                problems.push(format!("mailbox {}/{}: stalled", h.account, h.folder));
+            }
+        }
+    }
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({"ready": problems.is_empty(), "problems": problems})),
+    )
+        .into_response()
+}
+
 /// The routes.
 pub fn router(state: Arc<ApiState>) -> Router {
     let mut r = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         // The same server's cheapest POST: reads the body and answers 200 (a baseline for
         // load tests).
         .route("/webhooks/noop", post(|_: Bytes| async { "ok" }))

@@ -57,6 +57,21 @@ fn events(w: &Workspace, kind: &str) -> Vec<Value> {
     .collect()
 }
 
+/// Every event written so far matches its JSON Schema in `schemas/events`; returns the kinds.
+fn events_match_their_schemas(w: &Workspace) -> std::collections::BTreeSet<String> {
+    let all: Vec<Value> = w
+        .ok(&["outbox", "list", "--limit", "100000", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for e in &all {
+        common::schema::check_event(e);
+    }
+    all.iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn board(w: &Workspace, at: i64) -> Vec<Value> {
     serde_json::from_str(&w.ok(&["followups", "--format", "json", "--at", &rfc3339(at)])).unwrap()
 }
@@ -196,6 +211,12 @@ fn tier_timers_sweep_events_and_release_to_the_pool() {
         events(&w, "customer.released")
             .iter()
             .all(|e| e["customer_id"] != "V1" && e["customer_id"] != "C1")
+    );
+    let kinds = events_match_their_schemas(&w);
+    assert!(
+        ["followup.due", "followup.overdue", "customer.released"]
+            .iter()
+            .all(|k| kinds.contains(*k))
     );
 }
 
@@ -445,6 +466,8 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
     let lead = customer(&w, created["customer_id"].as_str().unwrap());
     assert_eq!(lead["name"], "Karim");
     assert_eq!(lead["phones"][0], "+971501234567");
+    let kinds = events_match_their_schemas(&w);
+    assert!(kinds.contains("lead.created") && kinds.contains("lead.assigned"));
 }
 
 #[test]
@@ -529,6 +552,8 @@ fn another_reps_contact_is_a_conflict_and_pool_customers_are_claimed_within_the_
     );
     assert_eq!(customer(&w, "P2")["owner"], Value::Null);
     assert_eq!(events(&w, "customer.conflict").len(), 2);
+    let kinds = events_match_their_schemas(&w);
+    assert!(kinds.contains("customer.conflict") && kinds.contains("customer.claimed"));
 }
 
 #[test]

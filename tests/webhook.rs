@@ -403,3 +403,28 @@ fn a_username_only_contact_is_linked_to_its_customer_once_the_phone_appears() {
     // The raw event is kept with each chat message.
     assert_eq!(srv.w.count("message WHERE raw LIKE '%from_user_id%'"), 3);
 }
+
+#[test]
+fn readyz_reports_a_failing_mailbox() {
+    let srv = start(&signed());
+    let (status, body) = http(srv.port, "GET", "/readyz", &[], b"");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"problems":[],"ready":true}"#)
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let broken = start(&format!(
+        "{}[[imap]]\nname = \"alice\"\nhost = \"127.0.0.1\"\nport = {closed}\ntls = \"none\"\nusername = \"alice\"\npassword_env = \"ALICE_PW\"\nrep = \"alice\"\n",
+        signed()
+    ));
+    broken
+        .w
+        .wait_for("readyz 503", Duration::from_secs(15), || {
+            let (status, body) = http(broken.port, "GET", "/readyz", &[], b"");
+            status == 503 && body.contains("mailbox alice/*: failing")
+        });
+}

@@ -5,6 +5,7 @@
 
 pub mod dovecot;
 pub mod receiver;
+pub mod schema;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
