@@ -31,12 +31,17 @@ fn receiver() -> u16 {
     port
 }
 
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this as a quick smoke test.
+fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n: usize = std::env::var("KEEPWARM_DELIVER_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
+        .unwrap_or(if bench_mode() { 50_000 } else { 500 });
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "bench-secret").unwrap();

@@ -16,12 +16,17 @@ use keepwarm::store::{Db, now_ms};
 
 const DAY: i64 = 86_400_000;
 
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this as a quick smoke test.
+fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n: usize = std::env::var("KEEPWARM_SWEEP_CUSTOMERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if bench_mode() { 1_000_000 } else { 2_000 });
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("sweep-{n}.db"));

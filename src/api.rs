@@ -34,12 +34,12 @@ const CONTEXT_TTL: Duration = Duration::from_secs(2);
 
 /// What the handlers share.
 pub struct ApiState {
-    app: App,
+    pub(crate) app: App,
     /// App secrets (several Meta apps may call the same endpoint).
     secrets: Vec<Vec<u8>>,
     allow_unsigned: bool,
     verify_token: Option<String>,
-    tokens: Vec<String>,
+    pub(crate) tokens: Vec<String>,
     context: tokio::sync::RwLock<Option<(Instant, Arc<Context>)>>,
     /// Deliveries waiting for the group committer (started by `serve`).
     commits: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
@@ -221,7 +221,17 @@ pub fn router(state: Arc<ApiState>) -> Router {
         // The same server's cheapest POST: reads the body and answers 200 (a baseline for
         // load tests).
         .route("/webhooks/noop", post(|_: Bytes| async { "ok" }))
-        .route("/api/v1/messages", post(chat_message));
+        .route("/api/v1/messages", post(chat_message))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    crate::rest::OPENAPI,
+                )
+            }),
+        )
+        .merge(crate::rest::routes(Arc::clone(&state)));
     if state.webhook_enabled() {
         r = r.route("/webhooks/whatsapp", get(verify).post(deliver));
     }
@@ -284,7 +294,7 @@ pub async fn serve(
 }
 
 /// Equal without an early exit (tokens and verify tokens).
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -328,7 +338,7 @@ pub fn signature_ok(secrets: &[Vec<u8>], header: Option<&str>, body: &[u8]) -> b
     })
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         axum::Json(serde_json::json!({"error": {"code": code, "message": message.into()}})),
@@ -494,11 +504,20 @@ pub fn bridge_event(m: BridgeMessage) -> Result<ChatEvent, String> {
         other => return Err(format!("direction {other:?}: inbound or outbound")),
     };
     let timestamp = match &m.timestamp {
-        serde_json::Value::Number(n) => n.as_i64().map(|s| s * 1000),
+        // Unix seconds up to the year 2100.
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .filter(|s| (0..=4_102_444_800).contains(s))
+            .map(|s| s * 1000),
         serde_json::Value::String(t) => chrono::DateTime::parse_from_rfc3339(t)
             .ok()
             .map(|d| d.timestamp_millis())
-            .or_else(|| t.parse::<i64>().ok().map(|s| s * 1000)),
+            .or_else(|| {
+                t.parse::<i64>()
+                    .ok()
+                    .filter(|s| (0..=4_102_444_800).contains(s))
+                    .map(|s| s * 1000)
+            }),
         _ => None,
     }
     .ok_or("timestamp must be RFC 3339 or Unix seconds")?;

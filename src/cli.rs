@@ -166,12 +166,16 @@ pub enum RulesCmd {
     },
     /// Per-tag precision, recall and F1 against a labeled corpus.
     Eval {
+        #[arg(long, required_unless_present = "feedback")]
+        maildir: Option<PathBuf>,
+        #[arg(long, required_unless_present = "feedback")]
+        labels: Option<PathBuf>,
+        #[arg(long, required_unless_present = "feedback")]
+        customers: Option<PathBuf>,
+        /// Instead of a labeled corpus: how reps answered the suggestions in the CRM, per rule
+        /// (accepted, dismissed, acceptance rate), from the stored feedback.
         #[arg(long)]
-        maildir: PathBuf,
-        #[arg(long)]
-        labels: PathBuf,
-        #[arg(long)]
-        customers: PathBuf,
+        feedback: bool,
         /// WhatsApp webhook bodies (evaluated once the WhatsApp source exists).
         #[arg(long)]
         whatsapp: Option<PathBuf>,
@@ -366,12 +370,45 @@ pub async fn run(cli: Cli) -> Result<()> {
             rules_backtest(&config, dir.as_deref(), now, format).await
         }
         Command::Rules(RulesCmd::Eval {
-            maildir,
-            labels,
-            customers,
+            feedback: true,
+            format,
+            ..
+        }) => {
+            let db = Db::open(&config.database).await?;
+            let rows = store::customers::feedback_by_rule(&db).await?;
+            if format == Format::Json {
+                let json: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|(rule, a, d)| {
+                        serde_json::json!({"rule": rule, "accepted": a, "dismissed": d,
+                            "acceptance": *a as f64 / (*a + *d).max(1) as f64})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json)?);
+                return Ok(());
+            }
+            println!(
+                "{:<48} {:>8} {:>9} {:>10}",
+                "RULE", "ACCEPTED", "DISMISSED", "ACCEPTANCE"
+            );
+            for (rule, a, d) in &rows {
+                println!(
+                    "{} {a:>8} {d:>9} {:>9.0}%",
+                    cell(rule, 48),
+                    100.0 * *a as f64 / (*a + *d).max(1) as f64
+                );
+            }
+            println!("{} rules with feedback", rows.len());
+            Ok(())
+        }
+        Command::Rules(RulesCmd::Eval {
+            maildir: Some(maildir),
+            labels: Some(labels),
+            customers: Some(customers),
             whatsapp,
             verbose,
             format,
+            ..
         }) => {
             let report =
                 crate::eval::run(&config, &maildir, &labels, &customers, whatsapp.as_deref())
@@ -382,6 +419,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 print!("{}", report.render(verbose));
             }
             Ok(())
+        }
+        Command::Rules(RulesCmd::Eval { .. }) => {
+            bail!("rules eval needs --maildir, --labels and --customers (or --feedback)")
         }
     }
 }

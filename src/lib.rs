@@ -12,6 +12,7 @@ pub mod followup;
 pub mod message;
 pub mod normalize;
 pub mod pipeline;
+pub mod rest;
 pub mod rules;
 pub mod source;
 pub mod store;

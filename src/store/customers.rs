@@ -451,14 +451,24 @@ pub struct CustomerTag {
 
 /// A customer's live tags at `now` (expired and dismissed ones are not shown).
 pub async fn customer_tags(db: &Db, id: &str, now: i64) -> Result<Vec<CustomerTag>, StoreError> {
+    tags_where(db, id, Some(now)).await
+}
+
+/// A customer's tags, most recent first; with `live_at`, only unexpired, undismissed ones.
+async fn tags_where(
+    db: &Db,
+    id: &str,
+    live_at: Option<i64>,
+) -> Result<Vec<CustomerTag>, StoreError> {
     let rows = sqlx::query(
         "SELECT tag, state, first_seen, last_seen, expires_at, evidence_count, last_rule, last_evidence,
                 last_message_key, next_step
-         FROM customer_tag WHERE customer_id = $1 AND expires_at > $2 AND state <> 'dismissed'
+         FROM customer_tag WHERE customer_id = $1
+           AND ($2 IS NULL OR (expires_at > $2 AND state <> 'dismissed'))
          ORDER BY last_seen DESC, tag",
     )
     .bind(id)
-    .bind(now)
+    .bind(live_at)
     .fetch_all(db.pool())
     .await
     .ctx("load customer tags")?;
@@ -532,4 +542,72 @@ pub async fn get_customer(db: &Db, id: &str) -> Result<Option<CustomerDetail>, S
     detail.messages_outbound = counts.get("o");
     detail.messages_not_contact = counts.get("n");
     Ok(Some(detail))
+}
+
+/// A rep's answer to a suggestion: `accepted` or `dismissed`, recorded with the rule and
+/// message it judged. `None` when the customer has no such tag.
+pub async fn set_tag_state(
+    db: &Db,
+    customer: &str,
+    tag: &str,
+    state: &str,
+    now: i64,
+) -> Result<Option<CustomerTag>, StoreError> {
+    let mut tx = db.begin_write().await?;
+    let Some(row) = sqlx::query(
+        "UPDATE customer_tag SET state = $1, feedback_at = $2, updated_at = $2
+         WHERE customer_id = $3 AND tag = $4 RETURNING last_rule, last_message_key",
+    )
+    .bind(state)
+    .bind(now)
+    .bind(customer)
+    .bind(tag)
+    .fetch_optional(&mut *tx)
+    .await
+    .ctx("set a tag's state")?
+    else {
+        return Ok(None);
+    };
+    let rule: String = row.get(0);
+    let message: String = row.get(1);
+    sqlx::query(
+        "INSERT INTO tag_feedback (customer_id, tag, rule, message_key, state, at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(customer)
+    .bind(tag)
+    .bind(&rule)
+    .bind(&message)
+    .bind(state)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .ctx("record tag feedback")?;
+    tx.commit().await.ctx("commit tag feedback")?;
+    let tags = all_tags(db, customer).await?;
+    Ok(tags.into_iter().find(|t| t.tag == tag))
+}
+
+/// Every tag of a customer, whatever its state or age.
+pub async fn all_tags(db: &Db, id: &str) -> Result<Vec<CustomerTag>, StoreError> {
+    tags_where(db, id, None).await
+}
+
+/// Per rule: how many suggestions reps accepted and dismissed (the latest answer per customer
+/// and tag counts).
+pub async fn feedback_by_rule(db: &Db) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT rule,
+                SUM(CASE WHEN state = 'accepted' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN state = 'dismissed' THEN 1 ELSE 0 END)
+         FROM tag_feedback f
+         WHERE id = (SELECT MAX(id) FROM tag_feedback g WHERE g.customer_id = f.customer_id AND g.tag = f.tag)
+         GROUP BY rule ORDER BY rule",
+    )
+    .fetch_all(db.pool())
+    .await
+    .ctx("summarize tag feedback")?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }

@@ -832,3 +832,65 @@ pub fn due_event(row: &TimerRow, state: &str, reason: &str, due_at: i64) -> Valu
         "last_outbound_at": time_or_null(row.last_outbound_at),
     })
 }
+
+/// A lead, newest first.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LeadRow {
+    pub customer_id: String,
+    pub message_key: String,
+    pub channel: String,
+    pub counterpart: String,
+    pub owner: Option<String>,
+    pub how: String,
+    pub created_at: i64,
+}
+
+/// Leads created before `before` (Unix ms; pagination), newest first.
+pub async fn leads(db: &Db, before: i64, limit: i64) -> Result<Vec<LeadRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT customer_id, message_key, channel, counterpart, owner, how, created_at FROM lead
+         WHERE created_at < $1 ORDER BY created_at DESC, customer_id LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await
+    .ctx("list leads")?;
+    Ok(rows
+        .iter()
+        .map(|r| LeadRow {
+            customer_id: r.get(0),
+            message_key: r.get(1),
+            channel: r.get(2),
+            counterpart: r.get(3),
+            owner: r.get(4),
+            how: r.get(5),
+            created_at: r.get(6),
+        })
+        .collect())
+}
+
+/// One customer's timer row.
+pub async fn timer(db: &Db, id: &str) -> Result<Option<TimerRow>, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TIMER_COLUMNS} FROM customer WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await
+    .ctx("read a customer's timers")?;
+    Ok(row.as_ref().map(timer_row))
+}
+
+/// Customers after `after_id` in id order (API pages).
+pub async fn timers_page(db: &Db, after_id: &str, limit: i64) -> Result<Vec<TimerRow>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TIMER_COLUMNS} FROM customer WHERE id > $1 ORDER BY id LIMIT $2"
+    )))
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await
+    .ctx("list customers")?;
+    Ok(rows.iter().map(timer_row).collect())
+}

@@ -323,6 +323,8 @@ pub async fn store_batch(
                    next_step = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.next_step ELSE customer_tag.next_step END,
                    expires_at = CASE WHEN excluded.expires_at > customer_tag.expires_at THEN excluded.expires_at ELSE customer_tag.expires_at END,
                    last_seen = CASE WHEN excluded.last_seen > customer_tag.last_seen THEN excluded.last_seen ELSE customer_tag.last_seen END,
+                   state = CASE WHEN customer_tag.state = 'dismissed' AND excluded.last_seen > COALESCE(customer_tag.feedback_at, 0)
+                                THEN 'suggested' ELSE customer_tag.state END,
                    updated_at = excluded.updated_at",
             )
             .bind(customer)
@@ -415,36 +417,61 @@ pub async fn page(
     limit: i64,
     customer: Option<&str>,
 ) -> Result<Vec<MessageRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, key, channel, direction, class, counts_as_contact, customer_id, group_id,
-                match_reason, rep_id, from_addr, subject, body, sent_at
-         FROM message WHERE id > $1 AND ($3 IS NULL OR customer_id = $3) ORDER BY id LIMIT $2",
-    )
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM message
+         WHERE id > $1 AND ($3 IS NULL OR customer_id = $3) ORDER BY id LIMIT $2"
+    )))
     .bind(after_id)
     .bind(limit)
     .bind(customer)
     .fetch_all(db.pool())
     .await
     .ctx("list messages")?;
-    Ok(rows
-        .iter()
-        .map(|r| MessageRow {
-            id: r.get("id"),
-            key: r.get("key"),
-            channel: r.get("channel"),
-            direction: r.get("direction"),
-            class: Class::parse(r.get::<&str, _>("class")),
-            counts_as_contact: r.get("counts_as_contact"),
-            customer: r.get("customer_id"),
-            group: r.get("group_id"),
-            match_reason: r.get("match_reason"),
-            rep: r.get("rep_id"),
-            from: r.get("from_addr"),
-            subject: r.get("subject"),
-            body: r.get("body"),
-            sent_at: r.get("sent_at"),
-        })
-        .collect())
+    Ok(rows.iter().map(message_row).collect())
+}
+
+/// A customer's messages in the order they were sent, after `(sent_at, id)`.
+pub async fn by_customer(
+    db: &Db,
+    customer: &str,
+    after: (i64, i64),
+    limit: i64,
+) -> Result<Vec<MessageRow>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM message
+         WHERE customer_id = $1 AND (sent_at > $2 OR (sent_at = $2 AND id > $3))
+         ORDER BY sent_at, id LIMIT $4"
+    )))
+    .bind(customer)
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await
+    .ctx("list a customer's messages")?;
+    Ok(rows.iter().map(message_row).collect())
+}
+
+const MESSAGE_COLUMNS: &str = "id, key, channel, direction, class, counts_as_contact, customer_id,
+    group_id, match_reason, rep_id, from_addr, subject, body, sent_at";
+
+fn message_row(r: &sqlx::sqlite::SqliteRow) -> MessageRow {
+    MessageRow {
+        id: r.get("id"),
+        key: r.get("key"),
+        channel: r.get("channel"),
+        direction: r.get("direction"),
+        class: Class::parse(r.get::<&str, _>("class")),
+        counts_as_contact: r.get("counts_as_contact"),
+        customer: r.get("customer_id"),
+        group: r.get("group_id"),
+        match_reason: r.get("match_reason"),
+        rep: r.get("rep_id"),
+        from: r.get("from_addr"),
+        subject: r.get("subject"),
+        body: r.get("body"),
+        sent_at: r.get("sent_at"),
+    }
 }
 
 /// The tags of the messages with `after < id <= last`, by message key: one query per page of a

@@ -1,0 +1,582 @@
+//! The REST API for CRMs (`/api/v1`, bearer tokens): customers with contact times, follow-up
+//! state and tags with evidence; a customer's messages; the follow-up board; unknown senders
+//! and leads; mailbox health; customer upsert and CSV import; tag feedback. Lists page with an
+//! opaque `cursor` (`next_cursor` in each page). Errors are `{"error": {"code", "message"}}`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{ApiState, error};
+use crate::followup::policy::{Assessment, Policy, State as FuState, assess};
+use crate::followup::sweep::facts_of;
+use crate::store::followup::{GroupContact, TimerRow};
+use crate::store::outbox::{rfc3339, time_or_null};
+use crate::store::{self, now_ms};
+
+/// The OpenAPI 3.1 document of these routes (`/api/v1/openapi.json`).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// The routes under `/api/v1` that need a token.
+pub fn routes(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/api/v1/customers", get(customers))
+        .route("/api/v1/customers/import", post(import_csv))
+        .route("/api/v1/customers/{id}", get(customer).put(upsert))
+        .route("/api/v1/customers/{id}/messages", get(messages))
+        .route("/api/v1/customers/{id}/tags/{tag}", put(tag_feedback))
+        .route("/api/v1/followups", get(followups))
+        .route("/api/v1/unknown", get(unknown))
+        .route("/api/v1/leads", get(leads))
+        .route("/api/v1/mailboxes", get(mailboxes))
+        .route_layer(axum::middleware::from_fn_with_state(state, authorize))
+}
+
+/// Bearer token, compared in constant time; 401 otherwise (nothing else is said).
+async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = token.is_some_and(|t| {
+        s.tokens
+            .iter()
+            .any(|want| crate::api::same(want.as_bytes(), t.as_bytes()))
+    });
+    if !ok {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        );
+    }
+    next.run(req).await
+}
+
+/// An error answer, small enough to pass around (`Response` is large).
+struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1, self.2)
+    }
+}
+
+fn db_error(e: store::StoreError) -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, "database", e.to_string())
+}
+
+fn not_found(what: &str) -> Response {
+    error(StatusCode::NOT_FOUND, "not-found", format!("no {what}"))
+}
+
+/// Query parameters; a malformed query is a JSON `bad-query` error like every other.
+struct Q(Page);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Q {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<Page>::from_request_parts(parts, state).await {
+            Ok(Query(mut p)) => {
+                // An empty cursor is the first page.
+                p.cursor = p.cursor.filter(|c| !c.is_empty());
+                Ok(Q(p))
+            }
+            Err(e) => Err(error(StatusCode::BAD_REQUEST, "bad-query", e.body_text())),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    cursor: Option<String>,
+    limit: Option<i64>,
+    owner: Option<String>,
+    state: Option<String>,
+    due_before: Option<String>,
+}
+
+impl Page {
+    fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n) if (1..=1000).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "bad-limit",
+                "limit must be between 1 and 1000".into(),
+            )),
+        }
+    }
+
+    fn state(&self) -> Result<Option<FuState>, ApiError> {
+        match &self.state {
+            None => Ok(None),
+            Some(s) => FuState::parse(s).map(Some).ok_or_else(|| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    "bad-state",
+                    "state must be ok, due-soon, due, overdue or released".into(),
+                )
+            }),
+        }
+    }
+}
+
+fn followup_json(c: &TimerRow, a: &Assessment, now: i64) -> Value {
+    json!({
+        "state": a.state,
+        "next_due_at": rfc3339(a.next_due_at),
+        "reason": a.reason,
+        "tier_due_at": rfc3339(a.tier_due_at),
+        "awaiting_reply_since": time_or_null(a.awaiting_reply_since),
+        "reply_due_at": time_or_null(a.reply_due_at),
+        "waiting_since": time_or_null(a.waiting_since),
+        "follow_up_due_at": time_or_null(a.follow_up_due_at),
+        "paused_until": time_or_null(c.paused_until.filter(|u| *u > now)),
+        "conflict_rep": c.conflict_rep,
+        "release_frozen": c.release_frozen,
+    })
+}
+
+fn tag_json(t: &store::customers::CustomerTag) -> Value {
+    json!({
+        "tag": t.tag, "state": t.state, "rule": t.rule, "evidence": t.evidence,
+        "message_key": t.message_key, "next_step": t.next_step, "evidence_count": t.evidence_count,
+        "first_seen": rfc3339(t.first_seen), "last_seen": rfc3339(t.last_seen),
+        "expires_at": rfc3339(t.expires_at),
+    })
+}
+
+fn customer_json(c: &TimerRow, a: &Assessment, tags: Vec<Value>, now: i64) -> Value {
+    json!({
+        "id": c.id, "name": c.name, "group": c.group, "tier": c.tier, "owner": c.owner,
+        "country": c.country,
+        "last_inbound_at": time_or_null(c.last_inbound_at),
+        "last_outbound_at": time_or_null(c.last_outbound_at),
+        "last_contact_at": time_or_null(c.last_inbound_at.max(c.last_outbound_at)),
+        "followup": followup_json(c, a, now),
+        "tags": tags,
+    })
+}
+
+async fn groups(s: &ApiState) -> Result<GroupContact, store::StoreError> {
+    if s.app.config.followup.group_rollup {
+        store::followup::group_contact(&s.app.db).await
+    } else {
+        Ok(GroupContact::new())
+    }
+}
+
+/// `GET /api/v1/customers?cursor&limit&owner&state`
+async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
+    let (limit, state) = match (p.limit(), p.state()) {
+        (Ok(l), Ok(st)) => (l, st),
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
+    };
+    let db = &s.app.db;
+    let now = now_ms();
+    let policy = Policy::new(&s.app.config.followup);
+    let groups = match groups(&s).await {
+        Ok(g) => g,
+        Err(e) => return db_error(e),
+    };
+    let rows =
+        match store::followup::timers_page(db, p.cursor.as_deref().unwrap_or(""), limit).await {
+            Ok(r) => r,
+            Err(e) => return db_error(e),
+        };
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    let mut items = Vec::new();
+    for c in &rows {
+        if p.owner
+            .as_ref()
+            .is_some_and(|o| c.owner.as_ref() != Some(o))
+        {
+            continue;
+        }
+        let a = assess(&facts_of(c, &groups), &policy, now);
+        if state.is_some_and(|st| st != a.state) {
+            continue;
+        }
+        let tags = match store::customers::customer_tags(db, &c.id, now).await {
+            Ok(t) => t.iter().map(tag_json).collect(),
+            Err(e) => return db_error(e),
+        };
+        items.push(customer_json(c, &a, tags, now));
+    }
+    axum::Json(json!({"items": items, "next_cursor": next})).into_response()
+}
+
+/// `GET /api/v1/customers/{id}`
+async fn customer(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+    let db = &s.app.db;
+    let now = now_ms();
+    let Some(c) = (match store::followup::timer(db, &id).await {
+        Ok(c) => c,
+        Err(e) => return db_error(e),
+    }) else {
+        return not_found("such customer");
+    };
+    let groups = match groups(&s).await {
+        Ok(g) => g,
+        Err(e) => return db_error(e),
+    };
+    let a = assess(
+        &facts_of(&c, &groups),
+        &Policy::new(&s.app.config.followup),
+        now,
+    );
+    let detail = match store::customers::get_customer(db, &id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return not_found("such customer"),
+        Err(e) => return db_error(e),
+    };
+    let tags: Vec<Value> = detail.tags.iter().map(tag_json).collect();
+    let mut v = customer_json(&c, &a, tags, now);
+    v["emails"] = json!(detail.emails);
+    v["domains"] = json!(detail.domains);
+    v["phones"] = json!(detail.phones);
+    v["messages"] = json!({
+        "inbound": detail.messages_inbound, "outbound": detail.messages_outbound,
+        "not_contact": detail.messages_not_contact,
+    });
+    axum::Json(v).into_response()
+}
+
+/// `GET /api/v1/customers/{id}/messages?cursor&limit`
+async fn messages(State(s): State<Arc<ApiState>>, Path(id): Path<String>, Q(p): Q) -> Response {
+    let limit = match p.limit() {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    // The cursor is "<sent_at>:<id>" of the last message of the previous page.
+    let after: (i64, i64) = match p.cursor.as_deref() {
+        None => (i64::MIN, 0),
+        Some(c) => match c
+            .split_once(':')
+            .and_then(|(t, id)| Some((t.parse().ok()?, id.parse().ok()?)))
+        {
+            Some(a) => a,
+            None => return error(StatusCode::BAD_REQUEST, "bad-cursor", "unknown cursor"),
+        },
+    };
+    let db = &s.app.db;
+    match store::followup::timer(db, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found("such customer"),
+        Err(e) => return db_error(e),
+    }
+    let rows = match store::messages::by_customer(db, &id, after, limit).await {
+        Ok(r) => r,
+        Err(e) => return db_error(e),
+    };
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|m| format!("{}:{}", m.sent_at, m.id)))
+        .flatten();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|m| {
+            json!({
+                "key": m.key, "channel": m.channel, "direction": m.direction,
+                "class": m.class.as_str(), "counts_as_contact": m.counts_as_contact,
+                "rep": m.rep, "from": m.from, "subject": m.subject, "text": m.body,
+                "sent_at": rfc3339(m.sent_at), "match": m.match_reason,
+            })
+        })
+        .collect();
+    axum::Json(json!({"items": items, "next_cursor": next})).into_response()
+}
+
+/// `GET /api/v1/followups?owner&state&due_before&cursor&limit`: most urgent first.
+async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
+    let (limit, state) = match (p.limit(), p.state()) {
+        (Ok(l), Ok(st)) => (l, st),
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
+    };
+    let due_before = match p
+        .due_before
+        .as_deref()
+        .map(chrono::DateTime::parse_from_rfc3339)
+    {
+        None => None,
+        Some(Ok(t)) => Some(t.timestamp_millis()),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad-time",
+                "due_before must be an RFC 3339 time",
+            );
+        }
+    };
+    // The cursor is the position after which the page starts: "<next_due_at>:<id>".
+    let after: Option<(i64, String)> = match p.cursor.as_deref() {
+        None => None,
+        Some(c) => match c
+            .split_once(':')
+            .and_then(|(t, id)| Some((t.parse().ok()?, id)))
+        {
+            Some((t, id)) => Some((t, id.to_string())),
+            None => return error(StatusCode::BAD_REQUEST, "bad-cursor", "unknown cursor"),
+        },
+    };
+    let db = &s.app.db;
+    let now = now_ms();
+    let policy = Policy::new(&s.app.config.followup);
+    let groups = match groups(&s).await {
+        Ok(g) => g,
+        Err(e) => return db_error(e),
+    };
+    let rows = match store::followup::all_timers(db).await {
+        Ok(r) => r,
+        Err(e) => return db_error(e),
+    };
+    let mut board: Vec<(TimerRow, Assessment)> = rows
+        .into_iter()
+        .filter(|c| p.owner.as_ref().is_none_or(|o| c.owner.as_ref() == Some(o)))
+        .map(|c| {
+            let a = assess(&facts_of(&c, &groups), &policy, now);
+            (c, a)
+        })
+        .filter(|(_, a)| state.is_none_or(|st| a.state == st))
+        .filter(|(_, a)| due_before.is_none_or(|t| a.next_due_at < t))
+        .collect();
+    board.sort_by(|(c1, a1), (c2, a2)| (a1.next_due_at, &c1.id).cmp(&(a2.next_due_at, &c2.id)));
+    let start = match &after {
+        None => 0,
+        Some((t, id)) => board.partition_point(|(c, a)| (a.next_due_at, &c.id) <= (*t, id)),
+    };
+    let page: Vec<&(TimerRow, Assessment)> =
+        board.iter().skip(start).take(limit as usize).collect();
+    let next = (start + page.len() < board.len())
+        .then(|| {
+            page.last()
+                .map(|(c, a)| format!("{}:{}", a.next_due_at, c.id))
+        })
+        .flatten();
+    let items: Vec<Value> = page
+        .iter()
+        .map(|(c, a)| customer_json(c, a, Vec::new(), now))
+        .collect();
+    axum::Json(json!({"items": items, "next_cursor": next})).into_response()
+}
+
+/// `GET /api/v1/unknown`: senders that matched no customer.
+async fn unknown(State(s): State<Arc<ApiState>>) -> Response {
+    match store::messages::unknown_senders(&s.app.db).await {
+        Ok(rows) => {
+            let items: Vec<Value> = rows
+                .iter()
+                .map(|u| {
+                    json!({"address": u.address, "messages": u.messages,
+                           "first_seen": rfc3339(u.first_seen), "last_seen": rfc3339(u.last_seen)})
+                })
+                .collect();
+            axum::Json(json!({"items": items, "next_cursor": null})).into_response()
+        }
+        Err(e) => db_error(e),
+    }
+}
+
+/// `GET /api/v1/leads?cursor&limit`: newest first.
+async fn leads(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
+    let limit = match p.limit() {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    let before: i64 = match p.cursor.as_deref().map(str::parse).transpose() {
+        Ok(b) => b.unwrap_or(i64::MAX),
+        Err(_) => return error(StatusCode::BAD_REQUEST, "bad-cursor", "unknown cursor"),
+    };
+    match store::followup::leads(&s.app.db, before, limit).await {
+        Ok(rows) => {
+            let next = (rows.len() as i64 == limit)
+                .then(|| rows.last().map(|l| l.created_at.to_string()))
+                .flatten();
+            let items: Vec<Value> = rows
+                .iter()
+                .map(|l| {
+                    json!({"customer_id": l.customer_id, "channel": l.channel,
+                           "counterpart": l.counterpart, "owner": l.owner, "how": l.how,
+                           "message_key": l.message_key, "created_at": rfc3339(l.created_at)})
+                })
+                .collect();
+            axum::Json(json!({"items": items, "next_cursor": next})).into_response()
+        }
+        Err(e) => db_error(e),
+    }
+}
+
+/// `GET /api/v1/mailboxes`: each IMAP folder's health.
+async fn mailboxes(State(s): State<Arc<ApiState>>) -> Response {
+    match store::mailboxes::health(&s.app.db).await {
+        Ok(rows) => {
+            let items: Vec<Value> = rows
+                .iter()
+                .map(|h| {
+                    json!({"account": h.account, "folder": h.folder, "rep": h.rep,
+                           "mode": h.mode, "backfilling": h.backfilling,
+                           "last_sync_at": time_or_null(h.last_sync_at),
+                           "last_error": h.last_error, "last_error_at": time_or_null(h.last_error_at),
+                           "failures": h.failures, "behind": h.behind})
+                })
+                .collect();
+            axum::Json(json!({"items": items, "next_cursor": null})).into_response()
+        }
+        Err(e) => db_error(e),
+    }
+}
+
+/// A customer as the CRM sends it (`PUT /api/v1/customers/{id}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomerIn {
+    name: String,
+    #[serde(default)]
+    group: Option<String>,
+    tier: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    emails: Vec<String>,
+    #[serde(default)]
+    domains: Vec<String>,
+    #[serde(default)]
+    phones: Vec<String>,
+    #[serde(default)]
+    country: Option<String>,
+}
+
+/// `PUT /api/v1/customers/{id}`: upsert one customer (the CSV import's rules and checks).
+async fn upsert(State(s): State<Arc<ApiState>>, Path(id): Path<String>, body: Bytes) -> Response {
+    if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-customer",
+            "a customer id is 1 to 128 characters without control characters",
+        );
+    }
+    let c: CustomerIn = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed-body", e.to_string()),
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let list = |v: &[String]| v.join(";");
+    let record = [
+        id.clone(),
+        c.name,
+        c.group.unwrap_or_default(),
+        c.tier,
+        c.owner.unwrap_or_default(),
+        list(&c.emails),
+        list(&c.domains),
+        list(&c.phones),
+        c.country.unwrap_or_default(),
+    ];
+    let text = w
+        .write_record([
+            "id", "name", "group", "tier", "owner", "emails", "domains", "phones", "country",
+        ])
+        .and_then(|_| w.write_record(&record))
+        .ok()
+        .and_then(|_| w.into_inner().ok());
+    let Some(text) = text else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "malformed-body",
+            "cannot encode the customer",
+        );
+    };
+    import(&s, &text, true).await
+}
+
+/// `POST /api/v1/customers/import` (text/csv): the columns of `keepwarm customers import`.
+async fn import_csv(State(s): State<Arc<ApiState>>, body: Bytes) -> Response {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return error(StatusCode::BAD_REQUEST, "empty-body", "the CSV is empty");
+    }
+    import(&s, &body, false).await
+}
+
+async fn import(s: &ApiState, bytes: &[u8], single: bool) -> Response {
+    let parsed = crate::directory::import::parse_csv(bytes, &s.app.config);
+    let summary = match store::customers::apply_import(&s.app.db, parsed).await {
+        Ok(sum) => sum,
+        Err(e) => return db_error(e),
+    };
+    let issues = |v: &[crate::directory::import::RowIssue]| -> Vec<Value> {
+        v.iter()
+            .map(|i| json!({"line": i.line, "message": i.message}))
+            .collect()
+    };
+    let body = json!({
+        "added": summary.added, "updated": summary.updated, "unchanged": summary.unchanged,
+        "errors": issues(&summary.errors), "warnings": issues(&summary.warnings),
+    });
+    if !single && summary.errors.iter().any(|e| e.line == 1) {
+        let message = summary.errors[0].message.clone();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(
+                json!({"error": {"code": "invalid-csv", "message": message}, "detail": body}),
+            ),
+        )
+            .into_response();
+    }
+    if single && !summary.errors.is_empty() {
+        let message = summary.errors[0].message.clone();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(
+                json!({"error": {"code": "invalid-customer", "message": message}, "detail": body}),
+            ),
+        )
+            .into_response();
+    }
+    axum::Json(body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagFeedback {
+    state: String,
+}
+
+/// `PUT /api/v1/customers/{id}/tags/{tag}` `{"state": "accepted" | "dismissed"}`.
+async fn tag_feedback(
+    State(s): State<Arc<ApiState>>,
+    Path((id, tag)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let f: TagFeedback = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed-body", e.to_string()),
+    };
+    if f.state != "accepted" && f.state != "dismissed" {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad-state",
+            "state must be accepted or dismissed",
+        );
+    }
+    match store::customers::set_tag_state(&s.app.db, &id, &tag, &f.state, now_ms()).await {
+        Ok(Some(t)) => axum::Json(tag_json(&t)).into_response(),
+        Ok(None) => not_found("such tag on this customer"),
+        Err(e) => db_error(e),
+    }
+}
