@@ -213,6 +213,48 @@ async fn ready(State(state): State<Arc<ApiState>>) -> Response {
         .into_response()
 }
 
+/// Count every request by its route (the pattern, not the path: bounded labels) and status.
+async fn count_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await;
+    crate::metrics::request(&route, response.status().as_u16());
+    response
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+    let db = &state.app.db;
+    let now = crate::store::now_ms();
+    let lag: Vec<(String, String, f64)> = crate::store::mailboxes::health(db)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|h| {
+            h.last_sync_at
+                .map(|at| (h.account, h.folder, (now - at).max(0) as f64 / 1000.0))
+        })
+        .collect();
+    let outbox = crate::store::outbox::depth(db).await.unwrap_or_default();
+    let events = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM outbox")
+        .fetch_one(db.pool())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&lag, &outbox, events),
+    )
+        .into_response()
+}
+
 /// The routes.
 pub fn router(state: Arc<ApiState>) -> Router {
     let mut r = Router::new()
@@ -231,12 +273,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 )
             }),
         )
+        .route("/metrics", get(metrics))
         .merge(crate::rest::routes(Arc::clone(&state)));
     if state.webhook_enabled() {
         r = r.route("/webhooks/whatsapp", get(verify).post(deliver));
     }
     let request_id = HeaderName::from_static("x-request-id");
-    r.layer(DefaultBodyLimit::max(BODY_LIMIT))
+    r.layer(axum::middleware::from_fn(count_request))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req
                 .headers()
@@ -372,6 +416,19 @@ async fn deliver(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes
 }
 
 async fn store(s: &ApiState, events: Vec<ChatEvent>) -> Response {
+    let started = Instant::now();
+    let source = events
+        .first()
+        .map(|e| e.channel.clone())
+        .unwrap_or_default();
+    let response = store_events(s, events).await;
+    if response.status() == StatusCode::OK {
+        crate::metrics::latency(&source, started.elapsed().as_secs_f64());
+    }
+    response
+}
+
+async fn store_events(s: &ApiState, events: Vec<ChatEvent>) -> Response {
     if events.is_empty() {
         return (StatusCode::OK, "EVENT_RECEIVED").into_response();
     }

@@ -149,6 +149,8 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(0);
         }
+        let claimed_hooks: Vec<(i64, String)> =
+            claimed.iter().map(|c| (c.id, c.webhook.clone())).collect();
         let outcomes: Vec<(i64, Outcome)> = futures::stream::iter(claimed)
             .map(|c| {
                 let me = Arc::clone(self);
@@ -157,7 +159,21 @@ impl Dispatcher {
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
+        let hooks: std::collections::HashMap<i64, &str> = claimed_hooks
+            .iter()
+            .map(|(id, h)| (*id, h.as_str()))
+            .collect();
         for (id, o) in &outcomes {
+            let hook = hooks.get(id).copied().unwrap_or("?");
+            crate::metrics::delivery(
+                hook,
+                match o {
+                    Outcome::Delivered { .. } => "delivered",
+                    Outcome::Retry { .. } => "retry",
+                    Outcome::Rejected { .. } => "rejected",
+                    Outcome::Dead { .. } => "dead",
+                },
+            );
             match o {
                 Outcome::Delivered { .. } => {}
                 Outcome::Retry { status, error, .. } => {

@@ -10,6 +10,7 @@ pub mod directory;
 pub mod eval;
 pub mod followup;
 pub mod message;
+pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
 pub mod rest;

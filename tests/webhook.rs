@@ -391,3 +391,29 @@ fn readyz_reports_a_failing_mailbox() {
             status == 503 && body.contains("mailbox alice/*: failing")
         });
 }
+
+#[test]
+fn metrics_count_messages_requests_and_latency() {
+    let srv = start(&signed());
+    assert_eq!(
+        post(
+            &srv,
+            &text_body("wamid.m1", "2348031234567", "Do you have a better price?")
+        ),
+        200
+    );
+    assert_eq!(post(&srv, "{\"entry\": [oops"), 400);
+    let (status, text) = http(srv.port, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    for needle in [
+        "keepwarm_messages_total{source=\"whatsapp\",outcome=\"ingested\"} 1",
+        "keepwarm_http_requests_total{route=\"/webhooks/whatsapp\",status=\"200\"} 1",
+        "keepwarm_http_requests_total{route=\"/webhooks/whatsapp\",status=\"400\"} 1",
+        "keepwarm_ingest_latency_seconds_count{source=\"whatsapp\"} 1",
+        "keepwarm_rule_hits_total{tag=\"price-sensitive\"} 1",
+        "keepwarm_outbox_events 0",
+        "# TYPE keepwarm_mailbox_sync_lag_seconds gauge",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+}

@@ -694,6 +694,7 @@ pub async fn sync_folder(
     let mut committed = 0usize;
     let committer = async {
         while let Some((prepared, checkpoint, behind)) = prepared_rx.recv().await {
+            let started = Instant::now();
             let mut tx = db.begin_write().await?;
             let r =
                 crate::store::messages::store_batch(&mut tx, &prepared, &ctx.rules, &ctx.config)
@@ -711,6 +712,7 @@ pub async fn sync_folder(
                 context: "commit a mailbox chunk",
                 source,
             })?;
+            crate::metrics::latency("imap", started.elapsed().as_secs_f64());
             report.add(&r);
             fetched_count += prepared.len();
             committed += 1;

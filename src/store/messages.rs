@@ -388,6 +388,27 @@ pub async fn store_batch(
         crate::store::followup::recheck_groups(tx, &touched).await?;
     }
     crate::store::followup::after_contact(tx, &fresh, config, now).await?;
+    // Metrics by the batch's source: imap, maildir, mbox, or the chat channel (whatsapp, wechat…).
+    let source = batch
+        .first()
+        .map(|p| match p {
+            Prepared::Message { origin, message } if origin.source_key.starts_with("wa:") => {
+                message.channel.as_str()
+            }
+            Prepared::Message { origin, .. } | Prepared::Failure { origin, .. } => {
+                origin.source_key.split(':').next().unwrap_or("unknown")
+            }
+        })
+        .unwrap_or("unknown");
+    crate::metrics::messages(source, "ingested", report.ingested);
+    crate::metrics::messages(source, "sighting", report.sightings);
+    crate::metrics::messages(source, "duplicate", report.duplicates);
+    crate::metrics::messages(source, "failed", report.failed);
+    for m in &fresh {
+        for t in &m.tags {
+            crate::metrics::rule_hit(&t.tag);
+        }
+    }
     Ok(report)
 }
 
