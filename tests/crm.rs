@@ -18,7 +18,7 @@ fn workspace(port: u16, extra: &str) -> Workspace {
     Workspace::new(&format!(
         "[[reps]]\nid = \"bob\"\nemails = [\"bob@sinoexport.example\"]\n[leads]\nenabled = true\n\
          [crm]\nretry = [\"1s\"]\nexpire = \"1m\"\n{extra}\
-         [[crm.webhooks]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret_env = \"KW_HOOK_SECRET\"\ntimeout = \"1s\"\n"
+         [[crm.webhooks]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret_env = \"KW_HOOK_SECRET\"\ntimeout = \"1s\"\nevents = [\"lead.*\"]\n"
     ))
 }
 
@@ -224,7 +224,7 @@ fn deliveries_to_an_unreachable_crm_expire_as_dead_and_replay() {
         .port();
     let w = Workspace::new(&format!(
         "[leads]\nenabled = true\n[crm]\nretry = [\"1s\"]\nexpire = \"2s\"\n\
-         [[crm.webhooks]]\nname = \"gone\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret_env = \"KW_HOOK_SECRET\"\n"
+         [[crm.webhooks]]\nname = \"gone\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret_env = \"KW_HOOK_SECRET\"\nevents = [\"lead.created\", \"lead.assigned\"]\n"
     ));
     make_leads(&w, 1);
     let run = w.spawn_with_env(&["run"], &[("KW_HOOK_SECRET", SECRET)]);

@@ -336,6 +336,24 @@ fn upsert_import_and_tag_feedback() {
     let fb: Value =
         serde_json::from_str(&s.w.ok(&["rules", "eval", "--feedback", "--format", "json"]))
             .unwrap();
+    // The CRM heard of it: suggested (the first mail), suggested again (the new mail), and the
+    // contact times moving with each recent message; every event matches its schema.
+    let events: Vec<Value> =
+        s.w.ok(&["outbox", "list", "--limit", "1000", "--format", "jsonl"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    for e in &events {
+        common::schema::check_event(e);
+    }
+    let of = |kind: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == kind && e["customer_id"] == "C1")
+            .count()
+    };
+    assert_eq!(of("tag.suggested"), 2, "{events:#?}");
+    assert!(of("contact.updated") >= 2);
     assert_eq!(
         (fb[0]["accepted"].as_i64(), fb[0]["dismissed"].as_i64()),
         (Some(1), Some(0))

@@ -821,6 +821,19 @@ pub async fn pool_history(db: &Db, limit: i64) -> Result<Vec<HistoryRow>, StoreE
 /// Group contact times as a map for the judgement, empty unless roll-up is on.
 pub type GroupContact = HashMap<String, (Option<i64>, Option<i64>)>;
 
+/// `{"id", "name", "tier", "owner"}` of a customer for an event, inside a transaction.
+pub async fn customer_summary(tx: &mut Tx, id: &str) -> Result<Value, StoreError> {
+    let row = sqlx::query("SELECT name, tier, owner FROM customer WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .ctx("read a customer for an event")?;
+    Ok(match row {
+        Some(r) => customer_json(id, r.get(0), r.get(1), r.get(2)),
+        None => json!({"id": id, "name": "", "tier": "", "owner": null}),
+    })
+}
+
 /// Payload helper for due/overdue events.
 pub fn due_event(row: &TimerRow, state: &str, reason: &str, due_at: i64) -> Value {
     json!({

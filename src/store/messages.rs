@@ -49,9 +49,11 @@ impl BatchReport {
 }
 
 #[derive(Default)]
-struct Timers {
+struct Timers<'a> {
     inbound: Option<i64>,
     outbound: Option<i64>,
+    /// The latest message that moved them (for the `contact.updated` event).
+    latest: Option<&'a Message>,
 }
 
 fn later(a: Option<i64>, b: i64) -> Option<i64> {
@@ -272,6 +274,7 @@ pub async fn store_batch(
     // Contact times of the customers of new messages; tags and their evidence.
     let mut timers: HashMap<&str, Timers> = HashMap::new();
     let mut fresh: Vec<&Message> = Vec::new();
+    let mut suggested: HashSet<(String, String)> = HashSet::new();
     for m in &candidates {
         let m: &Message = m;
         if upgraded.contains(&m.key) {
@@ -310,11 +313,14 @@ pub async fn store_batch(
                 .map(|r| (r.ttl_ms, r.next_step(&t.lang).to_string()))
                 .unwrap_or((90 * 86_400_000, String::new()));
             // Created as a suggestion, or refreshed: newer evidence replaces older, never the reverse.
-            sqlx::query(
+            let row = sqlx::query(
                 "INSERT INTO customer_tag (customer_id, tag, state, first_seen, last_seen, expires_at,
-                   evidence_count, last_message_key, last_rule, last_evidence, next_step, updated_at)
-                 VALUES ($1, $2, 'suggested', $3, $3, $4, 1, $5, $6, $7, $8, $9)
+                   evidence_count, last_message_key, last_rule, last_evidence, next_step, updated_at, suggested_at)
+                 VALUES ($1, $2, 'suggested', $3, $3, $4, 1, $5, $6, $7, $8, $9, $9)
                  ON CONFLICT (customer_id, tag) DO UPDATE SET
+                   suggested_at = CASE WHEN (customer_tag.state = 'dismissed' AND excluded.last_seen > COALESCE(customer_tag.feedback_at, 0))
+                                         OR (customer_tag.expires_at <= excluded.updated_at AND excluded.expires_at > excluded.updated_at)
+                                       THEN excluded.suggested_at ELSE customer_tag.suggested_at END,
                    evidence_count = customer_tag.evidence_count + 1,
                    first_seen = CASE WHEN excluded.first_seen < customer_tag.first_seen THEN excluded.first_seen ELSE customer_tag.first_seen END,
                    last_message_key = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_message_key ELSE customer_tag.last_message_key END,
@@ -325,7 +331,8 @@ pub async fn store_batch(
                    last_seen = CASE WHEN excluded.last_seen > customer_tag.last_seen THEN excluded.last_seen ELSE customer_tag.last_seen END,
                    state = CASE WHEN customer_tag.state = 'dismissed' AND excluded.last_seen > COALESCE(customer_tag.feedback_at, 0)
                                 THEN 'suggested' ELSE customer_tag.state END,
-                   updated_at = excluded.updated_at",
+                   updated_at = excluded.updated_at
+                 RETURNING suggested_at, state",
             )
             .bind(customer)
             .bind(&t.tag)
@@ -336,9 +343,30 @@ pub async fn store_batch(
             .bind(&t.evidence)
             .bind(&step)
             .bind(now)
-            .execute(&mut **tx)
+            .fetch_one(&mut **tx)
             .await
             .ctx("refresh a customer tag")?;
+            // A suggestion that became live with this message, from recent evidence: tell the CRM.
+            let live_now =
+                row.get::<Option<i64>, _>(0) == Some(now) && row.get::<&str, _>(1) == "suggested";
+            if live_now
+                && m.sent_at >= now - config.followup.recent_ms()
+                && suggested.insert((customer.clone(), t.tag.clone()))
+            {
+                let summary = crate::store::followup::customer_summary(tx, customer).await?;
+                crate::store::outbox::emit(
+                    tx,
+                    "tag.suggested",
+                    Some(customer),
+                    serde_json::json!({
+                        "customer": summary, "tag": t.tag, "rule": t.rule, "evidence": t.evidence,
+                        "message_key": m.key, "next_step": step, "lang": t.lang,
+                        "sent_at": crate::store::outbox::rfc3339(m.sent_at),
+                    }),
+                    now,
+                )
+                .await?;
+            }
         }
         if m.customer.is_none()
             && m.group.is_none()
@@ -349,6 +377,10 @@ pub async fn store_batch(
         }
         if let (true, Some(c)) = (m.counts_as_contact, m.customer.as_deref()) {
             let t = timers.entry(c).or_default();
+            if m.direction != Direction::Internal && t.latest.is_none_or(|l| l.sent_at < m.sent_at)
+            {
+                t.latest = Some(m);
+            }
             match m.direction {
                 Direction::Inbound => t.inbound = later(t.inbound, m.sent_at),
                 Direction::Outbound => t.outbound = later(t.outbound, m.sent_at),
@@ -368,7 +400,8 @@ pub async fn store_batch(
              FROM (VALUES {}) AS v
              WHERE customer.id = v.column1 AND (
                (v.column2 IS NOT NULL AND (last_inbound_at IS NULL OR last_inbound_at < v.column2)) OR
-               (v.column3 IS NOT NULL AND (last_outbound_at IS NULL OR last_outbound_at < v.column3)))",
+               (v.column3 IS NOT NULL AND (last_outbound_at IS NULL OR last_outbound_at < v.column3)))
+             RETURNING id, name, tier, owner, last_inbound_at, last_outbound_at",
             placeholders(chunk.len(), 5)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -380,8 +413,38 @@ pub async fn store_batch(
                 .bind(t.inbound.max(t.outbound))
                 .bind(now);
         }
-        let moved = q.execute(&mut **tx).await.ctx("update contact times")?;
-        report.customers_touched += moved.rows_affected() as usize;
+        let moved = q.fetch_all(&mut **tx).await.ctx("update contact times")?;
+        report.customers_touched += moved.len();
+        // Recent contact is news for the CRM (a backfill of old mail is not: the CRM reads the
+        // current state through the API).
+        let recent = now - config.followup.recent_ms();
+        for r in &moved {
+            let id: &str = r.get(0);
+            let Some(m) = chunk
+                .iter()
+                .find(|(c, _)| *c == id)
+                .and_then(|(_, t)| t.latest)
+                .filter(|m| m.sent_at >= recent)
+            else {
+                continue;
+            };
+            let owner: Option<String> = r.get(3);
+            crate::store::outbox::emit(
+                tx,
+                "contact.updated",
+                Some(id),
+                serde_json::json!({
+                    "customer": {"id": id, "name": r.get::<&str, _>(1), "tier": r.get::<&str, _>(2), "owner": owner},
+                    "last_inbound_at": crate::store::outbox::time_or_null(r.get(4)),
+                    "last_outbound_at": crate::store::outbox::time_or_null(r.get(5)),
+                    "direction": m.direction.as_str(), "channel": m.channel.as_str(),
+                    "message_key": m.key, "rep": m.rep,
+                    "sent_at": crate::store::outbox::rfc3339(m.sent_at),
+                }),
+                now,
+            )
+            .await?;
+        }
     }
     if config.followup.group_rollup && !timers.is_empty() {
         let touched: Vec<&str> = timers.iter().map(|(c, _)| *c).collect();
