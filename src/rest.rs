@@ -194,11 +194,16 @@ async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
         Ok(g) => g,
         Err(e) => return db_error(e),
     };
-    let rows =
-        match store::followup::timers_page(db, p.cursor.as_deref().unwrap_or(""), limit).await {
-            Ok(r) => r,
-            Err(e) => return db_error(e),
-        };
+    let rows = match store::followup::page_by_id(
+        db.pool(),
+        p.cursor.as_deref().unwrap_or(""),
+        limit,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return db_error(e),
+    };
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id.clone()))
         .flatten();
@@ -528,23 +533,21 @@ async fn import(s: &ApiState, bytes: &[u8], single: bool) -> Response {
         "added": summary.added, "updated": summary.updated, "unchanged": summary.unchanged,
         "errors": issues(&summary.errors), "warnings": issues(&summary.warnings),
     });
-    if !single && summary.errors.iter().any(|e| e.line == 1) {
+    // One customer with a problem, or a CSV without a usable header: nothing was imported.
+    let refused = if single {
+        (!summary.errors.is_empty()).then_some("invalid-customer")
+    } else {
+        summary
+            .errors
+            .iter()
+            .any(|e| e.line == 1)
+            .then_some("invalid-csv")
+    };
+    if let Some(code) = refused {
         let message = summary.errors[0].message.clone();
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(
-                json!({"error": {"code": "invalid-csv", "message": message}, "detail": body}),
-            ),
-        )
-            .into_response();
-    }
-    if single && !summary.errors.is_empty() {
-        let message = summary.errors[0].message.clone();
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(
-                json!({"error": {"code": "invalid-customer", "message": message}, "detail": body}),
-            ),
+            axum::Json(json!({"error": {"code": code, "message": message}, "detail": body})),
         )
             .into_response();
     }

@@ -233,7 +233,7 @@ pub async fn sweep(
         let mut tx = db.begin_write().await?;
         let t0 = Instant::now();
         let rows = if everyone {
-            fu::page_by_id(&mut tx, &after_id, PAGE).await?
+            fu::page_by_id(&mut *tx, &after_id, PAGE).await?
         } else {
             fu::due_for_sweep(&mut tx, now, PAGE).await?
         };
@@ -322,6 +322,9 @@ pub async fn sweep(
         if let Some(last) = rows.last() {
             after_id = last.id.clone();
         }
+    }
+    if everyone {
+        fu::remember_policy(db, &config.followup.fingerprint()).await?;
     }
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(report)

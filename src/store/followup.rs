@@ -385,33 +385,23 @@ pub async fn after_contact(
         match owner.as_deref() {
             Some(o) if o == rep => {}
             Some(o) => {
-                // Flag it; a new event when another rep appears or the last flag is old.
-                let new = conflict_rep.as_deref() != Some(rep)
-                    || conflict_at.is_none_or(|at| at < recent);
-                sqlx::query(
-                    "UPDATE customer SET conflict_rep = $1, conflict_at = $2 WHERE id = $3",
+                let data = json!({
+                    "customer": summary, "owner": o, "other_rep": rep,
+                    "reason": "contacted by another rep",
+                    "message_key": m.key, "channel": m.channel.as_str(),
+                    "sent_at": rfc3339(m.sent_at),
+                });
+                flag_conflict(
+                    tx,
+                    customer,
+                    m.sent_at,
+                    rep,
+                    (conflict_rep.as_deref(), conflict_at),
+                    recent,
+                    data,
+                    now,
                 )
-                .bind(rep)
-                .bind(m.sent_at)
-                .bind(customer)
-                .execute(&mut **tx)
-                .await
-                .ctx("flag a conflict")?;
-                if new {
-                    emit(
-                        tx,
-                        "customer.conflict",
-                        Some(customer),
-                        json!({
-                            "customer": summary, "owner": o, "other_rep": rep,
-                            "reason": "contacted by another rep",
-                            "message_key": m.key, "channel": m.channel.as_str(),
-                            "sent_at": rfc3339(m.sent_at),
-                        }),
-                        now,
-                    )
-                    .await?;
-                }
+                .await?;
             }
             None if policy.claim_on_contact => {
                 let used = match claims_today.get(rep) {
@@ -455,36 +445,53 @@ pub async fn after_contact(
                     .await?;
                 } else {
                     claims_today.insert(rep.to_string(), used);
-                    let new = conflict_rep.as_deref() != Some(rep)
-                        || conflict_at.is_none_or(|at| at < recent);
-                    sqlx::query(
-                        "UPDATE customer SET conflict_rep = $1, conflict_at = $2 WHERE id = $3",
+                    let data = json!({
+                        "customer": summary, "owner": null, "other_rep": rep,
+                        "reason": format!("claim limit reached ({} per day)", policy.claim_daily_limit),
+                        "message_key": m.key, "channel": m.channel.as_str(),
+                        "sent_at": rfc3339(m.sent_at),
+                    });
+                    flag_conflict(
+                        tx,
+                        customer,
+                        m.sent_at,
+                        rep,
+                        (conflict_rep.as_deref(), conflict_at),
+                        recent,
+                        data,
+                        now,
                     )
-                    .bind(rep)
-                    .bind(m.sent_at)
-                    .bind(customer)
-                    .execute(&mut **tx)
-                    .await
-                    .ctx("flag a refused claim")?;
-                    if new {
-                        emit(
-                            tx,
-                            "customer.conflict",
-                            Some(customer),
-                            json!({
-                                "customer": summary, "owner": null, "other_rep": rep,
-                                "reason": format!("claim limit reached ({} per day)", policy.claim_daily_limit),
-                                "message_key": m.key, "channel": m.channel.as_str(),
-                                "sent_at": rfc3339(m.sent_at),
-                            }),
-                            now,
-                        )
-                        .await?;
-                    }
+                    .await?;
                 }
             }
             None => {}
         }
+    }
+    Ok(())
+}
+
+/// Flag a customer as contacted by `rep` (the board shows it); write a `customer.conflict`
+/// event when the rep is new to the flag or the last flag is older than `recent`.
+#[allow(clippy::too_many_arguments)]
+async fn flag_conflict(
+    tx: &mut Tx,
+    customer: &str,
+    sent_at: i64,
+    rep: &str,
+    (flagged_rep, flagged_at): (Option<&str>, Option<i64>),
+    recent: i64,
+    data: Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE customer SET conflict_rep = $1, conflict_at = $2 WHERE id = $3")
+        .bind(rep)
+        .bind(sent_at)
+        .bind(customer)
+        .execute(&mut **tx)
+        .await
+        .ctx("flag a conflict")?;
+    if flagged_rep != Some(rep) || flagged_at.is_none_or(|at| at < recent) {
+        emit(tx, "customer.conflict", Some(customer), data, now).await?;
     }
     Ok(())
 }
@@ -629,10 +636,10 @@ pub async fn due_for_sweep(tx: &mut Tx, now: i64, limit: i64) -> Result<Vec<Time
     Ok(rows.iter().map(timer_row).collect())
 }
 
-/// Every customer after `after_id` in id order, up to `limit` (a whole re-judgement after a
-/// policy change), inside the sweep's transaction.
-pub async fn page_by_id(
-    tx: &mut Tx,
+/// Customers after `after_id` in id order, up to `limit`: API pages, and a whole re-judgement
+/// after a policy change (inside the sweep's transaction).
+pub async fn page_by_id<'c>(
+    ex: impl sqlx::SqliteExecutor<'c>,
     after_id: &str,
     limit: i64,
 ) -> Result<Vec<TimerRow>, StoreError> {
@@ -641,9 +648,9 @@ pub async fn page_by_id(
     )))
     .bind(after_id)
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_all(ex)
     .await
-    .ctx("read customers for a re-judgement")?;
+    .ctx("read customers in id order")?;
     Ok(rows.iter().map(timer_row).collect())
 }
 
@@ -735,14 +742,25 @@ pub async fn release_all(
     Ok(())
 }
 
-/// Remember the policy a sweep judged with; true when it differs from the last one.
+/// Has the policy changed since every customer was last judged? (The first policy ever is
+/// remembered at once: there is nothing to judge again.)
 pub async fn policy_changed(tx: &mut Tx, fingerprint: &str) -> Result<bool, StoreError> {
-    let old = setting(tx, "followup_policy").await?;
-    if old.as_deref() == Some(fingerprint) {
-        return Ok(false);
+    match setting(tx, "followup_policy").await? {
+        Some(old) => Ok(old != fingerprint),
+        None => {
+            set_setting(tx, "followup_policy", fingerprint).await?;
+            Ok(false)
+        }
     }
-    set_setting(tx, "followup_policy", fingerprint).await?;
-    Ok(old.is_some())
+}
+
+/// The policy every customer has now been judged with (after a whole re-judgement: a crash
+/// half-way means the next sweep starts it again).
+pub async fn remember_policy(db: &Db, fingerprint: &str) -> Result<(), StoreError> {
+    let mut tx = db.begin_write().await?;
+    set_setting(&mut tx, "followup_policy", fingerprint).await?;
+    tx.commit().await.ctx("commit the policy")?;
+    Ok(())
 }
 
 /// A customer in the public pool.
@@ -893,17 +911,4 @@ pub async fn timer(db: &Db, id: &str) -> Result<Option<TimerRow>, StoreError> {
     .await
     .ctx("read a customer's timers")?;
     Ok(row.as_ref().map(timer_row))
-}
-
-/// Customers after `after_id` in id order (API pages).
-pub async fn timers_page(db: &Db, after_id: &str, limit: i64) -> Result<Vec<TimerRow>, StoreError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {TIMER_COLUMNS} FROM customer WHERE id > $1 ORDER BY id LIMIT $2"
-    )))
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await
-    .ctx("list customers")?;
-    Ok(rows.iter().map(timer_row).collect())
 }
