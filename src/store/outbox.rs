@@ -148,6 +148,25 @@ pub async fn fan_out(
     if webhooks.is_empty() {
         return Ok(0);
     }
+    // Reads first: an idle daemon must not take the write lock several times a second.
+    let last = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM outbox")
+        .fetch_one(db.pool())
+        .await
+        .ctx("read the last event")?
+        .unwrap_or(0);
+    let mut behind = false;
+    for hook in webhooks {
+        let cursor: Option<String> = sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+            .bind(format!("webhook_cursor:{}", hook.name))
+            .fetch_optional(db.pool())
+            .await
+            .ctx("read a webhook cursor")?;
+        let at = cursor.and_then(|c| c.parse::<i64>().ok());
+        behind |= at.is_none_or(|c| c < last);
+    }
+    if !behind {
+        return Ok(0);
+    }
     let mut tx = db.begin_write().await?;
     let mut created = 0;
     for hook in webhooks {
@@ -249,6 +268,17 @@ pub async fn claim(
     lease_until: i64,
     limit: i64,
 ) -> Result<Vec<Claimed>, StoreError> {
+    let due: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM delivery WHERE state = 'pending' AND next_attempt_at <= $1
+           AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await
+    .ctx("look for due deliveries")?;
+    if due.is_none() {
+        return Ok(Vec::new());
+    }
     let mut tx = db.begin_write().await?;
     let rows = sqlx::query(
         "SELECT d.id, d.webhook, o.event_id, o.kind, o.payload, d.attempts, d.created_at
