@@ -153,7 +153,12 @@ fn split_list(s: &str) -> Vec<&str> {
         .collect()
 }
 
-fn normalize_tier(raw: &str) -> Option<String> {
+/// A tier name as the policy knows it: a built-in tier (common spellings accepted) or one the
+/// config defines under `[followup.tiers.NAME]`.
+fn normalize_tier(raw: &str, config: &Config) -> Option<String> {
+    if config.followup.tiers.contains_key(raw.trim()) {
+        return Some(raw.trim().to_string());
+    }
     let t = raw.trim().to_lowercase().replace(['_', ' '], "-");
     let t = match t.as_str() {
         "" => "new".to_string(),
@@ -278,13 +283,18 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
                 None
             }
         };
-        let tier = match normalize_tier(get(c_tier)) {
+        let tier = match normalize_tier(get(c_tier), config) {
             Some(t) => t,
             None => {
+                let known: Vec<&str> = TIERS
+                    .iter()
+                    .copied()
+                    .chain(config.followup.tiers.keys().map(String::as_str))
+                    .collect();
                 problems.push(format!(
                     "tier {:?} is not one of {}",
                     get(c_tier),
-                    TIERS.join(", ")
+                    known.join(", ")
                 ));
                 String::new()
             }
@@ -432,6 +442,20 @@ mod tests {
                 .any(|w| w.line == 6 && w.message.contains("gmail.com"))
         );
         assert!(p.records[1].domains.is_empty());
+    }
+
+    #[test]
+    fn tiers_the_policy_defines_are_accepted() {
+        let csv = "id,name,tier\nC1,Acme,strategic\nC2,Beta,platinum\n";
+        let mut config = cfg();
+        config
+            .followup
+            .tiers
+            .insert("strategic".into(), Default::default());
+        let p = parse_csv(csv.as_bytes(), &config);
+        assert_eq!(p.records[0].tier, "strategic");
+        assert_eq!(p.errors.len(), 1);
+        assert!(p.errors[0].message.contains("strategic"), "{:?}", p.errors);
     }
 
     #[test]
