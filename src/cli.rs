@@ -951,23 +951,16 @@ async fn followups(
     state: Option<crate::followup::policy::State>,
     format: Format,
 ) -> Result<()> {
-    use crate::followup::policy::{Policy, assess};
-    use crate::followup::sweep::facts_of;
     let db = Db::open(&config.database).await?;
-    let policy = Policy::new(&config.followup);
+    let judge = crate::followup::sweep::Judge::load(&db, &config.followup).await?;
     let rows = store::followup::all_timers(&db).await?;
-    let groups = if config.followup.group_rollup {
-        store::followup::group_contact(&db).await?
-    } else {
-        Default::default()
-    };
     let tags = store::customers::live_tags(&db, now).await?;
     let recent = now - config.followup.recent_ms();
     let mut board: Vec<_> = rows
         .into_iter()
         .filter(|c| owner.is_none_or(|o| c.owner.as_deref() == Some(o)))
         .map(|c| {
-            let a = assess(&facts_of(&c, &groups), &policy, now);
+            let a = judge.assess(&c, now);
             (c, a)
         })
         .filter(|(_, a)| state.is_none_or(|s| a.state == s))

@@ -84,8 +84,8 @@ fn retry_after(headers: &reqwest::header::HeaderMap, now: i64) -> Option<i64> {
     Some((at - now).max(0))
 }
 
+/// What a webhook needs besides its config (same index in `Dispatcher::configs`).
 struct Hook {
-    cfg: WebhookConfig,
     secret: Vec<u8>,
     client: reqwest::Client,
 }
@@ -123,7 +123,6 @@ impl Dispatcher {
                 .map_err(|e| format!("crm webhook {}: cannot build an HTTP client: {e}", w.name))?;
             longest = longest.max(w.timeout());
             hooks.push(Hook {
-                cfg: w.clone(),
                 secret: secret.into_bytes(),
                 client,
             });
@@ -192,7 +191,12 @@ impl Dispatcher {
     }
 
     async fn send(&self, c: &Claimed) -> Outcome {
-        let Some(hook) = self.hooks.iter().find(|h| h.cfg.name == c.webhook) else {
+        let Some((cfg, hook)) = self
+            .configs
+            .iter()
+            .zip(&self.hooks)
+            .find(|(cfg, _)| cfg.name == c.webhook)
+        else {
             return Outcome::Rejected {
                 status: 0,
                 error: format!("webhook {:?} is no longer configured", c.webhook),
@@ -203,7 +207,7 @@ impl Dispatcher {
         let body = c.payload.as_bytes().to_vec();
         let request = hook
             .client
-            .post(&hook.cfg.url)
+            .post(&cfg.url)
             .header("content-type", "application/json")
             .header("x-keepwarm-event-id", &c.event_id)
             .header("x-keepwarm-event-type", &c.kind)

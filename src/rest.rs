@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{ApiState, error};
-use crate::followup::policy::{Assessment, Policy, State as FuState, assess};
-use crate::followup::sweep::facts_of;
-use crate::store::followup::{GroupContact, TimerRow};
+use crate::followup::policy::{Assessment, State as FuState};
+use crate::followup::sweep::Judge;
+use crate::store::followup::TimerRow;
 use crate::store::outbox::{rfc3339, time_or_null};
 use crate::store::{self, now_ms};
 
@@ -173,12 +173,10 @@ fn customer_json(c: &TimerRow, a: &Assessment, tags: Vec<Value>, now: i64) -> Va
     })
 }
 
-async fn groups(s: &ApiState) -> Result<GroupContact, store::StoreError> {
-    if s.app.config.followup.group_rollup {
-        store::followup::group_contact(&s.app.db).await
-    } else {
-        Ok(GroupContact::new())
-    }
+async fn judge(s: &ApiState) -> Result<Judge, Response> {
+    Judge::load(&s.app.db, &s.app.config.followup)
+        .await
+        .map_err(db_error)
 }
 
 /// `GET /api/v1/customers?cursor&limit&owner&state`
@@ -189,10 +187,9 @@ async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
     };
     let db = &s.app.db;
     let now = now_ms();
-    let policy = Policy::new(&s.app.config.followup);
-    let groups = match groups(&s).await {
-        Ok(g) => g,
-        Err(e) => return db_error(e),
+    let judge = match judge(&s).await {
+        Ok(j) => j,
+        Err(e) => return e,
     };
     let rows = match store::followup::page_by_id(
         db.pool(),
@@ -215,7 +212,7 @@ async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
         {
             continue;
         }
-        let a = assess(&facts_of(c, &groups), &policy, now);
+        let a = judge.assess(c, now);
         if state.is_some_and(|st| st != a.state) {
             continue;
         }
@@ -238,15 +235,10 @@ async fn customer(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Res
     }) else {
         return not_found("such customer");
     };
-    let groups = match groups(&s).await {
-        Ok(g) => g,
-        Err(e) => return db_error(e),
+    let a = match judge(&s).await {
+        Ok(j) => j.assess(&c, now),
+        Err(e) => return e,
     };
-    let a = assess(
-        &facts_of(&c, &groups),
-        &Policy::new(&s.app.config.followup),
-        now,
-    );
     let detail = match store::customers::get_customer(db, &id).await {
         Ok(Some(d)) => d,
         Ok(None) => return not_found("such customer"),
@@ -342,10 +334,9 @@ async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
     };
     let db = &s.app.db;
     let now = now_ms();
-    let policy = Policy::new(&s.app.config.followup);
-    let groups = match groups(&s).await {
-        Ok(g) => g,
-        Err(e) => return db_error(e),
+    let judge = match judge(&s).await {
+        Ok(j) => j,
+        Err(e) => return e,
     };
     let rows = match store::followup::all_timers(db).await {
         Ok(r) => r,
@@ -355,7 +346,7 @@ async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
         .into_iter()
         .filter(|c| p.owner.as_ref().is_none_or(|o| c.owner.as_ref() == Some(o)))
         .map(|c| {
-            let a = assess(&facts_of(&c, &groups), &policy, now);
+            let a = judge.assess(&c, now);
             (c, a)
         })
         .filter(|(_, a)| state.is_none_or(|st| a.state == st))

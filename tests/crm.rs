@@ -22,29 +22,6 @@ fn workspace(port: u16, extra: &str) -> Workspace {
     ))
 }
 
-const IMPORTERS: &[&str] = &[
-    "andeslux",
-    "baltic-light",
-    "capecorp",
-    "deltahome",
-    "everbright-trade",
-    "fjordimport",
-    "granada-deco",
-    "harbourline",
-    "istanbul-elektrik",
-    "jakarta-mart",
-    "kilimanjaro-supply",
-    "lumenhaus",
-    "mumbai-fixtures",
-    "nordic-retail",
-    "outback-lighting",
-    "pampas-group",
-    "quito-hogar",
-    "rotterdam-bv",
-    "savanna-goods",
-    "tasman-store",
-];
-
 /// `n` inquiries from unknown senders: each makes a lead (lead.created, then lead.assigned).
 fn make_leads(w: &Workspace, n: usize) {
     let dir = w.path("inquiries");
@@ -52,8 +29,8 @@ fn make_leads(w: &Workspace, n: usize) {
     std::fs::create_dir_all(dir.join("new")).unwrap();
     let date = chrono::Utc::now() - chrono::Duration::hours(1);
     for i in 0..n {
-        let company = IMPORTERS[i % IMPORTERS.len()];
-        let suffix = i / IMPORTERS.len();
+        let company = common::IMPORTERS[i % common::IMPORTERS.len()];
+        let suffix = i / common::IMPORTERS.len();
         std::fs::write(
             dir.join("cur").join(format!("{i:04}.eml:2,S")),
             format!(
@@ -217,11 +194,7 @@ fn rejected_and_dead_deliveries_are_kept_and_can_be_replayed() {
 
 #[test]
 fn deliveries_to_an_unreachable_crm_expire_as_dead_and_replay() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let w = Workspace::new(&format!(
         "[leads]\nenabled = true\n[crm]\nretry = [\"1s\"]\nexpire = \"2s\"\n\
          [[crm.webhooks]]\nname = \"gone\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret_env = \"KW_HOOK_SECRET\"\nevents = [\"lead.created\", \"lead.assigned\"]\n"
@@ -253,11 +226,7 @@ fn deliveries_to_an_unreachable_crm_expire_as_dead_and_replay() {
 
 #[test]
 fn the_example_receiver_verifies_signatures_and_dedups() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let w = workspace(port, "");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/receiver.py");
     let mut py = Command::new("python3")

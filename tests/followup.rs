@@ -338,35 +338,11 @@ fn midday_offset() -> String {
     format!("{}{:02}:00", if off < 0 { "-" } else { "+" }, off.abs())
 }
 
-/// Importers with unrelated names (similar ones would look like phishing of each other).
-const IMPORTERS: &[&str] = &[
-    "andeslux",
-    "baltic-light",
-    "capecorp",
-    "deltahome",
-    "everbright-trade",
-    "fjordimport",
-    "granada-deco",
-    "harbourline",
-    "istanbul-elektrik",
-    "jakarta-mart",
-    "kilimanjaro-supply",
-    "lumenhaus",
-    "mumbai-fixtures",
-    "nordic-retail",
-    "outback-lighting",
-    "pampas-group",
-    "quito-hogar",
-    "rotterdam-bv",
-    "savanna-goods",
-    "tasman-store",
-];
-
 fn inquiry(i: usize, to: &str, days_ago: i64) -> String {
     mail(
         &format!(
             "Buyer {i} <buyer{i}@{}.example>",
-            IMPORTERS[i % IMPORTERS.len()]
+            common::IMPORTERS[i % common::IMPORTERS.len()]
         ),
         to,
         &format!("inq-{i}-{days_ago}"),
@@ -606,14 +582,6 @@ fn group_roll_up_keeps_the_whole_group_warm_only_when_on() {
     assert_eq!(overdue[0]["customer_id"], "S2");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_release_waits_while_the_owners_mailbox_is_unhealthy() {
     let d = Dovecot::start(Options::default());
@@ -623,7 +591,7 @@ fn a_release_waits_while_the_owners_mailbox_is_unhealthy() {
     );
     let broken = format!(
         "[[imap]]\nname = \"alice-old\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"alice@example.test\"\npassword_env = \"ALICE_PW\"\nrep = \"alice\"\ntimeout = \"2s\"\n",
-        free_port()
+        common::free_port()
     );
     let w = Workspace::new(&format!("{good}{broken}"));
     customers(

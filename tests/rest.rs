@@ -17,11 +17,7 @@ struct Server {
 }
 
 fn start() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let w = Workspace::new(&format!(
         "[http]\nlisten = \"127.0.0.1:{port}\"\n[api]\ntokens_env = \"KW_API_TOKENS\"\n"
     ));

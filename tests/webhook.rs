@@ -19,11 +19,7 @@ struct Server {
 }
 
 fn start(extra: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     // Rep alice's WhatsApp Business number, then the server.
     let w = Workspace::new(&format!(
         "whatsapp = [\"+8613957400001\"]\n[http]\nlisten = \"127.0.0.1:{port}\"\n{extra}"
@@ -375,11 +371,7 @@ fn readyz_reports_a_failing_mailbox() {
         (status, body.as_str()),
         (200, r#"{"problems":[],"ready":true}"#)
     );
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = common::free_port();
     let broken = start(&format!(
         "{}[[imap]]\nname = \"alice\"\nhost = \"127.0.0.1\"\nport = {closed}\ntls = \"none\"\nusername = \"alice\"\npassword_env = \"ALICE_PW\"\nrep = \"alice\"\n",
         signed()

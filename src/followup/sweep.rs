@@ -96,6 +96,35 @@ pub fn facts_of(row: &TimerRow, groups: &GroupContact) -> Facts {
     }
 }
 
+/// The policy in force and, with group roll-up on, each group's latest contact: what judging
+/// a stored customer needs (the sweep, the board, the API).
+pub struct Judge {
+    pub policy: Policy,
+    groups: GroupContact,
+}
+
+impl Judge {
+    pub async fn load(
+        db: &Db,
+        config: &crate::config::FollowupConfig,
+    ) -> Result<Judge, StoreError> {
+        let groups = if config.group_rollup {
+            fu::group_contact(db).await?
+        } else {
+            GroupContact::new()
+        };
+        Ok(Judge {
+            policy: Policy::new(config),
+            groups,
+        })
+    }
+
+    /// The customer's state and deadlines at `now`.
+    pub fn assess(&self, row: &TimerRow, now: i64) -> Assessment {
+        assess(&facts_of(row, &self.groups), &self.policy, now)
+    }
+}
+
 /// An event the sweep writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
@@ -205,14 +234,10 @@ pub async fn sweep(
     health_now: i64,
 ) -> Result<SweepReport, StoreError> {
     let started = Instant::now();
-    let policy = Policy::new(&config.followup);
+    let judging = Judge::load(db, &config.followup).await?;
+    let policy = &judging.policy;
     let health = crate::store::mailboxes::health(db).await?;
     let unhealthy = unhealthy_reps(&health, config, health_now);
-    let groups = if config.followup.group_rollup {
-        fu::group_contact(db).await?
-    } else {
-        GroupContact::new()
-    };
     // A new policy: every customer is judged again (in id order), and only the verdicts that
     // differ are written. Otherwise only those whose next boundary has passed.
     let everyone = {
@@ -243,13 +268,13 @@ pub async fn sweep(
         let mut events = Vec::new();
         let mut releases = Vec::new();
         for row in &rows {
-            let a = assess(&facts_of(row, &groups), &policy, now);
+            let a = judging.assess(row, now);
             let owner_problem = row
                 .owner
                 .as_ref()
                 .and_then(|o| unhealthy.get(o))
                 .map(String::as_str);
-            let j = judge(row, &a, &policy, owner_problem, now);
+            let j = judge(row, &a, policy, owner_problem, now);
             if j.verdict.release_frozen.is_some() {
                 report.frozen += 1;
             }

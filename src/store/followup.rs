@@ -249,7 +249,7 @@ pub async fn make_leads(
             emit(
                 tx,
                 "lead.created",
-                Some(&id),
+                &id,
                 json!({
                     "customer": summary,
                     "channel": m.channel.as_str(),
@@ -265,7 +265,7 @@ pub async fn make_leads(
             emit(
                 tx,
                 "lead.assigned",
-                Some(&id),
+                &id,
                 json!({"customer": summary, "owner": owner, "how": how}),
                 now,
             )
@@ -382,27 +382,10 @@ pub async fn after_contact(
         let conflict_rep: Option<String> = row.get(3);
         let conflict_at: Option<i64> = row.get(4);
         let summary = customer_json(customer, &name, &tier, owner.as_deref());
-        match owner.as_deref() {
-            Some(o) if o == rep => {}
-            Some(o) => {
-                let data = json!({
-                    "customer": summary, "owner": o, "other_rep": rep,
-                    "reason": "contacted by another rep",
-                    "message_key": m.key, "channel": m.channel.as_str(),
-                    "sent_at": rfc3339(m.sent_at),
-                });
-                flag_conflict(
-                    tx,
-                    customer,
-                    m.sent_at,
-                    rep,
-                    (conflict_rep.as_deref(), conflict_at),
-                    recent,
-                    data,
-                    now,
-                )
-                .await?;
-            }
+        // (owner named in the conflict, why) when this contact is a conflict.
+        let conflict: Option<(Value, String)> = match owner.as_deref() {
+            Some(o) if o == rep => None,
+            Some(o) => Some((json!(o), "contacted by another rep".into())),
             None if policy.claim_on_contact => {
                 let used = match claims_today.get(rep) {
                     Some(n) => *n,
@@ -434,7 +417,7 @@ pub async fn after_contact(
                     emit(
                         tx,
                         "customer.claimed",
-                        Some(customer),
+                        customer,
                         json!({
                             "customer": customer_json(customer, &name, &tier, Some(rep)),
                             "owner": rep, "reason": reason, "message_key": m.key,
@@ -443,55 +426,34 @@ pub async fn after_contact(
                         now,
                     )
                     .await?;
+                    None
                 } else {
                     claims_today.insert(rep.to_string(), used);
-                    let data = json!({
-                        "customer": summary, "owner": null, "other_rep": rep,
-                        "reason": format!("claim limit reached ({} per day)", policy.claim_daily_limit),
-                        "message_key": m.key, "channel": m.channel.as_str(),
-                        "sent_at": rfc3339(m.sent_at),
-                    });
-                    flag_conflict(
-                        tx,
-                        customer,
-                        m.sent_at,
-                        rep,
-                        (conflict_rep.as_deref(), conflict_at),
-                        recent,
-                        data,
-                        now,
-                    )
-                    .await?;
+                    let why = format!("claim limit reached ({} per day)", policy.claim_daily_limit);
+                    Some((Value::Null, why))
                 }
             }
-            None => {}
+            None => None,
+        };
+        let Some((named_owner, reason)) = conflict else {
+            continue;
+        };
+        // Flag it (the board shows it); an event when the rep is new to the flag or the last
+        // flag is older than `recent`.
+        sqlx::query("UPDATE customer SET conflict_rep = $1, conflict_at = $2 WHERE id = $3")
+            .bind(rep)
+            .bind(m.sent_at)
+            .bind(customer)
+            .execute(&mut **tx)
+            .await
+            .ctx("flag a conflict")?;
+        if conflict_rep.as_deref() != Some(rep) || conflict_at.is_none_or(|at| at < recent) {
+            let data = json!({
+                "customer": summary, "owner": named_owner, "other_rep": rep, "reason": reason,
+                "message_key": m.key, "channel": m.channel.as_str(), "sent_at": rfc3339(m.sent_at),
+            });
+            emit(tx, "customer.conflict", customer, data, now).await?;
         }
-    }
-    Ok(())
-}
-
-/// Flag a customer as contacted by `rep` (the board shows it); write a `customer.conflict`
-/// event when the rep is new to the flag or the last flag is older than `recent`.
-#[allow(clippy::too_many_arguments)]
-async fn flag_conflict(
-    tx: &mut Tx,
-    customer: &str,
-    sent_at: i64,
-    rep: &str,
-    (flagged_rep, flagged_at): (Option<&str>, Option<i64>),
-    recent: i64,
-    data: Value,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE customer SET conflict_rep = $1, conflict_at = $2 WHERE id = $3")
-        .bind(rep)
-        .bind(sent_at)
-        .bind(customer)
-        .execute(&mut **tx)
-        .await
-        .ctx("flag a conflict")?;
-    if flagged_rep != Some(rep) || flagged_at.is_none_or(|at| at < recent) {
-        emit(tx, "customer.conflict", Some(customer), data, now).await?;
     }
     Ok(())
 }

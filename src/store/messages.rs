@@ -357,7 +357,7 @@ pub async fn store_batch(
                 crate::store::outbox::emit(
                     tx,
                     "tag.suggested",
-                    Some(customer),
+                    customer,
                     serde_json::json!({
                         "customer": summary, "tag": t.tag, "rule": t.rule, "evidence": t.evidence,
                         "message_key": m.key, "next_step": step, "lang": t.lang,
@@ -432,7 +432,7 @@ pub async fn store_batch(
             crate::store::outbox::emit(
                 tx,
                 "contact.updated",
-                Some(id),
+                id,
                 serde_json::json!({
                     "customer": {"id": id, "name": r.get::<&str, _>(1), "tier": r.get::<&str, _>(2), "owner": owner},
                     "last_inbound_at": crate::store::outbox::time_or_null(r.get(4)),

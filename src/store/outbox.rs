@@ -34,37 +34,19 @@ pub fn time_or_null(ms: Option<i64>) -> Value {
     ms.map(|m| Value::String(rfc3339(m))).unwrap_or(Value::Null)
 }
 
-/// Write one event: `{"id", "type", "created_at", "customer_id", "data"}`. Returns its id.
+/// Write one event about a customer (see `emit_all`).
 pub async fn emit(
     tx: &mut Tx,
-    kind: &str,
-    customer: Option<&str>,
+    kind: &'static str,
+    customer: &str,
     data: Value,
     now: i64,
-) -> Result<String, StoreError> {
-    let id = event_id(now);
-    let payload = json!({
-        "id": id,
-        "type": kind,
-        "created_at": rfc3339(now),
-        "customer_id": customer,
-        "data": data,
-    });
-    sqlx::query(
-        "INSERT INTO outbox (event_id, kind, customer_id, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&id)
-    .bind(kind)
-    .bind(customer)
-    .bind(payload.to_string())
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .ctx("write an event")?;
-    Ok(id)
+) -> Result<(), StoreError> {
+    emit_all(tx, &[(kind, customer.to_string(), data)], now).await
 }
 
-/// Write many events (the sweep's), a few statements per thousand.
+/// Write events `(kind, customer, data)`, each as `{"id", "type", "created_at",
+/// "customer_id", "data"}`, a few statements per thousand.
 pub async fn emit_all(
     tx: &mut Tx,
     events: &[(&'static str, String, Value)],

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,14 +30,6 @@ pub struct Dovecot {
     child: Option<Child>,
     /// uid/gid Dovecot and its files run as.
     owner: Option<(u32, u32)>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn running_as_root() -> bool {
@@ -318,8 +310,8 @@ passdb {{
     fn launch(&mut self, new_ports: bool) {
         for _attempt in 0..5 {
             if new_ports {
-                self.port = free_port();
-                self.tls_port = free_port();
+                self.port = super::free_port();
+                self.tls_port = super::free_port();
             }
             std::fs::write(self.path("dovecot.conf"), self.config()).unwrap();
             self.chown_all();

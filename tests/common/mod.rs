@@ -366,3 +366,36 @@ pub fn http(
         .unwrap_or_default();
     (status, body)
 }
+
+/// A loopback port nobody listens on (now).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Importers with unrelated names (similar ones would look like phishing of each other).
+pub const IMPORTERS: &[&str] = &[
+    "andeslux",
+    "baltic-light",
+    "capecorp",
+    "deltahome",
+    "everbright-trade",
+    "fjordimport",
+    "granada-deco",
+    "harbourline",
+    "istanbul-elektrik",
+    "jakarta-mart",
+    "kilimanjaro-supply",
+    "lumenhaus",
+    "mumbai-fixtures",
+    "nordic-retail",
+    "outback-lighting",
+    "pampas-group",
+    "quito-hogar",
+    "rotterdam-bv",
+    "savanna-goods",
+    "tasman-store",
+];
