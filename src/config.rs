@@ -699,21 +699,36 @@ fn default_watch_interval() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH` (created when missing). PostgreSQL arrives with the multi-instance backend.
+    /// `sqlite://PATH` (created when missing) or `postgres://USER@HOST:PORT/DB` (several
+    /// instances may share it). The environment variable `KEEPWARM_DATABASE_URL`, when set,
+    /// replaces it; `url_env` / `url_file` read it from elsewhere so a password stays out of
+    /// the file.
     #[serde(default = "default_db_url")]
     pub url: String,
-    /// Busy timeout for SQLite, in milliseconds.
+    pub url_env: Option<String>,
+    pub url_file: Option<PathBuf>,
+    /// SQLite busy timeout / PostgreSQL connection wait, in milliseconds.
     #[serde(default = "default_busy_timeout_ms")]
     pub busy_timeout_ms: u64,
+    /// PostgreSQL connections per instance.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: default_db_url(),
+            url_env: None,
+            url_file: None,
             busy_timeout_ms: default_busy_timeout_ms(),
+            max_connections: default_max_connections(),
         }
     }
+}
+
+fn default_max_connections() -> u32 {
+    10
 }
 
 fn default_db_url() -> String {
@@ -856,11 +871,31 @@ impl Config {
 
     /// Parse and validate config text; `path` only names the source in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: describe_toml_error(&e, text),
         })?;
-        let problems = config.validate();
+        let mut problems = Vec::new();
+        match std::env::var("KEEPWARM_DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => config.database.url = url.trim().to_string(),
+            _ => {
+                let db = &config.database;
+                if db.url_env.is_some() || db.url_file.is_some() {
+                    match read_secret(db.url_env.as_deref(), db.url_file.as_deref()) {
+                        Ok(url) => config.database.url = url.trim().to_string(),
+                        Err(message) => problems.push(Problem {
+                            path: if db.url_env.is_some() {
+                                "database.url_env".into()
+                            } else {
+                                "database.url_file".into()
+                            },
+                            message,
+                        }),
+                    }
+                }
+            }
+        }
+        problems.extend(config.validate());
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -876,11 +911,11 @@ impl Config {
         let mut problems = Vec::new();
         let mut add = |path: String, message: String| problems.push(Problem { path, message });
 
-        if !(self.database.url.starts_with("sqlite:")) {
+        if crate::store::Backend::of_url(&self.database.url).is_none() {
             add(
                 "database.url".into(),
                 format!(
-                    "unsupported database url {:?}: expected sqlite://PATH",
+                    "unsupported database url {:?}: expected sqlite://PATH or postgres://USER@HOST/DB",
                     redact_url(&self.database.url)
                 ),
             );
@@ -894,6 +929,12 @@ impl Config {
                 .is_empty()
         {
             add("database.url".into(), "sqlite url has no file path".into());
+        }
+        if self.database.max_connections < 2 {
+            add(
+                "database.max_connections".into(),
+                "at least 2 (a writer and a lease heartbeat)".into(),
+            );
         }
         for (i, d) in self.team.domains.iter().enumerate() {
             if let Err(e) = crate::directory::identity::normalize_domain(d) {

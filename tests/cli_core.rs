@@ -1,12 +1,17 @@
-//! End-to-end tests of the core commands: the real binary on real files and a real SQLite.
+//! End-to-end tests of the core commands: the real binary on real files and a real database
+//! (SQLite, or PostgreSQL on the PostgreSQL pass).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+use common::db::TestDb;
+
 struct Env {
     dir: tempfile::TempDir,
+    db: TestDb,
 }
 
 impl Env {
@@ -19,7 +24,10 @@ impl Env {
             ),
         )
         .unwrap();
-        Env { dir }
+        Env {
+            dir,
+            db: TestDb::fresh(),
+        }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -27,12 +35,12 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_keepwarm"))
-            .args(args)
+        let mut c = Command::new(env!("CARGO_BIN_EXE_keepwarm"));
+        c.args(args)
             .current_dir(self.dir.path())
-            .env_remove("KEEPWARM_CONFIG")
-            .output()
-            .unwrap()
+            .env_remove("KEEPWARM_CONFIG");
+        self.db.apply(&mut c);
+        c.output().unwrap()
     }
 
     /// Run and require success; returns stdout.

@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 struct Daemon {
     child: std::process::Child,
     lines: mpsc::Receiver<String>,
@@ -62,7 +64,9 @@ fn rules_are_reloaded_on_change_and_sighup_and_sigterm_stops() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keepwarm"));
+    common::db::TestDb::fresh().apply(&mut command);
+    let mut child = command
         .arg("run")
         .current_dir(dir.path())
         .env("KEEPWARM_LOG", "info")

@@ -7,6 +7,8 @@ use keepwarm::message::{Inbound, Origin, Payload};
 use keepwarm::store::{self, Db};
 use keepwarm::{directory, pipeline};
 
+mod common;
+
 const CONFIG: &str = r#"
 [database]
 url = "sqlite://DBPATH"
@@ -37,9 +39,9 @@ fn inbound(key: &str, received_at: i64, raw: &str) -> Inbound {
 #[tokio::test]
 async fn a_batch_is_matched_classified_and_committed_once() {
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("kw.db");
-    let text = CONFIG.replace("DBPATH", db_path.to_str().unwrap());
-    let config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
+    let text = CONFIG.replace("DBPATH", dir.path().join("kw.db").to_str().unwrap());
+    let mut config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
+    config.database.url = common::db::TestDb::fresh().url(dir.path());
     let db = Db::open(&config.database).await.unwrap();
     let parsed = directory::import::parse_csv(CUSTOMERS.as_bytes(), &config);
     let summary = store::customers::apply_import(&db, parsed).await.unwrap();

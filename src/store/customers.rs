@@ -371,7 +371,7 @@ pub struct CustomerRow {
     pub last_contact_at: Option<i64>,
 }
 
-fn customer_row(row: &sqlx::sqlite::SqliteRow) -> CustomerRow {
+fn customer_row(row: &sqlx::any::AnyRow) -> CustomerRow {
     CustomerRow {
         id: row.get("id"),
         name: row.get("name"),

@@ -53,10 +53,12 @@ pub async fn resolve_unmatched(
     for (kind, values) in wanted {
         let values: Vec<String> = values.into_iter().collect();
         for chunk in values.chunks(200) {
+            let b = super::Backend::of(tx);
             let sql = format!(
                 "SELECT i.value, i.customer_id, c.group_id FROM identity i JOIN customer c ON c.id = i.customer_id
-                 WHERE i.kind = ? AND i.value IN ({})",
-                vec!["?"; chunk.len()].join(", ")
+                 WHERE i.kind = {} AND i.value IN ({})",
+                b.params(1, 1),
+                b.params(2, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(kind);
             for v in chunk {
@@ -310,7 +312,7 @@ pub async fn make_leads(
                  WHERE id = $1",
             )
             .bind(&id)
-            .bind(true)
+            .bind(1_i64)
             .execute(&mut **tx)
             .await
             .ctx("set a lead's contact times")?;
@@ -531,7 +533,7 @@ const TIMER_COLUMNS: &str = "id, name, tier, owner, country, group_id, created_a
     last_outbound_at, paused_from, paused_until, fu_state, notified_due_at, release_frozen,
     conflict_rep, conflict_at, pool_changed_at, pool_reason, next_due_at, due_reason, check_at";
 
-fn timer_row(r: &sqlx::sqlite::SqliteRow) -> TimerRow {
+fn timer_row(r: &sqlx::any::AnyRow) -> TimerRow {
     TimerRow {
         id: r.get(0),
         name: r.get(1),
@@ -601,7 +603,7 @@ pub async fn due_for_sweep(tx: &mut Tx, now: i64, limit: i64) -> Result<Vec<Time
 /// Customers after `after_id` in id order, up to `limit`: API pages, and a whole re-judgement
 /// after a policy change (inside the sweep's transaction).
 pub async fn page_by_id<'c>(
-    ex: impl sqlx::SqliteExecutor<'c>,
+    ex: impl sqlx::Executor<'c, Database = sqlx::Any>,
     after_id: &str,
     limit: i64,
 ) -> Result<Vec<TimerRow>, StoreError> {
@@ -648,7 +650,7 @@ pub async fn write_verdicts(tx: &mut Tx, verdicts: &[Verdict]) -> Result<(), Sto
             "UPDATE customer SET fu_state = v.column2, next_due_at = v.column3, due_reason = v.column4,
                check_at = v.column5, notified_due_at = v.column6, release_frozen = v.column7
              FROM (VALUES {}) AS v WHERE customer.id = v.column1",
-            super::messages::placeholders(chunk.len(), 7)
+            super::Backend::of(tx).placeholders(chunk.len(), 7)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for v in chunk {
@@ -679,7 +681,7 @@ pub async fn release_all(
             "UPDATE customer SET owner = NULL, pool_changed_at = v.column3, pool_reason = v.column2,
                release_frozen = NULL, conflict_rep = NULL, conflict_at = NULL
              FROM (VALUES {}) AS v WHERE customer.id = v.column1",
-            super::messages::placeholders(chunk.len(), 3)
+            super::Backend::of(tx).placeholders(chunk.len(), 3)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (id, _, reason) in chunk {
@@ -688,7 +690,7 @@ pub async fn release_all(
         q.execute(&mut **tx).await.ctx("release customers")?;
         let sql = format!(
             "INSERT INTO pool_history (customer_id, action, rep_id, reason, at) VALUES {}",
-            super::messages::placeholders(chunk.len(), 5)
+            super::Backend::of(tx).placeholders(chunk.len(), 5)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (id, owner, reason) in chunk {

@@ -1,5 +1,5 @@
-//! The database: one concrete `Db` (an enum over backends, dispatched by `match`), SQL written
-//! once in the dialect both SQLite and PostgreSQL accept, migrations per backend.
+//! The database: one `Db` over SQLite or PostgreSQL (sqlx's `Any` driver), SQL written once in
+//! the dialect both accept, migrations per backend (`migrations/sqlite`, `migrations/postgres`).
 
 pub mod customers;
 pub mod followup;
@@ -7,11 +7,10 @@ pub mod mailboxes;
 pub mod messages;
 pub mod outbox;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use crate::config::{DatabaseConfig, redact_url};
 
@@ -44,15 +43,105 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
 }
 
 /// A write transaction.
-pub type Tx = Transaction<'static, Sqlite>;
+pub type Tx = Transaction<'static, Any>;
 
-/// The database handle. PostgreSQL joins as a second variant with the multi-instance backend.
+/// Which database a [`Db`] talks to. The SQL text is shared; this picks the few places where
+/// the dialects differ (placeholders in generated statements, row locks, the clock, the write
+/// lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of a URL (`sqlite:` or `postgres:` / `postgresql:`).
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// The backend a transaction runs on.
+    pub fn of(tx: &Tx) -> Backend {
+        if tx.backend_name().eq_ignore_ascii_case("postgresql") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// `(?, ?), (?, ?)` (SQLite) or `($1, $2), ($3, $4)` (PostgreSQL): `rows` rows of `cols`
+    /// parameters, bound in order.
+    ///
+    /// Positional `?` on SQLite, not `$N`: SQLite treats `$N` as a named parameter, and binding
+    /// by name costs a linear search per parameter, quadratic in a statement of hundreds
+    /// (measured: 400 rows of 7 columns took 26 µs a row with `$N`, 3 µs with `?`).
+    pub fn placeholders(self, rows: usize, cols: usize) -> String {
+        (0..rows)
+            .map(|r| format!("({})", self.params(r * cols + 1, cols)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `?, ?, ?` (SQLite) or `$first, $first+1, ...` (PostgreSQL): `n` parameters of a list
+    /// whose first is parameter number `first` (1-based).
+    pub fn params(self, first: usize, n: usize) -> String {
+        let mut out = String::with_capacity(n * 5);
+        for i in 0..n {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            match self {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => {
+                    out.push('$');
+                    out.push_str(&(first + i).to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// An SQL expression for the database server's clock in Unix milliseconds: instances on
+    /// several machines agree on lease expiry even when their own clocks drift.
+    pub fn now_sql(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS BIGINT)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
+    /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL (rows another instance is claiming are passed
+    /// over, not waited for); nothing on SQLite, whose write transaction already excludes every
+    /// other writer.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+/// The database handle: one pool through sqlx's `Any` driver, SQLite or PostgreSQL by URL.
+///
+/// Every column is an integer, text or blob (timestamps are Unix milliseconds), the subset the
+/// `Any` driver carries unchanged, so one code path serves both databases.
 #[derive(Debug, Clone)]
-pub enum Db {
-    Sqlite(SqlitePool),
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Key of the transaction-level advisory lock that serializes writers on PostgreSQL.
+const WRITE_LOCK: i64 = 0x6b65_6570_7761_726d; // "keepwarm"
 
 impl Db {
     /// Connect and apply pending migrations.
@@ -64,71 +153,126 @@ impl Db {
 
     /// Connect without migrating.
     pub async fn connect(cfg: &DatabaseConfig) -> Result<Db, StoreError> {
+        sqlx::any::install_default_drivers();
         let url = &cfg.url;
         let open_err = |source| StoreError::Open {
             url: redact_url(url),
             source,
         };
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_millis(cfg.busy_timeout_ms))
-            .foreign_keys(true)
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16000");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(open_err)?;
-        Ok(Db::Sqlite(pool))
+        let backend = Backend::of_url(url).ok_or_else(|| {
+            open_err(sqlx::Error::Configuration(
+                "expected sqlite://PATH or postgres://USER@HOST/DB".into(),
+            ))
+        })?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                // The Any driver reads SQLite options from the URL only: create the file when
+                // missing, and set the rest per connection.
+                let url = if url.contains('?') {
+                    url.clone()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let busy = cfg.busy_timeout_ms;
+                let opts: AnyConnectOptions = url.parse().map_err(open_err)?;
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA busy_timeout = {busy}; PRAGMA foreign_keys = ON; \
+                                 PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;"
+                            )))
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await
+                    .map_err(open_err)?
+            }
+            Backend::Postgres => {
+                let opts: AnyConnectOptions = url.parse().map_err(open_err)?;
+                AnyPoolOptions::new()
+                    .max_connections(cfg.max_connections)
+                    .acquire_timeout(Duration::from_millis(cfg.busy_timeout_ms.max(1000)))
+                    .connect_with(opts)
+                    .await
+                    .map_err(open_err)?
+            }
+        };
+        Ok(Db { pool, backend })
     }
 
-    /// Apply pending migrations (idempotent).
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Apply pending migrations (idempotent; on PostgreSQL the migrator holds an advisory lock,
+    /// so instances starting together apply them once).
     pub async fn migrate(&self) -> Result<usize, StoreError> {
-        match self {
-            Db::Sqlite(pool) => {
-                let before = applied_count(pool).await;
-                SQLITE_MIGRATIONS
-                    .run(pool)
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let before = applied_count(&self.pool).await;
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                url: format!("{:?}", self.backend).to_lowercase(),
+                source,
+            })?;
+        let after = applied_count(&self.pool).await;
+        Ok(after.saturating_sub(before))
+    }
+
+    /// Begin a write transaction. Writers are serialized on both databases: SQLite takes its
+    /// write lock up front (`BEGIN IMMEDIATE`, so a transaction that reads before it writes
+    /// cannot fail with SQLITE_BUSY half-way); PostgreSQL takes a transaction-level advisory
+    /// lock shared by every instance, so the read-modify-write of contact timers, lead rotation
+    /// and outbox cursors sees no concurrent writer and no deadlock is possible. What runs in
+    /// parallel across instances is everything outside it: IMAP, parsing, rules, delivery.
+    pub async fn begin_write(&self) -> Result<Tx, StoreError> {
+        match self.backend {
+            Backend::Sqlite => self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .ctx("begin a write transaction"),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await.ctx("begin a write transaction")?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
                     .await
-                    .map_err(|source| StoreError::Migrate {
-                        url: "sqlite".into(),
-                        source,
-                    })?;
-                let after = applied_count(pool).await;
-                Ok(after.saturating_sub(before))
+                    .ctx("take the write lock")?;
+                Ok(tx)
             }
         }
     }
 
-    /// Begin a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so a
-    /// transaction that reads before it writes cannot fail with SQLITE_BUSY half-way.
-    pub async fn begin_write(&self) -> Result<Tx, StoreError> {
-        match self {
-            Db::Sqlite(pool) => pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .ctx("begin a write transaction"),
+    /// Begin a short transaction that does not take the global write lock (PostgreSQL): lease
+    /// heartbeats and delivery claims, which must not wait behind a large ingest commit and
+    /// lock only their own rows. On SQLite it is an ordinary write transaction.
+    pub async fn begin_light(&self) -> Result<Tx, StoreError> {
+        match self.backend {
+            Backend::Sqlite => self.begin_write().await,
+            Backend::Postgres => self.pool.begin().await.ctx("begin a transaction"),
         }
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        match self {
-            Db::Sqlite(pool) => pool,
-        }
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite(pool) => pool.close().await,
-        }
+        self.pool.close().await
     }
 }
 
-async fn applied_count(pool: &SqlitePool) -> usize {
+async fn applied_count(pool: &AnyPool) -> usize {
     sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
         .fetch_one(pool)
         .await

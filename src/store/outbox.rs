@@ -57,7 +57,7 @@ pub async fn emit_all(
     for chunk in events.chunks(ROWS) {
         let sql = format!(
             "INSERT INTO outbox (event_id, kind, customer_id, payload, created_at) VALUES {}",
-            super::messages::placeholders(chunk.len(), 5)
+            super::Backend::of(tx).placeholders(chunk.len(), 5)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (kind, customer, data) in chunk {
@@ -195,7 +195,7 @@ pub async fn fan_out(
             let sql = format!(
                 "INSERT INTO delivery (event_seq, webhook, order_key, state, next_attempt_at, created_at)
                  VALUES {} ON CONFLICT (webhook, event_seq) DO NOTHING",
-                super::messages::placeholders(chunk.len(), 6)
+                super::Backend::of(&tx).placeholders(chunk.len(), 6)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (seq, order) in chunk {
@@ -290,9 +290,11 @@ pub async fn claim(
         })
         .collect();
     for chunk in claimed.chunks(500) {
+        let b = super::Backend::of(&tx);
         let sql = format!(
-            "UPDATE delivery SET lease_until = ? WHERE id IN ({})",
-            vec!["?"; chunk.len()].join(", ")
+            "UPDATE delivery SET lease_until = {} WHERE id IN ({})",
+            b.params(1, 1),
+            b.params(2, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lease_until);
         for c in chunk {

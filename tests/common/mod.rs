@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod db;
 pub mod dovecot;
 pub mod receiver;
 pub mod schema;
@@ -14,9 +15,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-/// A directory with a `keepwarm.toml` and its SQLite database.
+/// A directory with a `keepwarm.toml` and its database (SQLite in the directory, or a fresh
+/// PostgreSQL database on the PostgreSQL pass).
 pub struct Workspace {
     pub dir: tempfile::TempDir,
+    pub db: db::TestDb,
 }
 
 pub const CUSTOMERS: &str = "id,name,group,tier,owner,emails,domains,phones,country\n\
@@ -27,7 +30,10 @@ impl Workspace {
     /// A workspace whose config is `[team]` + rep alice + `extra` (the `[[imap]]` tables).
     pub fn new(extra: &str) -> Workspace {
         let dir = tempfile::tempdir().unwrap();
-        let w = Workspace { dir };
+        let w = Workspace {
+            dir,
+            db: db::TestDb::fresh(),
+        };
         w.write_config(extra);
         std::fs::write(w.path("customers.csv"), CUSTOMERS).unwrap();
         let out = w.run(&["customers", "import", "customers.csv"]);
@@ -65,6 +71,7 @@ impl Workspace {
             .env("WA_VERIFY", "verify-me")
             .env("KW_API_TOKENS", "tok-1,tok-2")
             .env("RUST_LOG", "keepwarm=info");
+        self.db.apply(&mut c);
         c
     }
 
@@ -132,19 +139,7 @@ impl Workspace {
     /// `SELECT COUNT(*) FROM <table and condition>` straight from the database (sightings and
     /// raw columns are not in any command's output).
     pub fn count(&self, table: &str) -> i64 {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                "import sqlite3,sys;print(sqlite3.connect('kw.db').execute('SELECT COUNT(*) FROM ' + sys.argv[1]).fetchone()[0])",
-                table,
-            ])
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(-1)
+        self.db.count(self.dir.path(), table)
     }
 
     /// Wait until `check` holds, polling every 50 ms.
