@@ -132,6 +132,41 @@ pub struct Message {
     pub lead_domain: Option<String>,
 }
 
+impl Message {
+    /// Replace NUL characters (a malformed mail or chat text can carry them) with U+FFFD in
+    /// every stored text: PostgreSQL text cannot hold NUL, and both databases must store the
+    /// same thing.
+    pub fn scrub_nul(&mut self) {
+        fn scrub(s: &mut String) {
+            if s.contains('\0') {
+                *s = s.replace('\0', "\u{FFFD}");
+            }
+        }
+        for s in [&mut self.key, &mut self.subject, &mut self.body] {
+            scrub(s);
+        }
+        for s in [
+            &mut self.message_id,
+            &mut self.counterpart,
+            &mut self.from,
+            &mut self.in_reply_to,
+            &mut self.raw,
+            &mut self.from_name,
+            &mut self.chat_user,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            scrub(s);
+        }
+        self.to.iter_mut().for_each(scrub);
+        for t in &mut self.tags {
+            scrub(&mut t.matched);
+            scrub(&mut t.evidence);
+        }
+    }
+}
+
 /// A tag suggested for a message, with the evidence of its first hit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TagHit {

@@ -175,7 +175,7 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         .message_id
         .clone()
         .unwrap_or_else(|| email.content_key.clone());
-    let message = Message {
+    let mut message = Message {
         key,
         message_id: email.message_id,
         channel: Channel::Email,
@@ -201,6 +201,7 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         away_until,
         lead_domain,
     };
+    message.scrub_nul();
     Prepared::Message {
         origin,
         message: Box::new(message),
@@ -294,7 +295,7 @@ fn prepare_chat(
     };
     let raw = Some(std::mem::take(&mut ev.raw));
     let whatsapp = ev.channel == "whatsapp";
-    let message = Message {
+    let mut message = Message {
         key: ev.id.clone(),
         message_id: Some(ev.id),
         channel: Channel::from_name(&ev.channel),
@@ -322,6 +323,7 @@ fn prepare_chat(
         away_until: None,
         lead_domain: None,
     };
+    message.scrub_nul();
     Prepared::Message {
         origin,
         message: Box::new(message),

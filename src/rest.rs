@@ -59,6 +59,19 @@ async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> 
             "a valid bearer token is required",
         );
     }
+    // No identifier, cursor or filter contains a NUL character (PostgreSQL text cannot hold
+    // one; SQLite would store it silently): refuse the request instead of asking the database.
+    if req
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().to_ascii_lowercase().contains("%00"))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            "the path or query contains a NUL character (%00)",
+        );
+    }
     next.run(req).await
 }
 

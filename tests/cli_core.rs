@@ -274,21 +274,42 @@ fn malformed_mail_is_kept_as_a_failure_and_the_run_goes_on() {
     write_mail(&md, "1.bad.host:2,", "\u{0}\u{1}\u{2} binary garbage");
     write_mail(&md, "2.empty.host:2,", "");
     write_mail(&md, "3.good.host:2,", MAIL_A);
+    // A readable mail whose text carries NUL characters is stored with U+FFFD in their place
+    // (PostgreSQL text cannot hold NUL; SQLite stores the same).
+    write_mail(
+        &md,
+        "4.nul.host:2,",
+        "From: Buyer <buyer@acme.example>\nTo: li.wei@sinoexport.example\nSubject: A\u{0}B\n\
+         Message-ID: <nul-1@acme.example>\nDate: Mon, 08 Jun 2026 11:00:00 +0000\n\nQty\u{0}500\n",
+    );
     let out = env.ok(&["ingest", "maildir", "md"]);
-    assert_eq!(summary_count(&out, "ingested"), 1, "{out}");
+    assert_eq!(summary_count(&out, "ingested"), 2, "{out}");
     assert_eq!(summary_count(&out, "failed"), 2, "{out}");
-    assert_eq!(summary_count(&out, "unmatched"), 1, "{out}");
+    assert_eq!(summary_count(&out, "unmatched"), 2, "{out}");
+    let nul = env
+        .messages()
+        .into_iter()
+        .find(|m| m["key"] == "nul-1@acme.example")
+        .expect("the mail with NUL characters is stored");
+    assert_eq!(nul["subject"], "A\u{FFFD}B");
+    assert_eq!(
+        env.db.count(
+            env.dir.path(),
+            "message WHERE body LIKE '%Qty\u{FFFD}500%' AND key = 'nul-1@acme.example'"
+        ),
+        1
+    );
     let failures = env.ok(&["failures"]);
     assert!(failures.contains("empty message"), "{failures}");
     assert!(failures.contains("2 failures"), "{failures}");
     let unknown = env.ok(&["unknown", "--format", "json"]);
     let unknown: Value = serde_json::from_str(&unknown).unwrap();
     assert_eq!(unknown[0]["address"], "buyer@acme.example");
-    assert_eq!(unknown[0]["messages"], 1);
+    assert_eq!(unknown[0]["messages"], 2);
     // Failures are not retried as new on a second run.
     let out = env.ok(&["ingest", "maildir", "md"]);
     assert_eq!(summary_count(&out, "failed"), 0, "{out}");
-    assert_eq!(summary_count(&out, "duplicates"), 3, "{out}");
+    assert_eq!(summary_count(&out, "duplicates"), 4, "{out}");
 }
 
 #[test]

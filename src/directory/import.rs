@@ -256,6 +256,9 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
         }
         let get = |c: Option<usize>| c.and_then(|i| record.get(i)).unwrap_or("").trim();
         let mut problems: Vec<String> = Vec::new();
+        if record.iter().any(|f| f.contains('\0')) {
+            problems.push("a field contains a NUL character".into());
+        }
         let id = get(Some(c_id)).to_string();
         let name = get(Some(c_name)).to_string();
         if id.is_empty() {
