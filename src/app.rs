@@ -185,17 +185,18 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         let state = Arc::new(crate::api::ApiState::new(app.clone())?);
         server = Some(crate::api::serve(state, &listen, stop_rx.clone()).await?);
     }
-    let sources: Vec<_> = accounts
-        .into_iter()
-        .map(|a| {
-            tokio::spawn(crate::source::imap::run_account(
-                app.clone(),
-                a,
-                stop_rx.clone(),
-            ))
-        })
-        .collect();
-    let sweeper = tokio::spawn(crate::followup::sweep::run(app.clone(), stop_rx.clone()));
+    let member = Arc::new(crate::cluster::Member::new(&app.config));
+    let mailboxes = tokio::spawn(crate::cluster::run_mailboxes(
+        app.clone(),
+        Arc::clone(&member),
+        accounts,
+        stop_rx.clone(),
+    ));
+    let sweeper = tokio::spawn(crate::followup::sweep::run(
+        app.clone(),
+        Arc::clone(&member),
+        stop_rx.clone(),
+    ));
     let sender = dispatcher.map(|d| {
         tokio::spawn(crate::crm::run(
             app.db.clone(),
@@ -207,6 +208,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     info!(
         database = %crate::config::redact_url(&app.config.database.url),
         rules = %version,
+        instance = %member.id,
         "Daemon started."
     );
     let interval = app.config.rules.watch_interval_secs;
@@ -250,12 +252,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if let Some(sender) = sender {
         let _ = tokio::time::timeout(Duration::from_secs(30), sender).await;
     }
-    let all = futures::future::join_all(sources);
-    if tokio::time::timeout(Duration::from_secs(30), all)
+    // Each account stops within 30 s (its last chunk commits or rolls back), then the leases
+    // are given up for the other instances.
+    if tokio::time::timeout(Duration::from_secs(40), mailboxes)
         .await
         .is_err()
     {
-        warn!("Some mailboxes did not stop within 30 s; their last chunk is rolled back.");
+        warn!("Some mailboxes did not stop within 40 s; their last chunk is rolled back.");
     }
     app.db.close().await;
     warn!("Daemon stopped.");

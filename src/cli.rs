@@ -1217,6 +1217,17 @@ fn ago_or_never(ms: Option<i64>, now: i64) -> String {
 async fn status(config: &Config, format: Format) -> Result<()> {
     let db = Db::open(&config.database).await?;
     let rows = store::mailboxes::health(&db).await?;
+    // Which instance syncs each account now (a live lease), and the instances seen lately.
+    let leases = store::cluster::leases(&db).await?;
+    let holder = |account: &str| -> Option<String> {
+        let name = crate::cluster::account_lease(account);
+        leases
+            .iter()
+            .find(|l| l.live && l.name == name)
+            .map(|l| l.owner.clone())
+    };
+    let lease_ms = config.cluster.lease_ms();
+    let instances = store::cluster::instances(&db, lease_ms, 24 * 3_600_000).await?;
     if format == Format::Json {
         let json: Vec<serde_json::Value> = rows
             .iter()
@@ -1227,6 +1238,7 @@ async fn status(config: &Config, format: Format) -> Result<()> {
                     "backfilling": h.backfilling, "last_sync_at": h.last_sync_at,
                     "last_error": h.last_error, "last_error_at": h.last_error_at,
                     "failures": h.failures, "behind": h.behind,
+                    "instance": holder(&h.account),
                 })
             })
             .collect();
@@ -1235,8 +1247,8 @@ async fn status(config: &Config, format: Format) -> Result<()> {
     }
     let now = store::now_ms();
     println!(
-        "{:<16} {:<18} {:<12} {:<5} {:<26} {:>7} {:>8}  LAST ERROR",
-        "ACCOUNT", "FOLDER", "REP", "MODE", "LAST SYNC", "BEHIND", "FAILURES"
+        "{:<16} {:<18} {:<12} {:<5} {:<26} {:>7} {:>8}  {:<24} LAST ERROR",
+        "ACCOUNT", "FOLDER", "REP", "MODE", "LAST SYNC", "BEHIND", "FAILURES", "INSTANCE"
     );
     for h in &rows {
         let error = match (&h.last_error, h.last_error_at) {
@@ -1246,7 +1258,7 @@ async fn status(config: &Config, format: Format) -> Result<()> {
             _ => String::new(),
         };
         println!(
-            "{} {} {} {:<5} {:<26} {:>7} {:>8}  {}",
+            "{} {} {} {:<5} {:<26} {:>7} {:>8}  {} {}",
             cell(&h.account, 16),
             cell(&h.folder, 18),
             cell(h.rep.as_deref().unwrap_or("-"), 12),
@@ -1260,18 +1272,49 @@ async fn status(config: &Config, format: Format) -> Result<()> {
                 .map(|b| b.to_string())
                 .unwrap_or_else(|| "-".into()),
             h.failures,
+            cell(holder(&h.account).as_deref().unwrap_or("-"), 24),
             error
         );
     }
     for a in &config.imap {
         if !rows.iter().any(|h| h.account == a.name) {
             println!(
-                "{} {} {} {:<5} {:<26}",
+                "{} {} {} {:<5} {:<26} {:>7} {:>8}  {}",
                 cell(&a.name, 16),
                 cell("*", 18),
                 cell(a.rep.as_deref().unwrap_or("-"), 12),
                 "-",
-                "never synced"
+                "never synced",
+                "-",
+                "-",
+                cell(holder(&a.name).as_deref().unwrap_or("-"), 24),
+            );
+        }
+    }
+    if !instances.is_empty() {
+        println!();
+        println!(
+            "{:<24} {:<16} {:>8} {:<8} {:>8}  LAST HEARTBEAT",
+            "INSTANCE", "HOST", "PID", "STATE", "ACCOUNTS"
+        );
+        for i in &instances {
+            let held = leases
+                .iter()
+                .filter(|l| l.live && l.owner == i.id && l.name.starts_with("imap:"))
+                .count();
+            let state = match (i.live, i.stopped_at) {
+                (true, _) => "live",
+                (false, Some(_)) => "stopped",
+                (false, None) => "lost",
+            };
+            println!(
+                "{} {} {:>8} {:<8} {:>8}  {}",
+                cell(&i.id, 24),
+                cell(&i.host, 16),
+                i.pid,
+                state,
+                held,
+                when(Some(i.heartbeat_at), now)
             );
         }
     }

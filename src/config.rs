@@ -52,6 +52,56 @@ pub struct Config {
     /// The CRM hand-off: signed outbound webhooks.
     #[serde(default)]
     pub crm: CrmConfig,
+    /// Several instances on one PostgreSQL: leases and heartbeats.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: how instances sharing one database divide the work. Every instance of a
+/// deployment uses the same config file (the same `[[imap]]` accounts).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This instance's name in `keepwarm status` and in the lease table (default
+    /// `HOST-PID-RANDOM`, new on every start). Two live instances must never share one.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// How long a lease (an IMAP account, the sweep's turn) is good without renewal: an
+    /// instance that dies loses its mailboxes to the others after at most this long (plus one
+    /// heartbeat). Shorter means faster takeover and more heartbeat writes.
+    #[serde(default = "default_lease")]
+    pub lease: String,
+    /// How often each instance renews its leases and rebalances (default a third of `lease`).
+    #[serde(default)]
+    pub heartbeat: Option<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            instance: None,
+            lease: default_lease(),
+            heartbeat: None,
+        }
+    }
+}
+
+fn default_lease() -> String {
+    "30s".into()
+}
+
+impl ClusterConfig {
+    pub fn lease_ms(&self) -> i64 {
+        positive_ms(&self.lease).unwrap_or(30_000)
+    }
+
+    pub fn heartbeat_ms(&self) -> i64 {
+        self.heartbeat
+            .as_deref()
+            .and_then(positive_ms)
+            .unwrap_or(self.lease_ms() / 3)
+            .max(100)
+    }
 }
 
 /// `[crm]`
@@ -930,6 +980,30 @@ impl Config {
         {
             add("database.url".into(), "sqlite url has no file path".into());
         }
+        if let Some(h) = &self.cluster.heartbeat {
+            match positive_ms(h) {
+                None => add(
+                    "cluster.heartbeat".into(),
+                    format!("{h:?} is not a duration like \"10s\""),
+                ),
+                Some(ms) if ms * 2 > self.cluster.lease_ms() => add(
+                    "cluster.heartbeat".into(),
+                    format!(
+                        "{h:?} must be at most half of cluster.lease ({:?}), or leases lapse between renewals",
+                        self.cluster.lease
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        if let Some(id) = &self.cluster.instance
+            && (id.trim().is_empty() || id.len() > 100 || id.contains(char::is_control))
+        {
+            add(
+                "cluster.instance".into(),
+                "must be a short printable name".into(),
+            );
+        }
         if self.database.max_connections < 2 {
             add(
                 "database.max_connections".into(),
@@ -1021,6 +1095,7 @@ impl Config {
             ("followup.mailbox_stalled_after", &f.mailbox_stalled_after),
             ("followup.recent", &f.recent),
             ("leads.max_age", &self.leads.max_age),
+            ("cluster.lease", &self.cluster.lease),
         ] {
             if positive_ms(value).is_none() {
                 add(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
 use crate::config::{Config, WebhookConfig};
 use crate::store::outbox::{self, Claimed, Outcome};
@@ -99,8 +99,9 @@ pub struct Dispatcher {
     lease_ms: i64,
 }
 
-/// Deliveries claimed per round.
-const CLAIM: i64 = 512;
+/// Deliveries claimed per round, per unit of `concurrency`: a round sends at most this many
+/// one after another on each of its `concurrency` lanes, and its lease covers that.
+const CLAIM_PER_LANE: usize = 4;
 
 impl Dispatcher {
     /// Read the secrets and build the HTTP clients; `None` when no webhook is configured.
@@ -135,7 +136,9 @@ impl Dispatcher {
                 expire: config.crm.expire_ms(),
             },
             concurrency: config.crm.concurrency.max(1),
-            lease_ms: longest.as_millis() as i64 + 5_000,
+            // Every claimed delivery is sent (or timed out) before the lease ends, so another
+            // instance never sends it too; a killed instance's claims come back after it.
+            lease_ms: CLAIM_PER_LANE as i64 * longest.as_millis() as i64 + 5_000,
         }))
     }
 
@@ -144,7 +147,13 @@ impl Dispatcher {
     pub async fn round(self: &Arc<Self>, db: &Db) -> Result<usize, StoreError> {
         let now = now_ms();
         outbox::fan_out(db, &self.configs, now, self.schedule.expire).await?;
-        let claimed = outbox::claim(db, now, now + self.lease_ms, CLAIM).await?;
+        let claimed = outbox::claim(
+            db,
+            now,
+            now + self.lease_ms,
+            (self.concurrency * CLAIM_PER_LANE) as i64,
+        )
+        .await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -234,14 +243,6 @@ pub async fn run(
     dispatcher: Arc<Dispatcher>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    match outbox::release_leases(&db).await {
-        Ok(n) if n > 0 => info!(
-            deliveries = n,
-            "Deliveries in flight at the last stop are sent again."
-        ),
-        Ok(_) => {}
-        Err(e) => warn!(error = %e, "Cannot release old delivery leases."),
-    }
     loop {
         if *stop.borrow() {
             return;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod crm;
 pub mod directory;

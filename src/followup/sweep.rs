@@ -359,35 +359,29 @@ pub async fn sweep(
 
 /// The daemon's sweep: one at start, then every `followup.sweep_interval`, until `stop`. Each
 /// sweep runs in its own task (a panic is logged, the next sweep runs on time).
-pub async fn run(app: crate::app::App, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let every = std::time::Duration::from_millis(app.config.followup.sweep_interval_ms() as u64);
+/// The daemon's sweep: once per `sweep_interval` across all instances sharing the database.
+/// Each instance looks every heartbeat (or interval, if shorter); the one that finds the
+/// sweep's lease expired takes it for one interval and sweeps.
+pub async fn run(
+    app: crate::app::App,
+    member: std::sync::Arc<crate::cluster::Member>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let interval_ms = app.config.followup.sweep_interval_ms();
+    let every = std::time::Duration::from_millis(interval_ms as u64).min(member.heartbeat);
     loop {
-        let (db, config) = (app.db.clone(), std::sync::Arc::clone(&app.config));
-        let task = tokio::spawn(async move {
-            let now = crate::store::now_ms();
-            sweep(&db, &config, now, now).await
-        });
-        match task.await {
-            Ok(Ok(r)) if r.due + r.overdue + r.released + r.frozen > 0 => info!(
-                judged = r.judged,
-                due = r.due,
-                overdue = r.overdue,
-                released = r.released,
-                held = r.frozen,
-                secs = r.elapsed_secs,
-                "Follow-up sweep done."
-            ),
-            Ok(Ok(r)) => debug!(
-                judged = r.judged,
-                secs = r.elapsed_secs,
-                "Follow-up sweep done."
-            ),
-            Ok(Err(e)) => {
-                warn!(error = %e, "Follow-up sweep failed; retrying at the next interval.")
-            }
-            Err(e) => {
-                error!(error = %e, "Follow-up sweep panicked; retrying at the next interval.")
-            }
+        let turn = crate::store::cluster::acquire(
+            &app.db,
+            crate::cluster::SWEEP_LEASE,
+            &member.id,
+            interval_ms,
+            false,
+        )
+        .await;
+        match turn {
+            Ok(true) => sweep_once(&app).await,
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "Cannot take the sweep's turn; trying again."),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -395,6 +389,36 @@ pub async fn run(app: crate::app::App, mut stop: tokio::sync::watch::Receiver<bo
         }
         if *stop.borrow() {
             return;
+        }
+    }
+}
+
+async fn sweep_once(app: &crate::app::App) {
+    let (db, config) = (app.db.clone(), std::sync::Arc::clone(&app.config));
+    let task = tokio::spawn(async move {
+        let now = crate::store::now_ms();
+        sweep(&db, &config, now, now).await
+    });
+    match task.await {
+        Ok(Ok(r)) if r.due + r.overdue + r.released + r.frozen > 0 => info!(
+            judged = r.judged,
+            due = r.due,
+            overdue = r.overdue,
+            released = r.released,
+            held = r.frozen,
+            secs = r.elapsed_secs,
+            "Follow-up sweep done."
+        ),
+        Ok(Ok(r)) => debug!(
+            judged = r.judged,
+            secs = r.elapsed_secs,
+            "Follow-up sweep done."
+        ),
+        Ok(Err(e)) => {
+            warn!(error = %e, "Follow-up sweep failed; retrying at the next interval.")
+        }
+        Err(e) => {
+            error!(error = %e, "Follow-up sweep panicked; retrying at the next interval.")
         }
     }
 }

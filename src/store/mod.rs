@@ -1,6 +1,7 @@
 //! The database: one `Db` over SQLite or PostgreSQL (sqlx's `Any` driver), SQL written once in
 //! the dialect both accept, migrations per backend (`migrations/sqlite`, `migrations/postgres`).
 
+pub mod cluster;
 pub mod customers;
 pub mod followup;
 pub mod mailboxes;
@@ -116,13 +117,13 @@ impl Backend {
         }
     }
 
-    /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL (rows another instance is claiming are passed
-    /// over, not waited for); nothing on SQLite, whose write transaction already excludes every
-    /// other writer.
-    pub fn skip_locked(self) -> &'static str {
+    /// ` FOR UPDATE OF <table> SKIP LOCKED` on PostgreSQL (rows another instance is claiming
+    /// are passed over, not waited for); nothing on SQLite, whose write transaction already
+    /// excludes every other writer.
+    pub fn skip_locked(self, of: &str) -> String {
         match self {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => String::new(),
+            Backend::Postgres => format!(" FOR UPDATE OF {of} SKIP LOCKED"),
         }
     }
 }

@@ -261,8 +261,11 @@ pub async fn claim(
     if due.is_none() {
         return Ok(Vec::new());
     }
-    let mut tx = db.begin_write().await?;
-    let rows = sqlx::query(
+    // PostgreSQL: no global write lock; rows another instance is claiming right now are
+    // skipped (and its claim holds back later events of the same customer through NOT EXISTS,
+    // which sees the pending row whether locked or not).
+    let mut tx = db.begin_light().await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT d.id, d.webhook, o.event_id, o.kind, o.payload, d.attempts, d.created_at
          FROM delivery d JOIN outbox o ON o.id = d.event_seq
          WHERE d.state = 'pending' AND d.next_attempt_at <= $1
@@ -270,8 +273,9 @@ pub async fn claim(
            AND NOT EXISTS (SELECT 1 FROM delivery e
                            WHERE e.state = 'pending' AND e.webhook = d.webhook
                              AND e.order_key = d.order_key AND e.event_seq < d.event_seq)
-         ORDER BY d.event_seq LIMIT $2",
-    )
+         ORDER BY d.event_seq LIMIT $2{}",
+        db.backend().skip_locked("d")
+    )))
     .bind(now)
     .bind(limit)
     .fetch_all(&mut *tx)
@@ -356,16 +360,6 @@ pub async fn record(db: &Db, outcomes: &[(i64, Outcome)], now: i64) -> Result<()
     }
     tx.commit().await.ctx("commit delivery outcomes")?;
     Ok(())
-}
-
-/// Forget the leases of a previous run of this (single) instance: its deliveries in flight are
-/// sent again (receivers dedupe by event id).
-pub async fn release_leases(db: &Db) -> Result<u64, StoreError> {
-    Ok(sqlx::query("UPDATE delivery SET lease_until = NULL WHERE state = 'pending' AND lease_until IS NOT NULL")
-        .execute(db.pool())
-        .await
-        .ctx("release delivery leases")?
-        .rows_affected())
 }
 
 /// One delivery, for `keepwarm outbox list --deliveries`.

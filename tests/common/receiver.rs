@@ -107,7 +107,10 @@ fn serve(
         mac.update(&body);
         let expected = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let reply = script.lock().unwrap().pop_front();
+        // The script is popped and a scripted answer logged under one lock, so the log's
+        // order is the order the scripted answers were given even when requests race.
+        let mut script = script.lock().unwrap();
+        let reply = script.pop_front();
         let mut received = Received {
             event_id: header("x-keepwarm-event-id"),
             event_type: header("x-keepwarm-event-type"),
@@ -119,18 +122,21 @@ fn serve(
         match reply {
             Some(Reply::Hang(d)) => {
                 log.lock().unwrap().push(received);
+                drop(script);
                 std::thread::sleep(d);
                 return Ok(());
             }
             Some(Reply::Status(status, extra)) => {
                 received.answered = status;
                 log.lock().unwrap().push(received);
+                drop(script);
                 write!(
                     stream,
                     "HTTP/1.1 {status} X\r\n{extra}Content-Length: 0\r\n\r\n"
                 )?;
             }
             None => {
+                drop(script);
                 std::thread::sleep(delay);
                 received.answered = 200;
                 log.lock().unwrap().push(received);
