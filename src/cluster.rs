@@ -114,6 +114,19 @@ impl Syncing {
             warn!(account = %name, "The account did not stop within 30 s; its last chunk is rolled back.");
         }
     }
+
+    /// Stop the account's task in the background (the heartbeat goes on meanwhile, renewing
+    /// its lease until it has stopped).
+    fn finish_later(self, name: String) -> JoinHandle<()> {
+        tokio::spawn(async move { self.finish(&name).await })
+    }
+}
+
+/// This instance's accounts: syncing, and stopping (lease still held until stopped).
+#[derive(Default)]
+struct Held {
+    running: HashMap<String, Syncing>,
+    stopping: HashMap<String, JoinHandle<()>>,
 }
 
 /// Keep this instance's share of the IMAP accounts synced until `stop`: heartbeat, renew,
@@ -126,7 +139,7 @@ pub async fn run_mailboxes(
 ) {
     let db = app.db.clone();
     let order = preference(&accounts, &member.id);
-    let mut running: HashMap<String, Syncing> = HashMap::new();
+    let mut held = Held::default();
     let mut last_renewed = Instant::now();
     let mut live_before = 0usize;
     let fence = Duration::from_millis((member.lease_ms * 2 / 3) as u64);
@@ -134,24 +147,35 @@ pub async fn run_mailboxes(
         if *stop.borrow() {
             break;
         }
-        // Tasks that ended by themselves give their account back.
-        let ended: Vec<String> = running
+        // Accounts that finished stopping (or whose task ended by itself) are given back.
+        let ended: Vec<String> = held
+            .running
             .iter()
             .filter(|(_, s)| s.task.is_finished())
             .map(|(n, _)| n.clone())
             .collect();
         for name in ended {
-            running.remove(&name);
+            held.running.remove(&name);
             let _ = cluster::release(&db, &account_lease(&name), &member.id).await;
         }
-        match round(&app, &member, &order, &mut running).await {
+        let stopped: Vec<String> = held
+            .stopping
+            .iter()
+            .filter(|(_, t)| t.is_finished())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in stopped {
+            held.stopping.remove(&name);
+            let _ = cluster::release(&db, &account_lease(&name), &member.id).await;
+        }
+        match round(&app, &member, &order, &mut held).await {
             Ok(live) => {
                 last_renewed = Instant::now();
                 if live != live_before {
                     info!(
                         instance = %member.id,
                         live,
-                        holding = running.len(),
+                        holding = held.running.len(),
                         accounts = accounts.len(),
                         "Cluster membership changed."
                     );
@@ -160,15 +184,16 @@ pub async fn run_mailboxes(
             }
             Err(e) => {
                 warn!(instance = %member.id, error = %e, "Cannot renew leases.");
-                if last_renewed.elapsed() >= fence && !running.is_empty() {
+                if last_renewed.elapsed() >= fence && !held.running.is_empty() {
                     warn!(
                         instance = %member.id,
-                        accounts = running.len(),
+                        accounts = held.running.len(),
                         "Leases not renewed for two thirds of the lease period: stopping every account before another instance may take them."
                     );
-                    for (name, s) in running.drain() {
+                    let all = held.running.drain().map(|(name, s)| async move {
                         s.finish(&name).await;
-                    }
+                    });
+                    futures::future::join_all(all).await;
                 }
             }
         }
@@ -177,62 +202,75 @@ pub async fn run_mailboxes(
             _ = stop.changed() => {}
         }
     }
-    let all = running.into_iter().map(|(name, s)| async move {
+    let all = held.running.into_iter().map(|(name, s)| async move {
         s.finish(&name).await;
     });
     futures::future::join_all(all).await;
+    futures::future::join_all(held.stopping.into_values()).await;
     if let Err(e) = cluster::stopped(&db, &member.id).await {
         warn!(error = %e, "Cannot give the leases up; others take them when they expire.");
     }
 }
 
 /// One heartbeat: renew what is held (stopping what was lost), hand over what exceeds the even
-/// share, take free accounts up to it. Returns the number of live instances.
+/// share, take free accounts up to it. Returns the number of live instances. Never waits for an
+/// account to stop: stops run in the background while the heartbeat goes on.
 async fn round(
     app: &App,
     member: &Member,
     order: &[Arc<Account>],
-    running: &mut HashMap<String, Syncing>,
+    held: &mut Held,
 ) -> Result<usize, StoreError> {
     let db = &app.db;
     let live = member.heartbeat(db).await?.len().max(1);
-    let held: Vec<String> = running.keys().map(|n| account_lease(n)).collect();
-    let kept = cluster::renew(db, &member.id, &held, member.lease_ms).await?;
-    let lost: Vec<String> = running
+    let names: Vec<String> = held
+        .running
+        .keys()
+        .chain(held.stopping.keys())
+        .map(|n| account_lease(n))
+        .collect();
+    let kept = cluster::renew(db, &member.id, &names, member.lease_ms).await?;
+    let lost: Vec<String> = held
+        .running
         .keys()
         .filter(|n| !kept.contains(&account_lease(n)))
         .cloned()
         .collect();
     for name in lost {
         warn!(account = %name, instance = %member.id, "Lease lost to another instance: stopping this account.");
-        if let Some(s) = running.remove(&name) {
-            s.finish(&name).await;
+        if let Some(s) = held.running.remove(&name) {
+            // Not ours any more: nothing to renew or release afterwards.
+            drop(s.finish_later(name));
         }
     }
     let target = share(order.len(), live);
-    if running.len() > target {
-        // Hand over the excess (the last in this instance's order first), one graceful stop
-        // each, then release so another instance takes it at its next heartbeat.
+    // Accounts being handed over still count until they are released: taking new ones in
+    // their place would overshoot the share.
+    let holding = held.running.len() + held.stopping.len();
+    if held.running.len() > target {
+        // Hand over the excess (the last in this instance's order first); each is released
+        // once its task has stopped, and another instance takes it at its next heartbeat.
         let mut extra: Vec<String> = order
             .iter()
             .map(|a| a.name().to_string())
-            .filter(|n| running.contains_key(n))
+            .filter(|n| held.running.contains_key(n))
             .collect();
         extra.drain(..target);
         for name in extra {
-            if let Some(s) = running.remove(&name) {
+            if let Some(s) = held.running.remove(&name) {
                 info!(account = %name, instance = %member.id, live, "Handing the account over to even out the load.");
-                s.finish(&name).await;
-                cluster::release(db, &account_lease(&name), &member.id).await?;
+                held.stopping.insert(name.clone(), s.finish_later(name));
             }
         }
+        return Ok(live);
     }
+    let mut holding = holding;
     for account in order {
-        if running.len() >= target {
+        if holding >= target {
             break;
         }
         let name = account.name().to_string();
-        if running.contains_key(&name) {
+        if held.running.contains_key(&name) || held.stopping.contains_key(&name) {
             continue;
         }
         if cluster::acquire(db, &account_lease(&name), &member.id, member.lease_ms, true).await? {
@@ -243,8 +281,28 @@ async fn round(
                 Arc::clone(account),
                 rx,
             ));
-            running.insert(name, Syncing { stop, task });
+            held.running.insert(name, Syncing { stop, task });
+            holding += 1;
         }
     }
     Ok(live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_even_and_cover_every_account() {
+        assert_eq!(share(20, 1), 20);
+        assert_eq!(share(20, 2), 10);
+        assert_eq!(share(20, 3), 7);
+        assert_eq!(share(400, 7), 58);
+        assert_eq!(share(3, 5), 1);
+        assert_eq!(share(0, 3), 0);
+        assert_eq!(share(5, 0), 5, "no live instance seen: this one takes all");
+        for live in 1..10 {
+            assert!(share(20, live) * live >= 20);
+        }
+    }
 }

@@ -83,10 +83,13 @@ pub async fn renew(
     if names.is_empty() {
         return Ok(Vec::new());
     }
+    // Every parameter in one style: sqlx numbers SQLite's bare `?` apart from `$N`.
     let b = db.backend();
     let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "UPDATE lease SET expires_at = {} + $1 WHERE owner = $2 AND name IN ({}) RETURNING name",
+        "UPDATE lease SET expires_at = {} + {} WHERE owner = {} AND name IN ({}) RETURNING name",
         b.now_sql(),
+        b.params(1, 1),
+        b.params(2, 1),
         b.params(3, names.len())
     )))
     .bind(lease_ms)

@@ -90,7 +90,8 @@ impl Backend {
     }
 
     /// `?, ?, ?` (SQLite) or `$first, $first+1, ...` (PostgreSQL): `n` parameters of a list
-    /// whose first is parameter number `first` (1-based).
+    /// whose first is parameter number `first` (1-based). A statement that uses it must write
+    /// every parameter this way: sqlx counts SQLite's bare `?` separately from `$N`.
     pub fn params(self, first: usize, n: usize) -> String {
         let mut out = String::with_capacity(n * 5);
         for i in 0..n {
@@ -308,4 +309,46 @@ pub(crate) async fn set_setting(tx: &mut Tx, key: &str, value: &str) -> Result<(
     .await
     .ctx("write a setting")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_per_backend() {
+        assert_eq!(Backend::Sqlite.placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(
+            Backend::Postgres.placeholders(2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(Backend::Postgres.params(3, 2), "$3, $4");
+        assert_eq!(Backend::Sqlite.params(3, 2), "?, ?");
+        assert_eq!(Backend::of_url("sqlite://x.db"), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::of_url("mysql://u@h/db"), None);
+    }
+
+    #[test]
+    fn both_migration_folders_have_the_same_versions() {
+        let versions = |dir: &str| -> Vec<String> {
+            let mut v: Vec<String> =
+                std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+            v.sort();
+            v
+        };
+        let sqlite = versions("migrations/sqlite");
+        assert!(sqlite.len() >= 8);
+        assert_eq!(sqlite, versions("migrations/postgres"));
+    }
 }

@@ -20,6 +20,8 @@ pub struct Options {
     pub oauth_introspection_port: Option<u16>,
     /// Leave IDLE out of the advertised capabilities.
     pub no_idle: bool,
+    /// Extra users `m01@example.test` ... (password `mailpw`), besides alice and bob.
+    pub users: usize,
 }
 
 pub struct Dovecot {
@@ -93,11 +95,13 @@ impl Dovecot {
             child: None,
             owner,
         };
-        std::fs::write(
-            d.path("passwd"),
-            "alice@example.test:{PLAIN}alicepw::::::\nbob@example.test:{PLAIN}bobpw::::::\n",
-        )
-        .unwrap();
+        let mut passwd =
+            "alice@example.test:{PLAIN}alicepw::::::\nbob@example.test:{PLAIN}bobpw::::::\n"
+                .to_string();
+        for i in 1..=d.options.users {
+            passwd.push_str(&format!("{}:{{PLAIN}}mailpw::::::\n", user(i)));
+        }
+        std::fs::write(d.path("passwd"), passwd).unwrap();
         if d.options.tls {
             d.make_certificates();
         }
@@ -239,6 +243,7 @@ namespace inbox {{
     auto = subscribe
   }}
 }}
+default_process_limit = 400
 service anvil {{
   chroot =
   unix_listener anvil-auth-penalty {{
@@ -537,6 +542,11 @@ impl ImapClient {
 }
 
 /// A plain RFC 5322 message.
+/// The name of extra user `i` (1-based): `m01@example.test`.
+pub fn user(i: usize) -> String {
+    format!("m{i:02}@example.test")
+}
+
 pub fn message(
     from: &str,
     to: &str,

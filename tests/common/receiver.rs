@@ -28,6 +28,8 @@ pub struct Received {
     /// The status answered (0: none, the request hung).
     pub answered: u16,
     pub body: serde_json::Value,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 pub struct Receiver {
@@ -118,6 +120,7 @@ fn serve(
             signature_ok: expected == header("x-keepwarm-signature"),
             answered: 0,
             body: json,
+            at: std::time::Instant::now(),
         };
         match reply {
             Some(Reply::Hang(d)) => {
