@@ -135,11 +135,7 @@ fn three_instances_share_mailboxes_and_survive_a_sigkill() {
     assert_eq!(ids.len(), 3, "three distinct instances");
 
     // Even spread over the three: 7, 7 and 6.
-    eprintln!(
-        "{:?} waiting: {}",
-        t0.elapsed(),
-        "20 mailboxes spread 7/7/6"
-    );
+    eprintln!("{:?} waiting: 20 mailboxes spread 7/7/6", t0.elapsed());
     w.wait_for("20 mailboxes spread 7/7/6", Duration::from_secs(30), || {
         let h = holders(&w);
         let mut n: Vec<usize> = per_instance(&h).into_values().collect();
@@ -147,7 +143,7 @@ fn three_instances_share_mailboxes_and_survive_a_sigkill() {
         h.len() == MAILBOXES && n == [6, 7, 7]
     });
     let prefilled = (MAILBOXES * PREFILLED) as i64;
-    eprintln!("{:?} waiting: {}", t0.elapsed(), "backfill stored");
+    eprintln!("{:?} waiting: backfill stored", t0.elapsed());
     w.wait_for("backfill stored", Duration::from_secs(60), || {
         w.count("message") >= prefilled
     });
@@ -206,7 +202,7 @@ fn three_instances_share_mailboxes_and_survive_a_sigkill() {
     );
     // And spread evenly again (an instance may take more for a moment while the dead one
     // still looks alive; the excess is handed over at the next heartbeats).
-    eprintln!("{:?} waiting: {}", t0.elapsed(), "10 mailboxes each");
+    eprintln!("{:?} waiting: 10 mailboxes each", t0.elapsed());
     w.wait_for("10 mailboxes each", Duration::from_secs(20), || {
         let after = per_instance(&holders(&w));
         after.get(&a_id) == Some(&10) && after.get(&c_id) == Some(&10)
@@ -218,7 +214,7 @@ fn three_instances_share_mailboxes_and_survive_a_sigkill() {
     assert_eq!(*appended.lock().unwrap() as i64, total - prefilled);
 
     // Every message stored exactly once, seen in exactly one place.
-    eprintln!("{:?} waiting: {}", t0.elapsed(), "every message stored");
+    eprintln!("{:?} waiting: every message stored", t0.elapsed());
     w.wait_for("every message stored", Duration::from_secs(60), || {
         w.count("message") >= total
     });
@@ -240,7 +236,7 @@ fn three_instances_share_mailboxes_and_survive_a_sigkill() {
     // twice was one the killed instance had in flight (sent before the kill, never recorded).
     let events = w.count("outbox");
     assert!(events >= MAILBOXES as i64, "events: {events}");
-    eprintln!("{:?} waiting: {}", t0.elapsed(), "every event delivered");
+    eprintln!("{:?} waiting: every event delivered", t0.elapsed());
     w.wait_for("every event delivered", Duration::from_secs(60), || {
         w.count("delivery WHERE state = 'delivered'") == events
     });
