@@ -143,6 +143,18 @@ pub async fn run_mailboxes(
     let mut last_renewed = Instant::now();
     let mut live_before = 0usize;
     let fence = Duration::from_millis((member.lease_ms * 2 / 3) as u64);
+    // On a shared database, announce this instance and give instances starting at the same
+    // time a moment to do the same before anyone takes accounts: otherwise the first to start
+    // takes every account and hands most of them over a heartbeat later, mid-backfill.
+    if std::env::var("KW_JOIN").is_ok()
+        && db.backend() == crate::store::Backend::Postgres
+        && member.heartbeat(&db).await.is_ok()
+    {
+        tokio::select! {
+            _ = tokio::time::sleep(member.heartbeat.min(Duration::from_secs(2))) => {}
+            _ = stop.changed() => {}
+        }
+    }
     loop {
         if *stop.borrow() {
             break;

@@ -63,6 +63,142 @@ fn later(a: Option<i64>, b: i64) -> Option<i64> {
 /// Rows per multi-row INSERT: few statements per batch, far below SQLite's parameter limit.
 const CHUNK: usize = 16;
 
+/// What one batch says about one customer's tag.
+struct TagGroup<'a> {
+    count: i64,
+    first_seen: i64,
+    /// The newest hit (by sent time): its evidence becomes the tag's.
+    latest: (&'a Message, &'a crate::message::TagHit),
+}
+
+/// Store the batch's tag hits and fold them into the customers' tags: created as suggestions,
+/// or refreshed (newer evidence replaces older, never the reverse; a dismissed tag comes back
+/// only with evidence newer than the dismissal). A suggestion that became live from recent
+/// evidence is a `tag.suggested` event.
+async fn store_tags(
+    tx: &mut Tx,
+    hits: &[(&Message, &crate::message::TagHit)],
+    groups: HashMap<(&str, &str), TagGroup<'_>>,
+    rules: &crate::rules::RuleSet,
+    config: &crate::config::Config,
+    now: i64,
+) -> Result<(), StoreError> {
+    const ROWS: usize = 100;
+    let backend = super::Backend::of(tx);
+    for chunk in hits.chunks(ROWS) {
+        let sql = format!(
+            "INSERT INTO message_tag (message_key, tag, rule, matched, evidence, field, span_start, span_end, lang, hits)
+             VALUES {} ON CONFLICT (message_key, tag) DO NOTHING",
+            backend.placeholders(chunk.len(), 10)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (m, t) in chunk {
+            q = q
+                .bind(&m.key)
+                .bind(&t.tag)
+                .bind(&t.rule)
+                .bind(&t.matched)
+                .bind(&t.evidence)
+                .bind(t.field)
+                .bind(t.start as i64)
+                .bind(t.end as i64)
+                .bind(&t.lang)
+                .bind(t.hits as i64);
+        }
+        q.execute(&mut **tx).await.ctx("store message tags")?;
+    }
+    let mut groups: Vec<((&str, &str), TagGroup)> = groups.into_iter().collect();
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    let step_of = |t: &crate::message::TagHit| -> (i64, String) {
+        rules
+            .rule(&t.tag)
+            .map(|r| (r.ttl_ms, r.next_step(&t.lang).to_string()))
+            .unwrap_or((90 * 86_400_000, String::new()))
+    };
+    let mut live: Vec<usize> = Vec::new();
+    for (base, chunk) in groups.chunks(ROWS).enumerate() {
+        let sql = format!(
+            "INSERT INTO customer_tag (customer_id, tag, state, first_seen, last_seen, expires_at,
+               evidence_count, last_message_key, last_rule, last_evidence, next_step, updated_at, suggested_at)
+             VALUES {}
+             ON CONFLICT (customer_id, tag) DO UPDATE SET
+               suggested_at = CASE WHEN (customer_tag.state = 'dismissed' AND excluded.last_seen > COALESCE(customer_tag.feedback_at, 0))
+                                     OR (customer_tag.expires_at <= excluded.updated_at AND excluded.expires_at > excluded.updated_at)
+                                   THEN excluded.suggested_at ELSE customer_tag.suggested_at END,
+               evidence_count = customer_tag.evidence_count + excluded.evidence_count,
+               first_seen = CASE WHEN excluded.first_seen < customer_tag.first_seen THEN excluded.first_seen ELSE customer_tag.first_seen END,
+               last_message_key = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_message_key ELSE customer_tag.last_message_key END,
+               last_rule = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_rule ELSE customer_tag.last_rule END,
+               last_evidence = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_evidence ELSE customer_tag.last_evidence END,
+               next_step = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.next_step ELSE customer_tag.next_step END,
+               expires_at = CASE WHEN excluded.expires_at > customer_tag.expires_at THEN excluded.expires_at ELSE customer_tag.expires_at END,
+               last_seen = CASE WHEN excluded.last_seen > customer_tag.last_seen THEN excluded.last_seen ELSE customer_tag.last_seen END,
+               state = CASE WHEN customer_tag.state = 'dismissed' AND excluded.last_seen > COALESCE(customer_tag.feedback_at, 0)
+                            THEN 'suggested' ELSE customer_tag.state END,
+               updated_at = excluded.updated_at
+             RETURNING customer_id, tag, suggested_at, state",
+            backend.placeholders(chunk.len(), 13)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((customer, tag), g) in chunk {
+            let (m, t) = g.latest;
+            let (ttl, step) = step_of(t);
+            q = q
+                .bind(*customer)
+                .bind(*tag)
+                .bind("suggested")
+                .bind(g.first_seen)
+                .bind(m.sent_at)
+                .bind(m.sent_at + ttl)
+                .bind(g.count)
+                .bind(&m.key)
+                .bind(&t.rule)
+                .bind(&t.evidence)
+                .bind(step)
+                .bind(now)
+                .bind(now);
+        }
+        let index: HashMap<(&str, &str), usize> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (*k, base * ROWS + i))
+            .collect();
+        for row in q.fetch_all(&mut **tx).await.ctx("refresh customer tags")? {
+            let key = (row.get::<&str, _>(0), row.get::<&str, _>(1));
+            if row.get::<Option<i64>, _>(2) == Some(now)
+                && row.get::<&str, _>(3) == "suggested"
+                && let Some(i) = index.get(&key)
+            {
+                live.push(*i);
+            }
+        }
+    }
+    // A suggestion that became live with this batch, from recent evidence: tell the CRM.
+    live.sort_unstable();
+    for i in live {
+        let ((customer, tag), g) = &groups[i];
+        let (m, t) = g.latest;
+        if m.sent_at < now - config.followup.recent_ms() {
+            continue;
+        }
+        let (_, step) = step_of(t);
+        let summary = crate::store::followup::customer_summary(tx, customer).await?;
+        crate::store::outbox::emit(
+            tx,
+            "tag.suggested",
+            customer,
+            serde_json::json!({
+                "customer": summary, "tag": tag, "rule": t.rule, "evidence": t.evidence,
+                "message_key": m.key, "next_step": step, "lang": t.lang,
+                "sent_at": crate::store::outbox::rfc3339(m.sent_at),
+            }),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Store a batch in one transaction. Idempotent: a sighting already stored is a duplicate;
 /// a message already stored under the same key gets only a new sighting.
 pub async fn commit(
@@ -264,7 +400,10 @@ pub async fn store_batch(
     // Contact times of the customers of new messages; tags and their evidence.
     let mut timers: HashMap<&str, Timers> = HashMap::new();
     let mut fresh: Vec<&Message> = Vec::new();
-    let mut suggested: HashSet<(String, String)> = HashSet::new();
+    // Tag hits, and per (customer, tag) what this batch adds: written a few statements per
+    // batch, not two per hit (a round trip each on PostgreSQL).
+    let mut hits: Vec<(&Message, &crate::message::TagHit)> = Vec::new();
+    let mut groups: HashMap<(&str, &str), TagGroup> = HashMap::new();
     for m in &candidates {
         let m: &Message = m;
         if upgraded.contains(&m.key) {
@@ -278,84 +417,20 @@ pub async fn store_batch(
         fresh.push(m);
         for t in &m.tags {
             report.tags += 1;
-            sqlx::query(
-                "INSERT INTO message_tag (message_key, tag, rule, matched, evidence, field, span_start, span_end, lang, hits)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (message_key, tag) DO NOTHING",
-            )
-            .bind(&m.key)
-            .bind(&t.tag)
-            .bind(&t.rule)
-            .bind(&t.matched)
-            .bind(&t.evidence)
-            .bind(t.field)
-            .bind(t.start as i64)
-            .bind(t.end as i64)
-            .bind(&t.lang)
-            .bind(t.hits as i64)
-            .execute(&mut **tx)
-            .await
-            .ctx("store a message tag")?;
-            let Some(customer) = &m.customer else {
-                continue;
-            };
-            let (ttl, step) = rules
-                .rule(&t.tag)
-                .map(|r| (r.ttl_ms, r.next_step(&t.lang).to_string()))
-                .unwrap_or((90 * 86_400_000, String::new()));
-            // Created as a suggestion, or refreshed: newer evidence replaces older, never the reverse.
-            let row = sqlx::query(
-                "INSERT INTO customer_tag (customer_id, tag, state, first_seen, last_seen, expires_at,
-                   evidence_count, last_message_key, last_rule, last_evidence, next_step, updated_at, suggested_at)
-                 VALUES ($1, $2, 'suggested', $3, $3, $4, 1, $5, $6, $7, $8, $9, $9)
-                 ON CONFLICT (customer_id, tag) DO UPDATE SET
-                   suggested_at = CASE WHEN (customer_tag.state = 'dismissed' AND excluded.last_seen > COALESCE(customer_tag.feedback_at, 0))
-                                         OR (customer_tag.expires_at <= excluded.updated_at AND excluded.expires_at > excluded.updated_at)
-                                       THEN excluded.suggested_at ELSE customer_tag.suggested_at END,
-                   evidence_count = customer_tag.evidence_count + 1,
-                   first_seen = CASE WHEN excluded.first_seen < customer_tag.first_seen THEN excluded.first_seen ELSE customer_tag.first_seen END,
-                   last_message_key = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_message_key ELSE customer_tag.last_message_key END,
-                   last_rule = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_rule ELSE customer_tag.last_rule END,
-                   last_evidence = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_evidence ELSE customer_tag.last_evidence END,
-                   next_step = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.next_step ELSE customer_tag.next_step END,
-                   expires_at = CASE WHEN excluded.expires_at > customer_tag.expires_at THEN excluded.expires_at ELSE customer_tag.expires_at END,
-                   last_seen = CASE WHEN excluded.last_seen > customer_tag.last_seen THEN excluded.last_seen ELSE customer_tag.last_seen END,
-                   state = CASE WHEN customer_tag.state = 'dismissed' AND excluded.last_seen > COALESCE(customer_tag.feedback_at, 0)
-                                THEN 'suggested' ELSE customer_tag.state END,
-                   updated_at = excluded.updated_at
-                 RETURNING suggested_at, state",
-            )
-            .bind(customer)
-            .bind(&t.tag)
-            .bind(m.sent_at)
-            .bind(m.sent_at + ttl)
-            .bind(&m.key)
-            .bind(&t.rule)
-            .bind(&t.evidence)
-            .bind(&step)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await
-            .ctx("refresh a customer tag")?;
-            // A suggestion that became live with this message, from recent evidence: tell the CRM.
-            let live_now =
-                row.get::<Option<i64>, _>(0) == Some(now) && row.get::<&str, _>(1) == "suggested";
-            if live_now
-                && m.sent_at >= now - config.followup.recent_ms()
-                && suggested.insert((customer.clone(), t.tag.clone()))
-            {
-                let summary = crate::store::followup::customer_summary(tx, customer).await?;
-                crate::store::outbox::emit(
-                    tx,
-                    "tag.suggested",
-                    customer,
-                    serde_json::json!({
-                        "customer": summary, "tag": t.tag, "rule": t.rule, "evidence": t.evidence,
-                        "message_key": m.key, "next_step": step, "lang": t.lang,
-                        "sent_at": crate::store::outbox::rfc3339(m.sent_at),
-                    }),
-                    now,
-                )
-                .await?;
+            hits.push((m, t));
+            if let Some(customer) = &m.customer {
+                let g = groups
+                    .entry((customer.as_str(), t.tag.as_str()))
+                    .or_insert(TagGroup {
+                        count: 0,
+                        first_seen: m.sent_at,
+                        latest: (m, t),
+                    });
+                g.count += 1;
+                g.first_seen = g.first_seen.min(m.sent_at);
+                if m.sent_at >= g.latest.0.sent_at {
+                    g.latest = (m, t);
+                }
             }
         }
         if m.customer.is_none()
@@ -378,6 +453,8 @@ pub async fn store_batch(
             }
         }
     }
+    store_tags(tx, &hits, groups, rules, config, now).await?;
+
     // Timestamps only move forward: each column takes the later of its value and the batch's.
     let timers: Vec<(&str, Timers)> = timers.into_iter().collect();
     for chunk in timers.chunks(CHUNK) {
