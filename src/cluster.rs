@@ -146,12 +146,9 @@ pub async fn run_mailboxes(
     // On a shared database, announce this instance and give instances starting at the same
     // time a moment to do the same before anyone takes accounts: otherwise the first to start
     // takes every account and hands most of them over a heartbeat later, mid-backfill.
-    if std::env::var("KW_JOIN").is_ok()
-        && db.backend() == crate::store::Backend::Postgres
-        && member.heartbeat(&db).await.is_ok()
-    {
+    if db.backend() == crate::store::Backend::Postgres && member.heartbeat(&db).await.is_ok() {
         tokio::select! {
-            _ = tokio::time::sleep(member.heartbeat.min(Duration::from_secs(2))) => {}
+            _ = tokio::time::sleep(member.heartbeat.min(Duration::from_secs(1))) => {}
             _ = stop.changed() => {}
         }
     }
