@@ -58,10 +58,13 @@ impl Member {
     pub fn new(config: &Config) -> Member {
         let host = host_name();
         let pid = std::process::id();
-        let id = config
-            .cluster
-            .instance
-            .clone()
+        // The environment wins over the (shared) config file, so each instance of a deployment
+        // can be named while all read the same file.
+        let id = std::env::var("KEEPWARM_INSTANCE")
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty() && v.len() <= 100 && !v.contains(char::is_control))
+            .or_else(|| config.cluster.instance.clone())
             .unwrap_or_else(|| format!("{host}-{pid}-{:04x}", fastrand::u16(..)));
         Member {
             id,

@@ -84,10 +84,14 @@ fn per_instance(h: &HashMap<String, String>) -> HashMap<String, usize> {
     n
 }
 
-fn start(w: &Workspace) -> (Running, String) {
+fn start(w: &Workspace, name: &str) -> (Running, String) {
     let run = w.spawn_with_env(
         &["run"],
-        &[("MAIL_PW", "mailpw"), ("KW_HOOK_SECRET", SECRET)],
+        &[
+            ("MAIL_PW", "mailpw"),
+            ("KW_HOOK_SECRET", SECRET),
+            ("KEEPWARM_INSTANCE", name),
+        ],
     );
     let line = run.expect(&["Daemon started."], Duration::from_secs(20));
     let id = line
@@ -128,9 +132,11 @@ fn three_instances_share_mailboxes_and_survive_a_sigkill() {
     w.ok(&["customers", "import", "k.csv"]);
 
     let t0 = Instant::now();
-    let (a, a_id) = start(&w);
-    let (b, b_id) = start(&w);
-    let (c, c_id) = start(&w);
+    // One named through the environment (every instance reads the same file), two by default.
+    let (a, a_id) = start(&w, "kw-a");
+    assert_eq!(a_id, "kw-a");
+    let (b, b_id) = start(&w, "");
+    let (c, c_id) = start(&w, "");
     let ids: HashSet<String> = [a_id.clone(), b_id.clone(), c_id.clone()].into();
     assert_eq!(ids.len(), 3, "three distinct instances");
 

@@ -170,10 +170,12 @@ impl Db {
             Backend::Sqlite => {
                 // The Any driver reads SQLite options from the URL only: create the file when
                 // missing, and set the rest per connection.
-                let url = if url.contains('?') {
-                    url.clone()
-                } else {
-                    format!("{url}?mode=rwc")
+                let url = match url.split_once('?') {
+                    Some((_, query)) if query.split('&').any(|p| p.starts_with("mode=")) => {
+                        url.clone()
+                    }
+                    Some(_) => format!("{url}&mode=rwc"),
+                    None => format!("{url}?mode=rwc"),
                 };
                 let busy = cfg.busy_timeout_ms;
                 let opts: AnyConnectOptions = url.parse().map_err(open_err)?;
