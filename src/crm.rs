@@ -101,7 +101,7 @@ pub struct Dispatcher {
 
 /// Deliveries claimed per round, per unit of `concurrency`: a round sends at most this many
 /// one after another on each of its `concurrency` lanes, and its lease covers that.
-const CLAIM_PER_LANE: usize = 4;
+const CLAIM_PER_LANE: usize = 16;
 
 impl Dispatcher {
     /// Read the secrets and build the HTTP clients; `None` when no webhook is configured.
