@@ -160,23 +160,21 @@ pub async fn run_mailboxes(
             break;
         }
         // Accounts that finished stopping (or whose task ended by itself) are given back.
-        let ended: Vec<String> = held
+        let done: Vec<String> = held
             .running
             .iter()
             .filter(|(_, s)| s.task.is_finished())
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n)
+            .chain(
+                held.stopping
+                    .iter()
+                    .filter(|(_, t)| t.is_finished())
+                    .map(|(n, _)| n),
+            )
+            .cloned()
             .collect();
-        for name in ended {
+        for name in done {
             held.running.remove(&name);
-            let _ = cluster::release(&db, &account_lease(&name), &member.id).await;
-        }
-        let stopped: Vec<String> = held
-            .stopping
-            .iter()
-            .filter(|(_, t)| t.is_finished())
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in stopped {
             held.stopping.remove(&name);
             let _ = cluster::release(&db, &account_lease(&name), &member.id).await;
         }

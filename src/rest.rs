@@ -64,7 +64,7 @@ async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> 
     if req
         .uri()
         .path_and_query()
-        .is_some_and(|pq| pq.as_str().to_ascii_lowercase().contains("%00"))
+        .is_some_and(|pq| pq.as_str().contains("%00"))
     {
         return error(
             StatusCode::BAD_REQUEST,

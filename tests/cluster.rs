@@ -33,7 +33,7 @@ fn config(d: &Dovecot, receiver_port: u16) -> String {
         "[cluster]\nlease = \"{}s\"\nheartbeat = \"{}s\"\n\
          [crm]\nretry = [\"1s\"]\nexpire = \"5m\"\nconcurrency = 2\n\
          [[crm.webhooks]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{receiver_port}/hook\"\n\
-         secret_env = \"KW_HOOK_SECRET\"\ntimeout = \"2s\"\n",
+         secret_env = \"KW_HOOK_SECRET\"\ntimeout = \"1s\"\n",
         LEASE_MS / 1000,
         HEARTBEAT_MS / 1000
     );

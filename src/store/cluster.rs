@@ -32,17 +32,6 @@ pub struct Lease {
     pub live: bool,
 }
 
-/// The database's clock, Unix ms.
-pub async fn db_now(db: &Db) -> Result<i64, StoreError> {
-    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
-        "SELECT {}",
-        db.backend().now_sql()
-    )))
-    .fetch_one(db.pool())
-    .await
-    .ctx("read the database clock")
-}
-
 /// Record this instance's heartbeat; returns the ids of the live instances (heartbeat within
 /// `lease_ms`, not stopped), this one included, sorted.
 pub async fn heartbeat(

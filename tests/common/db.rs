@@ -76,10 +76,6 @@ impl TestDb {
         }
     }
 
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, TestDb::Postgres { .. })
-    }
-
     /// The URL the binary uses, for a workspace in `dir` (SQLite: `dir/kw.db`).
     pub fn url(&self, dir: &Path) -> String {
         match self {
