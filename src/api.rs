@@ -45,10 +45,11 @@ pub struct ApiState {
     commits: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
 }
 
-/// A prepared delivery and where to report its commit.
+/// A prepared delivery and where to report its commit: the source keys of its inputs the
+/// database refused (stored as failures), or why nothing was committed.
 type Pending = (
     Vec<crate::message::Prepared>,
-    tokio::sync::oneshot::Sender<Result<(), String>>,
+    tokio::sync::oneshot::Sender<Result<Vec<String>, String>>,
 );
 
 /// Deliveries committed together at most: concurrent requests share one transaction (group
@@ -66,17 +67,27 @@ async fn group_committer(app: App, mut rx: tokio::sync::mpsc::Receiver<Pending>)
                 Err(_) => break,
             }
         }
+        let keys: Vec<Vec<String>> = group
+            .iter()
+            .map(|(p, _)| p.iter().map(|p| p.origin().source_key.clone()).collect())
+            .collect();
         let batch: Vec<crate::message::Prepared> = group
             .iter_mut()
             .flat_map(|(p, _)| std::mem::take(p))
             .collect();
         let rules = app.rules.current();
-        let result = crate::store::messages::commit(&app.db, &batch, &rules, &app.config)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        for (_, reply) in group {
-            let _ = reply.send(result.clone());
+        // An input the database refuses is stored as a failure and fails only its own
+        // delivery; the others are committed and answered 200.
+        let result = crate::store::messages::commit(&app.db, &batch, &rules, &app.config).await;
+        for ((_, reply), keys) in group.into_iter().zip(keys) {
+            let answer = match &result {
+                Ok(report) => Ok(keys
+                    .into_iter()
+                    .filter(|k| report.refused.contains(k))
+                    .collect()),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = reply.send(answer);
         }
     }
 }
@@ -162,13 +173,11 @@ impl ApiState {
         {
             return Ok(Arc::clone(ctx));
         }
-        let ctx = Arc::new(Context {
-            directory: crate::store::customers::load_directory(&self.app.db, &self.app.config)
-                .await?,
+        let ctx = Arc::new(Context::new(
+            crate::store::customers::load_directory(&self.app.db, &self.app.config).await?,
             rules,
-            max_message_bytes: self.app.config.ingest.max_message_bytes,
-            config: Arc::clone(&self.app.config),
-        });
+            Arc::clone(&self.app.config),
+        ));
         *slot = Some((Instant::now(), Arc::clone(&ctx)));
         Ok(ctx)
     }
@@ -412,29 +421,37 @@ async fn deliver(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes
         Ok(e) => e,
         Err(why) => return error(StatusCode::BAD_REQUEST, "malformed-body", why),
     };
-    store(&s, events).await
+    store(&s, events, Caller::WhatsApp).await
 }
 
-async fn store(s: &ApiState, events: Vec<ChatEvent>) -> Response {
+/// Who sent a delivery: Meta (whose retries of an input the database refuses would fail the
+/// same way for days) or a bridge (which should hear that its message was not stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    WhatsApp,
+    Bridge,
+}
+
+async fn store(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> Response {
     let started = Instant::now();
     let source = events
         .first()
         .map(|e| e.channel.clone())
         .unwrap_or_default();
-    let response = store_events(s, events).await;
+    let response = store_events(s, events, caller).await;
     if response.status() == StatusCode::OK {
         crate::metrics::latency(&source, started.elapsed().as_secs_f64());
     }
     response
 }
 
-async fn store_events(s: &ApiState, events: Vec<ChatEvent>) -> Response {
+async fn store_events(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> Response {
     if events.is_empty() {
         return (StatusCode::OK, "EVENT_RECEIVED").into_response();
     }
     let ctx = match s.context().await {
         Ok(c) => c,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "database", e.to_string()),
+        Err(e) => return unavailable(&e),
     };
     let batch = whatsapp::inbound_of(events, crate::store::now_ms());
     // Small bodies are prepared right here; a large one on the blocking pool.
@@ -454,7 +471,14 @@ async fn store_events(s: &ApiState, events: Vec<ChatEvent>) -> Response {
         .await
         {
             Ok(p) => p,
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+            Err(e) => {
+                warn!(error = %e, "Preparing a delivery failed.");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the delivery could not be processed",
+                );
+            }
         }
     };
     // The group committer runs from `serve`, which mounts these routes.
@@ -477,12 +501,36 @@ async fn store_events(s: &ApiState, events: Vec<ChatEvent>) -> Response {
         .await
         .unwrap_or_else(|_| Err("the committer stopped".into()));
     match committed {
-        Ok(()) => (StatusCode::OK, "EVENT_RECEIVED").into_response(),
+        Ok(refused) if refused.is_empty() || caller == Caller::WhatsApp => {
+            if !refused.is_empty() {
+                warn!(inputs = ?refused, "Delivery acknowledged; the database refused some of its messages, kept as failures.");
+            }
+            (StatusCode::OK, "EVENT_RECEIVED").into_response()
+        }
+        Ok(_) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not-stored",
+            "the message could not be stored; it is kept as a failure (keepwarm failures)",
+        ),
         Err(e) => {
             warn!(error = %e, "Delivery not stored; the sender will retry.");
-            error(StatusCode::SERVICE_UNAVAILABLE, "database", e)
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the message could not be stored now; retry later",
+            )
         }
     }
+}
+
+/// A database problem, logged with the request's id and answered without its text.
+pub(crate) fn unavailable(e: &crate::store::StoreError) -> Response {
+    warn!(error = %e, "Database unavailable.");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the database is unavailable; retry later",
+    )
 }
 
 /// One message from another chat bridge (WeChat Work, Telegram, LINE, ...). Fields not listed
@@ -530,14 +578,22 @@ async fn chat_message(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: 
         Ok(m) => m,
         Err(e) => return error(StatusCode::BAD_REQUEST, "malformed-body", e.to_string()),
     };
-    match bridge_event(m) {
-        Ok(event) => store(&s, vec![event]).await,
+    match bridge_event(m, &s.app.config.reps) {
+        Ok(event) => store(&s, vec![event], Caller::Bridge).await,
         Err(why) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid-message", why),
     }
 }
 
-/// A bridge message as a chat event (validated).
-pub fn bridge_event(m: BridgeMessage) -> Result<ChatEvent, String> {
+/// The longest external id and customer identity a bridge may send.
+const MAX_BRIDGE_ID: usize = 256;
+
+/// A bridge message as a chat event (validated: a short channel name other than `email`, an
+/// external id and a customer of at most 256 bytes without control characters, a rep of
+/// `[[reps]]`).
+pub fn bridge_event(
+    m: BridgeMessage,
+    reps: &[crate::config::RepConfig],
+) -> Result<ChatEvent, String> {
     let raw = serde_json::json!({
         "channel": m.channel, "external_id": m.external_id, "direction": m.direction,
         "customer": m.customer, "rep": m.rep, "text": m.text, "timestamp": m.timestamp,
@@ -552,8 +608,35 @@ pub fn bridge_event(m: BridgeMessage) -> Result<ChatEvent, String> {
     {
         return Err("channel must be a short name like \"wechat\"".into());
     }
-    if m.external_id.trim().is_empty() {
-        return Err("external_id must not be empty".into());
+    if channel == "email" {
+        return Err(
+            "channel \"email\" is reserved for mail: send mail through IMAP or an import".into(),
+        );
+    }
+    let id_problem = |field: &str, v: &str| -> Option<String> {
+        if v.trim().is_empty() {
+            Some(format!("{field} must not be empty"))
+        } else if v.len() > MAX_BRIDGE_ID {
+            Some(format!("{field} is longer than {MAX_BRIDGE_ID} bytes"))
+        } else if v.chars().any(char::is_control) {
+            Some(format!("{field} must not contain control characters"))
+        } else {
+            None
+        }
+    };
+    if let Some(p) = id_problem("external_id", &m.external_id) {
+        return Err(p);
+    }
+    if let Some(p) = id_problem("customer", &m.customer) {
+        return Err(p);
+    }
+    if let Some(rep) = &m.rep {
+        if let Some(p) = id_problem("rep", rep) {
+            return Err(p);
+        }
+        if !reps.iter().any(|r| r.id == *rep) {
+            return Err(format!("rep {rep:?} is not a [[reps]] id"));
+        }
     }
     let kind = match m.direction.as_str() {
         "inbound" => EventKind::Inbound,

@@ -598,12 +598,11 @@ where
 {
     let db = Db::open(&config.database).await?;
     let directory = store::customers::load_directory(&db, config).await?;
-    let ctx = Arc::new(pipeline::Context {
+    let ctx = Arc::new(pipeline::Context::new(
         directory,
-        rules: load_rules(config)?,
-        max_message_bytes: config.ingest.max_message_bytes,
-        config: Arc::new(config.clone()),
-    });
+        load_rules(config)?,
+        Arc::new(config.clone()),
+    ));
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
@@ -826,6 +825,7 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
                         "from": m.from,
                         "sent_at": rfc3339(m.sent_at),
                         "subject": m.subject,
+                        "flags": m.flags,
                     });
                     writeln!(out, "{line}")?;
                 }

@@ -848,6 +848,11 @@ pub struct IngestConfig {
     /// Messages larger than this many bytes are stored as failures instead of parsed.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
+    /// The time one message may take to parse, strip and tag. A backstop (every step is
+    /// linear in the message and the text is capped at 1 MiB): past it, the steps not yet run
+    /// are skipped and the message is stored with what was computed, flagged `over-budget`.
+    #[serde(default = "default_message_budget")]
+    pub message_budget: String,
 }
 
 impl Default for IngestConfig {
@@ -855,7 +860,18 @@ impl Default for IngestConfig {
         IngestConfig {
             batch_size: default_batch_size(),
             max_message_bytes: default_max_message_bytes(),
+            message_budget: default_message_budget(),
         }
+    }
+}
+
+fn default_message_budget() -> String {
+    "10s".into()
+}
+
+impl IngestConfig {
+    pub fn message_budget(&self) -> std::time::Duration {
+        duration(&self.message_budget).unwrap_or(std::time::Duration::from_secs(10))
     }
 }
 
@@ -1095,6 +1111,7 @@ impl Config {
             ("followup.mailbox_stalled_after", &f.mailbox_stalled_after),
             ("followup.recent", &f.recent),
             ("leads.max_age", &self.leads.max_age),
+            ("ingest.message_budget", &self.ingest.message_budget),
             ("cluster.lease", &self.cluster.lease),
         ] {
             if positive_ms(value).is_none() {

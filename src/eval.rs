@@ -89,15 +89,14 @@ pub async fn run(
         std::fs::read(customers).with_context(|| format!("cannot read {}", customers.display()))?;
     store::customers::apply_import(&db, crate::directory::import::parse_csv(&bytes, config))
         .await?;
-    let ctx = pipeline::Context {
-        directory: store::customers::load_directory(&db, config).await?,
-        rules: Arc::new(
+    let ctx = pipeline::Context::new(
+        store::customers::load_directory(&db, config).await?,
+        Arc::new(
             crate::rules::load_or_explain(config.rules.dir.as_deref())
                 .map_err(anyhow::Error::msg)?,
         ),
-        max_message_bytes: config.ingest.max_message_bytes,
-        config: std::sync::Arc::new(config.clone()),
-    };
+        std::sync::Arc::new(config.clone()),
+    );
     db.close().await;
 
     let mut wanted: HashMap<String, (Vec<String>, bool)> = HashMap::new();
@@ -151,10 +150,11 @@ pub async fn run(
             continue;
         };
         report.messages += 1;
-        let Some((want, customer_text)) = wanted.get(&message.key) else {
+        let key = crate::message::display_key(&message.key).to_string();
+        let Some((want, customer_text)) = wanted.get(&key) else {
             continue;
         };
-        seen.insert(message.key.clone());
+        seen.insert(key.clone());
         if !customer_text && !message.tags.is_empty() {
             report.tags_on_non_customer_text += message.tags.len();
         }
@@ -165,7 +165,7 @@ pub async fn run(
             } else {
                 c.1 += 1;
                 report.misses.push(Miss {
-                    key: message.key.clone(),
+                    key: key.clone(),
                     tag: t.tag.clone(),
                     kind: "false-positive",
                     detail: format!("{} «{}»", t.rule, t.evidence),
@@ -183,7 +183,7 @@ pub async fn run(
                     .take(220)
                     .collect();
                 report.misses.push(Miss {
-                    key: message.key.clone(),
+                    key: key.clone(),
                     tag: w.clone(),
                     kind: "false-negative",
                     detail: start,

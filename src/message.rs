@@ -130,20 +130,97 @@ pub struct Message {
     /// The sender's company domain when the sender is unknown (not free mail, not ours): a lead
     /// made from this message also claims the domain if no one holds it.
     pub lead_domain: Option<String>,
+    /// What was cut short while preparing it (`text-truncated`, `over-budget`).
+    pub flags: Vec<&'static str>,
+}
+
+/// The longest identifier stored as it is (a Message-ID, a chat id, a source key): longer
+/// ones are stored as a stable hash key, so no input can exceed an index's row limit
+/// (PostgreSQL's btree takes about 2,700 bytes) and a re-import finds the same key.
+pub const MAX_ID_BYTES: usize = 512;
+/// The longest free-text value kept in an identifier-like column that is never a key
+/// (a display name, In-Reply-To, a mailbox name): longer ones are cut at a character boundary.
+pub const MAX_NAME_BYTES: usize = 512;
+/// The longest subject kept.
+pub const MAX_SUBJECT_BYTES: usize = 2048;
+
+/// `id` itself when it is at most [`MAX_ID_BYTES`] long, else `id-sha256:<hex>` of it: the
+/// same input always gives the same key.
+pub fn bounded_id(id: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::{Digest, Sha256};
+    if id.len() <= MAX_ID_BYTES {
+        std::borrow::Cow::Borrowed(id)
+    } else {
+        let digest = Sha256::digest(id.as_bytes());
+        std::borrow::Cow::Owned(format!("id-sha256:{}", hex::encode(digest)))
+    }
+}
+
+/// Cut `s` to at most `max` bytes at a character boundary.
+pub fn truncate_in_place(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+/// Replace NUL characters with U+FFFD: PostgreSQL text cannot hold NUL, and both databases
+/// must store the same thing.
+pub fn scrub_nul(s: &mut String) {
+    if s.contains('\0') {
+        *s = s.replace('\0', "\u{FFFD}");
+    }
+}
+
+/// The storage key of a message: its id in its channel's namespace (`email:<Message-ID>`,
+/// `whatsapp:<wamid>`, `telegram:<id>`, ...), so an e-mail whose Message-ID looks like a chat
+/// id never takes the place of that chat message.
+pub fn storage_key(channel: &str, id: &str) -> String {
+    let id = bounded_id(id);
+    match id.strip_prefix(channel).and_then(|r| r.strip_prefix(':')) {
+        // A bridge's id already names its channel (`telegram:123`).
+        Some(_) if channel != "email" => id.into_owned(),
+        _ => format!("{channel}:{id}"),
+    }
+}
+
+/// The key shown outside (CLI, REST, events): the Message-ID of a mail and the wamid of a
+/// WhatsApp message without their namespace, as before keys had one; a bridge message keeps
+/// `channel:id`.
+pub fn display_key(key: &str) -> &str {
+    key.strip_prefix("email:")
+        .or_else(|| key.strip_prefix("whatsapp:"))
+        .unwrap_or(key)
+}
+
+impl Origin {
+    /// Bound and clean what the source put in: a source key over [`MAX_ID_BYTES`] becomes a
+    /// hash key, the mailbox and rep names are cut, NULs replaced.
+    pub fn sanitize(&mut self) {
+        if self.source_key.len() > MAX_ID_BYTES || self.source_key.contains('\0') {
+            let (kind, _) = self.source_key.split_once(':').unwrap_or(("input", ""));
+            let kind: String = kind.chars().take(16).filter(|c| *c != '\0').collect();
+            self.source_key = format!("{kind}:{}", bounded_id(&self.source_key));
+            scrub_nul(&mut self.source_key);
+        }
+        scrub_nul(&mut self.mailbox);
+        truncate_in_place(&mut self.mailbox, MAX_NAME_BYTES);
+        if let Some(rep) = &mut self.rep {
+            scrub_nul(rep);
+            truncate_in_place(rep, MAX_NAME_BYTES);
+        }
+    }
 }
 
 impl Message {
-    /// Replace NUL characters (a malformed mail or chat text can carry them) with U+FFFD in
-    /// every stored text: PostgreSQL text cannot hold NUL, and both databases must store the
-    /// same thing.
-    pub fn scrub_nul(&mut self) {
-        fn scrub(s: &mut String) {
-            if s.contains('\0') {
-                *s = s.replace('\0', "\u{FFFD}");
-            }
-        }
+    /// Make every stored value storable on both databases: NULs replaced with U+FFFD in every
+    /// text, identifiers bounded (keys hashed when too long, names cut), the subject cut.
+    pub fn sanitize(&mut self) {
         for s in [&mut self.key, &mut self.subject, &mut self.body] {
-            scrub(s);
+            scrub_nul(s);
         }
         for s in [
             &mut self.message_id,
@@ -153,17 +230,48 @@ impl Message {
             &mut self.raw,
             &mut self.from_name,
             &mut self.chat_user,
+            &mut self.rep,
+            &mut self.customer,
+            &mut self.group,
+            &mut self.lead_domain,
         ]
         .into_iter()
         .flatten()
         {
-            scrub(s);
+            scrub_nul(s);
         }
-        self.to.iter_mut().for_each(scrub);
+        self.to.iter_mut().for_each(scrub_nul);
         for t in &mut self.tags {
-            scrub(&mut t.matched);
-            scrub(&mut t.evidence);
+            scrub_nul(&mut t.matched);
+            scrub_nul(&mut t.evidence);
         }
+        for s in [&mut self.counterpart, &mut self.chat_user]
+            .into_iter()
+            .flatten()
+        {
+            if s.len() > MAX_ID_BYTES {
+                *s = bounded_id(s).into_owned();
+            }
+        }
+        for s in [
+            &mut self.message_id,
+            &mut self.in_reply_to,
+            &mut self.from,
+            &mut self.from_name,
+            &mut self.rep,
+            &mut self.customer,
+            &mut self.group,
+            &mut self.lead_domain,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            truncate_in_place(s, MAX_NAME_BYTES);
+        }
+        self.to
+            .iter_mut()
+            .for_each(|t| truncate_in_place(t, MAX_NAME_BYTES));
+        truncate_in_place(&mut self.subject, MAX_SUBJECT_BYTES);
     }
 }
 
@@ -189,12 +297,25 @@ pub enum Prepared {
     Message {
         origin: Origin,
         message: Box<Message>,
+        /// The raw mail, kept until the commit: should the database refuse the message, it is
+        /// stored as a failure with its raw content. Empty for chat (the message keeps its raw
+        /// event).
+        raw: Vec<u8>,
     },
     Failure {
         origin: Origin,
         reason: String,
         raw: Vec<u8>,
     },
+}
+
+impl Prepared {
+    /// Where the input came from.
+    pub fn origin(&self) -> &Origin {
+        match self {
+            Prepared::Message { origin, .. } | Prepared::Failure { origin, .. } => origin,
+        }
+    }
 }
 
 /// An input not read yet: its size (for batching by bytes) and how to read it. Bulk sources

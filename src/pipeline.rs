@@ -22,13 +22,36 @@ pub struct Context {
     pub directory: Directory,
     pub rules: Arc<RuleSet>,
     pub max_message_bytes: usize,
+    /// The time one message may take to prepare (see [`normalize::Budget`]).
+    pub message_budget: std::time::Duration,
     /// The policy a commit applies (lead routing, claims, conflicts).
     pub config: Arc<crate::config::Config>,
 }
 
+impl Context {
+    /// The context of a directory snapshot and the rules in force, limits from the config.
+    pub fn new(
+        directory: Directory,
+        rules: Arc<RuleSet>,
+        config: Arc<crate::config::Config>,
+    ) -> Context {
+        Context {
+            directory,
+            rules,
+            max_message_bytes: config.ingest.max_message_bytes,
+            message_budget: config.ingest.message_budget(),
+            config,
+        }
+    }
+}
+
 /// Turn one input into a storable message or a failure record. Pure.
 pub fn prepare(ctx: &Context, inbound: Inbound) -> Prepared {
-    let Inbound { origin, payload } = inbound;
+    let Inbound {
+        mut origin,
+        payload,
+    } = inbound;
+    origin.sanitize();
     match payload {
         Payload::Email(raw) => prepare_email(ctx, origin, raw),
         Payload::Chat(event) => prepare_chat(ctx, origin, *event),
@@ -53,7 +76,8 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
             raw: Vec::new(),
         };
     }
-    let email = match normalize::parse_email(&raw) {
+    let budget = normalize::Budget::new(ctx.message_budget);
+    let email = match normalize::mime::parse_email_within(&raw, &budget) {
         Ok(e) => e,
         Err(reason) => {
             return Prepared::Failure {
@@ -140,7 +164,11 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         .date
         .map(|d| d.min(origin.received_at))
         .unwrap_or(origin.received_at);
-    let tags = if class == Class::Human && direction != Direction::Internal {
+    let mut flags = email.flags.clone();
+    if budget.exceeded() && !flags.contains(&"over-budget") {
+        flags.push("over-budget");
+    }
+    let tags = if class == Class::Human && direction != Direction::Internal && !budget.exceeded() {
         suggest_tags(
             &ctx.rules,
             &email.subject,
@@ -171,10 +199,10 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         .as_ref()
         .map(|m| m.name.trim().to_string())
         .filter(|n| !n.is_empty());
-    let key = email
-        .message_id
-        .clone()
-        .unwrap_or_else(|| email.content_key.clone());
+    let key = crate::message::storage_key(
+        Channel::Email.as_str(),
+        email.message_id.as_deref().unwrap_or(&email.content_key),
+    );
     let mut message = Message {
         key,
         message_id: email.message_id,
@@ -200,11 +228,13 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         from_name,
         away_until,
         lead_domain,
+        flags,
     };
-    message.scrub_nul();
+    message.sanitize();
     Prepared::Message {
         origin,
         message: Box::new(message),
+        raw,
     }
 }
 
@@ -296,7 +326,7 @@ fn prepare_chat(
     let raw = Some(std::mem::take(&mut ev.raw));
     let whatsapp = ev.channel == "whatsapp";
     let mut message = Message {
-        key: ev.id.clone(),
+        key: crate::message::storage_key(&ev.channel, &ev.id),
         message_id: Some(ev.id),
         channel: Channel::from_name(&ev.channel),
         direction,
@@ -322,11 +352,13 @@ fn prepare_chat(
         from_name: ev.name.filter(|_| direction == Direction::Inbound),
         away_until: None,
         lead_domain: None,
+        flags: Vec::new(),
     };
-    message.scrub_nul();
+    message.sanitize();
     Prepared::Message {
         origin,
         message: Box::new(message),
+        raw: Vec::new(),
     }
 }
 

@@ -295,7 +295,7 @@ fn malformed_mail_is_kept_as_a_failure_and_the_run_goes_on() {
     assert_eq!(
         env.db.count(
             env.dir.path(),
-            "message WHERE body LIKE '%Qty\u{FFFD}500%' AND key = 'nul-1@acme.example'"
+            "message WHERE body LIKE '%Qty\u{FFFD}500%' AND key = 'email:nul-1@acme.example'"
         ),
         1
     );

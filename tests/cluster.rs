@@ -229,7 +229,8 @@ fn three_instances_share_mailboxes_and_survive_a_sigkill() {
     assert_eq!(w.count("sighting"), total);
     let expected: Vec<String> = (1..=MAILBOXES)
         .flat_map(|i| {
-            (0..PREFILLED + ARRIVING).map(move |n| format!("'m{i:02}-{n}@k{i:02}-trade.example'"))
+            (0..PREFILLED + ARRIVING)
+                .map(move |n| format!("'email:m{i:02}-{n}@k{i:02}-trade.example'"))
         })
         .collect();
     assert_eq!(

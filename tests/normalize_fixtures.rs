@@ -187,3 +187,96 @@ fn attachments_are_skipped_without_changing_text() {
     assert!(skip_binary_decoding(&fixture("autoreply_headers.eml")).is_none());
     assert!(skip_binary_decoding(&fixture("bounce_postfix.eml")).is_none());
 }
+
+/// A mail around `body` with the given content type.
+fn mail(content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Buyer <buyer@acme.example>\r\nTo: leo@sinoexport.example\r\nSubject: big\r\n\
+         Message-ID: <big@acme.example>\r\nDate: Mon, 08 Jun 2026 10:00:00 +0000\r\n\
+         MIME-Version: 1.0\r\nContent-Type: {content_type}; charset=utf-8\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
+/// Inputs that took 29 s to 118 s each when a heuristic rescanned the text from every line or
+/// every '<' (quadratic): now each is one pass. The budget here is generous (a debug build on a
+/// loaded machine), far below what the quadratic code took even in a release build; the
+/// figures are in BENCHMARKS.md (`cargo bench --bench normalize`).
+#[test]
+fn pathological_bodies_are_parsed_in_linear_time() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // "<a" × 200,000: every '<' opened a tag that never closed.
+        (
+            "unterminated tags",
+            mail("text/html", &"<a".repeat(200_000)),
+        ),
+        // 200k blank lines then 200k text lines: the disclaimer scan looked back each line.
+        (
+            "blank then text lines",
+            mail(
+                "text/plain",
+                &format!(
+                    "{}{}",
+                    "\n".repeat(200_000),
+                    "confidential x\n".repeat(200_000)
+                ),
+            ),
+        ),
+        // "thanks" × 100,000 lines: each weak sign-off counted every line after it.
+        (
+            "weak sign-offs",
+            mail("text/plain", &"thanks\n".repeat(100_000)),
+        ),
+        // '&' followed by a long run without a terminator, many times.
+        (
+            "entities",
+            mail(
+                "text/html",
+                &format!("<p>{}</p>", "&abcdefghijklmnopqrstuvwxyz".repeat(20_000)),
+            ),
+        ),
+        // A huge class attribute on many tags.
+        (
+            "long attributes",
+            mail(
+                "text/html",
+                &format!("<div class=\"{}\">x</div>", "c ".repeat(2_000)).repeat(100),
+            ),
+        ),
+    ];
+    for (name, raw) in cases {
+        let started = std::time::Instant::now();
+        let email = parse_email(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "{name}: {took:?} for {} bytes",
+            raw.len()
+        );
+        assert!(email.text.len() <= email.body_text.len());
+    }
+}
+
+#[test]
+fn text_over_the_cap_keeps_its_head_and_is_flagged() {
+    let body = format!(
+        "Please quote 500 pcs.\n{}",
+        "filler line of a pasted log\n".repeat(100_000)
+    );
+    let email = parse_email(&mail("text/plain", &body)).unwrap();
+    assert!(email.flags.contains(&"text-truncated"), "{:?}", email.flags);
+    assert!(email.body_text.len() <= keepwarm::normalize::MAX_TEXT_BYTES);
+    assert!(email.text.starts_with("Please quote 500 pcs."));
+    let small = parse_email(&mail("text/plain", "Please quote 500 pcs.")).unwrap();
+    assert!(small.flags.is_empty());
+}
+
+#[test]
+fn a_spent_budget_skips_the_remaining_parts_and_flags_the_mail() {
+    let raw = mail("text/plain", "Please quote 500 pcs.");
+    let spent = keepwarm::normalize::Budget::new(std::time::Duration::ZERO);
+    let email = keepwarm::normalize::mime::parse_email_within(&raw, &spent).unwrap();
+    assert_eq!(email.flags, ["over-budget"]);
+    assert_eq!(email.text, "");
+    assert_eq!(email.message_id.as_deref(), Some("big@acme.example"));
+}

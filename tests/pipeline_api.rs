@@ -46,14 +46,14 @@ async fn a_batch_is_matched_classified_and_committed_once() {
     let parsed = directory::import::parse_csv(CUSTOMERS.as_bytes(), &config);
     let summary = store::customers::apply_import(&db, parsed).await.unwrap();
     assert_eq!(summary.added, 3);
-    let ctx = Arc::new(pipeline::Context {
-        directory: store::customers::load_directory(&db, &config)
+    config.ingest.max_message_bytes = 1 << 20;
+    let ctx = Arc::new(pipeline::Context::new(
+        store::customers::load_directory(&db, &config)
             .await
             .unwrap(),
-        rules: Arc::new(keepwarm::rules::load(None).unwrap()),
-        max_message_bytes: 1 << 20,
-        config: Arc::new(config.clone()),
-    });
+        Arc::new(keepwarm::rules::load(None).unwrap()),
+        Arc::new(config.clone()),
+    ));
 
     let batch = vec![
         // A Sent copy: the customer is only in Bcc; sent from the rep's private address.

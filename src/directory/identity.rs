@@ -13,7 +13,16 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("empty email address".into());
     }
-    if s.chars().any(|c| c.is_whitespace() || c == ',' || c == ';') {
+    // RFC 5321: a path holds at most 256 octets (254 without the brackets).
+    if s.len() > 254 {
+        return Err(format!(
+            "invalid email address of {} bytes: at most 254",
+            s.len()
+        ));
+    }
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';')
+    {
         return Err(format!(
             "invalid email address {raw:?}: contains a space or separator"
         ));
@@ -42,6 +51,9 @@ pub fn normalize_domain(raw: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("empty domain".into());
     }
+    if s.len() > 253 {
+        return Err(format!("invalid domain of {} bytes: at most 253", s.len()));
+    }
     if s.chars().any(|c| c.is_whitespace()) {
         return Err(format!("invalid domain {raw:?}: contains a space"));
     }
@@ -50,6 +62,9 @@ pub fn normalize_domain(raw: &str) -> Result<String, String> {
         .strip_prefix("www.")
         .map(str::to_string)
         .unwrap_or(ascii);
+    if ascii.len() > 253 {
+        return Err(format!("invalid domain {raw:?}: longer than 253 bytes"));
+    }
     let labels: Vec<&str> = ascii.split('.').collect();
     if labels.len() < 2 || labels.iter().any(|l| l.is_empty() || l.len() > 63) {
         return Err(format!("invalid domain {raw:?}: needs at least two labels"));

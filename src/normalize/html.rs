@@ -63,6 +63,10 @@ pub fn html_to_text(html: &str) -> String {
     // Stack depth counters for skipped regions.
     let mut skip: Option<(String, usize)> = None; // (tag, nesting depth)
     let mut pre_depth = 0usize;
+    // Set once a tag runs to the end of the input without its '>': no later '<' can open a
+    // tag either, so they are text (a browser drops the rest of such a document). Without it,
+    // each '<' would rescan to the end: quadratic on "<a<a<a…".
+    let mut unterminated = false;
     while i < bytes.len() {
         if bytes[i] == b'<' {
             // Comments and declarations.
@@ -73,7 +77,7 @@ pub fn html_to_text(html: &str) -> String {
                 };
                 continue;
             }
-            let end = match find_tag_end(bytes, i + 1) {
+            let end = match find_tag_end(bytes, i + 1, &mut unterminated) {
                 Some(e) => e,
                 None => {
                     // A lone '<' in text.
@@ -114,14 +118,21 @@ pub fn html_to_text(html: &str) -> String {
                 }
                 continue;
             }
+            // The class and id values, lower-cased, read once per tag.
             let attrs = inner.to_ascii_lowercase();
-            if CUT_MARKERS.iter().any(|m| attr_mentions(&attrs, m)) {
+            let tokens: Vec<&str> = ["class", "id"]
+                .iter()
+                .filter_map(|a| attr_value_in(&attrs, &attrs, a))
+                .flat_map(|v| v.split(|c: char| c.is_whitespace()))
+                .collect();
+            let mentions = |marker: &str| tokens.iter().any(|t| t.starts_with(marker));
+            if CUT_MARKERS.iter().any(|m| mentions(m)) {
                 break;
             }
             let self_closing = inner.ends_with('/');
             if SKIP_TAGS.contains(&name.as_str())
                 || name == "blockquote"
-                || QUOTE_MARKERS.iter().any(|m| attr_mentions(&attrs, m))
+                || QUOTE_MARKERS.iter().any(|m| mentions(m))
             {
                 if !self_closing && !is_void(&name) {
                     skip = Some((name, 1));
@@ -167,7 +178,10 @@ pub fn html_to_text(html: &str) -> String {
     tidy(&out)
 }
 
-fn find_tag_end(bytes: &[u8], mut i: usize) -> Option<usize> {
+fn find_tag_end(bytes: &[u8], mut i: usize, unterminated: &mut bool) -> Option<usize> {
+    if *unterminated {
+        return None;
+    }
     // A tag must start with a letter, '/' or '!'.
     match bytes.get(i) {
         Some(c) if c.is_ascii_alphabetic() || *c == b'/' || *c == b'!' || *c == b'?' => {}
@@ -185,6 +199,7 @@ fn find_tag_end(bytes: &[u8], mut i: usize) -> Option<usize> {
         }
         i += 1;
     }
+    *unterminated = true;
     None
 }
 
@@ -205,18 +220,14 @@ fn is_void(name: &str) -> bool {
     )
 }
 
-/// Does a lower-cased tag's `class` or `id` attribute carry this marker?
-fn attr_mentions(attrs_lower: &str, marker: &str) -> bool {
-    ["class", "id"].iter().any(|a| {
-        attr_value(attrs_lower, a).is_some_and(|v| {
-            v.split(|c: char| c.is_whitespace())
-                .any(|t| t == marker || t.starts_with(marker))
-        })
-    })
-}
-
+/// The value of attribute `name` (lower case) in a tag's inside.
 fn attr_value<'a>(inner: &'a str, name: &str) -> Option<&'a str> {
     let lower = inner.to_ascii_lowercase();
+    attr_value_in(inner, &lower, name)
+}
+
+/// `attr_value` with the lower-cased tag already at hand.
+fn attr_value_in<'a>(inner: &'a str, lower: &str, name: &str) -> Option<&'a str> {
     let mut from = 0;
     while let Some(pos) = lower[from..].find(name) {
         let start = from + pos;
@@ -301,8 +312,12 @@ pub fn decode_entities(s: &str) -> String {
     while let Some(pos) = rest.find('&') {
         out.push_str(&rest[..pos]);
         rest = &rest[pos..];
-        let end = rest[1..]
-            .find(|c: char| c == ';' || c == '&' || c.is_whitespace() || c == '<')
+        // An entity is short: look at most 13 bytes ahead (not to the next terminator,
+        // which may be far away on every '&').
+        let end = rest.as_bytes()[1..]
+            .iter()
+            .take(13)
+            .position(|&c| c == b';' || c == b'&' || c.is_ascii_whitespace() || c == b'<')
             .map(|e| e + 1);
         let (entity, consumed) = match end {
             Some(e) if rest.as_bytes()[e] == b';' && e <= 12 => (&rest[1..e], e + 1),

@@ -37,6 +37,10 @@ pub struct Email {
     pub class: Class,
     /// A stable key from the content, for mail without a Message-ID.
     pub content_key: String,
+    /// What was cut short: `text-truncated` (text over [`super::MAX_TEXT_BYTES`] or HTML over
+    /// [`super::MAX_HTML_BYTES`], the head kept), `over-budget` (the time budget ran out:
+    /// later parts were not read).
+    pub flags: Vec<&'static str>,
 }
 
 /// Parses only the headers keepwarm reads; the rest (Received chains, DKIM and ARC seals, ...)
@@ -52,6 +56,11 @@ static PARSER: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| 
 
 /// Parse raw RFC 5322 bytes. `Err` carries the reason a message cannot be used.
 pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
+    parse_email_within(raw, &super::Budget::unlimited())
+}
+
+/// [`parse_email`] that stops reading further text parts once `budget` has passed.
+pub fn parse_email_within(raw: &[u8], budget: &super::Budget) -> Result<Email, String> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err("empty message".into());
     }
@@ -82,7 +91,11 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
     let to = msg.to().map(mailboxes).unwrap_or_default();
     let cc = msg.cc().map(mailboxes).unwrap_or_default();
     let bcc = msg.bcc().map(mailboxes).unwrap_or_default();
-    let subject = msg.subject().unwrap_or("").trim().to_string();
+    let subject = super::head(
+        msg.subject().unwrap_or("").trim(),
+        crate::message::MAX_SUBJECT_BYTES,
+    )
+    .to_string();
     let date = msg
         .date()
         .map(|d| d.to_timestamp())
@@ -94,12 +107,42 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
     // The text bodies chosen by RFC 8621 rules (text/plain preferred in alternatives).
     let mut full = String::new();
     let mut own = String::new();
+    let mut flags = Vec::new();
+    let mut flag = |f: &'static str| {
+        if !flags.contains(&f) {
+            flags.push(f);
+        }
+    };
     for part in msg.text_bodies() {
+        if budget.exceeded() {
+            flag("over-budget");
+            break;
+        }
+        let room = super::MAX_TEXT_BYTES.saturating_sub(full.len());
+        if room == 0 {
+            flag("text-truncated");
+            break;
+        }
         let text = match &part.body {
             PartType::Text(t) => t.to_string(),
-            PartType::Html(h) => html::html_to_text(h),
+            PartType::Html(h) => {
+                if h.len() > super::MAX_HTML_BYTES {
+                    flag("text-truncated");
+                }
+                html::html_to_text(super::head(h, super::MAX_HTML_BYTES))
+            }
             _ => continue,
         };
+        let text = if text.len() > room {
+            flag("text-truncated");
+            super::head(&text, room).to_string()
+        } else {
+            text
+        };
+        if budget.exceeded() {
+            flag("over-budget");
+            break;
+        }
         let stripped = quote::own_text(&text);
         if !full.is_empty() {
             full.push('\n');
@@ -185,6 +228,7 @@ pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
         body_text: full,
         class,
         content_key,
+        flags,
     })
 }
 

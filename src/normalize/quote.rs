@@ -537,9 +537,21 @@ fn is_sentence(line: &str) -> bool {
     t.chars().count() > 50 || t.ends_with('?') || t.ends_with('？')
 }
 
-/// Index where the signature begins, if one is found.
+/// Index where the signature begins, if one is found. Linear in the number of lines.
 pub fn signature_start(lines: &[&str]) -> Option<usize> {
-    let content_before = |i: usize| lines[..i].iter().any(|l| !l.trim().is_empty());
+    let first_content = lines.iter().position(|l| !l.trim().is_empty());
+    let content_before = |i: usize| first_content.is_some_and(|f| f < i);
+    // From the end: how many non-empty lines follow each line (counted up to 9, all a weak
+    // sign-off needs), and whether a sentence follows it.
+    let mut after = vec![(0u8, false); lines.len() + 1];
+    for i in (0..lines.len()).rev() {
+        let (n, sentence) = after[i + 1];
+        let filled = !lines[i].trim().is_empty();
+        after[i] = (
+            n.saturating_add(u8::from(filled)).min(9),
+            sentence || (filled && is_sentence(lines[i])),
+        );
+    }
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_end();
         if (t == "--" || t == "-- " || t == "—" || t == "__") && content_before(i) {
@@ -551,11 +563,8 @@ pub fn signature_start(lines: &[&str]) -> Option<usize> {
         match signoff_kind(line) {
             Some(true) if content_before(i) => return Some(i),
             Some(false) if content_before(i) => {
-                let rest: Vec<&&str> = lines[i + 1..]
-                    .iter()
-                    .filter(|l| !l.trim().is_empty())
-                    .collect();
-                if rest.len() <= 8 && !rest.iter().any(|l| is_sentence(l)) {
+                let (rest, sentence) = after[i + 1];
+                if rest <= 8 && !sentence {
                     return Some(i);
                 }
             }
@@ -623,21 +632,28 @@ const DISCLAIMER_WORDS: &[&str] = &[
     "prohibited",
 ];
 
-/// Index of a legal disclaimer paragraph after the message body.
+/// Index of a legal disclaimer paragraph after the message body. Linear in the text.
 pub fn disclaimer_start(lines: &[&str]) -> Option<usize> {
     let mut para_start = None;
+    // Has any paragraph come before the current one?
+    let mut content_before = false;
+    let mut seen_content = false;
     for (i, l) in lines.iter().enumerate() {
         if l.trim().is_empty() {
             para_start = None;
             continue;
         }
-        let s = *para_start.get_or_insert(i);
-        if s == 0 || !lines[..s].iter().any(|l| !l.trim().is_empty()) {
+        if para_start.is_none() {
+            para_start = Some(i);
+            content_before = seen_content;
+        }
+        seen_content = true;
+        if !content_before {
             continue;
         }
         let p = l.to_lowercase();
         if DISCLAIMER_WORDS.iter().any(|w| p.contains(w)) {
-            return Some(s);
+            return para_start;
         }
     }
     None

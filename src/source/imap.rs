@@ -564,12 +564,11 @@ pub async fn sync_folder(
     info!(account = %name, folder = %folder.name, messages = total, uid_validity = validity,
         from_uid = cp.last_uid + 1, "Folder sync started.");
 
-    let ctx = Arc::new(Context {
-        directory: crate::store::customers::load_directory(db, &app.config).await?,
-        rules: app.rules.current(),
-        max_message_bytes: app.config.ingest.max_message_bytes,
-        config: Arc::clone(&app.config),
-    });
+    let ctx = Arc::new(Context::new(
+        crate::store::customers::load_directory(db, &app.config).await?,
+        app.rules.current(),
+        Arc::clone(&app.config),
+    ));
     let mailbox = format!("{name}/{}", folder.name);
     let rep = account.cfg.rep.clone();
     let (fetched_tx, mut fetched_rx) = mpsc::channel::<Fetched>(1);
@@ -696,9 +695,13 @@ pub async fn sync_folder(
         while let Some((prepared, checkpoint, behind)) = prepared_rx.recv().await {
             let started = Instant::now();
             let mut tx = db.begin_write().await?;
-            let r =
-                crate::store::messages::store_batch(&mut tx, &prepared, &ctx.rules, &ctx.config)
-                    .await?;
+            let r = crate::store::messages::store_resilient(
+                &mut tx,
+                &prepared,
+                &ctx.rules,
+                &ctx.config,
+            )
+            .await?;
             mailboxes::advance(
                 &mut tx,
                 name,

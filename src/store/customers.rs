@@ -483,7 +483,7 @@ async fn tags_where(
             evidence_count: r.get("evidence_count"),
             rule: r.get("last_rule"),
             evidence: r.get("last_evidence"),
-            message_key: r.get("last_message_key"),
+            message_key: crate::message::display_key(r.get("last_message_key")).to_string(),
             next_step: r.get("next_step"),
         })
         .collect())

@@ -256,7 +256,7 @@ pub async fn make_leads(
                     "customer": summary,
                     "channel": m.channel.as_str(),
                     "counterpart": value,
-                    "message_key": m.key,
+                    "message_key": crate::message::display_key(&m.key),
                     "subject": m.subject,
                     "excerpt": excerpt(&m.body),
                     "sent_at": rfc3339(m.sent_at),
@@ -422,7 +422,7 @@ pub async fn after_contact(
                         customer,
                         json!({
                             "customer": customer_json(customer, &name, &tier, Some(rep)),
-                            "owner": rep, "reason": reason, "message_key": m.key,
+                            "owner": rep, "reason": reason, "message_key": crate::message::display_key(&m.key),
                             "sent_at": rfc3339(m.sent_at),
                         }),
                         now,
@@ -452,7 +452,7 @@ pub async fn after_contact(
         if conflict_rep.as_deref() != Some(rep) || conflict_at.is_none_or(|at| at < recent) {
             let data = json!({
                 "customer": summary, "owner": named_owner, "other_rep": rep, "reason": reason,
-                "message_key": m.key, "channel": m.channel.as_str(), "sent_at": rfc3339(m.sent_at),
+                "message_key": crate::message::display_key(&m.key), "channel": m.channel.as_str(), "sent_at": rfc3339(m.sent_at),
             });
             emit(tx, "customer.conflict", customer, data, now).await?;
         }
@@ -855,7 +855,7 @@ pub async fn leads(db: &Db, before: i64, limit: i64) -> Result<Vec<LeadRow>, Sto
         .iter()
         .map(|r| LeadRow {
             customer_id: r.get(0),
-            message_key: r.get(1),
+            message_key: crate::message::display_key(r.get(1)).to_string(),
             channel: r.get(2),
             counterpart: r.get(3),
             owner: r.get(4),

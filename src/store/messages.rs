@@ -10,7 +10,7 @@ use crate::message::{Direction, Message, Prepared};
 use crate::normalize::Class;
 
 /// Counts from committing one batch.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchReport {
     /// New messages stored.
     pub ingested: usize,
@@ -28,6 +28,9 @@ pub struct BatchReport {
     pub tags: usize,
     /// Unknown senders turned into leads.
     pub leads: usize,
+    /// Source keys of the inputs the database refused: each is stored as a failure (also
+    /// counted in `failed`).
+    pub refused: Vec<String>,
 }
 
 impl BatchReport {
@@ -40,6 +43,7 @@ impl BatchReport {
         self.customers_touched += o.customers_touched;
         self.tags += o.tags;
         self.leads += o.leads;
+        self.refused.extend(o.refused.iter().cloned());
     }
 
     /// Inputs looked at.
@@ -189,7 +193,7 @@ async fn store_tags(
             customer,
             serde_json::json!({
                 "customer": summary, "tag": tag, "rule": t.rule, "evidence": t.evidence,
-                "message_key": m.key, "next_step": step, "lang": t.lang,
+                "message_key": crate::message::display_key(&m.key), "next_step": step, "lang": t.lang,
                 "sent_at": crate::store::outbox::rfc3339(m.sent_at),
             }),
             now,
@@ -200,7 +204,8 @@ async fn store_tags(
 }
 
 /// Store a batch in one transaction. Idempotent: a sighting already stored is a duplicate;
-/// a message already stored under the same key gets only a new sighting.
+/// a message already stored under the same key gets only a new sighting. An input the
+/// database refuses becomes a failure; the others are stored (see [`store_resilient`]).
 pub async fn commit(
     db: &Db,
     batch: &[Prepared],
@@ -211,9 +216,123 @@ pub async fn commit(
         return Ok(BatchReport::default());
     }
     let mut tx = db.begin_write().await?;
-    let report = store_batch(&mut tx, batch, rules, config).await?;
+    let report = store_resilient(&mut tx, batch, rules, config).await?;
     tx.commit().await.ctx("commit a batch")?;
     Ok(report)
+}
+
+async fn savepoint(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut **tx)
+        .await
+        .ctx("mark a savepoint")?;
+    Ok(())
+}
+
+/// Store a batch inside the caller's transaction, so that one bad input never stops the
+/// others. The batch is written in a savepoint; when the database refuses it for a reason one
+/// input can cause (a value it cannot hold, a constraint, a limit: [`StoreError::is_input_fault`]),
+/// the savepoint is rolled back and the batch written again one input at a time, each in its
+/// own savepoint. An input the database still refuses is stored as a failure with the
+/// database's reason and its raw content, and its source key is listed in
+/// [`BatchReport::refused`]; the rest go on, and a caller's checkpoint moves past it. Any other
+/// error (connection, lock, disk) is returned: the caller retries the whole batch later.
+pub async fn store_resilient(
+    tx: &mut Tx,
+    batch: &[Prepared],
+    rules: &crate::rules::RuleSet,
+    config: &crate::config::Config,
+) -> Result<BatchReport, StoreError> {
+    savepoint(tx, "SAVEPOINT kw_batch").await?;
+    let error = match store_batch(tx, batch, rules, config).await {
+        Ok(report) => {
+            savepoint(tx, "RELEASE SAVEPOINT kw_batch").await?;
+            return Ok(report);
+        }
+        Err(e) if e.is_input_fault() => e,
+        Err(e) => return Err(e),
+    };
+    savepoint(tx, "ROLLBACK TO SAVEPOINT kw_batch").await?;
+    savepoint(tx, "RELEASE SAVEPOINT kw_batch").await?;
+    tracing::warn!(error = %error, inputs = batch.len(),
+        "The database refused a batch; storing it one input at a time.");
+    let mut report = BatchReport::default();
+    let mut first_refusal = None;
+    for p in batch {
+        savepoint(tx, "SAVEPOINT kw_one").await?;
+        match store_batch(tx, std::slice::from_ref(p), rules, config).await {
+            Ok(r) => {
+                savepoint(tx, "RELEASE SAVEPOINT kw_one").await?;
+                report.add(&r);
+            }
+            Err(e) if e.is_input_fault() => {
+                savepoint(tx, "ROLLBACK TO SAVEPOINT kw_one").await?;
+                savepoint(tx, "RELEASE SAVEPOINT kw_one").await?;
+                let (origin, raw) = match p {
+                    Prepared::Message {
+                        origin,
+                        message,
+                        raw,
+                    } => (
+                        origin,
+                        if raw.is_empty() {
+                            message.raw.as_deref().unwrap_or("").as_bytes()
+                        } else {
+                            raw.as_slice()
+                        },
+                    ),
+                    Prepared::Failure { origin, raw, .. } => (origin, raw.as_slice()),
+                };
+                let mut reason = format!("the database refused this input: {}", e.cause());
+                crate::message::truncate_in_place(&mut reason, 1000);
+                tracing::warn!(source = %origin.source_key, %reason, "Input stored as a failure.");
+                if insert_failure(tx, origin, &reason, raw, now_ms()).await? {
+                    report.failed += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+                report.refused.push(origin.source_key.clone());
+                first_refusal.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Every input of a batch refused is the database's own problem (a schema out of step, a
+    // full disk reported as a constraint), not a poison input: retry the batch later rather
+    // than turn the whole batch into failures.
+    if batch.len() > 1
+        && report.refused.len() == batch.len()
+        && let Some(e) = first_refusal
+    {
+        return Err(e);
+    }
+    Ok(report)
+}
+
+/// Record an input that could not be used; false when its source key is already recorded.
+async fn insert_failure(
+    tx: &mut Tx,
+    origin: &crate::message::Origin,
+    reason: &str,
+    raw: &[u8],
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut reason = reason.to_string();
+    crate::message::scrub_nul(&mut reason);
+    let stored = sqlx::query(
+        "INSERT INTO failure (source_key, mailbox, reason, size, raw, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_key) DO NOTHING RETURNING source_key",
+    )
+    .bind(&origin.source_key)
+    .bind(&origin.mailbox)
+    .bind(&reason)
+    .bind(raw.len() as i64)
+    .bind(raw)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await
+    .ctx("store a failure")?;
+    Ok(stored.is_some())
 }
 
 /// Store a batch inside a transaction the caller commits (an IMAP source moves its checkpoint
@@ -235,20 +354,7 @@ pub async fn store_batch(
             raw,
         } = p
         {
-            let stored = sqlx::query(
-                "INSERT INTO failure (source_key, mailbox, reason, size, raw, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_key) DO NOTHING RETURNING source_key",
-            )
-            .bind(&origin.source_key)
-            .bind(&origin.mailbox)
-            .bind(reason)
-            .bind(raw.len() as i64)
-            .bind(raw.as_slice())
-            .bind(now)
-            .fetch_optional(&mut **tx)
-            .await
-            .ctx("store a failure")?;
-            if stored.is_some() {
+            if insert_failure(tx, origin, reason, raw, now).await? {
                 report.failed += 1;
             } else {
                 report.duplicates += 1;
@@ -260,7 +366,9 @@ pub async fn store_batch(
     let messages: Vec<(&crate::message::Origin, &Message)> = batch
         .iter()
         .filter_map(|p| match p {
-            Prepared::Message { origin, message } => Some((origin, &**message)),
+            Prepared::Message {
+                origin, message, ..
+            } => Some((origin, &**message)),
             Prepared::Failure { .. } => None,
         })
         .collect();
@@ -310,9 +418,9 @@ pub async fn store_batch(
         let sql = format!(
             "INSERT INTO message (key, message_id, channel, direction, class, counts_as_contact,
                customer_id, group_id, match_reason, counterpart, rep_id, from_addr, to_addrs,
-               subject, body, sent_at, received_at, in_reply_to, created_at, raw)
+               subject, body, sent_at, received_at, in_reply_to, created_at, raw, flags)
              VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-            super::Backend::of(tx).placeholders(chunk.len(), 20)
+            super::Backend::of(tx).placeholders(chunk.len(), 21)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for m in chunk {
@@ -337,7 +445,8 @@ pub async fn store_batch(
                 .bind(m.received_at)
                 .bind(&m.in_reply_to)
                 .bind(now)
-                .bind(&m.raw);
+                .bind(&m.raw)
+                .bind(m.flags.join(","));
         }
         for row in q.fetch_all(&mut **tx).await.ctx("store messages")? {
             inserted.insert(row.get(0));
@@ -505,7 +614,7 @@ pub async fn store_batch(
                     "last_inbound_at": crate::store::outbox::time_or_null(r.get(4)),
                     "last_outbound_at": crate::store::outbox::time_or_null(r.get(5)),
                     "direction": m.direction.as_str(), "channel": m.channel.as_str(),
-                    "message_key": m.key, "rep": m.rep,
+                    "message_key": crate::message::display_key(&m.key), "rep": m.rep,
                     "sent_at": crate::store::outbox::rfc3339(m.sent_at),
                 }),
                 now,
@@ -522,9 +631,9 @@ pub async fn store_batch(
     let source = batch
         .first()
         .map(|p| match p {
-            Prepared::Message { origin, message } if origin.source_key.starts_with("wa:") => {
-                message.channel.as_str()
-            }
+            Prepared::Message {
+                origin, message, ..
+            } if origin.source_key.starts_with("wa:") => message.channel.as_str(),
             Prepared::Message { origin, .. } | Prepared::Failure { origin, .. } => {
                 origin.source_key.split(':').next().unwrap_or("unknown")
             }
@@ -559,6 +668,8 @@ pub struct MessageRow {
     pub subject: String,
     pub body: String,
     pub sent_at: i64,
+    /// What was cut short when it was prepared (`text-truncated`, `over-budget`).
+    pub flags: Vec<String>,
 }
 
 /// A page of messages in id order after `after_id` (keyset pagination keeps memory flat).
@@ -604,12 +715,12 @@ pub async fn by_customer(
 }
 
 const MESSAGE_COLUMNS: &str = "id, key, channel, direction, class, counts_as_contact, customer_id,
-    group_id, match_reason, rep_id, from_addr, subject, body, sent_at";
+    group_id, match_reason, rep_id, from_addr, subject, body, sent_at, flags";
 
 fn message_row(r: &sqlx::any::AnyRow) -> MessageRow {
     MessageRow {
         id: r.get("id"),
-        key: r.get("key"),
+        key: crate::message::display_key(r.get("key")).to_string(),
         channel: r.get("channel"),
         direction: r.get("direction"),
         class: Class::parse(r.get::<&str, _>("class")),
@@ -622,6 +733,12 @@ fn message_row(r: &sqlx::any::AnyRow) -> MessageRow {
         subject: r.get("subject"),
         body: r.get("body"),
         sent_at: r.get("sent_at"),
+        flags: r
+            .get::<&str, _>("flags")
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect(),
     }
 }
 
@@ -660,7 +777,9 @@ pub async fn tags_by_id_range(
             lang: r.get("lang"),
             hits: r.get::<i64, _>("hits") as usize,
         };
-        out.entry(r.get("message_key")).or_default().push(hit);
+        out.entry(crate::message::display_key(r.get("message_key")).to_string())
+            .or_default()
+            .push(hit);
     }
     Ok(out)
 }

@@ -32,6 +32,50 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Could one input have caused this: a value the database cannot hold, a constraint, a
+    /// size limit, a trigger? Then storing the inputs one by one finds it (see
+    /// `messages::store_resilient`). Errors of the database itself (connection, lock, memory,
+    /// disk, shutdown, a cancelled statement) are not: the whole batch is tried again later.
+    pub fn is_input_fault(&self) -> bool {
+        let StoreError::Query { source, .. } = self else {
+            return false;
+        };
+        match source {
+            sqlx::Error::Database(db) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or("");
+                match code.parse::<i64>() {
+                    // SQLite (extended) result codes: ERROR, TOOBIG, CONSTRAINT, MISMATCH,
+                    // RANGE; not BUSY, LOCKED, NOMEM, IOERR, FULL, CORRUPT, ...
+                    Ok(n) => matches!(n & 0xff, 1 | 18 | 19 | 20 | 25),
+                    // PostgreSQL SQLSTATE classes: cardinality, data exception, integrity
+                    // constraint, syntax or access rule, check option, program limit
+                    // (an index row too large), a trigger's RAISE.
+                    Err(_) => matches!(
+                        code.get(..2),
+                        Some("21" | "22" | "23" | "42" | "44" | "54" | "P0")
+                    ),
+                }
+            }
+            sqlx::Error::Encode(_) => true,
+            _ => false,
+        }
+    }
+
+    /// What the database said, without the driver's wrapping (for failure records).
+    pub fn cause(&self) -> String {
+        match self {
+            StoreError::Query {
+                source: sqlx::Error::Database(db),
+                ..
+            } => db.message().to_string(),
+            StoreError::Query { source, .. } => source.to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Attach what we were doing to an sqlx error.
 pub(crate) trait Context<T> {
     fn ctx(self, context: &'static str) -> Result<T, StoreError>;

@@ -96,6 +96,63 @@ impl TestDb {
         }
     }
 
+    /// Run SQL statements straight on the database (tests use it to add a trigger that makes
+    /// the real database refuse a row, a fault no input can produce on demand).
+    pub fn exec(&self, dir: &Path, sql: &str) {
+        match self {
+            TestDb::Sqlite => {
+                let out = Command::new("python3")
+                    .args([
+                        "-c",
+                        "import sqlite3,sys;c=sqlite3.connect(sys.argv[1]);c.executescript(sys.argv[2]);c.commit()",
+                        dir.join("kw.db").to_str().unwrap(),
+                        sql,
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "sqlite {sql:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            TestDb::Postgres { url } => {
+                psql(url, sql);
+            }
+        }
+    }
+
+    /// The first column of the rows of a query, as text, straight from the database.
+    pub fn column(&self, dir: &Path, sql: &str) -> Vec<String> {
+        match self {
+            TestDb::Sqlite => {
+                let out = Command::new("python3")
+                    .args([
+                        "-c",
+                        "import sqlite3,sys;[print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]",
+                        dir.join("kw.db").to_str().unwrap(),
+                        sql,
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "sqlite {sql:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            }
+            TestDb::Postgres { url } => psql(url, sql)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
     /// `SELECT COUNT(*) FROM <table and condition>` straight from the database.
     pub fn count(&self, dir: &Path, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");

@@ -142,6 +142,34 @@ impl Workspace {
         self.db.count(self.dir.path(), table)
     }
 
+    /// Run SQL straight on the workspace's database.
+    pub fn exec(&self, sql: &str) {
+        self.db.exec(self.dir.path(), sql)
+    }
+
+    /// The first column of a query's rows, as text.
+    pub fn column(&self, sql: &str) -> Vec<String> {
+        self.db.column(self.dir.path(), sql)
+    }
+
+    /// Make the real database refuse (with an error) any message whose body contains
+    /// `marker`: a trigger stands for a row the database cannot take for a reason nobody
+    /// foresaw, a fault no input produces on demand once every known one is fixed.
+    pub fn refuse_messages_containing(&self, marker: &str) {
+        match &self.db {
+            db::TestDb::Sqlite => self.exec(&format!(
+                "CREATE TRIGGER refuse_marker BEFORE INSERT ON message WHEN NEW.body LIKE '%{marker}%'
+                 BEGIN SELECT RAISE(ABORT, 'test trigger refuses {marker}'); END;"
+            )),
+            db::TestDb::Postgres { .. } => self.exec(&format!(
+                "CREATE FUNCTION refuse_marker() RETURNS trigger AS $$ BEGIN
+                   IF NEW.body LIKE '%{marker}%' THEN RAISE EXCEPTION 'test trigger refuses {marker}'; END IF;
+                   RETURN NEW; END $$ LANGUAGE plpgsql;
+                 CREATE TRIGGER refuse_marker BEFORE INSERT ON message FOR EACH ROW EXECUTE FUNCTION refuse_marker();"
+            )),
+        }
+    }
+
     /// Wait until `check` holds, polling every 50 ms.
     pub fn wait_for(
         &self,
