@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -43,6 +43,10 @@ pub struct ApiState {
     context: tokio::sync::RwLock<Option<(Instant, Arc<Context>)>>,
     /// Deliveries waiting for the group committer (started by `serve`).
     commits: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
+    /// Bearer tokens of the admin listener (none: loopback only, no token).
+    admin_tokens: Vec<String>,
+    /// Slots for webhook bodies read before their signature can be checked.
+    unsigned_bodies: tokio::sync::Semaphore,
 }
 
 /// A prepared delivery and where to report its commit: the source keys of its inputs the
@@ -132,14 +136,22 @@ impl ApiState {
             &c.whatsapp.verify_token_env,
             &c.whatsapp.verify_token_file,
         )?;
+        let list = |t: String| -> Vec<String> {
+            t.split([',', '\n'])
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        };
         let tokens = secret("api.tokens_env", &c.api.tokens_env, &c.api.tokens_file)?
-            .map(|t| {
-                t.split([',', '\n'])
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            })
+            .map(list)
             .unwrap_or_default();
+        let admin_tokens = secret(
+            "http.admin_token_env",
+            &c.http.admin_token_env,
+            &c.http.admin_token_file,
+        )?
+        .map(list)
+        .unwrap_or_default();
         Ok(ApiState {
             allow_unsigned: c.whatsapp.allow_unsigned,
             app,
@@ -148,6 +160,8 @@ impl ApiState {
             tokens,
             context: tokio::sync::RwLock::new(None),
             commits: std::sync::OnceLock::new(),
+            admin_tokens,
+            unsigned_bodies: tokio::sync::Semaphore::new(UNSIGNED_BODIES),
         })
     }
 
@@ -264,15 +278,12 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
         .into_response()
 }
 
-/// The routes.
+/// The public listener's routes: health, the WhatsApp webhook (signed), the chat bridge
+/// endpoint and the REST API (bearer tokens, checked before a body is read). Metrics and
+/// readiness are only on the admin listener.
 pub fn router(state: Arc<ApiState>) -> Router {
     let mut r = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        // The same server's cheapest POST: reads the body and answers 200 (a baseline for
-        // load tests).
-        .route("/webhooks/noop", post(|_: Bytes| async { "ok" }))
-        .route("/api/v1/messages", post(chat_message))
         .route(
             "/api/v1/openapi.json",
             get(|| async {
@@ -282,11 +293,69 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 )
             }),
         )
-        .route("/metrics", get(metrics))
         .merge(crate::rest::routes(Arc::clone(&state)));
+    // The same server's cheapest POST, a baseline for load tests: only in builds for them.
+    #[cfg(feature = "bench-routes")]
+    {
+        r = r.route(
+            "/webhooks/noop",
+            axum::routing::post(|_: Bytes| async { "ok" }),
+        );
+    }
     if state.webhook_enabled() {
         r = r.route("/webhooks/whatsapp", get(verify).post(deliver));
     }
+    layered(r, &state)
+}
+
+/// The admin listener's routes: `/healthz`, `/readyz` (what is wrong, by name), `/metrics`;
+/// behind `[http] admin_token_*` when one is set.
+pub fn admin_router(state: Arc<ApiState>) -> Router {
+    let r = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            admin_token,
+        ));
+    layered(r, &state)
+}
+
+/// Bodies of signed but not yet verified deliveries being read at once (4 MiB each at most).
+const UNSIGNED_BODIES: usize = 64;
+
+/// The admin token, when one is configured.
+async fn admin_token(
+    State(s): State<Arc<ApiState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !s.admin_tokens.is_empty() {
+        let token = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = token.is_some_and(|t| {
+            s.admin_tokens
+                .iter()
+                .any(|want| same(want.as_bytes(), t.as_bytes()))
+        });
+        if !ok {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid bearer token is required",
+            );
+        }
+    }
+    next.run(req).await
+}
+
+/// The layers every listener's routes share: request counting, the body limit, tracing with
+/// the request id, the request timeout.
+fn layered(r: Router<Arc<ApiState>>, state: &Arc<ApiState>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     r.layer(axum::middleware::from_fn(count_request))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -298,31 +367,84 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .unwrap_or("-");
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
+        .layer(axum::middleware::from_fn(request_id_in_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
+            state.app.config.http.request_timeout(),
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .with_state(Arc::clone(state))
 }
 
-/// Serve until `stop` turns true; requests in flight finish (and commit) before the returned
-/// task ends.
-pub async fn serve(
-    state: Arc<ApiState>,
-    listen: &str,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+/// A server-side error (5xx) carries the request id in its JSON body, the line to look for in
+/// the log; the cause itself is only logged.
+async fn request_id_in_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let response = next.run(req).await;
+    let (Some(id), true) = (id, response.status().is_server_error()) else {
+        return response;
+    };
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (parts.status, "").into_response();
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut v) => {
+            if let Some(e) = v.get_mut("error").and_then(|e| e.as_object_mut()) {
+                e.insert("request_id".into(), serde_json::Value::String(id));
+            }
+            Bytes::from(v.to_string())
+        }
+        Err(_) => bytes,
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// The limits of a listener, from `[http]`.
+fn limits(config: &crate::config::HttpConfig) -> crate::httpd::Limits {
+    crate::httpd::Limits {
+        max_connections: config.max_connections,
+        header_timeout: config.header_timeout(),
+        write_stall: config.request_timeout(),
+    }
+}
+
+async fn bind(listen: &str, key: &str) -> Result<tokio::net::TcpListener, ServeError> {
     let addr: SocketAddr = listen
         .parse()
-        .map_err(|_| ServeError::Config(format!("http.listen: {listen:?} is not an address")))?;
-    let listener = tokio::net::TcpListener::bind(addr)
+        .map_err(|_| ServeError::Config(format!("{key}: {listen:?} is not an address")))?;
+    tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind {
             addr: listen.to_string(),
             source,
-        })?;
+        })
+}
+
+/// Serve the public routes until `stop` turns true; requests in flight finish (and commit)
+/// before the returned task ends.
+pub async fn serve(
+    state: Arc<ApiState>,
+    listen: &str,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+    let listener = bind(listen, "http.listen").await?;
     if !state.webhook_enabled() {
         warn!(
             "WhatsApp webhook off: no whatsapp.app_secret (set allow_unsigned = true only for tests)."
@@ -332,18 +454,39 @@ pub async fn serve(
     if state.commits.set(tx).is_ok() {
         tokio::spawn(group_committer(state.app.clone(), rx));
     }
-    info!(%addr, webhook = state.webhook_enabled(), "HTTP server listening.");
+    let addr = listener.local_addr().ok();
+    info!(addr = ?addr, webhook = state.webhook_enabled(), "HTTP server listening.");
+    let limits = limits(&state.app.config.http);
     let app = router(state);
-    Ok(tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = result {
-            warn!(error = %e, "HTTP server stopped with an error.");
+    Ok(tokio::spawn(crate::httpd::serve(
+        listener, app, limits, stop, "public",
+    )))
+}
+
+/// Serve the admin routes (`[http] admin_listen`); `None` when it is off, or when the default
+/// address is taken (said in the log: a second instance on the same host).
+pub async fn serve_admin(
+    state: Arc<ApiState>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, ServeError> {
+    let http = &state.app.config.http;
+    let Some((listen, by_default)) = http.admin() else {
+        return Ok(None);
+    };
+    let listener = match bind(listen, "http.admin_listen").await {
+        Ok(l) => l,
+        Err(e) if by_default => {
+            warn!(error = %e, "Admin listener (metrics, readiness) not started: its default address is taken. Set [http] admin_listen.");
+            return Ok(None);
         }
-    }))
+        Err(e) => return Err(e),
+    };
+    info!(addr = %listen, "Admin listener (metrics, readiness) listening.");
+    let limits = limits(http);
+    let app = admin_router(state);
+    Ok(Some(tokio::spawn(crate::httpd::serve(
+        listener, app, limits, stop, "admin",
+    ))))
 }
 
 /// Equal without an early exit (tokens and verify tokens).
@@ -400,10 +543,65 @@ pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
 }
 
 /// `POST /webhooks/whatsapp`: a signed delivery; 200 only after the commit.
-async fn deliver(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
+///
+/// Meta signs the raw body, so it must be read before it can be checked: a delivery without a
+/// signature is refused before its body is read, and at most `UNSIGNED_BODIES` bodies are
+/// read and checked at once (the others wait their turn, holding only their connection).
+async fn deliver(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
+    if !s.secrets.is_empty() && signature.is_none() {
+        warn!(
+            reason = "missing X-Hub-Signature-256",
+            "WhatsApp delivery refused."
+        );
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad-signature",
+            "missing X-Hub-Signature-256",
+        );
+    }
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("the body is larger than {BODY_LIMIT} bytes"),
+        )
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return too_large();
+    }
+    let Ok(slot) = s.unsigned_bodies.acquire().await else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the server is stopping",
+        );
+    };
+    let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|src| src.is::<http_body_util::LengthLimitError>());
+            if over {
+                return too_large();
+            }
+            return error(
+                StatusCode::BAD_REQUEST,
+                "incomplete-body",
+                "the body could not be read",
+            );
+        }
+    };
     if !s.secrets.is_empty() && !signature_ok(&s.secrets, signature, &body) {
         let why = if signature.is_none() {
             "missing X-Hub-Signature-256"
@@ -421,6 +619,8 @@ async fn deliver(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes
         Ok(e) => e,
         Err(why) => return error(StatusCode::BAD_REQUEST, "malformed-body", why),
     };
+    drop(body);
+    drop(slot);
     store(&s, events, Caller::WhatsApp).await
 }
 
@@ -434,13 +634,14 @@ enum Caller {
 
 async fn store(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> Response {
     let started = Instant::now();
+    // A bridge names its channel freely: metrics see only the known channels (and "chat").
     let source = events
         .first()
-        .map(|e| e.channel.clone())
-        .unwrap_or_default();
+        .map(|e| crate::message::Channel::from_name(&e.channel).as_str())
+        .unwrap_or("chat");
     let response = store_events(s, events, caller).await;
     if response.status() == StatusCode::OK {
-        crate::metrics::latency(&source, started.elapsed().as_secs_f64());
+        crate::metrics::latency(source, started.elapsed().as_secs_f64());
     }
     response
 }
@@ -557,23 +758,8 @@ pub struct BridgeMessage {
 
 /// `POST /api/v1/messages` (bearer token): a message from another chat bridge, through the same
 /// pipeline; idempotent on (channel, external_id).
-async fn chat_message(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let authorized = token.is_some_and(|t| {
-        s.tokens
-            .iter()
-            .any(|want| same(want.as_bytes(), t.as_bytes()))
-    });
-    if !authorized {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token is required",
-        );
-    }
+/// The bearer token is checked by the REST layer before the body is read.
+pub(crate) async fn chat_message(State(s): State<Arc<ApiState>>, body: Bytes) -> Response {
     let m: BridgeMessage = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => return error(StatusCode::BAD_REQUEST, "malformed-body", e.to_string()),

@@ -180,10 +180,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let dispatcher = crate::crm::Dispatcher::new(&config).map_err(StartError::Crm)?;
     let app = App::start(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = None;
-    if let Some(listen) = app.config.http.listen.clone() {
+    let mut servers = Vec::new();
+    if app.config.http.listen.is_some() || app.config.http.admin().is_some() {
         let state = Arc::new(crate::api::ApiState::new(app.clone())?);
-        server = Some(crate::api::serve(state, &listen, stop_rx.clone()).await?);
+        if let Some(listen) = app.config.http.listen.clone() {
+            servers.push(crate::api::serve(Arc::clone(&state), &listen, stop_rx.clone()).await?);
+        }
+        servers.extend(crate::api::serve_admin(state, stop_rx.clone()).await?);
     }
     let member = Arc::new(crate::cluster::Member::new(&app.config));
     let mailboxes = tokio::spawn(crate::cluster::run_mailboxes(
@@ -241,10 +244,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     // Sources stop fetching; chunks under way are committed (or rolled back) first.
     let _ = stop_tx.send(true);
-    if let Some(server) = server
-        && tokio::time::timeout(Duration::from_secs(30), server)
-            .await
-            .is_err()
+    if tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(servers))
+        .await
+        .is_err()
     {
         warn!("HTTP requests still running after 30 s; they are answered with an error.");
     }

@@ -1323,7 +1323,7 @@ async fn status(config: &Config, format: Format) -> Result<()> {
 
 async fn unknown(config: &Config, format: Format) -> Result<()> {
     let db = Db::open(&config.database).await?;
-    let rows = store::messages::unknown_senders(&db).await?;
+    let rows = store::messages::unknown_senders(&db, None, i64::MAX).await?;
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());

@@ -503,13 +503,80 @@ impl FollowupConfig {
 }
 
 /// `[http]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address to listen on, e.g. `"0.0.0.0:8080"` (no HTTP server when absent). Put TLS in
-    /// front (a reverse proxy): Meta only calls https callback URLs.
+    /// The public listener, e.g. `"0.0.0.0:8080"` (none when absent): the WhatsApp webhook,
+    /// the chat bridge endpoint and the REST API. Put TLS in front (a reverse proxy): Meta only
+    /// calls https callback URLs.
     #[serde(default)]
     pub listen: Option<String>,
+    /// The admin listener: `/metrics`, `/readyz` and `/healthz`, never on the public one.
+    /// Default `127.0.0.1:9477` (when that port is taken, e.g. by a second instance on the same
+    /// host, the daemon runs without it and says so); `"off"` turns it off. An address other
+    /// than loopback needs `admin_token_env` or `admin_token_file` (a bearer token).
+    #[serde(default)]
+    pub admin_listen: Option<String>,
+    #[serde(default)]
+    pub admin_token_env: Option<String>,
+    #[serde(default)]
+    pub admin_token_file: Option<PathBuf>,
+    /// Connections open at once per listener; more are closed as soon as they are accepted.
+    #[serde(default = "default_max_http_connections")]
+    pub max_connections: usize,
+    /// A request's head must arrive within this time (also the idle limit between requests
+    /// on a kept-alive connection).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: String,
+    /// A request must be answered within this time (503 otherwise).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: None,
+            admin_listen: None,
+            admin_token_env: None,
+            admin_token_file: None,
+            max_connections: default_max_http_connections(),
+            header_timeout: default_header_timeout(),
+            request_timeout: default_request_timeout(),
+        }
+    }
+}
+
+/// The admin listener's address when `[http] admin_listen` is not set.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9477";
+
+fn default_max_http_connections() -> usize {
+    1024
+}
+fn default_header_timeout() -> String {
+    "10s".into()
+}
+fn default_request_timeout() -> String {
+    "30s".into()
+}
+
+impl HttpConfig {
+    /// The admin listener's address (`None`: off), and whether it was chosen by default.
+    pub fn admin(&self) -> Option<(&str, bool)> {
+        match self.admin_listen.as_deref() {
+            None => Some((DEFAULT_ADMIN_LISTEN, true)),
+            Some("off") | Some("") => None,
+            Some(a) => Some((a, false)),
+        }
+    }
+
+    pub fn header_timeout(&self) -> std::time::Duration {
+        duration(&self.header_timeout).unwrap_or(std::time::Duration::from_secs(10))
+    }
+
+    pub fn request_timeout(&self) -> std::time::Duration {
+        duration(&self.request_timeout).unwrap_or(std::time::Duration::from_secs(30))
+    }
 }
 
 /// `[whatsapp]`
@@ -1091,6 +1158,52 @@ impl Config {
                 format!("{listen:?} is not an address like \"0.0.0.0:8080\""),
             );
         }
+        let h = &self.http;
+        if let Some((admin, _)) = h.admin() {
+            match admin.parse::<std::net::SocketAddr>() {
+                Err(_) => add(
+                    "http.admin_listen".into(),
+                    format!("{admin:?} is not an address like \"127.0.0.1:9477\" (or \"off\")"),
+                ),
+                Ok(a)
+                    if !a.ip().is_loopback()
+                        && h.admin_token_env.is_none()
+                        && h.admin_token_file.is_none() =>
+                {
+                    add(
+                        "http.admin_listen".into(),
+                        format!(
+                            "{admin:?} is not a loopback address: set admin_token_env or admin_token_file so metrics and readiness need a token"
+                        ),
+                    )
+                }
+                Ok(_) => {}
+            }
+            if h.listen.as_deref() == Some(admin) {
+                add(
+                    "http.admin_listen".into(),
+                    "must differ from http.listen: admin routes never share the public listener"
+                        .into(),
+                );
+            }
+        }
+        if !(1..=100_000).contains(&h.max_connections) {
+            add(
+                "http.max_connections".into(),
+                "must be between 1 and 100000".into(),
+            );
+        }
+        for (key, value) in [
+            ("http.header_timeout", &h.header_timeout),
+            ("http.request_timeout", &h.request_timeout),
+        ] {
+            if duration(value).is_none() {
+                add(
+                    key.into(),
+                    format!("{value:?} is not a duration like \"10s\""),
+                );
+            }
+        }
         for (name, t) in &self.followup.tiers {
             for (key, v) in [
                 ("interval_days", t.interval_days),
@@ -1253,6 +1366,11 @@ impl Config {
             "api.tokens_env".into(),
             &self.api.tokens_env,
             &self.api.tokens_file,
+        );
+        check(
+            "http.admin_token_env".into(),
+            &self.http.admin_token_env,
+            &self.http.admin_token_file,
         );
         for (i, w) in self.crm.webhooks.iter().enumerate() {
             check(

@@ -10,6 +10,7 @@ pub mod crm;
 pub mod directory;
 pub mod eval;
 pub mod followup;
+pub mod httpd;
 pub mod message;
 pub mod metrics;
 pub mod normalize;

@@ -30,6 +30,22 @@ struct Registry {
     requests: BTreeMap<(String, u16), u64>,
     /// source → ingest latency.
     latency: BTreeMap<String, Histogram>,
+    /// listener → connections closed at once because the listener was full.
+    refused: BTreeMap<&'static str, u64>,
+}
+
+/// Distinct label values one metric keeps; later ones are counted under `other`, so no input
+/// can grow the registry (label values come from config, rules and a few fixed sets, but a
+/// bug or an unexpected source must not turn into unbounded memory).
+const MAX_LABEL_VALUES: usize = 200;
+
+/// `value`, or `other` once `map` already holds [`MAX_LABEL_VALUES`] other values.
+fn bounded<K: Ord, V>(map: &BTreeMap<K, V>, key: K, other: impl FnOnce() -> K) -> K {
+    if map.len() >= MAX_LABEL_VALUES && !map.contains_key(&key) {
+        other()
+    } else {
+        key
+    }
 }
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| Mutex::new(Registry::default()));
@@ -45,30 +61,50 @@ fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
 /// Count messages of a committed batch: `outcome` is ingested, sighting, duplicate or failed.
 pub fn messages(source: &str, outcome: &'static str, n: usize) {
     if n > 0 {
-        with(|r| *r.messages.entry((source.to_string(), outcome)).or_default() += n as u64);
+        with(|r| {
+            let key = bounded(&r.messages, (source.to_string(), outcome), || {
+                ("other".into(), outcome)
+            });
+            *r.messages.entry(key).or_default() += n as u64
+        });
     }
 }
 
 pub fn rule_hit(tag: &str) {
-    with(|r| *r.rule_hits.entry(tag.to_string()).or_default() += 1);
+    with(|r| {
+        let key = bounded(&r.rule_hits, tag.to_string(), || "other".into());
+        *r.rule_hits.entry(key).or_default() += 1
+    });
 }
 
 pub fn delivery(webhook: &str, outcome: &'static str) {
     with(|r| {
-        *r.deliveries
-            .entry((webhook.to_string(), outcome))
-            .or_default() += 1
+        let key = bounded(&r.deliveries, (webhook.to_string(), outcome), || {
+            ("other".into(), outcome)
+        });
+        *r.deliveries.entry(key).or_default() += 1
     });
 }
 
 pub fn request(route: &str, status: u16) {
-    with(|r| *r.requests.entry((route.to_string(), status)).or_default() += 1);
+    with(|r| {
+        let key = bounded(&r.requests, (route.to_string(), status), || {
+            ("other".into(), status)
+        });
+        *r.requests.entry(key).or_default() += 1
+    });
+}
+
+/// A connection closed as soon as it was accepted: the listener had `max_connections` open.
+pub fn connection_refused(listener: &'static str) {
+    with(|r| *r.refused.entry(listener).or_default() += 1);
 }
 
 /// Seconds from an input's arrival to its commit.
 pub fn latency(source: &str, seconds: f64) {
     with(|r| {
-        let h = r.latency.entry(source.to_string()).or_default();
+        let key = bounded(&r.latency, source.to_string(), || "other".into());
+        let h = r.latency.entry(key).or_default();
         if h.counts.is_empty() {
             h.counts = vec![0; BUCKETS.len()];
         }
@@ -161,6 +197,14 @@ pub fn render(
                 h.count
             );
         }
+        out.push_str("# HELP keepwarm_http_connections_refused_total Connections closed at once: the listener was full.\n");
+        out.push_str("# TYPE keepwarm_http_connections_refused_total counter\n");
+        for (listener, n) in &r.refused {
+            let _ = writeln!(
+                out,
+                "keepwarm_http_connections_refused_total{{listener=\"{listener}\"}} {n}"
+            );
+        }
     });
     out.push_str("# HELP keepwarm_mailbox_sync_lag_seconds Seconds since each folder's last complete sync.\n");
     out.push_str("# TYPE keepwarm_mailbox_sync_lag_seconds gauge\n");
@@ -218,5 +262,17 @@ mod tests {
         ));
         assert!(text.contains("keepwarm_outbox_deliveries{state=\"pending\"} 4"));
         assert!(text.contains("keepwarm_outbox_events 9"));
+    }
+
+    #[test]
+    fn label_values_are_bounded() {
+        for i in 0..(MAX_LABEL_VALUES + 50) {
+            latency(&format!("flood-{i}"), 0.1);
+        }
+        let distinct = with(|r| r.latency.len());
+        assert!(distinct <= MAX_LABEL_VALUES + 1, "{distinct}");
+        assert!(
+            render(&[], &[], 0).contains("keepwarm_ingest_latency_seconds_count{source=\"other\"}")
+        );
     }
 }

@@ -37,6 +37,7 @@ pub fn routes(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
         .route("/api/v1/unknown", get(unknown))
         .route("/api/v1/leads", get(leads))
         .route("/api/v1/mailboxes", get(mailboxes))
+        .route("/api/v1/messages", post(crate::api::chat_message))
         .route_layer(axum::middleware::from_fn_with_state(state, authorize))
 }
 
@@ -84,8 +85,9 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The database failed: logged (with the request id of the span), answered without its text.
 fn db_error(e: store::StoreError) -> Response {
-    error(StatusCode::SERVICE_UNAVAILABLE, "database", e.to_string())
+    crate::api::unavailable(&e)
 }
 
 fn not_found(what: &str) -> Response {
@@ -385,10 +387,40 @@ async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
     axum::Json(json!({"items": items, "next_cursor": next})).into_response()
 }
 
-/// `GET /api/v1/unknown`: senders that matched no customer.
-async fn unknown(State(s): State<Arc<ApiState>>) -> Response {
-    match store::messages::unknown_senders(&s.app.db).await {
+/// A keyset cursor `<unix ms>:<text>` (the sort keys of a page's last item).
+fn keyset_cursor(cursor: Option<&str>) -> Result<Option<(i64, &str)>, ApiError> {
+    let Some(c) = cursor else {
+        return Ok(None);
+    };
+    let (at, rest) = c.split_once(':').unwrap_or((c, ""));
+    at.parse::<i64>().map(|at| Some((at, rest))).map_err(|_| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "bad-cursor",
+            "unknown cursor".into(),
+        )
+    })
+}
+
+/// `GET /api/v1/unknown?cursor&limit`: senders that matched no customer, the most recent
+/// first.
+async fn unknown(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
+    let limit = match p.limit() {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    let after = match keyset_cursor(p.cursor.as_deref()) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    match store::messages::unknown_senders(&s.app.db, after, limit).await {
         Ok(rows) => {
+            let next = (rows.len() as i64 == limit)
+                .then(|| {
+                    rows.last()
+                        .map(|u| format!("{}:{}", u.last_seen, u.address))
+                })
+                .flatten();
             let items: Vec<Value> = rows
                 .iter()
                 .map(|u| {
@@ -396,7 +428,7 @@ async fn unknown(State(s): State<Arc<ApiState>>) -> Response {
                            "first_seen": rfc3339(u.first_seen), "last_seen": rfc3339(u.last_seen)})
                 })
                 .collect();
-            axum::Json(json!({"items": items, "next_cursor": null})).into_response()
+            axum::Json(json!({"items": items, "next_cursor": next})).into_response()
         }
         Err(e) => db_error(e),
     }
@@ -408,14 +440,17 @@ async fn leads(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
         Ok(l) => l,
         Err(e) => return e.into_response(),
     };
-    let before: i64 = match p.cursor.as_deref().map(str::parse).transpose() {
-        Ok(b) => b.unwrap_or(i64::MAX),
-        Err(_) => return error(StatusCode::BAD_REQUEST, "bad-cursor", "unknown cursor"),
+    let before = match keyset_cursor(p.cursor.as_deref()) {
+        Ok(b) => b.unwrap_or((i64::MAX, "")),
+        Err(e) => return e.into_response(),
     };
     match store::followup::leads(&s.app.db, before, limit).await {
         Ok(rows) => {
             let next = (rows.len() as i64 == limit)
-                .then(|| rows.last().map(|l| l.created_at.to_string()))
+                .then(|| {
+                    rows.last()
+                        .map(|l| format!("{}:{}", l.created_at, l.customer_id))
+                })
                 .flatten();
             let items: Vec<Value> = rows
                 .iter()

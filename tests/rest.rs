@@ -448,3 +448,104 @@ fn the_live_api_conforms_to_its_openapi_document() {
         "{text}"
     );
 }
+
+/// Every page of a list, following `next_cursor`.
+fn all_pages(s: &Server, path: &str, limit: usize) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100 {
+        let url = match &cursor {
+            Some(c) => format!("{path}?limit={limit}&cursor={c}"),
+            None => format!("{path}?limit={limit}"),
+        };
+        let (status, page) = get(s, &url);
+        assert_eq!(status, 200, "{url}: {page}");
+        let got = page["items"].as_array().unwrap();
+        assert!(got.len() <= limit, "{url}: {} items", got.len());
+        items.extend(got.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.replace(':', "%3A").replace('@', "%40")),
+            None => return items,
+        }
+    }
+    panic!("{path}: no last page");
+}
+
+#[test]
+fn leads_of_one_batch_and_unknown_senders_page_without_loss_and_errors_hide_the_database() {
+    let port = common::free_port();
+    let w = Workspace::new(&format!(
+        "[http]\nlisten = \"127.0.0.1:{port}\"\n[api]\ntokens_env = \"KW_API_TOKENS\"\n[leads]\nenabled = true\n"
+    ));
+    // Seven recent inquiries in one import (one batch: one creation time) become leads; five
+    // older ones stay unknown senders.
+    let mut mails: Vec<(String, String, i64)> = (0..7)
+        .map(|i| {
+            (
+                format!("buyer{i}@importer{i}.example"),
+                format!("lead-{i}"),
+                1,
+            )
+        })
+        .collect();
+    mails.extend((0..5).map(|i| (format!("old{i}@shop{i}.example"), format!("old-{i}"), 20)));
+    let refs: Vec<(&str, &str, &str, i64, &str)> = mails
+        .iter()
+        .map(|(from, id, days)| {
+            (
+                from.as_str(),
+                "alice@sinoexport.example",
+                id.as_str(),
+                *days,
+                "Please quote 100 pcs of your LED panel, delivery to our warehouse.",
+            )
+        })
+        .collect();
+    ingest(&w, "inquiries", &refs);
+    let daemon = w.spawn(&["run"]);
+    daemon.expect(&["HTTP server listening"], Duration::from_secs(15));
+    let s = Server {
+        w,
+        port,
+        _daemon: daemon,
+    };
+    let leads = all_pages(&s, "/api/v1/leads", 3);
+    let mut ids: Vec<&str> = leads
+        .iter()
+        .map(|l| l["customer_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 7, "{leads:#?}");
+    let unknown = all_pages(&s, "/api/v1/unknown", 2);
+    let mut addresses: Vec<&str> = unknown
+        .iter()
+        .map(|u| u["address"].as_str().unwrap())
+        .collect();
+    addresses.sort();
+    assert_eq!(
+        addresses,
+        (0..5)
+            .map(|i| format!("old{i}@shop{i}.example"))
+            .collect::<Vec<_>>()
+    );
+
+    // A database error is logged; the client gets a stable code and the request id, never
+    // the database's text.
+    s.w.exec("DROP TABLE lead");
+    let (status, text) = http(s.port, "GET", "/api/v1/leads", &[AUTH], b"");
+    assert_eq!(status, 503, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{text}");
+    assert!(
+        body["error"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() > 8),
+        "{text}"
+    );
+    let lower = text.to_lowercase();
+    assert!(
+        !lower.contains("lead") && !lower.contains("table") && !lower.contains("sql"),
+        "{text}"
+    );
+}

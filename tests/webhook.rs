@@ -15,20 +15,30 @@ const SECRET: &str = "test-app-secret";
 struct Server {
     w: Workspace,
     port: u16,
+    /// The admin listener (metrics, readiness).
+    admin: u16,
     _daemon: Running,
 }
 
 fn start(extra: &str) -> Server {
+    start_with("", extra)
+}
+
+/// `http` goes into the `[http]` table.
+fn start_with(http: &str, extra: &str) -> Server {
     let port = common::free_port();
+    let admin = common::free_port();
     // Rep alice's WhatsApp Business number, then the server.
     let w = Workspace::new(&format!(
-        "whatsapp = [\"+8613957400001\"]\n[http]\nlisten = \"127.0.0.1:{port}\"\n{extra}"
+        "whatsapp = [\"+8613957400001\"]\n[http]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n{http}\n{extra}"
     ));
     let daemon = w.spawn(&["run"]);
     daemon.expect(&["HTTP server listening"], Duration::from_secs(15));
+    daemon.expect(&["Admin listener"], Duration::from_secs(15));
     Server {
         w,
         port,
+        admin,
         _daemon: daemon,
     }
 }
@@ -366,11 +376,13 @@ fn a_username_only_contact_is_linked_to_its_customer_once_the_phone_appears() {
 #[test]
 fn readyz_reports_a_failing_mailbox() {
     let srv = start(&signed());
-    let (status, body) = http(srv.port, "GET", "/readyz", &[], b"");
+    let (status, body) = http(srv.admin, "GET", "/readyz", &[], b"");
     assert_eq!(
         (status, body.as_str()),
         (200, r#"{"problems":[],"ready":true}"#)
     );
+    // Not on the public listener, which faces the internet.
+    assert_eq!(http(srv.port, "GET", "/readyz", &[], b"").0, 404);
     let closed = common::free_port();
     let broken = start(&format!(
         "{}[[imap]]\nname = \"alice\"\nhost = \"127.0.0.1\"\nport = {closed}\ntls = \"none\"\nusername = \"alice\"\npassword_env = \"ALICE_PW\"\nrep = \"alice\"\n",
@@ -379,7 +391,7 @@ fn readyz_reports_a_failing_mailbox() {
     broken
         .w
         .wait_for("readyz 503", Duration::from_secs(15), || {
-            let (status, body) = http(broken.port, "GET", "/readyz", &[], b"");
+            let (status, body) = http(broken.admin, "GET", "/readyz", &[], b"");
             status == 503 && body.contains("mailbox alice/*: failing")
         });
 }
@@ -395,8 +407,9 @@ fn metrics_count_messages_requests_and_latency() {
         200
     );
     assert_eq!(post(&srv, "{\"entry\": [oops"), 400);
-    let (status, text) = http(srv.port, "GET", "/metrics", &[], b"");
+    let (status, text) = http(srv.admin, "GET", "/metrics", &[], b"");
     assert_eq!(status, 200);
+    assert_eq!(http(srv.port, "GET", "/metrics", &[], b"").0, 404);
     for needle in [
         "keepwarm_messages_total{source=\"whatsapp\",outcome=\"ingested\"} 1",
         "keepwarm_http_requests_total{route=\"/webhooks/whatsapp\",status=\"200\"} 1",
@@ -408,4 +421,116 @@ fn metrics_count_messages_requests_and_latency() {
     ] {
         assert!(text.contains(needle), "{needle} not in:\n{text}");
     }
+}
+
+/// Read what the server sends until it closes the connection or `limit` passes; (closed,
+/// text).
+fn read_until_closed(s: &mut std::net::TcpStream, limit: Duration) -> (bool, String) {
+    use std::io::Read;
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (true, String::from_utf8_lossy(&out).into()),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (true, String::from_utf8_lossy(&out).into());
+            }
+            Err(_) => return (false, String::from_utf8_lossy(&out).into()),
+        }
+    }
+}
+
+#[test]
+fn the_public_listener_limits_slow_clients_connections_and_unauthenticated_bodies() {
+    use std::io::Write;
+    let srv = start_with("header_timeout = \"1s\"\nmax_connections = 4\n", &signed());
+    // No load-test route in a production build.
+    assert_eq!(http(srv.port, "POST", "/webhooks/noop", &[], b"x").0, 404);
+
+    // A half-sent request head is dropped after header_timeout, not held open.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    slow.write_all(b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nX-Hub-Sig")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (closed, _) = read_until_closed(&mut slow, Duration::from_secs(10));
+    assert!(closed, "a half-sent header must not be held open");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The bridge endpoint refuses a request without a token before reading its 3 MB body.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    s.write_all(
+        b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n",
+    )
+    .unwrap();
+    let (_, text) = read_until_closed(&mut s, Duration::from_secs(3));
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+
+    // Four connections at once at most: a fifth is closed at once; once one of the four
+    // goes, a new connection is served again.
+    let held: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut buf = [0u8; 256];
+            use std::io::Read;
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let n = c.read(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+            c
+        })
+        .collect();
+    let mut fifth = std::net::TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    let _ = fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (closed, text) = read_until_closed(&mut fifth, Duration::from_secs(3));
+    assert!(closed && text.is_empty(), "{text}");
+    drop(held);
+    srv.w
+        .wait_for("a slot is free again", Duration::from_secs(5), || {
+            std::panic::catch_unwind(|| http(srv.port, "GET", "/healthz", &[], b"").0)
+                .is_ok_and(|c| c == 200)
+        });
+    let (_, metrics) = http(srv.admin, "GET", "/metrics", &[], b"");
+    assert!(
+        metrics.contains("keepwarm_http_connections_refused_total{listener=\"public\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn the_admin_listener_needs_a_token_off_loopback() {
+    let out = Workspace::new("").run(&["check-config"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let w = Workspace::new("");
+    w.write_config("[http]\nadmin_listen = \"0.0.0.0:9999\"\n");
+    let out = w.run(&["check-config"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("http.admin_listen"), "{err}");
+
+    let admin = common::free_port();
+    let w = Workspace::new(&format!(
+        "[http]\nadmin_listen = \"127.0.0.1:{admin}\"\nadmin_token_env = \"KW_API_TOKENS\"\n"
+    ));
+    let daemon = w.spawn(&["run"]);
+    daemon.expect(&["Admin listener"], Duration::from_secs(15));
+    assert_eq!(http(admin, "GET", "/metrics", &[], b"").0, 401);
+    let (code, text) = http(
+        admin,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer tok-2")],
+        b"",
+    );
+    assert_eq!(code, 200, "{text}");
 }

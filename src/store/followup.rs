@@ -840,13 +840,16 @@ pub struct LeadRow {
     pub created_at: i64,
 }
 
-/// Leads created before `before` (Unix ms; pagination), newest first.
-pub async fn leads(db: &Db, before: i64, limit: i64) -> Result<Vec<LeadRow>, StoreError> {
+/// Leads after `before` = (created_at, customer id) of the previous page's last (keyset
+/// pagination: leads of one batch share a creation time), newest first.
+pub async fn leads(db: &Db, before: (i64, &str), limit: i64) -> Result<Vec<LeadRow>, StoreError> {
     let rows = sqlx::query(
         "SELECT customer_id, message_key, channel, counterpart, owner, how, created_at FROM lead
-         WHERE created_at < $1 ORDER BY created_at DESC, customer_id LIMIT $2",
+         WHERE created_at < $1 OR (created_at = $1 AND customer_id < $2)
+         ORDER BY created_at DESC, customer_id DESC LIMIT $3",
     )
-    .bind(before)
+    .bind(before.0)
+    .bind(before.1)
     .bind(limit)
     .fetch_all(db.pool())
     .await

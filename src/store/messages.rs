@@ -793,15 +793,27 @@ pub struct UnknownSender {
     pub last_seen: i64,
 }
 
-/// Unmatched inbound senders of human mail (not spam, bulk, auto-replies or bounces).
-pub async fn unknown_senders(db: &Db) -> Result<Vec<UnknownSender>, StoreError> {
+/// Unmatched inbound senders of human mail (not spam, bulk, auto-replies or bounces), the most
+/// recent first: those after `after` = (last seen, address) of the previous page's last, at
+/// most `limit`.
+pub async fn unknown_senders(
+    db: &Db,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<UnknownSender>, StoreError> {
+    let (before, address) = after.unwrap_or((i64::MAX, ""));
     let rows = sqlx::query(
         "SELECT from_addr, COUNT(*) AS n, MIN(sent_at) AS first_seen, MAX(sent_at) AS last_seen
          FROM message
          WHERE customer_id IS NULL AND group_id IS NULL AND direction = 'inbound' AND class = 'human'
            AND from_addr IS NOT NULL
-         GROUP BY from_addr ORDER BY MAX(sent_at) DESC",
+         GROUP BY from_addr
+         HAVING MAX(sent_at) < $1 OR (MAX(sent_at) = $1 AND from_addr > $2)
+         ORDER BY MAX(sent_at) DESC, from_addr LIMIT $3",
     )
+    .bind(before)
+    .bind(address)
+    .bind(limit)
     .fetch_all(db.pool())
     .await
     .ctx("list unknown senders")?;
