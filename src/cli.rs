@@ -212,12 +212,20 @@ pub enum IngestCmd {
         /// The rep this mailbox belongs to.
         #[arg(long)]
         rep: Option<String>,
+        /// Treat it like a live mailbox: mail "from" a team address outside the Sent folder
+        /// counts as ours only when its Authentication-Results or Received path prove it
+        /// (otherwise it is kept as a spoof). Off: an archive you import is trusted.
+        #[arg(long)]
+        verify_senders: bool,
     },
     /// An mbox file.
     Mbox {
         file: PathBuf,
         #[arg(long)]
         rep: Option<String>,
+        /// As for a Maildir (not for a file named like a Sent folder).
+        #[arg(long)]
+        verify_senders: bool,
     },
     /// Saved WhatsApp Cloud API webhook bodies (JSON files, or directories of them).
     Whatsapp {
@@ -336,15 +344,23 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Customers(CustomersCmd::Show { id, format }) => {
             customers_show(&config, &id, format).await
         }
-        Command::Ingest(IngestCmd::Maildir { dir, rep }) => {
+        Command::Ingest(IngestCmd::Maildir {
+            dir,
+            rep,
+            verify_senders,
+        }) => {
             check_rep(&config, rep.as_deref())?;
-            let source = crate::source::maildir::read(&dir, rep)
+            let source = crate::source::maildir::read(&dir, rep, verify_senders)
                 .with_context(|| format!("cannot read Maildir {}", dir.display()))?;
             ingest(&config, source).await
         }
-        Command::Ingest(IngestCmd::Mbox { file, rep }) => {
+        Command::Ingest(IngestCmd::Mbox {
+            file,
+            rep,
+            verify_senders,
+        }) => {
             check_rep(&config, rep.as_deref())?;
-            let source = crate::source::mbox::read(&file, rep)
+            let source = crate::source::mbox::read(&file, rep, verify_senders)
                 .with_context(|| format!("cannot read mbox {}", file.display()))?;
             ingest(&config, source).await
         }
@@ -799,6 +815,7 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
             let properties: Vec<&str> = match m.class {
                 crate::normalize::Class::AutoReply => vec!["auto-reply"],
                 crate::normalize::Class::Bounce => vec!["bounce"],
+                crate::normalize::Class::Spoof => vec!["spoof"],
                 _ => vec![],
             };
             match format {

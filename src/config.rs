@@ -857,7 +857,7 @@ fn default_busy_timeout_ms() -> u64 {
 }
 
 /// `[team]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamConfig {
     /// Our own mail domains (subdomains included): mail from them is outbound or internal.
@@ -867,6 +867,18 @@ pub struct TeamConfig {
     /// A free-mail domain never identifies a company.
     #[serde(default)]
     pub freemail_domains: Vec<String>,
+    /// In a live mailbox's folders other than Sent, mail "from" a team address counts as ours
+    /// (outbound contact, claims, conflicts) only when the receiving server proves it: its
+    /// Authentication-Results (DMARC, aligned DKIM or SPF pass for our domain, or an
+    /// authenticated submission) or a Received path that never left our servers. Otherwise it
+    /// is kept as class `spoof` and moves no timer and no owner. `false` trusts the From header.
+    #[serde(default = "default_true")]
+    pub verify_senders: bool,
+    /// The authserv-ids (the first word of an `Authentication-Results` header: `mx.google.com`,
+    /// `mx.your-domain.com`) whose results are trusted. Empty: only the topmost such header,
+    /// the one the receiving server adds, counts. Naming your servers here is safer.
+    #[serde(default)]
+    pub authserv_ids: Vec<String>,
 }
 
 /// `[[reps]]`
@@ -890,6 +902,17 @@ pub struct RepConfig {
     /// Leads per day at most (none: no cap).
     #[serde(default)]
     pub daily_lead_cap: Option<u32>,
+}
+
+impl Default for TeamConfig {
+    fn default() -> Self {
+        TeamConfig {
+            domains: Vec::new(),
+            freemail_domains: Vec::new(),
+            verify_senders: true,
+            authserv_ids: Vec::new(),
+        }
+    }
 }
 
 fn default_weight() -> u32 {

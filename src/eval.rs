@@ -138,7 +138,7 @@ pub async fn run(
         counts.insert(rule.tag.clone(), (0, 0, 0));
     }
     let mut seen = std::collections::HashSet::new();
-    let source = crate::source::maildir::read(maildir, None)
+    let source = crate::source::maildir::read(maildir, None, false)
         .with_context(|| format!("cannot read Maildir {}", maildir.display()))?;
     let chats = match whatsapp {
         Some(dir) => crate::source::whatsapp::read_paths(&[dir.to_path_buf()])

@@ -75,6 +75,10 @@ pub struct Origin {
     pub rep: Option<String>,
     /// Unix ms; the upper bound for a sender's Date header.
     pub received_at: i64,
+    /// Must a team From be proven (`normalize::sender`)? True for a live mailbox's folders
+    /// other than Sent, where anyone can deliver a mail "from" one of us; false for Sent
+    /// folders, chat and the archives an operator imports (unless asked).
+    pub verify_sender: bool,
 }
 
 /// The raw content of an input.

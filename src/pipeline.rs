@@ -111,6 +111,26 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
             None,
             origin.rep.clone().or_else(recipient_rep),
         )
+    } else if dir.is_team_address(from)
+        && origin.verify_sender
+        && ctx.config.team.verify_senders
+        && !normalize::sender::verify(
+            domain_of(from),
+            &dir.team_domains,
+            &ctx.config.team.authserv_ids,
+            &email.trail(),
+        )
+        .proven()
+    {
+        // "From" one of us into a live mailbox, with nothing to prove it: kept, flagged, never
+        // our contact.
+        class = Class::Spoof;
+        (
+            Direction::Inbound,
+            Match::none(),
+            Some(from.to_string()),
+            origin.rep.clone().or_else(recipient_rep),
+        )
     } else if dir.is_team_address(from) {
         let externals: Vec<&str> = recipients
             .iter()

@@ -504,3 +504,161 @@ fn a_wrong_password_is_reported_and_retried_slowly() {
     );
     assert!(daemon.stop().success());
 }
+
+/// A mail with extra header lines above the rest.
+fn with_headers(headers: &str, from: &str, to: &str, id: &str, days: i64) -> Vec<u8> {
+    let mut raw = headers.replace('\n', "\r\n").into_bytes();
+    raw.extend(message(
+        from,
+        to,
+        "Checking in",
+        id,
+        &date_days_ago(days),
+        "Checking in about your next order.",
+    ));
+    raw
+}
+
+#[test]
+fn a_team_from_in_an_inbox_counts_only_when_the_receiving_server_proves_it() {
+    let d = Dovecot::start(Options::default());
+    let w = Workspace::new(&format!(
+        "[[reps]]\nid = \"bob\"\nemails = [\"bob@sinoexport.example\"]\n{}",
+        account(&d, "")
+    ));
+    std::fs::write(
+        w.path("pool.csv"),
+        "id,name,group,tier,owner,emails,domains,phones,country\nP1,Perth Lighting,,one-time,,orders@perthlighting.example,,,AU\n",
+    )
+    .unwrap();
+    w.ok(&["customers", "import", "pool.csv"]);
+    let before = w.ok(&["customers", "show", "C1", "--format", "json"]);
+    let mut c = d.client("alice@example.test", "alicepw");
+    // An outsider writes "from bob" to the pool customer and to alice's customer, Alice in Cc.
+    for (id, to) in [
+        ("spoof-1@attacker.example", "orders@perthlighting.example"),
+        ("spoof-2@attacker.example", "buyer@lagostrade.example"),
+    ] {
+        let raw = with_headers(
+            "Received: from mail.attacker.example (mail.attacker.example [198.51.100.7]) by mx.sinoexport.example with ESMTP id Z1; Mon, 7 Dec 2026 10:00:00 +0000\n\
+             Received: from [10.0.0.5] (Authenticated sender: bob) by mail.sinoexport.example with ESMTPSA id F; Mon, 7 Dec 2026 09:59:00 +0000\n\
+             Authentication-Results: mx.sinoexport.example; dkim=none; spf=fail smtp.mailfrom=sinoexport.example; dmarc=fail header.from=sinoexport.example\n\
+             Cc: alice@sinoexport.example\n",
+            "Bob <bob@sinoexport.example>",
+            to,
+            id,
+            0,
+        );
+        c.append("INBOX", &raw, None);
+    }
+    c.logout();
+    w.ok(&["sync", "--once"]);
+    let msgs = w.messages();
+    for id in ["spoof-1@attacker.example", "spoof-2@attacker.example"] {
+        let m = msgs.iter().find(|m| m["key"] == id).unwrap();
+        assert_eq!(m["class"], "spoof", "{m:#}");
+        assert_eq!(m["counts_as_contact"], false);
+        assert_eq!(m["properties"][0], "spoof");
+    }
+    // No claim, no conflict, no timer moved.
+    let p1: serde_json::Value =
+        serde_json::from_str(&w.ok(&["customers", "show", "P1", "--format", "json"])).unwrap();
+    assert_eq!(p1["owner"], serde_json::Value::Null);
+    assert_eq!(
+        w.ok(&["customers", "show", "C1", "--format", "json"]),
+        before
+    );
+    let events = w.ok(&["outbox", "list", "--format", "jsonl"]);
+    assert!(
+        !events.contains("customer.claimed") && !events.contains("customer.conflict"),
+        "{events}"
+    );
+
+    // Bob really writing, proven by the receiving server's DMARC result or by a submission to
+    // our own server: ours, so the pool customer is claimed and Alice's customer conflicted.
+    let mut c = d.client("alice@example.test", "alicepw");
+    c.append(
+        "INBOX",
+        &with_headers(
+            "Authentication-Results: mx.sinoexport.example; dkim=pass header.d=sinoexport.example; dmarc=pass header.from=sinoexport.example\n\
+             Cc: alice@sinoexport.example\n",
+            "Bob <bob@sinoexport.example>",
+            "orders@perthlighting.example",
+            "real-1@sinoexport.example",
+            0,
+        ),
+        None,
+    );
+    c.append(
+        "INBOX",
+        &with_headers(
+            "Received: from mail.sinoexport.example by mail.sinoexport.example with LMTP id L; Mon, 7 Dec 2026 10:00:01 +0000\n\
+             Received: from [203.0.113.9] (unknown [203.0.113.9]) (Authenticated sender: bob) by mail.sinoexport.example (Postfix) with ESMTPSA id Q; Mon, 7 Dec 2026 10:00:00 +0000\n\
+             Cc: alice@sinoexport.example\n",
+            "Bob <bob@sinoexport.example>",
+            "buyer@lagostrade.example",
+            "real-2@sinoexport.example",
+            0,
+        ),
+        None,
+    );
+    // What Alice sent is in her Sent folder: trusted as it is.
+    c.append(
+        "Sent",
+        &message(
+            "Alice <alice@sinoexport.example>",
+            "compras@andes.example",
+            "Oferta",
+            "sent-1@sinoexport.example",
+            &date_days_ago(0),
+            "Adjunto la oferta.",
+        ),
+        None,
+    );
+    c.logout();
+    w.ok(&["sync", "--once"]);
+    let msgs = w.messages();
+    for id in [
+        "real-1@sinoexport.example",
+        "real-2@sinoexport.example",
+        "sent-1@sinoexport.example",
+    ] {
+        let m = msgs.iter().find(|m| m["key"] == id).unwrap();
+        assert_eq!(m["class"], "human", "{m:#}");
+        assert_eq!(m["direction"], "outbound", "{m:#}");
+        assert_eq!(m["counts_as_contact"], true);
+    }
+    let p1: serde_json::Value =
+        serde_json::from_str(&w.ok(&["customers", "show", "P1", "--format", "json"])).unwrap();
+    assert_eq!(p1["owner"], "bob");
+    let events = w.ok(&["outbox", "list", "--format", "jsonl"]);
+    assert!(events.contains("customer.conflict"), "{events}");
+
+    // An archive the operator imports is trusted; asked to, it is checked like a mailbox.
+    let dir = w.path("archive");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(
+        dir.join("cur/1.a:2,S"),
+        with_headers(
+            "",
+            "bob@sinoexport.example",
+            "compras@andes.example",
+            "arch-1@x.example",
+            1,
+        ),
+    )
+    .unwrap();
+    let w2 = Workspace::new("[[reps]]\nid = \"bob\"\nemails = [\"bob@sinoexport.example\"]\n");
+    w2.ok(&["ingest", "maildir", dir.to_str().unwrap()]);
+    assert_eq!(w2.messages()[0]["class"], "human");
+    let w3 = Workspace::new("[[reps]]\nid = \"bob\"\nemails = [\"bob@sinoexport.example\"]\n");
+    w3.ok(&[
+        "ingest",
+        "maildir",
+        dir.to_str().unwrap(),
+        "--verify-senders",
+    ]);
+    assert_eq!(w3.messages()[0]["class"], "spoof");
+}

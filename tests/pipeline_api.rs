@@ -31,6 +31,7 @@ fn inbound(key: &str, received_at: i64, raw: &str) -> Inbound {
             mailbox: "test".into(),
             rep: None,
             received_at,
+            verify_sender: false,
         },
         payload: Payload::Email(raw.as_bytes().to_vec()),
     }
@@ -84,6 +85,7 @@ async fn a_batch_is_matched_classified_and_committed_once() {
                 mailbox: "other".into(),
                 rep: Some("amy".into()),
                 received_at: 1_781_000_000_000,
+                verify_sender: false,
             },
             payload: Payload::Email(
                 b"From: Amy <amy.private@gmail.com>\nTo: amy@sinoexport.example\nBcc: mike@brightwaylighting.example\n\

@@ -12,6 +12,9 @@ pub enum Class {
     Bounce,
     Bulk,
     Spam,
+    /// From a team address, in a live mailbox's INBOX, with nothing to prove it came from us
+    /// (see `normalize::sender`): kept, never contact, never ours.
+    Spoof,
 }
 
 impl Class {
@@ -22,6 +25,7 @@ impl Class {
             Class::Bounce => "bounce",
             Class::Bulk => "bulk",
             Class::Spam => "spam",
+            Class::Spoof => "spoof",
         }
     }
 
@@ -31,6 +35,7 @@ impl Class {
             "bounce" => Class::Bounce,
             "bulk" => Class::Bulk,
             "spam" => Class::Spam,
+            "spoof" => Class::Spoof,
             _ => Class::Human,
         }
     }

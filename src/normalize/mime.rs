@@ -41,6 +41,25 @@ pub struct Email {
     /// [`super::MAX_HTML_BYTES`], the head kept), `over-budget` (the time budget ran out:
     /// later parts were not read).
     pub flags: Vec<&'static str>,
+    /// `Authentication-Results` header values, top first (at most 8): whether a team From is
+    /// really ours (see [`super::sender`]).
+    pub authentication_results: Vec<String>,
+    /// `Received` header values, top first (at most 32).
+    pub received: Vec<String>,
+}
+
+impl Email {
+    /// The headers the sender check reads.
+    pub fn trail(&self) -> super::sender::Trail<'_> {
+        super::sender::Trail {
+            authentication_results: self
+                .authentication_results
+                .iter()
+                .map(String::as_str)
+                .collect(),
+            received: self.received.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// Parses only the headers keepwarm reads; the rest (Received chains, DKIM and ARC seals, ...)
@@ -215,6 +234,18 @@ pub fn parse_email_within(raw: &[u8], budget: &super::Budget) -> Result<Email, S
         format!("sha256:{}", hex::encode(&h.finalize()[..16]))
     };
 
+    let mut authentication_results = Vec::new();
+    let mut received = Vec::new();
+    for (name, value) in msg.headers_raw() {
+        if name.eq_ignore_ascii_case("Received") && received.len() < 32 {
+            received.push(super::head(value.trim(), 2048).to_string());
+        } else if name.eq_ignore_ascii_case("Authentication-Results")
+            && authentication_results.len() < 8
+        {
+            authentication_results.push(super::head(value.trim(), 4096).to_string());
+        }
+    }
+
     Ok(Email {
         message_id,
         from,
@@ -229,6 +260,8 @@ pub fn parse_email_within(raw: &[u8], budget: &super::Budget) -> Result<Email, S
         class,
         content_key,
         flags,
+        authentication_results,
+        received,
     })
 }
 

@@ -4,6 +4,7 @@ pub mod autoreply;
 pub mod html;
 pub mod mime;
 pub mod quote;
+pub mod sender;
 
 pub use autoreply::Class;
 pub use mime::{Email, Mailbox, parse_email};

@@ -45,36 +45,6 @@ const BACKOFF_CAP: Duration = Duration::from_secs(300);
 /// After a refused login, wait this long: a wrong password is not fixed by hammering.
 const AUTH_RETRY: Duration = Duration::from_secs(600);
 
-/// Names servers without SPECIAL-USE give their Sent folder (compared case-insensitively).
-const SENT_NAMES: &[&str] = &[
-    "Sent",
-    "Sent Items",
-    "Sent Messages",
-    "Sent Mail",
-    "[Gmail]/Sent Mail",
-    "INBOX.Sent",
-    "INBOX/Sent",
-    "INBOX.Sent Items",
-    "已发送",
-    "已发送邮件",
-    "已傳送郵件",
-    "寄件備份",
-    "Gesendet",
-    "Gesendete Objekte",
-    "Gesendete Elemente",
-    "Enviados",
-    "Elementos enviados",
-    "Itens Enviados",
-    "Envoyés",
-    "Éléments envoyés",
-    "Отправленные",
-    "Posta inviata",
-    "Gönderilmiş Öğeler",
-    "Gönderilenler",
-    "送信済みアイテム",
-    "送信済み",
-];
-
 /// Errors of one IMAP session.
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
@@ -350,21 +320,12 @@ impl Account {
         }
     }
 
-    /// The folders to read: the configured ones, else INBOX and the Sent folder.
+    /// The folders to read: the configured ones, else INBOX and the Sent folder. A folder is
+    /// a Sent folder when the server marks it `\Sent` or by its name; in the others a team
+    /// From must be proven (`normalize::sender`).
     pub async fn folders(&self, session: &mut ImapSession) -> Result<Vec<Folder>, ImapError> {
-        if !self.cfg.folders.is_empty() {
-            return Ok(self
-                .cfg
-                .folders
-                .iter()
-                .map(|name| Folder {
-                    name: name.clone(),
-                    wire: utf7::encode(name),
-                })
-                .collect());
-        }
         let limit = self.cfg.timeout();
-        let listed: Vec<(String, bool)> = timed(limit, "LIST", async {
+        let listed: Result<Vec<(String, bool)>, ImapError> = timed(limit, "LIST", async {
             let stream = session.list(Some(""), Some("*")).await?;
             let names: Vec<_> = stream.collect().await;
             let mut out = Vec::new();
@@ -378,13 +339,34 @@ impl Account {
             }
             Ok(out)
         })
-        .await?;
+        .await;
+        if !self.cfg.folders.is_empty() {
+            // The configured folders; the server's \Sent marks when it can list them.
+            let marked: Vec<String> = listed
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, sent)| *sent)
+                .map(|(wire, _)| utf7::decode(&wire))
+                .collect();
+            return Ok(self
+                .cfg
+                .folders
+                .iter()
+                .map(|name| Folder {
+                    name: name.clone(),
+                    wire: utf7::encode(name),
+                    sent: marked.contains(name) || super::is_sent_name(name),
+                })
+                .collect());
+        }
+        let listed = listed?;
         let mut folders = vec![Folder {
             name: "INBOX".into(),
             wire: "INBOX".into(),
+            sent: false,
         }];
         let sent = listed.iter().find(|(_, sent)| *sent).or_else(|| {
-            SENT_NAMES.iter().find_map(|want| {
+            super::SENT_NAMES.iter().find_map(|want| {
                 listed
                     .iter()
                     .find(|(wire, _)| utf7::decode(wire).eq_ignore_ascii_case(want))
@@ -394,6 +376,7 @@ impl Account {
             Some((wire, _)) => folders.push(Folder {
                 name: utf7::decode(wire),
                 wire: wire.clone(),
+                sent: true,
             }),
             None => warn!(
                 account = %self.cfg.name,
@@ -439,6 +422,8 @@ fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsC
 pub struct Folder {
     pub name: String,
     pub wire: String,
+    /// The account's Sent folder: what is in it we sent.
+    pub sent: bool,
 }
 
 /// The daemon's stop signal: `true` once shutdown began.
@@ -753,6 +738,7 @@ fn origin(
         mailbox: mailbox.to_string(),
         rep: rep.clone(),
         received_at,
+        verify_sender: !folder.sent,
     }
 }
 
@@ -822,6 +808,7 @@ pub async fn sync_account_once(
                 Folder {
                     name: "*".into(),
                     wire: "*".into(),
+                    sent: false,
                 },
                 Err(e),
             )];

@@ -120,10 +120,13 @@ fn received_at(file: &Path) -> i64 {
         .unwrap_or_else(crate::store::now_ms)
 }
 
-/// Every message of the Maildir (all folders) as a lazy stream of inputs.
+/// Every message of the Maildir (all folders) as a lazy stream of inputs. With
+/// `verify_senders`, a team From in a folder other than Sent must be proven as in a live
+/// mailbox (`normalize::sender`); an archive the operator imports is trusted otherwise.
 pub fn read(
     root: &Path,
     rep: Option<String>,
+    verify_senders: bool,
 ) -> std::io::Result<impl Iterator<Item = Pending> + Send + 'static> {
     let root = std::fs::canonicalize(root)?;
     let folders = folders(&root)?;
@@ -131,32 +134,32 @@ pub fn read(
         let mailbox = format!("{}#{}", root.display(), f.name);
         let base = f.path.display().to_string();
         let rep = rep.clone();
+        let verify = verify_senders && !super::is_sent_name(&f.name);
         message_files(&f.path).map(move |file| {
             let source_key = format!("maildir:{base}/{}", unique_name(&file));
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-            let (mailbox, rep) = (mailbox.clone(), rep.clone());
+            let origin = Origin {
+                received_at: 0,
+                source_key,
+                mailbox: mailbox.clone(),
+                rep: rep.clone(),
+                verify_sender: verify,
+            };
             Pending {
                 size,
-                load: Box::new(move || load(file, source_key, mailbox, rep)),
+                load: Box::new(move || load(file, origin)),
             }
         })
     }))
 }
 
-fn load(file: PathBuf, source_key: String, mailbox: String, rep: Option<String>) -> Inbound {
+fn load(file: PathBuf, mut origin: Origin) -> Inbound {
     let payload = match std::fs::read(&file) {
         Ok(raw) => Payload::Email(raw),
         Err(e) => Payload::Unreadable(format!("cannot read {}: {e}", file.display())),
     };
-    Inbound {
-        origin: Origin {
-            received_at: received_at(&file),
-            source_key,
-            mailbox,
-            rep,
-        },
-        payload,
-    }
+    origin.received_at = received_at(&file);
+    Inbound { origin, payload }
 }
 
 #[cfg(test)]

@@ -8,11 +8,23 @@ use std::path::Path;
 use crate::message::{Inbound, Origin, Payload, Pending};
 
 /// Stream the messages of an mbox file as pipeline inputs.
+/// With `verify_senders`, a team From must be proven as in a live mailbox
+/// (`normalize::sender`), unless the file is named like a Sent folder.
 pub fn read(
     path: &Path,
     rep: Option<String>,
+    verify_senders: bool,
 ) -> std::io::Result<impl Iterator<Item = Pending> + Send + 'static> {
-    Ok(messages(path, rep)?.map(Pending::ready))
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
+        .to_string();
+    let verify = verify_senders && !super::is_sent_name(&stem);
+    Ok(messages(path, rep)?.map(move |mut i| {
+        i.origin.verify_sender = verify;
+        Pending::ready(i)
+    }))
 }
 
 /// The messages of an mbox file, read one after another.
@@ -125,6 +137,7 @@ impl MboxIter {
                 mailbox: self.mailbox.clone(),
                 rep: self.rep.clone(),
                 received_at,
+                verify_sender: false,
             },
             payload,
         }

@@ -312,6 +312,7 @@ pub fn inbound_of(events: Vec<ChatEvent>, received_at: i64) -> Vec<crate::messag
                     mailbox,
                     rep: None,
                     received_at,
+                    verify_sender: false,
                 },
                 payload: crate::message::Payload::Chat(Box::new(e)),
             }
@@ -351,6 +352,7 @@ pub fn read_paths(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<crate::me
                     mailbox: "whatsapp".into(),
                     rep: None,
                     received_at: now,
+                    verify_sender: false,
                 },
                 payload: crate::message::Payload::Unreadable(format!(
                     "not a WhatsApp webhook body: {why}"
