@@ -57,6 +57,8 @@ async fn main() {
                 url: format!("http://127.0.0.1:{port}/hook"),
                 secret_env: None,
                 secret_file: Some(secret),
+                previous_secret_env: None,
+                previous_secret_file: None,
                 events: vec![],
                 timeout: "10s".into(),
             }],

@@ -13,7 +13,9 @@ Point a [[crm.webhooks]] entry at it:
     secret_env = "KEEPWARM_WEBHOOK_SECRET"
 
 The signature recipe: X-Keepwarm-Signature is "v1=" + hex(HMAC-SHA256(secret,
-X-Keepwarm-Timestamp + "." + raw body)). Compare in constant time, over the raw bytes.
+X-Keepwarm-Timestamp + "." + raw body)). Compare in constant time, over the raw bytes. While
+keepwarm's secret is being rotated the header carries two signatures, comma-separated (the new
+secret's first): accept the request when one of them matches.
 """
 
 import argparse
@@ -31,7 +33,10 @@ TOLERANCE_SECONDS = 300
 
 def verify(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
     expected = "v1=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature)
+    ok = False
+    for candidate in signature.split(","):
+        ok |= hmac.compare_digest(expected, candidate.strip())
+    return ok
 
 
 class Seen:

@@ -224,6 +224,18 @@ async fn ready(State(state): State<Arc<ApiState>>) -> Response {
             }
         }
     }
+    // Events the CRM refused or never took do not make the daemon unready, but an operator
+    // should hear of them.
+    let mut notes: Vec<String> = Vec::new();
+    if db_ok && let Ok(depth) = crate::store::outbox::depth(&app.db).await {
+        for (state, n) in depth {
+            if n > 0 && (state == "rejected" || state == "dead") {
+                notes.push(format!(
+                    "crm: {n} deliveries {state} (keepwarm outbox list --state {state})"
+                ));
+            }
+        }
+    }
     let status = if problems.is_empty() {
         StatusCode::OK
     } else {
@@ -231,7 +243,9 @@ async fn ready(State(state): State<Arc<ApiState>>) -> Response {
     };
     (
         status,
-        axum::Json(serde_json::json!({"ready": problems.is_empty(), "problems": problems})),
+        axum::Json(
+            serde_json::json!({"ready": problems.is_empty(), "problems": problems, "notes": notes}),
+        ),
     )
         .into_response()
 }

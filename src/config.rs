@@ -116,6 +116,11 @@ pub struct CrmConfig {
     /// `keepwarm outbox list --state dead`, sent again by `keepwarm outbox replay --dead`).
     #[serde(default = "default_expire")]
     pub expire: String,
+    /// A receiver that answers 401, 403, 404, 409, 410 or a redirect (a CRM in the middle of
+    /// its own deploy, a moved endpoint) is retried on the schedule for this long after the
+    /// event was written, then the event is rejected. Other 4xx answers reject at once.
+    #[serde(default = "default_reject_grace")]
+    pub reject_grace: String,
     /// Deliveries in flight at once, over all webhooks.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
@@ -129,6 +134,7 @@ impl Default for CrmConfig {
         CrmConfig {
             retry: default_retry(),
             expire: default_expire(),
+            reject_grace: default_reject_grace(),
             concurrency: default_concurrency(),
             webhooks: Vec::new(),
         }
@@ -140,6 +146,9 @@ fn default_retry() -> Vec<String> {
 }
 fn default_expire() -> String {
     "3d".into()
+}
+fn default_reject_grace() -> String {
+    "1h".into()
 }
 fn default_concurrency() -> usize {
     32
@@ -160,6 +169,13 @@ pub struct WebhookConfig {
     pub secret_env: Option<String>,
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
+    /// While rotating the secret: the one the receiver knows until now. Every request then
+    /// carries both signatures (`X-Keepwarm-Signature: v1=<new>,v1=<previous>`), so the
+    /// receiver may switch at any time; remove this once it has.
+    #[serde(default)]
+    pub previous_secret_env: Option<String>,
+    #[serde(default)]
+    pub previous_secret_file: Option<PathBuf>,
     /// Event kinds to send (`lead.created`, `followup.*`, ...); empty: all.
     #[serde(default)]
     pub events: Vec<String>,
@@ -195,6 +211,10 @@ impl CrmConfig {
 
     pub fn expire_ms(&self) -> i64 {
         positive_ms(&self.expire).unwrap_or(3 * 86_400_000)
+    }
+
+    pub fn reject_grace_ms(&self) -> i64 {
+        positive_ms(&self.reject_grace).unwrap_or(3_600_000)
     }
 }
 
@@ -1317,6 +1337,12 @@ impl Config {
                 format!("{:?} is not a duration like \"3d\"", crm.expire),
             );
         }
+        if positive_ms(&crm.reject_grace).is_none() {
+            add(
+                "crm.reject_grace".into(),
+                format!("{:?} is not a duration like \"1h\"", crm.reject_grace),
+            );
+        }
         if !(1..=1024).contains(&crm.concurrency) {
             add(
                 "crm.concurrency".into(),
@@ -1337,9 +1363,15 @@ impl Config {
                 Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host) => {}
                 Ok(_) => add(
                     key("url"),
-                    format!("{:?}: https only (http only to a loopback host)", w.url),
+                    format!(
+                        "{:?}: https only (http only to a loopback host)",
+                        redact_url(&w.url)
+                    ),
                 ),
-                Err(e) => add(key("url"), format!("{:?} is not a URL: {e}", w.url)),
+                Err(e) => add(
+                    key("url"),
+                    format!("{:?} is not a URL: {e}", redact_url(&w.url)),
+                ),
             }
             if w.secret_env.is_none() && w.secret_file.is_none() {
                 add(
@@ -1400,6 +1432,11 @@ impl Config {
                 format!("crm.webhooks[{i}].secret_env"),
                 &w.secret_env,
                 &w.secret_file,
+            );
+            check(
+                format!("crm.webhooks[{i}].previous_secret_env"),
+                &w.previous_secret_env,
+                &w.previous_secret_file,
             );
         }
         for (i, a) in self.imap.iter().enumerate() {
@@ -1557,18 +1594,51 @@ impl Config {
     }
 }
 
-/// Hide a password in a database URL before it is shown anywhere.
+/// Query keys whose values are shown in logs and errors (connection settings, never secrets).
+const VISIBLE_QUERY_KEYS: &[&str] = &[
+    "sslmode",
+    "sslrootcert",
+    "application_name",
+    "connect_timeout",
+    "mode",
+    "cache",
+    "target_session_attrs",
+];
+
+/// A URL (database or webhook) with its secrets hidden before it is shown anywhere: the
+/// password of the userinfo, and every query value but a few known harmless ones
+/// (`?password=`, `?token=`, `?key=` all become `***`).
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
+            let creds = &base[s + 3..at];
             match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
+                Some(c) => format!("{}{}:***{}", &base[..s + 3], &creds[..c], &base[at..]),
+                None => base.to_string(),
             }
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        let parts: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if !VISIBLE_QUERY_KEYS.contains(&k.to_ascii_lowercase().as_str()) => {
+                    format!("{k}=***")
+                }
+                Some((k, v)) => format!("{k}={v}"),
+                None if kv.is_empty() => String::new(),
+                None => "***".into(),
+            })
+            .collect();
+        out.push_str(&parts.join("&"));
     }
+    out
 }
 
 fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
@@ -1706,5 +1776,21 @@ mod tests {
             "postgres://u:***@host/db"
         );
         assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+        assert_eq!(
+            redact_url("postgres://u@host/db?sslmode=verify-full&password=hunter2"),
+            "postgres://u@host/db?sslmode=verify-full&password=***"
+        );
+        assert_eq!(
+            redact_url("https://crm.example/hook?token=abc&x=1"),
+            "https://crm.example/hook?token=***&x=***"
+        );
+        assert_eq!(
+            redact_url("https://user:pw@crm.example/hook"),
+            "https://user:***@crm.example/hook"
+        );
+        assert_eq!(
+            redact_url("sqlite://kw.db?mode=rwc"),
+            "sqlite://kw.db?mode=rwc"
+        );
     }
 }

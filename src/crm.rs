@@ -24,11 +24,25 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The retry schedule (ms per step, the last repeating) and the expiry, from `[crm]`.
+/// The signature header for every secret in use (one, or two during a rotation: the new one
+/// first), comma-separated.
+pub fn signatures(secrets: &[Vec<u8>], timestamp: i64, body: &[u8]) -> String {
+    secrets
+        .iter()
+        .map(|s| sign(s, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The retry schedule (ms per step, the last repeating), the expiry, and the grace of
+/// "not now" answers, from `[crm]`.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub retry: Vec<i64>,
     pub expire: i64,
+    /// 401, 403, 404, 409, 410 and redirects are retried this long after the event was
+    /// written, then rejected.
+    pub reject_grace: i64,
 }
 
 impl Schedule {
@@ -36,7 +50,10 @@ impl Schedule {
     ///
     /// 2xx: delivered. 408, 429 and 5xx, timeouts and connection errors: retried after the
     /// next step of the schedule, or after `Retry-After` when that is later; dead when the
-    /// next attempt would fall after `queued_at + expire`. Any other status: rejected.
+    /// next attempt would fall after `queued_at + expire`. 401, 403, 404, 409, 410 and 3xx
+    /// (redirects are never followed): retried the same way within `reject_grace`, then
+    /// rejected. Any other status: rejected. Every time is computed saturating, so no answer
+    /// can overflow it.
     pub fn decide(
         &self,
         status: Option<u16>,
@@ -46,48 +63,60 @@ impl Schedule {
         queued_at: i64,
         now: i64,
     ) -> Outcome {
-        match status {
+        let graced = match status {
             Some(s) if (200..300).contains(&s) => return Outcome::Delivered { status: s },
+            Some(s) if (300..400).contains(&s) => true,
+            Some(401 | 403 | 404 | 409 | 410) => true,
             Some(s) if s != 408 && s != 429 && !(500..600).contains(&s) => {
                 return Outcome::Rejected { status: s, error };
             }
-            _ => {}
-        }
-        let step = self
-            .retry
-            .get(attempts_before as usize)
+            _ => false,
+        };
+        let step = usize::try_from(attempts_before)
+            .ok()
+            .and_then(|i| self.retry.get(i))
             .or(self.retry.last())
             .copied()
             .unwrap_or(60_000);
-        let at = now + step.max(retry_after_ms.unwrap_or(0));
-        if at > queued_at + self.expire {
-            Outcome::Dead { status, error }
+        let wait = step.max(retry_after_ms.unwrap_or(0));
+        let at = now.saturating_add(wait);
+        let limit = queued_at.saturating_add(if graced {
+            self.reject_grace.min(self.expire)
         } else {
-            Outcome::Retry { status, error, at }
+            self.expire
+        });
+        // A wait that saturated is past any expiry.
+        match (at > limit || at == i64::MAX, graced, status) {
+            (true, true, Some(s)) => Outcome::Rejected { status: s, error },
+            (true, _, _) => Outcome::Dead { status, error },
+            (false, _, _) => Outcome::Retry { status, error, at },
         }
     }
 }
 
-/// `Retry-After` in ms: seconds or an HTTP date.
+/// `Retry-After` in ms: seconds or an HTTP date (never negative, never overflowing).
 fn retry_after(headers: &reqwest::header::HeaderMap, now: i64) -> Option<i64> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim();
-    if let Ok(secs) = v.parse::<i64>() {
-        return Some(secs.max(0) * 1000);
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000));
     }
     let at = chrono::DateTime::parse_from_rfc2822(v)
         .ok()?
         .timestamp_millis();
-    Some((at - now).max(0))
+    Some(at.saturating_sub(now).max(0))
 }
 
 /// What a webhook needs besides its config (same index in `Dispatcher::configs`).
 struct Hook {
-    secret: Vec<u8>,
+    /// The signing secret, and the previous one during a rotation.
+    secrets: Vec<Vec<u8>>,
     client: reqwest::Client,
+    /// The URL as logs and errors may show it (secrets hidden).
+    shown_url: String,
 }
 
 /// The webhooks and their policy.
@@ -115,17 +144,30 @@ impl Dispatcher {
             let secret =
                 crate::config::read_secret(w.secret_env.as_deref(), w.secret_file.as_deref())
                     .map_err(|e| format!("crm webhook {}: {e}", w.name))?;
+            let mut secrets = vec![secret.into_bytes()];
+            if w.previous_secret_env.is_some() || w.previous_secret_file.is_some() {
+                let previous = crate::config::read_secret(
+                    w.previous_secret_env.as_deref(),
+                    w.previous_secret_file.as_deref(),
+                )
+                .map_err(|e| format!("crm webhook {} (previous secret): {e}", w.name))?;
+                secrets.push(previous.into_bytes());
+            }
+            // Redirects are never followed: a 307 would re-send the signed event elsewhere, a
+            // 301 would turn it into a GET without a body.
             let client = reqwest::Client::builder()
                 .timeout(w.timeout())
                 .connect_timeout(w.timeout().min(Duration::from_secs(10)))
                 .pool_max_idle_per_host(config.crm.concurrency)
+                .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("keepwarm/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|e| format!("crm webhook {}: cannot build an HTTP client: {e}", w.name))?;
             longest = longest.max(w.timeout());
             hooks.push(Hook {
-                secret: secret.into_bytes(),
+                secrets,
                 client,
+                shown_url: crate::config::redact_url(&w.url),
             });
         }
         Ok(Some(Dispatcher {
@@ -134,6 +176,7 @@ impl Dispatcher {
             schedule: Schedule {
                 retry: config.crm.retry_ms(),
                 expire: config.crm.expire_ms(),
+                reject_grace: config.crm.reject_grace_ms(),
             },
             concurrency: config.crm.concurrency.max(1),
             // Every claimed delivery is sent (or timed out) before the lease ends, so another
@@ -221,16 +264,36 @@ impl Dispatcher {
             .header("x-keepwarm-event-id", &c.event_id)
             .header("x-keepwarm-event-type", &c.kind)
             .header("x-keepwarm-timestamp", ts.to_string())
-            .header("x-keepwarm-signature", sign(&hook.secret, ts, &body))
+            .header("x-keepwarm-signature", signatures(&hook.secrets, ts, &body))
             .body(body);
+        // Errors name the URL with its secrets hidden (reqwest's own text would show the
+        // query string).
         let (status, after, error) = match request.send().await {
+            Ok(r) if r.status().is_redirection() => {
+                let status = r.status().as_u16();
+                let to = r
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(crate::config::redact_url)
+                    .unwrap_or_else(|| "?".into());
+                let error = format!(
+                    "HTTP {status}: {} redirects to {to}; redirects are not followed: set the new URL in crm.webhooks",
+                    hook.shown_url
+                );
+                (Some(status), None, error)
+            }
             Ok(r) => {
                 let status = r.status().as_u16();
                 let after = retry_after(r.headers(), now);
                 (Some(status), after, format!("HTTP {status}"))
             }
-            Err(e) if e.is_timeout() => (None, None, "timed out".to_string()),
-            Err(e) => (None, None, format!("cannot reach the webhook: {e}")),
+            Err(e) if e.is_timeout() => (None, None, format!("{} timed out", hook.shown_url)),
+            Err(e) => (
+                None,
+                None,
+                format!("cannot reach {}: {}", hook.shown_url, e.without_url()),
+            ),
         };
         self.schedule
             .decide(status, after, error, c.attempts, c.created_at, now_ms())
@@ -282,6 +345,7 @@ mod tests {
         let s = Schedule {
             retry: vec![60_000, 300_000],
             expire: 3_600_000,
+            reject_grace: 600_000,
         };
         let d =
             |status, after, attempts, now| s.decide(status, after, "x".into(), attempts, 0, now);
@@ -312,5 +376,66 @@ mod tests {
             d(Some(503), None, 3, 3_500_000),
             Outcome::Dead { .. }
         ));
+        // A CRM in its own deploy (401/404/409/410) or a redirect: retried within the grace,
+        // then rejected.
+        for status in [401, 403, 404, 409, 410, 301, 307] {
+            assert!(
+                matches!(
+                    d(Some(status), None, 0, 0),
+                    Outcome::Retry { at: 60_000, .. }
+                ),
+                "{status}"
+            );
+            assert!(
+                matches!(d(Some(status), None, 1, 400_000), Outcome::Rejected { .. }),
+                "{status}"
+            );
+        }
+        assert!(matches!(
+            d(Some(422), None, 0, 0),
+            Outcome::Rejected { status: 422, .. }
+        ));
+        // A huge Retry-After neither overflows nor postpones beyond the expiry: dead, not a
+        // retry at a wrapped-around time.
+        assert!(matches!(
+            d(Some(429), Some(i64::MAX), 0, 0),
+            Outcome::Dead { .. }
+        ));
+        assert!(matches!(
+            s.decide(
+                Some(503),
+                Some(i64::MAX),
+                "x".into(),
+                i64::MAX,
+                i64::MAX - 5,
+                i64::MAX - 1
+            ),
+            Outcome::Dead { .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_is_clamped() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "99999999999999999999".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h, 0), None);
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "9223372036854775807".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h, 0), Some(i64::MAX));
+        h.insert(reqwest::header::RETRY_AFTER, "-5".parse().unwrap());
+        assert_eq!(retry_after(&h, 0), None);
+    }
+
+    #[test]
+    fn two_secrets_during_a_rotation_sign_both() {
+        let both = signatures(&[b"new".to_vec(), b"old".to_vec()], 1_780_000_000, b"{}");
+        let (a, b) = both.split_once(',').unwrap();
+        assert_eq!(a, sign(b"new", 1_780_000_000, b"{}"));
+        assert_eq!(b, sign(b"old", 1_780_000_000, b"{}"));
     }
 }

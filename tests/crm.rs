@@ -310,3 +310,116 @@ fn webhook_config_problems_name_their_keys() {
         assert!(err.contains(key), "{key}: {err}");
     }
 }
+
+#[test]
+fn redirects_are_not_followed_a_deploy_window_is_retried_and_secrets_stay_hidden() {
+    // The receiver redirects the first delivery elsewhere (307, then 301), answers 401 and
+    // 404 as a CRM in the middle of its deploy, then takes everything; a second receiver at
+    // the redirect target must never see the signed event.
+    let elsewhere = Receiver::start(SECRET, vec![], Duration::ZERO);
+    let location: &'static str = Box::leak(
+        format!(
+            "Location: http://127.0.0.1:{}/stolen?key=leak\r\n",
+            elsewhere.port
+        )
+        .into_boxed_str(),
+    );
+    let receiver = Receiver::start(
+        SECRET,
+        vec![
+            Reply::Status(307, location),
+            Reply::Status(301, location),
+            Reply::Status(401, ""),
+            Reply::Status(404, ""),
+        ],
+        Duration::ZERO,
+    );
+    let w = Workspace::new(&format!(
+        "[leads]\nenabled = true\n[crm]\nretry = [\"1s\"]\nexpire = \"1m\"\nreject_grace = \"30s\"\n\
+         [[crm.webhooks]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{}/hook?token=sekrit-in-url\"\n\
+         secret_env = \"KW_HOOK_SECRET\"\nprevious_secret_env = \"KW_OLD_SECRET\"\ntimeout = \"1s\"\nevents = [\"lead.created\"]\n",
+        receiver.port
+    ));
+    make_leads(&w, 1);
+    let run = w.spawn_with_env(
+        &["run"],
+        &[("KW_HOOK_SECRET", SECRET), ("KW_OLD_SECRET", "whsec-old")],
+    );
+    w.wait_for("the event delivered", Duration::from_secs(30), || {
+        deliveries(&w, "delivered").len() == 1
+    });
+    let log = run.log.lock().unwrap().join("\n");
+    drop(run);
+    let all = receiver.received();
+    let answered: Vec<u16> = all.iter().map(|r| r.answered).collect();
+    assert_eq!(answered, [307, 301, 401, 404, 200], "{all:#?}");
+    // Always a POST with the body: a 301 never turned it into a GET.
+    assert!(all.iter().all(|r| r.method == "POST" && r.signature_ok));
+    // Signed with both secrets during the rotation.
+    assert!(all.iter().all(|r| r.signatures == 2));
+    assert!(elsewhere.received().is_empty(), "a redirect was followed");
+    let d = &deliveries(&w, "delivered")[0];
+    assert_eq!(d["attempts"], 5);
+    // Neither the delivery record nor the log shows the URL's token.
+    let all_rows = w.ok(&["outbox", "list", "--limit", "100", "--format", "jsonl"]);
+    assert!(
+        !all_rows.contains("sekrit") && !log.contains("sekrit"),
+        "{log}"
+    );
+    assert!(!log.contains("key=leak"), "{log}");
+
+    // Past the grace, a 404 is final; any other 4xx is final at once.
+    let receiver = Receiver::start(
+        SECRET,
+        (0..20).map(|_| Reply::Status(404, "")).collect(),
+        Duration::ZERO,
+    );
+    let w = Workspace::new(&format!(
+        "[leads]\nenabled = true\n[crm]\nretry = [\"1s\"]\nexpire = \"1m\"\nreject_grace = \"2s\"\n\
+         [[crm.webhooks]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{}/hook\"\nsecret_env = \"KW_HOOK_SECRET\"\ntimeout = \"1s\"\nevents = [\"lead.created\"]\n",
+        receiver.port
+    ));
+    make_leads(&w, 1);
+    let run = w.spawn_with_env(&["run"], &[("KW_HOOK_SECRET", SECRET)]);
+    w.wait_for("the event rejected", Duration::from_secs(20), || {
+        deliveries(&w, "rejected").len() == 1
+    });
+    drop(run);
+    let attempts = deliveries(&w, "rejected")[0]["attempts"].as_i64().unwrap();
+    assert!((2..=4).contains(&attempts), "{attempts}");
+}
+
+#[test]
+fn a_huge_retry_after_ends_the_delivery_instead_of_looping() {
+    let receiver = Receiver::start(
+        SECRET,
+        (0..50)
+            .map(|_| Reply::Status(429, "Retry-After: 9223372036854775807\r\n"))
+            .collect(),
+        Duration::ZERO,
+    );
+    let admin = common::free_port();
+    let w = Workspace::new(&format!(
+        "[http]\nadmin_listen = \"127.0.0.1:{admin}\"\n\
+         [leads]\nenabled = true\n[crm]\nretry = [\"1s\"]\nexpire = \"1m\"\n\
+         [[crm.webhooks]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{}/hook\"\nsecret_env = \"KW_HOOK_SECRET\"\ntimeout = \"1s\"\nevents = [\"lead.created\"]\n",
+        receiver.port
+    ));
+    make_leads(&w, 1);
+    let run = w.spawn_with_env(&["run"], &[("KW_HOOK_SECRET", SECRET)]);
+    w.wait_for("the delivery dead", Duration::from_secs(20), || {
+        deliveries(&w, "dead").len() == 1
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(receiver.received().len(), 1, "one attempt, not a loop");
+    // Readiness says so (still ready: the CRM is at fault, not the daemon); metrics count it.
+    let (status, body) = common::http(admin, "GET", "/readyz", &[], b"");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("crm: 1 deliveries dead"), "{body}");
+    let (_, metrics) = common::http(admin, "GET", "/metrics", &[], b"");
+    assert!(
+        metrics.contains("keepwarm_deliveries_total{webhook=\"crm\",outcome=\"dead\"} 1"),
+        "{metrics}"
+    );
+    drop(run);
+}

@@ -379,7 +379,7 @@ fn readyz_reports_a_failing_mailbox() {
     let (status, body) = http(srv.admin, "GET", "/readyz", &[], b"");
     assert_eq!(
         (status, body.as_str()),
-        (200, r#"{"problems":[],"ready":true}"#)
+        (200, r#"{"notes":[],"problems":[],"ready":true}"#)
     );
     // Not on the public listener, which faces the internet.
     assert_eq!(http(srv.port, "GET", "/readyz", &[], b"").0, 404);

@@ -30,6 +30,9 @@ pub struct Received {
     pub body: serde_json::Value,
     /// When the request arrived.
     pub at: std::time::Instant,
+    /// How many signatures the request carried.
+    pub signatures: usize,
+    pub method: String,
 }
 
 pub struct Receiver {
@@ -117,7 +120,16 @@ fn serve(
             event_id: header("x-keepwarm-event-id"),
             event_type: header("x-keepwarm-event-type"),
             customer: json["customer_id"].as_str().map(str::to_string),
-            signature_ok: expected == header("x-keepwarm-signature"),
+            // During a secret rotation the header holds several signatures.
+            signature_ok: header("x-keepwarm-signature")
+                .split(',')
+                .any(|s| s.trim() == expected),
+            signatures: header("x-keepwarm-signature").split(',').count(),
+            method: request_line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string(),
             answered: 0,
             body: json,
             at: std::time::Instant::now(),
