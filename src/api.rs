@@ -116,7 +116,7 @@ impl ApiState {
             {
                 (None, None) => Ok(None),
                 _ => read_secret(env.as_deref(), file.as_deref())
-                    .map(Some)
+                    .map(|s| Some(s.expose().to_string()))
                     .map_err(|e| ServeError::Config(format!("{path}: {e}"))),
             };
         let secrets: Vec<Vec<u8>> = secret(

@@ -179,6 +179,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     let dispatcher = crate::crm::Dispatcher::new(&config).map_err(StartError::Crm)?;
     let app = App::start(config).await?;
+    for a in &accounts {
+        a.keep_tokens_in(&app.db);
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     if app.config.http.listen.is_some() || app.config.http.admin().is_some() {

@@ -893,6 +893,9 @@ async fn sync_once(config: Config, only: Option<&str>) -> Result<()> {
     }
     let started = std::time::Instant::now();
     let app = crate::app::App::start(config).await?;
+    for a in &accounts {
+        a.keep_tokens_in(&app.db);
+    }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     // Ctrl-C / SIGTERM: stop fetching, let the chunks under way commit.
     tokio::spawn(async move {

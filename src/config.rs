@@ -788,6 +788,20 @@ fn duration(s: &str) -> Option<std::time::Duration> {
         .map(|ms| std::time::Duration::from_millis(ms as u64))
 }
 
+/// An `https://` URL, or `http://` to a loopback host: judged on the URL as parsed, so
+/// `http://localhost:80@elsewhere/` (user "localhost", host "elsewhere") is not loopback.
+pub fn secure_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some() => Ok(()),
+        Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host) => Ok(()),
+        Ok(_) => Err(format!(
+            "{:?}: https only (http only to a loopback host)",
+            redact_url(url)
+        )),
+        Err(e) => Err(format!("{:?} is not a URL: {e}", redact_url(url))),
+    }
+}
+
 /// Is `host` this machine (where plain-text IMAP is acceptable)?
 pub fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
@@ -796,16 +810,41 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A secret value held in memory (a password, a token, a signing key): its `Debug` shows
+/// `***`, it has no `Display`, and it is read only through [`Secret::expose`], so it never
+/// lands in a log line or an error by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// A secret from an environment variable or a file: the value, or what is wrong. Secrets are
 /// never logged.
-pub fn read_secret(env: Option<&str>, file: Option<&Path>) -> Result<String, String> {
+pub fn read_secret(env: Option<&str>, file: Option<&Path>) -> Result<Secret, String> {
     match (env, file) {
         (Some(var), None) => match std::env::var(var) {
-            Ok(v) if !v.is_empty() => Ok(v),
+            Ok(v) if !v.is_empty() => Ok(Secret(v)),
             _ => Err(format!("environment variable {var} is not set")),
         },
         (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(v) if !v.trim().is_empty() => Ok(v.trim_end_matches(['\r', '\n']).to_string()),
+            Ok(v) if !v.trim().is_empty() => {
+                Ok(Secret(v.trim_end_matches(['\r', '\n']).to_string()))
+            }
             Ok(_) => Err(format!("{} is empty", path.display())),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         },
@@ -832,8 +871,8 @@ fn default_watch_interval() -> u64 {
     2
 }
 
-/// `[database]`
-#[derive(Debug, Clone, Deserialize)]
+/// `[database]` (its `Debug` hides the URL's password).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `sqlite://PATH` (created when missing) or `postgres://USER@HOST:PORT/DB` (several
@@ -850,6 +889,18 @@ pub struct DatabaseConfig {
     /// PostgreSQL connections per instance.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("url_env", &self.url_env)
+            .field("url_file", &self.url_file)
+            .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -1058,7 +1109,7 @@ impl Config {
                 let db = &config.database;
                 if db.url_env.is_some() || db.url_file.is_some() {
                     match read_secret(db.url_env.as_deref(), db.url_file.as_deref()) {
-                        Ok(url) => config.database.url = url.trim().to_string(),
+                        Ok(url) => config.database.url = url.expose().trim().to_string(),
                         Err(message) => problems.push(Problem {
                             path: if db.url_env.is_some() {
                                 "database.url_env".into()
@@ -1358,20 +1409,8 @@ impl Config {
                     format!("{:?} must be unique and not empty", w.name),
                 );
             }
-            match reqwest::Url::parse(&w.url) {
-                Ok(u) if u.scheme() == "https" => {}
-                Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host) => {}
-                Ok(_) => add(
-                    key("url"),
-                    format!(
-                        "{:?}: https only (http only to a loopback host)",
-                        redact_url(&w.url)
-                    ),
-                ),
-                Err(e) => add(
-                    key("url"),
-                    format!("{:?} is not a URL: {e}", redact_url(&w.url)),
-                ),
+            if let Err(why) = secure_url(&w.url) {
+                add(key("url"), why);
             }
             if w.secret_env.is_none() && w.secret_file.is_none() {
                 add(
@@ -1525,17 +1564,10 @@ impl Config {
                         ),
                         _ => {}
                     }
-                    if let Some(url) = &o.token_url {
-                        let loopback = url
-                            .strip_prefix("http://")
-                            .and_then(|r| r.split(['/', ':']).next())
-                            .is_some_and(is_loopback_host);
-                        if !(url.starts_with("https://") || loopback) {
-                            add(
-                                at("token_url"),
-                                "must be https:// (http:// only for a loopback host)".into(),
-                            );
-                        }
+                    if let Some(url) = &o.token_url
+                        && let Err(why) = secure_url(url)
+                    {
+                        add(at("token_url"), why);
                     }
                     if o.client_id.trim().is_empty() {
                         add(at("client_id"), "must not be empty".into());
@@ -1767,6 +1799,36 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("reps[1].emails[0]"), "{err}");
+    }
+
+    #[test]
+    fn only_https_or_loopback_http_urls() {
+        assert!(secure_url("https://oauth2.googleapis.com/token").is_ok());
+        assert!(secure_url("http://127.0.0.1:8080/token").is_ok());
+        assert!(secure_url("http://localhost/token").is_ok());
+        assert!(secure_url("http://[::1]:9/token").is_ok());
+        assert!(secure_url("http://localhost:80@elsewhere.example/token").is_err());
+        assert!(secure_url("http://127.0.0.1.evil.example/token").is_err());
+        assert!(secure_url("http://token.example/token").is_err());
+        assert!(secure_url("ftp://localhost/token").is_err());
+        let err = parse(
+            "[[imap]]\nname = \"a\"\nhost = \"imap.example\"\nusername = \"u\"\n\
+             [imap.oauth2]\ntoken_url = \"http://localhost:80@elsewhere.example/\"\n\
+             client_id = \"c\"\nrefresh_token_env = \"R\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("imap[0].oauth2.token_url"), "{err}");
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let mut c = parse("").unwrap();
+        c.database.url = "postgres://kw:hunter2@db.example/kw?password=hunter2".into();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -144,14 +144,14 @@ impl Dispatcher {
             let secret =
                 crate::config::read_secret(w.secret_env.as_deref(), w.secret_file.as_deref())
                     .map_err(|e| format!("crm webhook {}: {e}", w.name))?;
-            let mut secrets = vec![secret.into_bytes()];
+            let mut secrets = vec![secret.expose().as_bytes().to_vec()];
             if w.previous_secret_env.is_some() || w.previous_secret_file.is_some() {
                 let previous = crate::config::read_secret(
                     w.previous_secret_env.as_deref(),
                     w.previous_secret_file.as_deref(),
                 )
                 .map_err(|e| format!("crm webhook {} (previous secret): {e}", w.name))?;
-                secrets.push(previous.into_bytes());
+                secrets.push(previous.expose().as_bytes().to_vec());
             }
             // Redirects are never followed: a 307 would re-send the signed event elsewhere, a
             // 301 would turn it into a GET without a body.

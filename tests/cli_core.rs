@@ -557,3 +557,28 @@ fn config_example_documents_a_valid_config() {
         );
     }
 }
+
+#[test]
+#[cfg(unix)]
+fn a_new_sqlite_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("");
+    env.ok(&["migrate"]);
+    if let TestDb::Sqlite = env.db {
+        let mode = std::fs::metadata(env.path("kw.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        for side in ["kw.db-wal", "kw.db-shm"] {
+            if let Ok(m) = std::fs::metadata(env.path(side)) {
+                assert_eq!(m.permissions().mode() & 0o077, 0, "{side}");
+            }
+        }
+    }
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keepwarm.service"),
+    )
+    .unwrap();
+    assert!(unit.contains("UMask=0077"));
+}

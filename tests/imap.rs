@@ -662,3 +662,88 @@ fn a_team_from_in_an_inbox_counts_only_when_the_receiving_server_proves_it() {
     ]);
     assert_eq!(w3.messages()[0]["class"], "spoof");
 }
+
+#[test]
+fn a_rotated_refresh_token_is_kept_sealed_and_used_after_a_restart() {
+    // The endpoint rotates refresh tokens and revokes the used one; it also names an absurd
+    // lifetime, which must not overflow the token cache.
+    let tokens = TokenServer::start_rotating(u64::MAX, "alice@example.test");
+    let d = Dovecot::start(Options {
+        oauth_introspection_port: Some(tokens.port),
+        ..Options::default()
+    });
+    let mut c = d.client("alice@example.test", "alicepw");
+    c.append("INBOX", &customer_mail(1, 0), None);
+    c.logout();
+    let w = Workspace::new(&format!(
+        "[[imap]]\nname = \"alice\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"alice@example.test\"\nfolders = [\"INBOX\"]\n[imap.oauth2]\ntoken_url = \"http://127.0.0.1:{}/token\"\nclient_id = \"keepwarm-test\"\nrefresh_token_env = \"KW_REFRESH\"\n",
+        d.port, tokens.port
+    ));
+    // Each run is a new process starting from the configured refresh-1, long revoked after
+    // the first: only the stored, rotated token lets the second and third log in.
+    for round in 1..=3 {
+        let mut c = d.client("alice@example.test", "alicepw");
+        c.append("INBOX", &customer_mail(round + 1, 0), None);
+        c.logout();
+        let out = w.run(&["sync", "--once"]);
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(w.messages().len(), 4);
+    assert_eq!(tokens.issued(), 3);
+    let stored = w.column("SELECT value FROM setting WHERE key = 'oauth2:alice'");
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !stored[0].contains("refresh-"),
+        "stored in clear: {}",
+        stored[0]
+    );
+
+    // A new refresh token in the config wins over the stored chain (here a wrong one: it is
+    // tried, and refused, rather than the stored token being used behind the operator's back).
+    let out = w
+        .command(&["sync", "--once"])
+        .env("KW_REFRESH", "refresh-other")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_grant"));
+}
+
+#[test]
+fn a_message_the_server_lists_but_does_not_return_is_recorded_not_skipped() {
+    let d = Dovecot::start(Options::default());
+    let mut c = d.client("alice@example.test", "alicepw");
+    for i in 1..=3 {
+        c.append("INBOX", &customer_mail(i, 0), None);
+    }
+    c.logout();
+    let proxy = common::HidingProxy::start(d.port, 2);
+    let w = Workspace::new(&account(&d, "folders = [\"INBOX\"]\n").replace(
+        &format!("port = {}", d.port),
+        &format!("port = {}", proxy.port),
+    ));
+    let out = w.ok(&["sync", "--once"]);
+    assert!(out.contains("alice/INBOX: fetched 3"), "{out}");
+    assert_eq!(w.messages().len(), 2);
+    let failures: Vec<serde_json::Value> =
+        serde_json::from_str(&w.ok(&["failures", "--format", "json"])).unwrap();
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert!(failures[0]["source_key"].as_str().unwrap().ends_with("/2"));
+    assert!(
+        failures[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("returned nothing for UID 2"),
+        "{failures:#?}"
+    );
+    // The folder is done and healthy: the checkpoint moved past it.
+    assert!(
+        w.status()
+            .iter()
+            .all(|s| s["failures"] == 0 && s["behind"] == 0)
+    );
+}

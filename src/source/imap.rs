@@ -153,8 +153,8 @@ impl AsyncWrite for Conn {
 type ImapSession = Session<Conn>;
 
 enum Credentials {
-    Password(String),
-    OAuth2(TokenSource),
+    Password(crate::config::Secret),
+    OAuth2(Box<TokenSource>),
 }
 
 /// One configured account, ready to connect.
@@ -176,7 +176,7 @@ impl Account {
     /// Read the account's secrets and build its TLS settings.
     pub fn new(cfg: &ImapConfig) -> Result<Account, String> {
         let credentials = match &cfg.oauth2 {
-            Some(o) => Credentials::OAuth2(TokenSource::new(o, cfg.timeout())?),
+            Some(o) => Credentials::OAuth2(Box::new(TokenSource::new(o, cfg.timeout())?)),
             None => Credentials::Password(read_secret(
                 cfg.password_env.as_deref(),
                 cfg.password_file.as_deref(),
@@ -195,6 +195,13 @@ impl Account {
 
     pub fn name(&self) -> &str {
         &self.cfg.name
+    }
+
+    /// Keep an OAuth2 account's rotated refresh tokens in `db` (see `oauth`).
+    pub fn keep_tokens_in(&self, db: &crate::store::Db) {
+        if let Credentials::OAuth2(tokens) = &self.credentials {
+            tokens.persist_in(db, &self.cfg.name);
+        }
     }
 
     /// Connect, secure and log in.
@@ -253,7 +260,7 @@ impl Account {
         let user = &self.cfg.username;
         match &self.credentials {
             Credentials::Password(password) => {
-                match tokio::time::timeout(limit, client.login(user, password)).await {
+                match tokio::time::timeout(limit, client.login(user, password.expose())).await {
                     Ok(Ok(session)) => Ok(session),
                     Ok(Err((async_imap::error::Error::No(why), _))) => Err(ImapError::Auth(
                         format!("the server refused the login of {user}: {}", why.trim()),
@@ -585,27 +592,26 @@ pub async fn sync_folder(
                 });
             }
             if !small.is_empty() {
-                let got = timed(limit, "UID FETCH", async {
-                    let mut stream = session
-                        .uid_fetch(uid_set(&small), "(UID INTERNALDATE BODY.PEEK[])")
-                        .await?;
-                    let mut got = Vec::with_capacity(small.len());
-                    while let Some(f) = stream.next().await {
-                        let f = f?;
-                        let Some(uid) = f.uid else { continue };
-                        let received = f
-                            .internal_date()
-                            .map(|d| d.timestamp_millis())
-                            .unwrap_or_else(now_ms);
-                        let payload = match f.body() {
-                            Some(body) => Payload::Email(body.to_vec()),
-                            None => Payload::Unreadable("the server sent no message body".into()),
-                        };
-                        got.push((uid, received, payload));
+                let mut got = fetch_bodies(session, &small, limit).await?;
+                // A UID the server did not return (deleted meanwhile, or a server hiccup): ask
+                // once more for just those; still missing, it is recorded, never skipped
+                // silently.
+                let missing = missing_uids(&small, &got);
+                if !missing.is_empty() {
+                    let again = fetch_bodies(session, &missing, limit).await?;
+                    got.extend(again.into_iter().filter(|(u, _, _)| missing.contains(u)));
+                    for uid in missing_uids(&small, &got) {
+                        warn!(account = %name, folder = %folder.name, uid,
+                            "The server returned nothing for a message it listed; recorded as a failure.");
+                        got.push((
+                            uid,
+                            now_ms(),
+                            Payload::Unreadable(format!(
+                                "the server returned nothing for UID {uid} (twice): deleted while being read, or a server fault"
+                            )),
+                        ));
                     }
-                    Ok(got)
-                })
-                .await?;
+                }
                 for (uid, received, payload) in got {
                     if let Payload::Email(raw) = &payload {
                         chunk_bytes += raw.len() as u64;
@@ -722,6 +728,49 @@ pub async fn sync_folder(
             failed = synced.report.failed, "Folder synced.");
     }
     Ok(synced)
+}
+
+/// `UID FETCH` the bodies of `uids`: (uid, INTERNALDATE, payload) of each message the server
+/// returned among those asked for, once each (unsolicited FETCH responses are dropped).
+async fn fetch_bodies(
+    session: &mut ImapSession,
+    uids: &[u32],
+    limit: Duration,
+) -> Result<Vec<(u32, i64, Payload)>, ImapError> {
+    timed(limit, "UID FETCH", async {
+        let mut stream = session
+            .uid_fetch(uid_set(uids), "(UID INTERNALDATE BODY.PEEK[])")
+            .await?;
+        let mut got: Vec<(u32, i64, Payload)> = Vec::with_capacity(uids.len());
+        while let Some(f) = stream.next().await {
+            let f = f?;
+            let Some(uid) = f.uid else { continue };
+            if uids.binary_search(&uid).is_err() || got.iter().any(|(u, _, _)| *u == uid) {
+                continue;
+            }
+            let received = f
+                .internal_date()
+                .map(|d| d.timestamp_millis())
+                .unwrap_or_else(now_ms);
+            let payload = match f.body() {
+                Some(body) => Payload::Email(body.to_vec()),
+                None => Payload::Unreadable("the server sent no message body".into()),
+            };
+            got.push((uid, received, payload));
+        }
+        Ok(got)
+    })
+    .await
+}
+
+/// The UIDs asked for (sorted) that are not among those fetched.
+fn missing_uids(asked: &[u32], got: &[(u32, i64, Payload)]) -> Vec<u32> {
+    let have: std::collections::HashSet<u32> = got.iter().map(|(u, _, _)| *u).collect();
+    asked
+        .iter()
+        .copied()
+        .filter(|u| !have.contains(u))
+        .collect()
 }
 
 fn origin(

@@ -212,6 +212,7 @@ impl Db {
         })?;
         let pool = match backend {
             Backend::Sqlite => {
+                create_private_sqlite_file(url);
                 // The Any driver reads SQLite options from the URL only: create the file when
                 // missing, and set the rest per connection.
                 let url = match url.split_once('?') {
@@ -241,7 +242,8 @@ impl Db {
                     .map_err(open_err)?
             }
             Backend::Postgres => {
-                let opts: AnyConnectOptions = url.parse().map_err(open_err)?;
+                let opts: AnyConnectOptions =
+                    postgres_url_with_tls(url).parse().map_err(open_err)?;
                 AnyPoolOptions::new()
                     .max_connections(cfg.max_connections)
                     .acquire_timeout(Duration::from_millis(cfg.busy_timeout_ms.max(1000)))
@@ -320,6 +322,75 @@ impl Db {
     }
 }
 
+/// The file of a `sqlite://PATH[?…]` URL.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
+/// A new SQLite database file is created readable by its owner only (SQLite gives its -wal and
+/// -shm files the same permissions): it holds every customer's mail. An existing file readable
+/// by others is left as it is, with a warning.
+fn create_private_sqlite_file(url: &str) {
+    let Some(path) = sqlite_path(url) else {
+        return;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Ok(meta) = std::fs::metadata(&path)
+                    && meta.permissions().mode() & 0o077 != 0
+                {
+                    tracing::warn!(path = %path.display(),
+                        mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                        "The database file is readable by other users: chmod 600 it.");
+                }
+            }
+            // The directory may not exist yet or be read-only: sqlx says so when it opens.
+            Err(_) => {}
+        }
+    }
+}
+
+/// A PostgreSQL URL with `sslmode=verify-full` added unless it names a mode or the server is on
+/// this machine (a loopback host or a Unix socket): TLS with a verified certificate and host
+/// name by default. The URL's `sslrootcert` names a private CA; the public roots are built in.
+pub fn postgres_url_with_tls(url: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    if query
+        .split('&')
+        .any(|p| p.to_ascii_lowercase().starts_with("sslmode="))
+    {
+        return url.to_string();
+    }
+    let local = match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let socket = u
+                .query_pairs()
+                .any(|(k, v)| k == "host" && v.starts_with('/'));
+            socket
+                || u.host_str()
+                    .is_none_or(|h| h.is_empty() || crate::config::is_loopback_host(h))
+        }
+        Err(_) => false,
+    };
+    if local {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}sslmode=verify-full")
+}
+
 async fn applied_count(pool: &AnyPool) -> usize {
     sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
         .fetch_one(pool)
@@ -343,6 +414,23 @@ pub(crate) async fn setting(tx: &mut Tx, key: &str) -> Result<Option<String>, St
         .fetch_optional(&mut **tx)
         .await
         .ctx("read a setting")
+}
+
+/// A named value, outside any transaction.
+pub async fn get_setting(db: &Db, key: &str) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT value FROM setting WHERE key = $1")
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await
+        .ctx("read a setting")
+}
+
+/// Write a named value in its own short transaction.
+pub async fn put_setting(db: &Db, key: &str, value: &str) -> Result<(), StoreError> {
+    let mut tx = db.begin_light().await?;
+    set_setting(&mut tx, key, value).await?;
+    tx.commit().await.ctx("commit a setting")?;
+    Ok(())
 }
 
 pub(crate) async fn set_setting(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> {
@@ -380,6 +468,27 @@ mod tests {
             Some(Backend::Postgres)
         );
         assert_eq!(Backend::of_url("mysql://u@h/db"), None);
+    }
+
+    #[test]
+    fn postgres_urls_verify_tls_unless_local_or_told() {
+        assert_eq!(
+            postgres_url_with_tls("postgres://kw@db.example:5432/kw"),
+            "postgres://kw@db.example:5432/kw?sslmode=verify-full"
+        );
+        assert_eq!(
+            postgres_url_with_tls("postgres://kw@db.example/kw?application_name=kw"),
+            "postgres://kw@db.example/kw?application_name=kw&sslmode=verify-full"
+        );
+        for same in [
+            "postgres://kw@db.example/kw?sslmode=require",
+            "postgres://kw@127.0.0.1:5432/kw",
+            "postgres://kw@localhost/kw",
+            "postgres://kw@[::1]/kw",
+            "postgres:///kw?host=/var/run/postgresql",
+        ] {
+            assert_eq!(postgres_url_with_tls(same), same);
+        }
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Workspace {
         self.dir.path().join(rel)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_keepwarm"));
         c.args(["--config", "keepwarm.toml"])
             .args(args)
@@ -252,17 +252,37 @@ pub struct TokenServer {
 
 impl TokenServer {
     pub fn start(lifetime_secs: u64, user: &'static str) -> TokenServer {
+        TokenServer::start_with(lifetime_secs, user, false)
+    }
+
+    /// Like `start`, but every refresh hands out a new refresh token and revokes the one used
+    /// (as Microsoft's endpoint does).
+    pub fn start_rotating(lifetime_secs: u64, user: &'static str) -> TokenServer {
+        TokenServer::start_with(lifetime_secs, user, true)
+    }
+
+    fn start_with(lifetime_secs: u64, user: &'static str, rotate: bool) -> TokenServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let issued = Arc::new(Mutex::new(0u32));
         let tokens: Arc<Mutex<Vec<(String, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+        let refresh = Arc::new(Mutex::new("refresh-1".to_string()));
         let issued2 = Arc::clone(&issued);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let issued = Arc::clone(&issued2);
                 let tokens = Arc::clone(&tokens);
+                let refresh = Arc::clone(&refresh);
                 std::thread::spawn(move || {
-                    let _ = serve(stream, lifetime_secs, user, &issued, &tokens);
+                    let _ = serve(
+                        stream,
+                        lifetime_secs,
+                        user,
+                        &issued,
+                        &tokens,
+                        &refresh,
+                        rotate,
+                    );
                 });
             }
         });
@@ -280,6 +300,8 @@ fn serve(
     user: &str,
     issued: &Mutex<u32>,
     tokens: &Mutex<Vec<(String, Instant)>>,
+    refresh: &Mutex<String>,
+    rotate: bool,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -307,20 +329,27 @@ fn serve(
         })
     };
     let (status, json) = if request_line.contains("/token") {
+        let mut current = refresh.lock().unwrap();
         if form("grant_type").as_deref() == Some("refresh_token")
-            && form("refresh_token").as_deref() == Some("refresh-1")
+            && form("refresh_token").as_deref() == Some(current.as_str())
         {
             let mut n = issued.lock().unwrap();
             *n += 1;
             let token = format!("access-{}", *n);
-            tokens.lock().unwrap().push((
-                token.clone(),
-                Instant::now() + Duration::from_secs(lifetime),
-            ));
+            let until = Instant::now()
+                .checked_add(Duration::from_secs(lifetime))
+                .unwrap_or(Instant::now() + Duration::from_secs(86_400 * 365));
+            tokens.lock().unwrap().push((token.clone(), until));
+            let rotated = if rotate {
+                *current = format!("refresh-{}", *n + 1);
+                format!(r#","refresh_token":"{current}""#)
+            } else {
+                String::new()
+            };
             (
                 "200 OK",
                 format!(
-                    r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{lifetime}}}"#
+                    r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{lifetime}{rotated}}}"#
                 ),
             )
         } else {
@@ -422,3 +451,70 @@ pub const IMPORTERS: &[&str] = &[
     "savanna-goods",
     "tasman-store",
 ];
+
+/// A TCP proxy in front of a real IMAP server that passes everything through except the
+/// `FETCH` responses carrying the body of one UID, which it swallows: a server that lists a
+/// message but does not return it (deleted between SEARCH and FETCH), a fault a real server
+/// cannot produce on demand.
+pub struct HidingProxy {
+    pub port: u16,
+}
+
+impl HidingProxy {
+    pub fn start(upstream: u16, hidden_uid: u32) -> HidingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let server = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = filter_fetches(server, client, hidden_uid);
+                });
+            }
+        });
+        HidingProxy { port }
+    }
+}
+
+fn filter_fetches(
+    server: std::net::TcpStream,
+    mut client: std::net::TcpStream,
+    hidden: u32,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(server);
+    let needle = format!("UID {hidden} ");
+    loop {
+        let mut line = Vec::new();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        // A line ending in a literal "{N}\r\n": N bytes follow, then the rest of the response.
+        let text = String::from_utf8_lossy(&line).to_string();
+        let literal = text
+            .trim_end()
+            .strip_suffix('}')
+            .and_then(|t| t.rsplit_once('{'))
+            .and_then(|(_, n)| n.parse::<usize>().ok());
+        let hide = text.starts_with("* ") && text.contains(" FETCH (") && text.contains(&needle);
+        match literal {
+            Some(n) => {
+                let mut data = vec![0u8; n];
+                reader.read_exact(&mut data)?;
+                let mut rest = Vec::new();
+                reader.read_until(b'\n', &mut rest)?;
+                if !hide {
+                    client.write_all(&line)?;
+                    client.write_all(&data)?;
+                    client.write_all(&rest)?;
+                }
+            }
+            None => client.write_all(&line)?,
+        }
+    }
+}
