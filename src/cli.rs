@@ -11,6 +11,8 @@ use crate::config::Config;
 use crate::pipeline::{self, RunReport};
 use crate::store::{self, Db};
 
+mod privacy;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "keepwarm",
@@ -70,6 +72,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Drop raw content past `[retention]` now (the daemon does it hourly).
+    Retention,
     /// The public pool: customers without an owner, when and why they were released.
     Pool {
         /// Ownership changes (released, claimed) instead, newest first.
@@ -190,7 +194,36 @@ pub enum RulesCmd {
 #[derive(Debug, Subcommand)]
 pub enum CustomersCmd {
     /// Import (upsert by id) a CSV: id,name,group,tier,owner,emails,domains,phones,country.
-    Import { file: PathBuf },
+    /// Every owner or tier it sets or changes is recorded with your user name (and --reason).
+    Import {
+        file: PathBuf,
+        /// Why (kept with each change of owner or tier).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Everything stored about one customer, as JSON on stdout: the customer, identities,
+    /// messages with their sightings and tag hits, tags, feedback, lead, pool and change
+    /// history, events and their deliveries.
+    Export { id: String },
+    /// Erase one customer on request: the customer, identities, tags, histories, the messages
+    /// about it (also unmatched ones from its addresses and numbers) and the events naming it.
+    /// Only the fact is kept (who, when, why, how many rows). Cannot be undone.
+    Erase {
+        id: String,
+        /// Why (kept with the record of the erasure).
+        #[arg(long)]
+        reason: String,
+        /// Confirm: nothing is erased without it.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Changes of owner and tier made by people (CLI, import, API): who, when, why; and the
+    /// policy's releases and claims.
+    History {
+        id: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// All customers with their contact times, least recently contacted first.
     List {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -339,7 +372,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("migrations applied: {n}");
             Ok(())
         }
-        Command::Customers(CustomersCmd::Import { file }) => customers_import(&config, &file).await,
+        Command::Customers(CustomersCmd::Import { file, reason }) => {
+            customers_import(&config, &file, reason).await
+        }
+        Command::Customers(CustomersCmd::Export { id }) => privacy::export(&config, &id).await,
+        Command::Customers(CustomersCmd::Erase { id, reason, yes }) => {
+            privacy::erase(&config, &id, reason, yes).await
+        }
+        Command::Customers(CustomersCmd::History { id, format }) => {
+            privacy::history(&config, &id, format).await
+        }
+        Command::Retention => privacy::retention(&config).await,
         Command::Customers(CustomersCmd::List { format }) => customers_list(&config, format).await,
         Command::Customers(CustomersCmd::Show { id, format }) => {
             customers_show(&config, &id, format).await
@@ -580,11 +623,12 @@ fn check_rep(config: &Config, rep: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-async fn customers_import(config: &Config, file: &Path) -> Result<()> {
+async fn customers_import(config: &Config, file: &Path, reason: Option<String>) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let parsed = crate::directory::import::parse_csv(&bytes, config);
     let db = Db::open(&config.database).await?;
-    let s = store::customers::apply_import(&db, parsed).await?;
+    let actor = store::customers::Actor::cli("import", reason);
+    let s = store::customers::apply_import(&db, parsed, &actor).await?;
     let name = file.display();
     for w in &s.warnings {
         eprintln!("{name}:{}: warning: {}", w.line, w.message);
@@ -1115,7 +1159,7 @@ async fn pool(config: &Config, history: bool, format: Format) -> Result<()> {
     let db = Db::open(&config.database).await?;
     let now = store::now_ms();
     if history {
-        let rows = store::followup::pool_history(&db, 1000).await?;
+        let rows = store::followup::pool_history(&db, None, 1000).await?;
         if format == Format::Json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
             return Ok(());

@@ -55,6 +55,32 @@ pub struct Config {
     /// Several instances on one PostgreSQL: leases and heartbeats.
     #[serde(default)]
     pub cluster: ClusterConfig,
+    /// How long raw content is kept (off by default: kept).
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`: raw content older than this is dropped by the daemon (hourly) and by
+/// `keepwarm retention`. Off by default (kept). What a message says and its timers stay.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// The raw mail or event of a failure (`keepwarm failures` keeps its reason and size).
+    #[serde(default)]
+    pub failure_raw: Option<String>,
+    /// The raw WhatsApp or bridge event kept with each chat message.
+    #[serde(default)]
+    pub chat_raw: Option<String>,
+}
+
+impl RetentionConfig {
+    pub fn failure_raw_ms(&self) -> Option<i64> {
+        self.failure_raw.as_deref().and_then(positive_ms)
+    }
+
+    pub fn chat_raw_ms(&self) -> Option<i64> {
+        self.chat_raw.as_deref().and_then(positive_ms)
+    }
 }
 
 /// `[cluster]`: how instances sharing one database divide the work. Every instance of a
@@ -1420,6 +1446,16 @@ impl Config {
             }
             if duration(&w.timeout).is_none() {
                 add(key("timeout"), format!("{:?} is not a duration", w.timeout));
+            }
+        }
+        for (key, value) in [
+            ("retention.failure_raw", &self.retention.failure_raw),
+            ("retention.chat_raw", &self.retention.chat_raw),
+        ] {
+            if let Some(v) = value
+                && positive_ms(v).is_none()
+            {
+                add(key.into(), format!("{v:?} is not a duration like \"30d\""));
             }
         }
         if self.ingest.max_message_bytes < 1024 {

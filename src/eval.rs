@@ -87,8 +87,12 @@ pub async fn run(
     let db = store::Db::open(&db_config).await?;
     let bytes =
         std::fs::read(customers).with_context(|| format!("cannot read {}", customers.display()))?;
-    store::customers::apply_import(&db, crate::directory::import::parse_csv(&bytes, config))
-        .await?;
+    store::customers::apply_import(
+        &db,
+        crate::directory::import::parse_csv(&bytes, config),
+        &store::customers::Actor::cli("eval", None),
+    )
+    .await?;
     let ctx = pipeline::Context::new(
         store::customers::load_directory(&db, config).await?,
         Arc::new(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,7 +30,12 @@ pub fn routes(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
     Router::new()
         .route("/api/v1/customers", get(customers))
         .route("/api/v1/customers/import", post(import_csv))
-        .route("/api/v1/customers/{id}", get(customer).put(upsert))
+        .route(
+            "/api/v1/customers/{id}",
+            get(customer).put(upsert).delete(erase),
+        )
+        .route("/api/v1/customers/{id}/export", get(export))
+        .route("/api/v1/customers/{id}/history", get(history))
         .route("/api/v1/customers/{id}/messages", get(messages))
         .route("/api/v1/customers/{id}/tags/{tag}", put(tag_feedback))
         .route("/api/v1/followups", get(followups))
@@ -60,6 +65,28 @@ async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> 
             "a valid bearer token is required",
         );
     }
+    // Who is calling, for the records of changes: a fingerprint of the token, never the token.
+    let fingerprint = {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(token.unwrap_or("").as_bytes())[..4])
+    };
+    let reason = req
+        .headers()
+        .get("x-keepwarm-reason")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+        .filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.len() > 500) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad-reason",
+            "X-Keepwarm-Reason is longer than 500 characters",
+        );
+    }
+    let mut req = req;
+    req.extensions_mut().insert(Caller {
+        who: format!("api:{fingerprint}"),
+        reason,
+    });
     // No identifier, cursor or filter contains a NUL character (PostgreSQL text cannot hold
     // one; SQLite would store it silently): refuse the request instead of asking the database.
     if req
@@ -74,6 +101,25 @@ async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> 
         );
     }
     next.run(req).await
+}
+
+/// The authenticated caller of a request (set by `authorize`).
+#[derive(Debug, Clone)]
+struct Caller {
+    /// `api:<first 8 hex digits of the token's SHA-256>`.
+    who: String,
+    /// `X-Keepwarm-Reason`, when given.
+    reason: Option<String>,
+}
+
+impl Caller {
+    fn actor(&self, via: &'static str) -> store::customers::Actor {
+        store::customers::Actor {
+            who: self.who.clone(),
+            via,
+            reason: self.reason.clone(),
+        }
+    }
 }
 
 /// An error answer, small enough to pass around (`Response` is large).
@@ -507,7 +553,12 @@ struct CustomerIn {
 }
 
 /// `PUT /api/v1/customers/{id}`: upsert one customer (the CSV import's rules and checks).
-async fn upsert(State(s): State<Arc<ApiState>>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn upsert(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
     if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -546,20 +597,90 @@ async fn upsert(State(s): State<Arc<ApiState>>, Path(id): Path<String>, body: By
             "cannot encode the customer",
         );
     };
-    import(&s, &text, true).await
+    import(&s, &text, true, &caller.actor("api-upsert")).await
 }
 
 /// `POST /api/v1/customers/import` (text/csv): the columns of `keepwarm customers import`.
-async fn import_csv(State(s): State<Arc<ApiState>>, body: Bytes) -> Response {
+async fn import_csv(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
     if body.iter().all(u8::is_ascii_whitespace) {
         return error(StatusCode::BAD_REQUEST, "empty-body", "the CSV is empty");
     }
-    import(&s, &body, false).await
+    import(&s, &body, false, &caller.actor("api-import")).await
 }
 
-async fn import(s: &ApiState, bytes: &[u8], single: bool) -> Response {
+/// `GET /api/v1/customers/{id}/export`: everything stored about the customer.
+async fn export(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+    match store::privacy::export(&s.app.db, &id).await {
+        Ok(Some(doc)) => axum::Json(doc).into_response(),
+        Ok(None) => not_found("customer with this id"),
+        Err(e) => db_error(e),
+    }
+}
+
+/// `DELETE /api/v1/customers/{id}` with `X-Keepwarm-Reason`: erase the customer (see
+/// `keepwarm customers erase`); the erasure is recorded without the data.
+async fn erase(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    if caller.reason.is_none() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason-required",
+            "say why in the X-Keepwarm-Reason header",
+        );
+    }
+    match store::privacy::erase(&s.app.db, &id, &caller.actor("api-erase")).await {
+        Ok(Some(erased)) => axum::Json(json!({"erased": erased})).into_response(),
+        Ok(None) => not_found("customer with this id"),
+        Err(e) => db_error(e),
+    }
+}
+
+/// `GET /api/v1/customers/{id}/history`: changes of owner and tier by people (who, when,
+/// why) and the policy's releases and claims, newest first.
+async fn history(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+    let db = &s.app.db;
+    match store::customers::get_customer(db, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found("customer with this id"),
+        Err(e) => return db_error(e),
+    }
+    let changes = match store::privacy::changes(db, &id).await {
+        Ok(c) => c,
+        Err(e) => return db_error(e),
+    };
+    let policy = match store::followup::pool_history(db, Some(&id), 1000).await {
+        Ok(p) => p,
+        Err(e) => return db_error(e),
+    };
+    let changes: Vec<Value> = changes
+        .iter()
+        .map(|c| {
+            json!({"field": c.field, "old": c.old_value, "new": c.new_value, "actor": c.actor,
+                   "via": c.via, "reason": c.reason, "at": rfc3339(c.at)})
+        })
+        .collect();
+    let policy: Vec<Value> = policy
+        .iter()
+        .map(|p| json!({"action": p.action, "rep": p.rep, "reason": p.reason, "at": rfc3339(p.at)}))
+        .collect();
+    axum::Json(json!({"changes": changes, "policy": policy})).into_response()
+}
+
+async fn import(
+    s: &ApiState,
+    bytes: &[u8],
+    single: bool,
+    actor: &store::customers::Actor,
+) -> Response {
     let parsed = crate::directory::import::parse_csv(bytes, &s.app.config);
-    let summary = match store::customers::apply_import(&s.app.db, parsed).await {
+    let summary = match store::customers::apply_import(&s.app.db, parsed, actor).await {
         Ok(sum) => sum,
         Err(e) => return db_error(e),
     };

@@ -45,7 +45,10 @@ async fn a_batch_is_matched_classified_and_committed_once() {
     config.database.url = common::db::TestDb::fresh().url(dir.path());
     let db = Db::open(&config.database).await.unwrap();
     let parsed = directory::import::parse_csv(CUSTOMERS.as_bytes(), &config);
-    let summary = store::customers::apply_import(&db, parsed).await.unwrap();
+    let summary =
+        store::customers::apply_import(&db, parsed, &store::customers::Actor::cli("import", None))
+            .await
+            .unwrap();
     assert_eq!(summary.added, 3);
     config.ingest.max_message_bytes = 1 << 20;
     let ctx = Arc::new(pipeline::Context::new(

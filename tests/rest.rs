@@ -92,6 +92,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/customers/import"),
     ("GET", "/api/v1/customers/C1"),
     ("PUT", "/api/v1/customers/C1"),
+    ("DELETE", "/api/v1/customers/C1"),
+    ("GET", "/api/v1/customers/C1/export"),
+    ("GET", "/api/v1/customers/C1/history"),
     ("GET", "/api/v1/customers/C1/messages"),
     ("PUT", "/api/v1/customers/C1/tags/price-sensitive"),
     ("GET", "/api/v1/followups"),
@@ -369,6 +372,8 @@ fn the_openapi_document_matches_the_routes() {
     let template = |p: &str| {
         p.replace("/C1/tags/price-sensitive", "/{id}/tags/{tag}")
             .replace("/C1/messages", "/{id}/messages")
+            .replace("/C1/export", "/{id}/export")
+            .replace("/C1/history", "/{id}/history")
             .replace("/customers/C1", "/customers/{id}")
     };
     for (method, path) in ROUTES {

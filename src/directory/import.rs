@@ -267,6 +267,20 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
         if name.is_empty() {
             problems.push("name is empty".into());
         }
+        // Bounded, printable identifiers: ids sit in indexes (PostgreSQL's btree takes
+        // about 2,700 bytes a row) and in every event.
+        for (field, value, max) in [
+            ("id", id.as_str(), 128),
+            ("name", name.as_str(), 512),
+            ("group", get(c_group), 128),
+            ("owner", get(c_owner), 254),
+        ] {
+            if value.len() > max {
+                problems.push(format!("{field} is longer than {max} bytes"));
+            } else if value.chars().any(|c| c.is_control() && c != '\0') {
+                problems.push(format!("{field} contains a control character"));
+            }
+        }
         if let Some(first) = seen_ids.get(&id)
             && !id.is_empty()
         {

@@ -369,6 +369,9 @@ pub async fn run(
 ) {
     let interval_ms = app.config.followup.sweep_interval_ms();
     let every = std::time::Duration::from_millis(interval_ms as u64).min(member.heartbeat);
+    // Raw content past its retention is dropped at most hourly, by the instance whose turn it
+    // is to sweep.
+    let mut retention_due = std::time::Instant::now();
     loop {
         let turn = crate::store::cluster::acquire(
             &app.db,
@@ -379,7 +382,14 @@ pub async fn run(
         )
         .await;
         match turn {
-            Ok(true) => sweep_once(&app).await,
+            Ok(true) => {
+                sweep_once(&app).await;
+                if std::time::Instant::now() >= retention_due {
+                    retention_due =
+                        std::time::Instant::now() + std::time::Duration::from_secs(3600);
+                    retention(&app).await;
+                }
+            }
             Ok(false) => {}
             Err(e) => warn!(error = %e, "Cannot take the sweep's turn; trying again."),
         }
@@ -390,6 +400,29 @@ pub async fn run(
         if *stop.borrow() {
             return;
         }
+    }
+}
+
+async fn retention(app: &crate::app::App) {
+    let r = &app.config.retention;
+    if r.failure_raw_ms().is_none() && r.chat_raw_ms().is_none() {
+        return;
+    }
+    match crate::store::privacy::apply_retention(
+        &app.db,
+        r.failure_raw_ms(),
+        r.chat_raw_ms(),
+        crate::store::now_ms(),
+    )
+    .await
+    {
+        Ok(d) if d.failure_raw + d.chat_raw > 0 => info!(
+            failures = d.failure_raw,
+            chat_messages = d.chat_raw,
+            "Raw content past its retention dropped."
+        ),
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "Retention pass failed; trying again in an hour."),
     }
 }
 

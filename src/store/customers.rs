@@ -32,9 +32,67 @@ struct Existing {
     identities: BTreeSet<(String, String)>,
 }
 
+/// Who changes customers by hand, and why: recorded with every change of owner or tier.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `cli:<os user>`, `api:<token fingerprint>`.
+    pub who: String,
+    /// `import`, `api-upsert`, `api-import`, ...
+    pub via: &'static str,
+    pub reason: Option<String>,
+}
+
+impl Actor {
+    /// The person at the command line (the OS user).
+    pub fn cli(via: &'static str, reason: Option<String>) -> Actor {
+        let user = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Actor {
+            who: format!("cli:{user}"),
+            via,
+            reason,
+        }
+    }
+}
+
+/// Record a change of `field` by `actor` (inside the change's transaction).
+pub(crate) async fn record_change(
+    tx: &mut super::Tx,
+    customer: &str,
+    field: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    actor: &Actor,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO customer_change (customer_id, field, old_value, new_value, actor, via, reason, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(customer)
+    .bind(field)
+    .bind(old)
+    .bind(new)
+    .bind(&actor.who)
+    .bind(actor.via)
+    .bind(&actor.reason)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .ctx("record a customer change")?;
+    Ok(())
+}
+
 /// Apply a parsed CSV: identity conflicts become row errors, near-duplicate names warnings,
-/// and everything valid is written in one transaction.
-pub async fn apply_import(db: &Db, parsed: ParsedCsv) -> Result<ImportSummary, StoreError> {
+/// and everything valid is written in one transaction; every owner or tier it sets or changes
+/// is recorded with `actor`.
+pub async fn apply_import(
+    db: &Db,
+    parsed: ParsedCsv,
+    actor: &Actor,
+) -> Result<ImportSummary, StoreError> {
     let mut summary = ImportSummary {
         errors: parsed.errors,
         warnings: parsed.warnings,
@@ -241,6 +299,34 @@ pub async fn apply_import(db: &Db, parsed: ParsedCsv) -> Result<ImportSummary, S
         .execute(&mut *tx)
         .await
         .ctx("upsert a customer")?;
+        let (old_owner, old_tier) = match before {
+            Some(e) => (e.owner.as_deref(), Some(e.tier.as_str())),
+            None => (None, None),
+        };
+        if before.is_none() || old_owner != rec.owner.as_deref() {
+            record_change(
+                &mut tx,
+                &rec.id,
+                "owner",
+                old_owner,
+                rec.owner.as_deref(),
+                actor,
+                now,
+            )
+            .await?;
+        }
+        if old_tier != Some(rec.tier.as_str()) {
+            record_change(
+                &mut tx,
+                &rec.id,
+                "tier",
+                old_tier,
+                Some(&rec.tier),
+                actor,
+                now,
+            )
+            .await?;
+        }
         // Identities learned from chat (WhatsApp user ids) are not in the CSV: they stay.
         sqlx::query(
             "DELETE FROM identity WHERE customer_id = $1 AND kind IN ('email', 'domain', 'phone')",

@@ -779,11 +779,17 @@ pub struct HistoryRow {
     pub at: i64,
 }
 
-/// Ownership changes made by the policy, newest first.
-pub async fn pool_history(db: &Db, limit: i64) -> Result<Vec<HistoryRow>, StoreError> {
+/// Ownership changes made by the policy (of one customer, or all), newest first.
+pub async fn pool_history(
+    db: &Db,
+    customer: Option<&str>,
+    limit: i64,
+) -> Result<Vec<HistoryRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT customer_id, action, rep_id, reason, at FROM pool_history ORDER BY id DESC LIMIT $1",
+        "SELECT customer_id, action, rep_id, reason, at FROM pool_history
+         WHERE ($1 IS NULL OR customer_id = $1) ORDER BY id DESC LIMIT $2",
     )
+    .bind(customer)
     .bind(limit)
     .fetch_all(db.pool())
     .await

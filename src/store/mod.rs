@@ -7,6 +7,7 @@ pub mod followup;
 pub mod mailboxes;
 pub mod messages;
 pub mod outbox;
+pub mod privacy;
 
 use std::time::Duration;
 
