@@ -661,6 +661,26 @@ fn a_team_from_in_an_inbox_counts_only_when_the_receiving_server_proves_it() {
         "--verify-senders",
     ]);
     assert_eq!(w3.messages()[0]["class"], "spoof");
+    // The same mail from Bob's Sent folder: it was his after all. It becomes outbound contact.
+    let sent = w.path("bob-sent/.Sent");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(sent.join(sub)).unwrap();
+    }
+    std::fs::create_dir_all(w.path("bob-sent/cur")).unwrap();
+    std::fs::copy(dir.join("cur/1.a:2,S"), sent.join("cur/1.a:2,S")).unwrap();
+    w3.ok(&[
+        "ingest",
+        "maildir",
+        w.path("bob-sent").to_str().unwrap(),
+        "--verify-senders",
+    ]);
+    let m = &w3.messages()[0];
+    assert_eq!(m["class"], "human", "{m:#}");
+    assert_eq!(m["direction"], "outbound", "{m:#}");
+    assert_eq!(m["customer"], "C2");
+    let c2: serde_json::Value =
+        serde_json::from_str(&w3.ok(&["customers", "show", "C2", "--format", "json"])).unwrap();
+    assert!(c2["last_outbound_at"].is_i64(), "{c2:#}");
 }
 
 #[test]

@@ -456,6 +456,35 @@ pub async fn store_batch(
     // A chat message stored as not counting (a failed WhatsApp status) that now arrives as
     // counting (delivered after all): it counts from now on, and moves the timers below.
     let mut upgraded: HashSet<String> = HashSet::new();
+    // A mail first seen as a spoof (a colleague's mail in an INBOX, with nothing to prove it)
+    // that now arrives from where it is trusted (the sender's Sent folder, or with proof):
+    // it becomes what that copy says, and counts from now on.
+    for m in candidates.iter() {
+        if m.channel == crate::message::Channel::Email
+            && m.class != Class::Spoof
+            && !inserted.contains(&m.key)
+            && sqlx::query(
+                "UPDATE message SET direction = $1, class = $2, counts_as_contact = $3,
+                   customer_id = $4, group_id = $5, match_reason = $6, counterpart = $7, rep_id = $8
+                 WHERE key = $9 AND class = 'spoof' RETURNING key",
+            )
+            .bind(m.direction.as_str())
+            .bind(m.class.as_str())
+            .bind(i64::from(m.counts_as_contact))
+            .bind(&m.customer)
+            .bind(&m.group)
+            .bind(m.match_reason.as_str())
+            .bind(&m.counterpart)
+            .bind(&m.rep)
+            .bind(&m.key)
+            .fetch_optional(&mut **tx)
+            .await
+            .ctx("confirm a mail first seen as a spoof")?
+            .is_some()
+        {
+            upgraded.insert(m.key.clone());
+        }
+    }
     for m in candidates.iter() {
         if m.channel != crate::message::Channel::Email
             && m.counts_as_contact
