@@ -550,6 +550,14 @@ fn config_example_documents_a_valid_config() {
         "claim_daily_limit",
         "recent",
         "max_age",
+        "verify_senders",
+        "authserv_ids",
+        "message_budget",
+        "admin_listen",
+        "max_connections",
+        "header_timeout",
+        "request_timeout",
+        "reject_grace",
     ] {
         assert!(
             text.contains(&format!("\n{key} = ")),
