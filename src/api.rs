@@ -345,24 +345,12 @@ async fn admin_token(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if !s.admin_tokens.is_empty() {
-        let token = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = token.is_some_and(|t| {
-            s.admin_tokens
-                .iter()
-                .any(|want| same(want.as_bytes(), t.as_bytes()))
-        });
-        if !ok {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "a valid bearer token is required",
-            );
-        }
+    if !s.admin_tokens.is_empty() && bearer(req.headers(), &s.admin_tokens).is_none() {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        );
     }
     next.run(req).await
 }
@@ -501,6 +489,18 @@ pub async fn serve_admin(
     Ok(Some(tokio::spawn(crate::httpd::serve(
         listener, app, limits, stop, "admin",
     ))))
+}
+
+/// The request's bearer token when it is one of `tokens` (compared in constant time).
+pub(crate) fn bearer<'a>(headers: &'a HeaderMap, tokens: &[String]) -> Option<&'a str> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    tokens
+        .iter()
+        .any(|want| same(want.as_bytes(), token.as_bytes()))
+        .then_some(token)
 }
 
 /// Equal without an early exit (tokens and verify tokens).

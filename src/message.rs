@@ -226,33 +226,12 @@ impl Message {
         for s in [&mut self.key, &mut self.subject, &mut self.body] {
             scrub_nul(s);
         }
-        for s in [
-            &mut self.message_id,
-            &mut self.counterpart,
-            &mut self.from,
-            &mut self.in_reply_to,
-            &mut self.raw,
-            &mut self.from_name,
-            &mut self.chat_user,
-            &mut self.rep,
-            &mut self.customer,
-            &mut self.group,
-            &mut self.lead_domain,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            scrub_nul(s);
-        }
-        self.to.iter_mut().for_each(scrub_nul);
-        for t in &mut self.tags {
-            scrub_nul(&mut t.matched);
-            scrub_nul(&mut t.evidence);
-        }
+        // Identifiers a lookup may use are hashed when too long; the rest are cut.
         for s in [&mut self.counterpart, &mut self.chat_user]
             .into_iter()
             .flatten()
         {
+            scrub_nul(s);
             if s.len() > MAX_ID_BYTES {
                 *s = bounded_id(s).into_owned();
             }
@@ -269,12 +248,18 @@ impl Message {
         ]
         .into_iter()
         .flatten()
+        .chain(self.to.iter_mut())
         {
+            scrub_nul(s);
             truncate_in_place(s, MAX_NAME_BYTES);
         }
-        self.to
-            .iter_mut()
-            .for_each(|t| truncate_in_place(t, MAX_NAME_BYTES));
+        if let Some(raw) = &mut self.raw {
+            scrub_nul(raw);
+        }
+        for t in &mut self.tags {
+            scrub_nul(&mut t.matched);
+            scrub_nul(&mut t.evidence);
+        }
         truncate_in_place(&mut self.subject, MAX_SUBJECT_BYTES);
     }
 }

@@ -48,27 +48,17 @@ pub fn routes(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
 
 /// Bearer token, compared in constant time; 401 otherwise (nothing else is said).
 async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let ok = token.is_some_and(|t| {
-        s.tokens
-            .iter()
-            .any(|want| crate::api::same(want.as_bytes(), t.as_bytes()))
-    });
-    if !ok {
+    let Some(token) = crate::api::bearer(req.headers(), &s.tokens) else {
         return error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a valid bearer token is required",
         );
-    }
+    };
     // Who is calling, for the records of changes: a fingerprint of the token, never the token.
     let fingerprint = {
         use sha2::Digest;
-        hex::encode(&sha2::Sha256::digest(token.unwrap_or("").as_bytes())[..4])
+        hex::encode(&sha2::Sha256::digest(token.as_bytes())[..4])
     };
     let reason = req
         .headers()

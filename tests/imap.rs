@@ -26,16 +26,6 @@ fn imap_days_ago(days: i64) -> String {
     t.format("%d-%b-%Y %H:%M:%S +0000").to_string()
 }
 
-fn keys(w: &Workspace) -> Vec<String> {
-    let mut k: Vec<String> = w
-        .messages()
-        .iter()
-        .map(|m| m["key"].as_str().unwrap().to_string())
-        .collect();
-    k.sort();
-    k
-}
-
 #[test]
 fn backfill_reads_inbox_and_sent_without_touching_them() {
     let d = Dovecot::start(Options::default());
@@ -146,7 +136,7 @@ fn backfill_reads_inbox_and_sent_without_touching_them() {
     let out = w.ok(&["sync", "--once"]);
     assert!(out.contains("alice/INBOX: fetched 1"), "{out}");
     assert_eq!(
-        keys(&w),
+        w.keys(),
         [
             "in-1@lagostrade.example",
             "in-2@lagostrade.example",

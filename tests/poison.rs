@@ -27,16 +27,6 @@ fn buyer_mail(id: &str, body: &str) -> Vec<u8> {
     )
 }
 
-fn keys(w: &Workspace) -> Vec<String> {
-    let mut k: Vec<String> = w
-        .messages()
-        .iter()
-        .map(|m| m["key"].as_str().unwrap().to_string())
-        .collect();
-    k.sort();
-    k
-}
-
 fn failures(w: &Workspace) -> Vec<serde_json::Value> {
     serde_json::from_str(&w.ok(&["failures", "--format", "json"])).unwrap()
 }
@@ -77,7 +67,7 @@ fn a_huge_message_id_and_nul_characters_do_not_stop_an_import() {
     );
     let out = w.ok(&["ingest", "maildir", dir.to_str().unwrap()]);
     assert!(out.contains("ingested 6,"), "{out}");
-    let keys = keys(&w);
+    let keys = w.keys();
     assert_eq!(keys.len(), 6, "{keys:?}");
     // The long Message-ID is stored under a bounded, stable key: a second import finds it.
     let long = keys
@@ -111,7 +101,7 @@ fn a_mail_the_database_refuses_is_a_failure_and_the_rest_are_stored() {
         "{out}"
     );
     assert_eq!(
-        keys(&w),
+        w.keys(),
         ["b-1@lagostrade.example", "b-3@lagostrade.example"]
     );
     let f = failures(&w);
@@ -162,7 +152,7 @@ fn a_poison_mail_over_imap_is_a_failure_and_the_mailbox_goes_on() {
     w.refuse_messages_containing("POISON-PILL");
     let out = w.ok(&["sync", "--once"]);
     assert!(out.contains("alice/INBOX: fetched 4"), "{out}");
-    let k = keys(&w);
+    let k = w.keys();
     assert_eq!(k.len(), 3, "{k:?}");
     assert!(k.contains(&"c-1@lagostrade.example".to_string()), "{k:?}");
     assert!(k.contains(&"c-4@lagostrade.example".to_string()), "{k:?}");
@@ -197,7 +187,7 @@ fn a_poison_mail_over_imap_is_a_failure_and_the_mailbox_goes_on() {
     c.logout();
     let out = w.ok(&["sync", "--once"]);
     assert!(out.contains("alice/INBOX: fetched 1"), "{out}");
-    assert_eq!(keys(&w).len(), 4);
+    assert_eq!(w.keys().len(), 4);
     assert_eq!(failures(&w).len(), 1);
 
     // The daemon too: a poison arriving live does not stop the folder.
@@ -214,7 +204,7 @@ fn a_poison_mail_over_imap_is_a_failure_and_the_mailbox_goes_on() {
     w.wait_for(
         "the mail after the live poison",
         Duration::from_secs(30),
-        || keys(&w).contains(&"c-7@lagostrade.example".to_string()),
+        || w.keys().contains(&"c-7@lagostrade.example".to_string()),
     );
     assert_eq!(failures(&w).len(), 2);
     assert!(daemon.stop().success());

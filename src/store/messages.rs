@@ -453,17 +453,22 @@ pub async fn store_batch(
         }
     }
 
-    // A chat message stored as not counting (a failed WhatsApp status) that now arrives as
-    // counting (delivered after all): it counts from now on, and moves the timers below.
+    // A message already stored that this copy upgrades; it counts from now on and moves the
+    // timers below:
+    // - a chat message stored as not counting (a failed WhatsApp status) that now arrives as
+    //   counting (delivered after all);
+    // - a mail first seen as a spoof (a colleague's mail in an INBOX, nothing to prove it) that
+    //   now arrives from where it is trusted (the sender's Sent folder, or with proof): it
+    //   becomes what that copy says.
     let mut upgraded: HashSet<String> = HashSet::new();
-    // A mail first seen as a spoof (a colleague's mail in an INBOX, with nothing to prove it)
-    // that now arrives from where it is trusted (the sender's Sent folder, or with proof):
-    // it becomes what that copy says, and counts from now on.
-    for m in candidates.iter() {
-        if m.channel == crate::message::Channel::Email
-            && m.class != Class::Spoof
-            && !inserted.contains(&m.key)
-            && sqlx::query(
+    for m in candidates.iter().filter(|m| !inserted.contains(&m.key)) {
+        let q = if m.channel != crate::message::Channel::Email && m.counts_as_contact {
+            sqlx::query(
+                "UPDATE message SET counts_as_contact = 1 WHERE key = $1 AND counts_as_contact = 0 RETURNING key",
+            )
+            .bind(&m.key)
+        } else if m.channel == crate::message::Channel::Email && m.class != Class::Spoof {
+            sqlx::query(
                 "UPDATE message SET direction = $1, class = $2, counts_as_contact = $3,
                    customer_id = $4, group_id = $5, match_reason = $6, counterpart = $7, rep_id = $8
                  WHERE key = $9 AND class = 'spoof' RETURNING key",
@@ -477,27 +482,12 @@ pub async fn store_batch(
             .bind(&m.counterpart)
             .bind(&m.rep)
             .bind(&m.key)
-            .fetch_optional(&mut **tx)
+        } else {
+            continue;
+        };
+        if q.fetch_optional(&mut **tx)
             .await
-            .ctx("confirm a mail first seen as a spoof")?
-            .is_some()
-        {
-            upgraded.insert(m.key.clone());
-        }
-    }
-    for m in candidates.iter() {
-        if m.channel != crate::message::Channel::Email
-            && m.counts_as_contact
-            && !inserted.contains(&m.key)
-            && sqlx::query(
-                "UPDATE message SET counts_as_contact = $1 WHERE key = $2 AND counts_as_contact = $3 RETURNING key",
-            )
-            .bind(1_i64)
-            .bind(&m.key)
-            .bind(0_i64)
-            .fetch_optional(&mut **tx)
-            .await
-            .ctx("upgrade a chat message")?
+            .ctx("upgrade a stored message")?
             .is_some()
         {
             upgraded.insert(m.key.clone());

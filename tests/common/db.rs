@@ -49,6 +49,30 @@ pub fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Run a Python snippet on the workspace's SQLite file (`sys.argv[1]`) with `sql`
+/// (`sys.argv[2]`): its stdout, or Python's error (the file may be locked by a writer).
+fn try_sqlite(dir: &Path, script: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            &format!("import sqlite3,sys;{script}"),
+            dir.join("kw.db").to_str().unwrap(),
+            sql,
+        ])
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// `try_sqlite`, panicking with Python's message on failure.
+fn sqlite(dir: &Path, script: &str, sql: &str) -> String {
+    try_sqlite(dir, script, sql).unwrap_or_else(|e| panic!("sqlite {sql:?}: {e}"))
+}
+
 /// `base` (a server URL ending in `/DB`) with another database name.
 pub fn with_database(base: &str, name: &str) -> String {
     let cut = base
@@ -101,19 +125,10 @@ impl TestDb {
     pub fn exec(&self, dir: &Path, sql: &str) {
         match self {
             TestDb::Sqlite => {
-                let out = Command::new("python3")
-                    .args([
-                        "-c",
-                        "import sqlite3,sys;c=sqlite3.connect(sys.argv[1]);c.executescript(sys.argv[2]);c.commit()",
-                        dir.join("kw.db").to_str().unwrap(),
-                        sql,
-                    ])
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "sqlite {sql:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
+                sqlite(
+                    dir,
+                    "c=sqlite3.connect(sys.argv[1]);c.executescript(sys.argv[2]);c.commit()",
+                    sql,
                 );
             }
             TestDb::Postgres { url } => {
@@ -124,55 +139,33 @@ impl TestDb {
 
     /// The first column of the rows of a query, as text, straight from the database.
     pub fn column(&self, dir: &Path, sql: &str) -> Vec<String> {
-        match self {
-            TestDb::Sqlite => {
-                let out = Command::new("python3")
-                    .args([
-                        "-c",
-                        "import sqlite3,sys;[print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]",
-                        dir.join("kw.db").to_str().unwrap(),
-                        sql,
-                    ])
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "sqlite {sql:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(str::to_string)
-                    .collect()
-            }
-            TestDb::Postgres { url } => psql(url, sql)
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect(),
-        }
+        let text = match self {
+            TestDb::Sqlite => sqlite(
+                dir,
+                "[print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]",
+                sql,
+            ),
+            TestDb::Postgres { url } => psql(url, sql),
+        };
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
-    /// `SELECT COUNT(*) FROM <table and condition>` straight from the database.
+    /// `SELECT COUNT(*) FROM <table and condition>` straight from the database; -1 when the
+    /// database cannot answer now (a test polling while the daemon writes asks again).
     pub fn count(&self, dir: &Path, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");
-        match self {
-            TestDb::Sqlite => {
-                let out = Command::new("python3")
-                    .args([
-                        "-c",
-                        "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])",
-                        dir.join("kw.db").to_str().unwrap(),
-                        &sql,
-                    ])
-                    .output()
-                    .unwrap();
-                String::from_utf8_lossy(&out.stdout)
-                    .trim()
-                    .parse()
-                    .unwrap_or(-1)
-            }
-            TestDb::Postgres { url } => psql(url, &sql).parse().unwrap_or(-1),
-        }
+        let text = match self {
+            TestDb::Sqlite => try_sqlite(
+                dir,
+                "print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])",
+                &sql,
+            )
+            .unwrap_or_default(),
+            TestDb::Postgres { url } => psql(url, &sql),
+        };
+        text.trim().parse().unwrap_or(-1)
     }
 }

@@ -131,6 +131,17 @@ impl Workspace {
             .collect()
     }
 
+    /// The keys of the stored messages, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut k: Vec<String> = self
+            .messages()
+            .iter()
+            .map(|m| m["key"].as_str().unwrap().to_string())
+            .collect();
+        k.sort();
+        k
+    }
+
     /// `keepwarm status --format json`, parsed.
     pub fn status(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.ok(&["status", "--format", "json"])).unwrap()
