@@ -264,6 +264,23 @@ impl Message {
     }
 }
 
+impl Message {
+    /// What was prepared, as JSON: kept with a failure when the database refuses the message
+    /// (the raw mail is not held until the commit; it stays at its source, which the failure's
+    /// source key names).
+    pub fn to_failure_json(&self) -> Vec<u8> {
+        serde_json::json!({
+            "key": self.key, "message_id": self.message_id, "channel": self.channel,
+            "direction": self.direction, "class": self.class.as_str(),
+            "customer": self.customer, "rep": self.rep, "from": self.from, "to": self.to,
+            "subject": self.subject, "body": self.body, "sent_at": self.sent_at,
+            "raw_event": self.raw,
+        })
+        .to_string()
+        .into_bytes()
+    }
+}
+
 /// A tag suggested for a message, with the evidence of its first hit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TagHit {
@@ -286,10 +303,6 @@ pub enum Prepared {
     Message {
         origin: Origin,
         message: Box<Message>,
-        /// The raw mail, kept until the commit: should the database refuse the message, it is
-        /// stored as a failure with its raw content. Empty for chat (the message keeps its raw
-        /// event).
-        raw: Vec<u8>,
     },
     Failure {
         origin: Origin,

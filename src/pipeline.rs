@@ -254,7 +254,6 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
     Prepared::Message {
         origin,
         message: Box::new(message),
-        raw,
     }
 }
 
@@ -378,7 +377,6 @@ fn prepare_chat(
     Prepared::Message {
         origin,
         message: Box::new(message),
-        raw: Vec::new(),
     }
 }
 

@@ -108,7 +108,10 @@ fn a_mail_the_database_refuses_is_a_failure_and_the_rest_are_stored() {
     assert_eq!(f.len(), 1, "{f:#?}");
     let reason = f[0]["reason"].as_str().unwrap();
     assert!(reason.contains("database refused"), "{reason}");
-    assert!(f[0]["size"].as_i64().unwrap() > 0, "the raw mail is kept");
+    assert!(
+        f[0]["size"].as_i64().unwrap() > 0,
+        "what was prepared is kept"
+    );
     // Contact times moved for the stored mail.
     let shown = w.ok(&["customers", "show", "C1", "--format", "json"]);
     let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();

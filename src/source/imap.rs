@@ -685,27 +685,20 @@ pub async fn sync_folder(
     let committer = async {
         while let Some((prepared, checkpoint, behind)) = prepared_rx.recv().await {
             let started = Instant::now();
-            let mut tx = db.begin_write().await?;
-            let r = crate::store::messages::store_resilient(
-                &mut tx,
+            let r = crate::store::messages::commit_with(
+                db,
                 &prepared,
                 &ctx.rules,
                 &ctx.config,
+                &mailboxes::Advance {
+                    account: name,
+                    folder: &folder.name,
+                    rep: rep.as_deref(),
+                    checkpoint: &checkpoint,
+                    behind,
+                },
             )
             .await?;
-            mailboxes::advance(
-                &mut tx,
-                name,
-                &folder.name,
-                rep.as_deref(),
-                &checkpoint,
-                behind,
-            )
-            .await?;
-            tx.commit().await.map_err(|source| StoreError::Query {
-                context: "commit a mailbox chunk",
-                source,
-            })?;
             crate::metrics::latency("imap", started.elapsed().as_secs_f64());
             report.add(&r);
             fetched_count += prepared.len();

@@ -56,6 +56,29 @@ pub async fn checkpoint(db: &Db, account: &str, folder: &str) -> Result<Checkpoi
 
 /// Move the checkpoint (inside the transaction that stored the messages it covers), with the
 /// number of messages still to fetch.
+/// Move a folder's checkpoint in the transaction of the chunk it covers.
+pub struct Advance<'a> {
+    pub account: &'a str,
+    pub folder: &'a str,
+    pub rep: Option<&'a str>,
+    pub checkpoint: &'a Checkpoint,
+    /// Messages still to come after the chunk.
+    pub behind: u32,
+}
+
+impl super::messages::InTransaction for Advance<'_> {
+    fn run<'t>(&'t self, tx: &'t mut Tx) -> futures::future::BoxFuture<'t, Result<(), StoreError>> {
+        Box::pin(advance(
+            tx,
+            self.account,
+            self.folder,
+            self.rep,
+            self.checkpoint,
+            self.behind,
+        ))
+    }
+}
+
 pub async fn advance(
     tx: &mut Tx,
     account: &str,

@@ -205,7 +205,7 @@ async fn store_tags(
 
 /// Store a batch in one transaction. Idempotent: a sighting already stored is a duplicate;
 /// a message already stored under the same key gets only a new sighting. An input the
-/// database refuses becomes a failure; the others are stored (see [`store_resilient`]).
+/// database refuses becomes a failure; the others are stored (see [`commit_with`]).
 pub async fn commit(
     db: &Db,
     batch: &[Prepared],
@@ -215,10 +215,20 @@ pub async fn commit(
     if batch.is_empty() {
         return Ok(BatchReport::default());
     }
-    let mut tx = db.begin_write().await?;
-    let report = store_resilient(&mut tx, batch, rules, config).await?;
-    tx.commit().await.ctx("commit a batch")?;
-    Ok(report)
+    commit_with(db, batch, rules, config, &()).await
+}
+
+/// Work done in a batch's transaction just before its commit (an IMAP source moves its
+/// checkpoint: `mailboxes::Advance`).
+pub trait InTransaction: Send + Sync {
+    fn run<'t>(&'t self, tx: &'t mut Tx) -> futures::future::BoxFuture<'t, Result<(), StoreError>>;
+}
+
+/// Nothing more.
+impl InTransaction for () {
+    fn run<'t>(&'t self, _: &'t mut Tx) -> futures::future::BoxFuture<'t, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 async fn savepoint(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
@@ -229,33 +239,53 @@ async fn savepoint(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Store a batch inside the caller's transaction, so that one bad input never stops the
-/// others. The batch is written in a savepoint; when the database refuses it for a reason one
-/// input can cause (a value it cannot hold, a constraint, a limit: [`StoreError::is_input_fault`]),
-/// the savepoint is rolled back and the batch written again one input at a time, each in its
-/// own savepoint. An input the database still refuses is stored as a failure with the
-/// database's reason and its raw content, and its source key is listed in
-/// [`BatchReport::refused`]; the rest go on, and a caller's checkpoint moves past it. Any other
-/// error (connection, lock, disk) is returned: the caller retries the whole batch later.
-pub async fn store_resilient(
-    tx: &mut Tx,
+/// Store a batch in one transaction and run `hook` in it before the commit (an IMAP source
+/// moves its checkpoint there), so that one bad input never stops the others.
+///
+/// The batch is written as a whole. When the database refuses it for a reason one input can
+/// cause (a value it cannot hold, a constraint, a limit: [`StoreError::is_input_fault`]), the
+/// transaction is rolled back and the batch written again in a new one, one input at a time,
+/// each in its own savepoint. An input the database still refuses is stored as a failure with
+/// the database's reason (and what was prepared of it), and its source key is listed in
+/// [`BatchReport::refused`]; the rest are stored, and the hook's checkpoint moves past it. Any
+/// other error (connection, lock, disk) is returned: the caller retries the whole batch later.
+/// The common case pays nothing for this: no savepoint is taken until a batch fails (SQLite
+/// journals every page a savepoint covers).
+pub async fn commit_with(
+    db: &Db,
     batch: &[Prepared],
     rules: &crate::rules::RuleSet,
     config: &crate::config::Config,
+    hook: &dyn InTransaction,
 ) -> Result<BatchReport, StoreError> {
-    savepoint(tx, "SAVEPOINT kw_batch").await?;
-    let error = match store_batch(tx, batch, rules, config).await {
+    let mut tx = db.begin_write().await?;
+    let error = match store_batch(&mut tx, batch, rules, config).await {
         Ok(report) => {
-            savepoint(tx, "RELEASE SAVEPOINT kw_batch").await?;
+            hook.run(&mut tx).await?;
+            tx.commit().await.ctx("commit a batch")?;
             return Ok(report);
         }
         Err(e) if e.is_input_fault() => e,
         Err(e) => return Err(e),
     };
-    savepoint(tx, "ROLLBACK TO SAVEPOINT kw_batch").await?;
-    savepoint(tx, "RELEASE SAVEPOINT kw_batch").await?;
+    tx.rollback().await.ctx("roll back a refused batch")?;
     tracing::warn!(error = %error, inputs = batch.len(),
         "The database refused a batch; storing it one input at a time.");
+    let mut tx = db.begin_write().await?;
+    let report = store_one_by_one(&mut tx, batch, rules, config).await?;
+    hook.run(&mut tx).await?;
+    tx.commit().await.ctx("commit a batch")?;
+    Ok(report)
+}
+
+/// The fallback of [`commit_with`]: each input in its own savepoint; one the database refuses
+/// becomes a failure.
+async fn store_one_by_one(
+    tx: &mut Tx,
+    batch: &[Prepared],
+    rules: &crate::rules::RuleSet,
+    config: &crate::config::Config,
+) -> Result<BatchReport, StoreError> {
     let mut report = BatchReport::default();
     let mut first_refusal = None;
     for p in batch {
@@ -269,24 +299,13 @@ pub async fn store_resilient(
                 savepoint(tx, "ROLLBACK TO SAVEPOINT kw_one").await?;
                 savepoint(tx, "RELEASE SAVEPOINT kw_one").await?;
                 let (origin, raw) = match p {
-                    Prepared::Message {
-                        origin,
-                        message,
-                        raw,
-                    } => (
-                        origin,
-                        if raw.is_empty() {
-                            message.raw.as_deref().unwrap_or("").as_bytes()
-                        } else {
-                            raw.as_slice()
-                        },
-                    ),
-                    Prepared::Failure { origin, raw, .. } => (origin, raw.as_slice()),
+                    Prepared::Message { origin, message } => (origin, message.to_failure_json()),
+                    Prepared::Failure { origin, raw, .. } => (origin, raw.clone()),
                 };
                 let mut reason = format!("the database refused this input: {}", e.cause());
                 crate::message::truncate_in_place(&mut reason, 1000);
                 tracing::warn!(source = %origin.source_key, %reason, "Input stored as a failure.");
-                if insert_failure(tx, origin, &reason, raw, now_ms()).await? {
+                if insert_failure(tx, origin, &reason, &raw, now_ms()).await? {
                     report.failed += 1;
                 } else {
                     report.duplicates += 1;
@@ -366,9 +385,7 @@ pub async fn store_batch(
     let messages: Vec<(&crate::message::Origin, &Message)> = batch
         .iter()
         .filter_map(|p| match p {
-            Prepared::Message {
-                origin, message, ..
-            } => Some((origin, &**message)),
+            Prepared::Message { origin, message } => Some((origin, &**message)),
             Prepared::Failure { .. } => None,
         })
         .collect();
