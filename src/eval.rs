@@ -25,6 +25,16 @@ pub struct TagScore {
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
+    /// The tag's suggestions by the kind of clause that made them (keyword, requires,
+    /// pattern): how many, and how many of those were right.
+    pub via: BTreeMap<&'static str, ViaCount>,
+}
+
+/// Suggestions made by one kind of clause.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ViaCount {
+    pub suggested: usize,
+    pub right: usize,
 }
 
 /// A wrong call, with what the rules saw.
@@ -138,6 +148,7 @@ pub async fn run(
     };
     let ctx = Arc::new(ctx);
     let mut counts: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    let mut vias: BTreeMap<String, BTreeMap<&'static str, ViaCount>> = BTreeMap::new();
     for rule in &ctx.rules.rules {
         counts.insert(rule.tag.clone(), (0, 0, 0));
     }
@@ -163,6 +174,14 @@ pub async fn run(
             report.tags_on_non_customer_text += message.tags.len();
         }
         for t in &message.tags {
+            let via = ctx.rules.via_of(&t.rule).unwrap_or_default().as_str();
+            let v = vias
+                .entry(t.tag.clone())
+                .or_default()
+                .entry(via)
+                .or_default();
+            v.suggested += 1;
+            v.right += usize::from(want.contains(&t.tag));
             let c = counts.entry(t.tag.clone()).or_default();
             if want.contains(&t.tag) {
                 c.0 += 1;
@@ -208,6 +227,7 @@ pub async fn run(
         fp += f;
         fn_ += n;
         report.tags.push(TagScore {
+            via: vias.remove(&tag).unwrap_or_default(),
             tag,
             tp: t,
             fp: f,
@@ -235,14 +255,34 @@ impl EvalReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<24} {:>4} {:>4} {:>4} {:>9} {:>7} {:>6}",
+            "{:<24} {:>4} {:>4} {:>4} {:>9} {:>7} {:>6}  SUGGESTED BY (right/all)",
             "TAG", "TP", "FP", "FN", "PRECISION", "RECALL", "F1"
         );
         for t in &self.tags {
+            let total: usize = t.via.values().map(|v| v.suggested).sum();
+            let via: Vec<String> = t
+                .via
+                .iter()
+                .map(|(kind, v)| {
+                    format!(
+                        "{kind} {:.0}% ({}/{})",
+                        100.0 * v.suggested as f64 / total.max(1) as f64,
+                        v.right,
+                        v.suggested
+                    )
+                })
+                .collect();
             let _ = writeln!(
                 s,
-                "{:<24} {:>4} {:>4} {:>4} {:>9.3} {:>7.3} {:>6.3}",
-                t.tag, t.tp, t.fp, t.fn_, t.precision, t.recall, t.f1
+                "{:<24} {:>4} {:>4} {:>4} {:>9.3} {:>7.3} {:>6.3}  {}",
+                t.tag,
+                t.tp,
+                t.fp,
+                t.fn_,
+                t.precision,
+                t.recall,
+                t.f1,
+                via.join(", ")
             );
         }
         let _ = writeln!(

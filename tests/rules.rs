@@ -475,3 +475,157 @@ fn keepwarm_ok(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A small pack exercising the context features: a keyword that needs a request cue, a rule that
+/// conditionals cancel, and one that suppresses another.
+fn context_pack() -> (tempfile::TempDir, rules::RuleSet) {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    w(
+        "common.toml",
+        r#"
+[negation]
+before = ["no", "不"]
+[cues.request]
+en = ["please send", "could you", "we need"]
+zh = ["请寄", "麻烦"]
+[conditional]
+en = ["if", "otherwise", "unless"]
+zh = ["如果", "否则"]
+tr = ["-rsa", "-rse", "-rsanız", "-rseniz"]
+"#,
+    );
+    w(
+        "swatch.toml",
+        r#"
+tag = "swatch-request"
+description = "asks for swatches"
+[next_step]
+en = "send them"
+[keywords]
+en = ["free swatch kit"]
+[requires.request]
+en = ["swatch", "swatches"]
+zh = ["色卡"]
+"#,
+    );
+    w(
+        "order.toml",
+        r#"
+tag = "will-order"
+description = "orders"
+conditional = "cancel"
+[next_step]
+en = "invoice"
+[keywords]
+en = ["we will order"]
+zh = ["下单"]
+tr = ["sipariş vereceğiz"]
+"#,
+    );
+    w(
+        "lost.toml",
+        r#"
+tag = "gone"
+description = "chose another"
+suppresses = ["elsewhere"]
+[next_step]
+en = "ask why"
+[keywords]
+en = ["went with"]
+"#,
+    );
+    w(
+        "elsewhere.toml",
+        r#"
+tag = "elsewhere"
+description = "other supplier"
+[next_step]
+en = "compare"
+[keywords]
+en = ["another supplier"]
+"#,
+    );
+    let set = rules::load(Some(dir.path())).expect("the context pack compiles");
+    (dir, set)
+}
+
+fn message_tags(set: &rules::RuleSet, text: &str) -> Vec<String> {
+    let mut t: Vec<String> = set
+        .scan_message("", text)
+        .into_iter()
+        .map(|h| h.tag)
+        .collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+#[test]
+fn requires_cues_conditionals_and_precedence() {
+    let (_dir, set) = context_pack();
+    let cases: &[(&str, &[&str])] = &[
+        // A keyword that needs a request cue in its sentence.
+        (
+            "Could you send two swatches of the blue fabric?",
+            &["swatch-request"],
+        ),
+        ("Please send the swatches by courier.", &["swatch-request"]),
+        ("The swatches arrived yesterday, all fine.", &[]),
+        // The cue must be in the same sentence.
+        ("We need a quote. The swatches arrived.", &[]),
+        // A plain keyword of the same rule counts alone.
+        ("The free swatch kit looks nice.", &["swatch-request"]),
+        ("麻烦寄一份色卡给我们。", &["swatch-request"]),
+        ("色卡已经收到了。", &[]),
+        // Negation still applies to a required keyword.
+        ("Could you skip them, no swatches needed.", &[]),
+        // Conditionals cancel a rule that says so, in their sentence only.
+        ("We will order 500 units next week.", &["will-order"]),
+        ("If you can meet our target price, we will order.", &[]),
+        ("We will order, unless the price goes up.", &[]),
+        ("Price is fine. We will order.", &["will-order"]),
+        ("如果价格合适我们就下单。", &[]),
+        ("我们下周下单。", &["will-order"]),
+        ("Fiyat uygun olursa sipariş vereceğiz.", &[]),
+        ("Yarın sipariş vereceğiz.", &["will-order"]),
+        // A word merely containing "if" is no conditional.
+        ("Specifically, we will order the red ones.", &["will-order"]),
+        // Precedence: the final choice removes the comparison in the same message.
+        ("We went with another supplier.", &["gone"]),
+        ("Another supplier offered less.", &["elsewhere"]),
+    ];
+    for (text, want) in cases {
+        assert_eq!(&message_tags(&set, text), want, "{text}");
+    }
+    // Hits say which kind of clause made them.
+    let hits = set.scan_message("", "Please send swatches. The free swatch kit too.");
+    let via: Vec<&str> = hits.iter().map(|h| h.via.as_str()).collect();
+    assert_eq!(via, ["requires", "keyword"]);
+}
+
+#[test]
+fn context_feature_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    w("common.toml", "[cues.request]\nen = [\"please\", \"\"]\n");
+    w(
+        "a.toml",
+        "tag = \"a\"\ndescription = \"x\"\nconditional = \"maybe\"\nsuppresses = [\"nope\"]\n[next_step]\nen = \"x\"\n[requires.asks]\nen = [\"thing\"]\n",
+    );
+    let problems = rules::load(Some(dir.path())).unwrap_err();
+    let joined: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let joined = joined.join("\n");
+    assert!(
+        joined.contains("common.toml:2: empty cue of cues.request"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("a.toml:3: conditional \"maybe\""),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("a.toml:8: requires.asks: no cue set [cues.asks]"),
+        "{joined}"
+    );
+}

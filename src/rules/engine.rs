@@ -46,6 +46,31 @@ pub struct Hit {
     pub evidence: String,
     /// How many hits of this tag this one stands for (`tag_message` keeps the first per tag).
     pub count: usize,
+    /// Which kind of clause produced the hit (for `rules eval`'s weight report).
+    #[serde(skip)]
+    pub via: Via,
+}
+
+/// The kind of clause a hit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Via {
+    /// A keyword that counts on its own.
+    #[default]
+    Keyword,
+    /// A keyword that needs a cue of a set nearby (`[requires.NAME]`).
+    Requires,
+    /// A regex pattern.
+    Pattern,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Keyword => "keyword",
+            Via::Requires => "requires",
+            Via::Pattern => "pattern",
+        }
+    }
 }
 
 /// A term's place: which rule, which term of it, how it must be bounded.
@@ -57,11 +82,25 @@ struct TermRef {
     keyword: bool,
     /// A prefix keyword (`скидк*`): the match extends to the end of the word.
     prefix: bool,
+    /// The cue set (index into `RuleSet::cue_sets`) that must stand near a hit.
+    requires: Option<usize>,
     /// Check a word boundary before / after the match (spaced scripts only).
     bound_start: bool,
     bound_end: bool,
     /// `tag/lang/keyword-or-pattern`.
     id: String,
+}
+
+impl TermRef {
+    fn via(&self) -> Via {
+        if !self.keyword {
+            Via::Pattern
+        } else if self.requires.is_some() {
+            Via::Requires
+        } else {
+            Via::Keyword
+        }
+    }
 }
 
 /// Compiled rules, ready to scan.
@@ -95,8 +134,72 @@ pub struct RuleSet {
     max_exclusion: usize,
     /// Per rule: which cue ids are its before-cues, after-cues and exclusions.
     rule_cues: Vec<RuleCues>,
+    /// Cue sets that `requires` keywords need nearby, shared by the rules that name the same set.
+    cue_sets: Vec<CueSet>,
+    /// Conditional cues ("if", "otherwise", "如果") of the rules with `conditional = "cancel"`.
+    conditional: CueSet,
+    /// Per rule: the rules (tags) whose hits it removes from the same message.
+    suppresses: Vec<Vec<usize>>,
     /// A fingerprint of the rule text, to tell versions apart.
     pub version: String,
+}
+
+/// A set of cue words searched near a hit: literals (each with its word-boundary needs) and word
+/// endings (a Turkish conditional suffix).
+#[derive(Debug)]
+struct CueSet {
+    automaton: AhoCorasick,
+    bounds: Vec<(bool, bool)>,
+    endings: Vec<String>,
+}
+
+impl CueSet {
+    fn new(cues: &[String]) -> Result<CueSet, Vec<RuleProblem>> {
+        let (endings, literals): (Vec<&String>, Vec<&String>) =
+            cues.iter().partition(|c| c.len() > 1 && c.starts_with('-'));
+        let bounds = literals
+            .iter()
+            .map(|c| {
+                let first = c.chars().next().unwrap_or(' ');
+                let last = c.chars().last().unwrap_or(' ');
+                (is_word_char(first), is_word_char(last))
+            })
+            .collect();
+        let automaton = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&literals)
+            .map_err(|e| {
+                vec![RuleProblem {
+                    file: "rules".into(),
+                    line: 0,
+                    message: format!("cannot build a cue automaton: {e}"),
+                }]
+            })?;
+        Ok(CueSet {
+            automaton,
+            bounds,
+            endings: endings.iter().map(|e| e[1..].to_string()).collect(),
+        })
+    }
+
+    /// Does a cue of the set stand in `text[lo..hi]`?
+    fn found_in(&self, text: &str, lo: usize, hi: usize) -> bool {
+        let found = self
+            .automaton
+            .find_overlapping_iter(&text[lo..hi])
+            .any(|m| {
+                let (a, b) = self.bounds[m.pattern().as_usize()];
+                bounded(text, lo + m.start(), lo + m.end(), a, b)
+            });
+        found
+            || (!self.endings.is_empty()
+                && text[lo..hi].split(|c: char| !is_word_char(c)).any(|word| {
+                    self.endings
+                        .iter()
+                        .any(|e| word.len() > e.len() + 2 && word.ends_with(e.as_str()))
+                }))
+    }
 }
 
 /// An automaton and what each of its literals stands for (one string may serve several rules).
@@ -304,12 +407,37 @@ impl RuleSet {
         let mut pattern_src = Vec::new();
         let mut pattern_refs = Vec::new();
         let mut fingerprint = sha2::Sha256::default();
+        // Cue sets, shared by rules that name the same set with the same cues.
+        let mut set_lists: Vec<&Vec<String>> = Vec::new();
+        let mut rule_sets: Vec<Vec<usize>> = Vec::with_capacity(rules.len());
+        for rule in &rules {
+            let ids = rule
+                .cue_sets
+                .iter()
+                .map(
+                    |(_, cues)| match set_lists.iter().position(|l| *l == cues) {
+                        Some(i) => i,
+                        None => {
+                            set_lists.push(cues);
+                            set_lists.len() - 1
+                        }
+                    },
+                )
+                .collect();
+            rule_sets.push(ids);
+        }
+        let mut conditional_cues: Vec<String> = Vec::new();
+        for c in rules.iter().flat_map(|r| &r.conditional) {
+            if !conditional_cues.contains(c) {
+                conditional_cues.push(c.clone());
+            }
+        }
         for (ri, rule) in rules.iter().enumerate() {
             use sha2::Digest;
             // Everything that changes behaviour or output is part of the version.
             fingerprint.update(
                 format!(
-                    "{}|{}|{}|{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
+                    "{}|{}|{}|{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{:?}|{:?}",
                     rule.tag,
                     rule.description,
                     rule.ttl_ms,
@@ -320,13 +448,19 @@ impl RuleSet {
                     rule.negation_before,
                     rule.negation_after,
                     rule.window,
-                    rule.exclusions
+                    rule.exclusions,
+                    rule.cue_sets,
+                    rule.conditional,
+                    rule.suppresses.iter().map(|(t, _)| t).collect::<Vec<_>>()
                 )
                 .as_bytes(),
             );
             for (ti, kw) in rule.keywords.iter().enumerate() {
                 fingerprint.update(kw.lang.as_bytes());
                 fingerprint.update(kw.text.as_bytes());
+                if let Some(set) = kw.requires {
+                    fingerprint.update(format!("|requires:{}", rule.cue_sets[set].0).as_bytes());
+                }
                 let (text, prefix) = match kw.text.strip_suffix('*') {
                     Some(t) => (t, true),
                     None => (kw.text.as_str(), false),
@@ -340,6 +474,7 @@ impl RuleSet {
                     keyword: true,
                     id: kw.rule_id(&rule.tag),
                     prefix: prefix && is_word_char(last),
+                    requires: kw.requires.map(|set| rule_sets[ri][set]),
                     bound_start: is_word_char(first),
                     bound_end: is_word_char(last) && !prefix,
                 });
@@ -353,6 +488,7 @@ impl RuleSet {
                     keyword: false,
                     id: p.rule_id(&rule.tag),
                     prefix: false,
+                    requires: None,
                     bound_start: false,
                     bound_end: false,
                 });
@@ -488,6 +624,20 @@ impl RuleSet {
             .map(|id| cue_strings[id].len())
             .max()
             .unwrap_or(0);
+        let cue_sets = set_lists
+            .iter()
+            .map(|l| CueSet::new(l))
+            .collect::<Result<Vec<_>, _>>()?;
+        let conditional = CueSet::new(&conditional_cues)?;
+        let suppresses = rules
+            .iter()
+            .map(|r| {
+                r.suppresses
+                    .iter()
+                    .filter_map(|(tag, _)| rules.iter().position(|o| &o.tag == tag))
+                    .collect()
+            })
+            .collect();
         use sha2::Digest;
         let version = hex::encode(&fingerprint.finalize()[..6]);
         Ok(RuleSet {
@@ -504,6 +654,9 @@ impl RuleSet {
             cue_info,
             max_exclusion,
             rule_cues,
+            cue_sets,
+            conditional,
+            suppresses,
             version,
         })
     }
@@ -653,7 +806,7 @@ impl RuleSet {
                 !self.cue_info[c.id].cjk || !masks.iter().any(|(s, e)| *s <= c.start && c.end <= *e)
             });
         }
-        candidates.retain(|c| !self.cancelled(cues, c));
+        candidates.retain(|c| !self.cancelled(cues, c) && self.context_holds(text, c));
         candidates.sort_unstable_by_key(|c| (c.start, std::cmp::Reverse(c.end), c.rule));
         // (rule, count) in order of first hit.
         let mut counts: Vec<(usize, usize)> = Vec::new();
@@ -705,6 +858,22 @@ impl RuleSet {
             self.scan_with(subject, Field::Subject, first_per_tag)
         };
         hits.extend(self.scan_with(body, Field::Body, first_per_tag));
+        // Precedence: a tag found in the message removes the tags its rule suppresses.
+        let present: Vec<usize> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| hits.iter().any(|h| h.tag == r.tag))
+            .map(|(i, _)| i)
+            .collect();
+        let suppressed: Vec<&str> = present
+            .iter()
+            .flat_map(|r| &self.suppresses[*r])
+            .map(|r| self.rules[*r].tag.as_str())
+            .collect();
+        if !suppressed.is_empty() {
+            hits.retain(|h| !suppressed.contains(&h.tag.as_str()));
+        }
         hits
     }
 
@@ -773,6 +942,29 @@ impl RuleSet {
         })
     }
 
+    /// Does the sentence around a hit satisfy its rule: a cue of the set its keyword requires
+    /// within `CUE_WINDOW` characters, and no conditional cue when the rule cancels those?
+    fn context_holds(&self, text: &str, c: &Candidate) -> bool {
+        let requires = self.terms[c.term].requires;
+        let conditional = !self.rules[c.rule].conditional.is_empty();
+        if requires.is_none() && !conditional {
+            return true;
+        }
+        if let Some(set) = requires {
+            let (lo, hi) = sentence(text, c.start, c.end, CUE_WINDOW);
+            if !self.cue_sets[set].found_in(text, lo, hi) {
+                return false;
+            }
+        }
+        if conditional {
+            let (lo, hi) = sentence(text, c.start, c.end, CONDITIONAL_WINDOW);
+            if self.conditional.found_in(text, lo, hi) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// A hit with its evidence: the original text of the match and about `CONTEXT_CHARS`
     /// characters on each side, white space collapsed, "…" where cut.
     fn evidence(&self, original: &str, folded: &Folded, c: &Candidate, field: Field) -> Hit {
@@ -819,7 +1011,16 @@ impl RuleSet {
             matched: original[s..e].to_string(),
             evidence: snippet,
             count: 1,
+            via: r.via(),
         }
+    }
+
+    /// The kind of clause a rule id (`tag/lang/term`, as in a hit) stands for.
+    pub fn via_of(&self, rule_id: &str) -> Option<Via> {
+        self.terms
+            .iter()
+            .find(|t| t.id == rule_id)
+            .map(TermRef::via)
     }
 
     pub fn rule(&self, tag: &str) -> Option<&Rule> {
@@ -905,6 +1106,50 @@ fn gate_literals(source: &str) -> Option<Vec<String>> {
     (!gates.is_empty()).then_some(gates)
 }
 
+/// How far (in characters, within the sentence) a `requires` cue may stand from its keyword.
+const CUE_WINDOW: usize = 60;
+/// How far (in characters, within the sentence) a conditional cue reaches.
+const CONDITIONAL_WINDOW: usize = 120;
+
+/// Characters that end a sentence: cues and conditionals never reach across them.
+fn is_sentence_break(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | ';' | '\n' | '。' | '！' | '？' | '；')
+}
+
+/// The sentence around `start..end`, at most `window` characters each side (byte offsets).
+fn sentence(text: &str, start: usize, end: usize, window: usize) -> (usize, usize) {
+    let (mut lo, mut n) = (start, 0);
+    while lo > 0 && n < window {
+        let (at, c) = prev_char(text, lo);
+        if is_sentence_break(c) && !is_decimal_point(text, at) {
+            break;
+        }
+        lo = at;
+        n += 1;
+    }
+    let (mut hi, mut n) = (end, 0);
+    while hi < text.len() && n < window {
+        let (next, c) = next_char(text, hi);
+        if is_sentence_break(c) && !is_decimal_point(text, hi) {
+            break;
+        }
+        hi = next;
+        n += 1;
+    }
+    (lo, hi)
+}
+
+/// A '.' between digits ("3.5") or inside an abbreviation-like word does not end a sentence.
+fn is_decimal_point(text: &str, at: usize) -> bool {
+    text.as_bytes().get(at) == Some(&b'.')
+        && at > 0
+        && text.as_bytes()[at - 1].is_ascii_alphanumeric()
+        && text
+            .as_bytes()
+            .get(at + 1)
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
 /// Characters that end a clause: a negation never reaches across them.
 fn is_clause_break(c: char) -> bool {
     matches!(
@@ -912,9 +1157,6 @@ fn is_clause_break(c: char) -> bool {
         '.' | '!' | '?' | ';' | '\n' | '。' | '！' | '？' | '；' | ',' | '，' | '、' | ':' | '：'
     )
 }
-
-pub static RB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-pub static CAND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[cfg(test)]
 mod tests {

@@ -35,6 +35,22 @@ struct RuleFile {
     keywords: BTreeMap<String, Vec<Spanned<String>>>,
     #[serde(default)]
     patterns: BTreeMap<String, Vec<Spanned<String>>>,
+    /// Keywords that count only with a cue of a named set nearby: `[requires.request]` holds,
+    /// per language, the keywords that need a cue of the set `request` (defined in
+    /// `common.toml` `[cues.request]` or in this file's own `[cues.request]`).
+    #[serde(default)]
+    requires: BTreeMap<String, BTreeMap<String, Vec<Spanned<String>>>>,
+    /// This rule's own cue sets, by name and language.
+    #[serde(default)]
+    cues: BTreeMap<String, BTreeMap<String, Vec<Spanned<String>>>>,
+    /// "cancel": a hit in a sentence with a conditional cue ("if", "otherwise", "如果") does not
+    /// count; "keep" (the default): conditionals do not matter.
+    #[serde(default)]
+    conditional: Option<Spanned<String>>,
+    /// Tags this one overrides in the same message ("lost-deal" suppresses
+    /// "comparing-competitors": a final choice of another supplier is only a lost deal).
+    #[serde(default)]
+    suppresses: Vec<Spanned<String>>,
     #[serde(default)]
     negation: NegationSection,
     #[serde(default)]
@@ -63,7 +79,7 @@ struct ExcludeSection {
     phrases: Vec<Spanned<String>>,
 }
 
-/// `common.toml`: shared negation cues and exclusions.
+/// `common.toml`: shared negation cues, exclusions, cue sets and conditional cues.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CommonFile {
@@ -71,6 +87,13 @@ struct CommonFile {
     negation: NegationSection,
     #[serde(default)]
     exclude: ExcludeSection,
+    /// Named cue sets (`[cues.request]`, per language) that rules name in `[requires.NAME]`.
+    #[serde(default)]
+    cues: BTreeMap<String, BTreeMap<String, Vec<Spanned<String>>>>,
+    /// Conditional cues per language; an entry starting with `-` is a word ending (Turkish
+    /// "-sa", "-se").
+    #[serde(default)]
+    conditional: BTreeMap<String, Vec<Spanned<String>>>,
 }
 
 fn default_ttl() -> Spanned<String> {
@@ -92,6 +115,8 @@ fn default_direction() -> Spanned<String> {
 pub struct Term {
     pub lang: String,
     pub text: String,
+    /// The cue set (index into the rule's `cue_sets`) that must stand near a hit of this term.
+    pub requires: Option<usize>,
     pub file: PathBuf,
     pub line: usize,
 }
@@ -119,6 +144,13 @@ pub struct Rule {
     pub negation_after: Vec<String>,
     pub window: usize,
     pub exclusions: Vec<String>,
+    /// The cue sets this rule's `requires` names: (name, folded cues).
+    pub cue_sets: Vec<(String, Vec<String>)>,
+    /// Conditional cues that cancel a hit in their sentence (empty unless `conditional =
+    /// "cancel"`); folded, a leading `-` marks a word ending.
+    pub conditional: Vec<String>,
+    /// Tags this one overrides in the same message, with the line that names each.
+    pub suppresses: Vec<(String, usize)>,
     pub file: PathBuf,
 }
 
@@ -243,11 +275,44 @@ pub fn load_texts(
                         &mut problems,
                     );
                     check_terms(&path, &text, &c.exclude.phrases, "exclusion", &mut problems);
+                    for (name, lists) in &c.cues {
+                        for list in lists.values() {
+                            check_terms(
+                                &path,
+                                &text,
+                                list,
+                                &format!("cue of cues.{name}"),
+                                &mut problems,
+                            );
+                        }
+                    }
+                    for list in c.conditional.values() {
+                        check_terms(&path, &text, list, "conditional cue", &mut problems);
+                    }
+                    for lang in c
+                        .cues
+                        .values()
+                        .flat_map(|l| l.keys())
+                        .chain(c.conditional.keys())
+                    {
+                        if !LANGUAGES.contains(&lang.as_str()) {
+                            problems.push(RuleProblem {
+                                file: path.clone(),
+                                line: 0,
+                                message: format!(
+                                    "unknown language {lang:?} (known: {})",
+                                    LANGUAGES.join(", ")
+                                ),
+                            });
+                        }
+                    }
                     common = CommonFileView {
                         negation_before: c.negation.before,
                         negation_after: c.negation.after,
                         exclusions: c.exclude.phrases,
                         window: c.negation.window,
+                        cues: c.cues,
+                        conditional: c.conditional,
                     };
                 }
                 Err(e) => problems.push(toml_problem(&path, &text, &e)),
@@ -275,6 +340,17 @@ pub fn load_texts(
                 rules.push(rule);
             }
             Err(mut p) => problems.append(&mut p),
+        }
+    }
+    for rule in &rules {
+        for (tag, line) in &rule.suppresses {
+            if !seen_tags.contains_key(tag) || tag == &rule.tag {
+                problems.push(RuleProblem {
+                    file: rule.file.clone(),
+                    line: *line,
+                    message: format!("suppresses {tag:?}: no other rule has this tag"),
+                });
+            }
         }
     }
     if problems.is_empty() {
@@ -397,7 +473,10 @@ pub fn parse_rule(
         bad(0..0, "next_step.en is required".to_string());
     }
     // Keywords and patterns: known languages, no empty entries, patterns that compile.
-    let mut collect = |lists: &BTreeMap<String, Vec<Spanned<String>>>, what: &str| -> Vec<Term> {
+    let mut collect = |lists: &BTreeMap<String, Vec<Spanned<String>>>,
+                       what: &str,
+                       requires: Option<usize>|
+     -> Vec<Term> {
         let mut terms = Vec::new();
         for (lang, list) in lists {
             if !LANGUAGES.contains(&lang.as_str()) {
@@ -434,6 +513,7 @@ pub fn parse_rule(
                 terms.push(Term {
                     lang: lang.clone(),
                     text: t.to_string(),
+                    requires,
                     file: path.to_path_buf(),
                     line: at(item.span()),
                 });
@@ -441,8 +521,80 @@ pub fn parse_rule(
         }
         terms
     };
-    let keywords = collect(&file.keywords, "keyword");
-    let patterns = collect(&file.patterns, "pattern");
+    let mut keywords = collect(&file.keywords, "keyword", None);
+    let patterns = collect(&file.patterns, "pattern", None);
+    // Keywords that need a cue: the set comes from this file's `[cues.NAME]`, else from
+    // common.toml's.
+    let mut cue_sets: Vec<(String, Vec<String>)> = Vec::new();
+    // Problems found while `collect` holds `bad`: reported after.
+    let mut later: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for (name, lists) in &file.requires {
+        let set = file.cues.get(name).or_else(|| common.cues.get(name));
+        let Some(set) = set else {
+            let span = lists
+                .values()
+                .flatten()
+                .next()
+                .map(|t| t.span())
+                .unwrap_or(0..0);
+            later.push((
+                span,
+                format!("requires.{name}: no cue set [cues.{name}] in this file or in common.toml"),
+            ));
+            continue;
+        };
+        let index = cue_sets.len();
+        let mut cues: Vec<String> = Vec::new();
+        for list in set.values() {
+            cues.extend(folded_list(list));
+        }
+        cue_sets.push((name.clone(), cues));
+        keywords.extend(collect(lists, "keyword", Some(index)));
+    }
+    let conditional = match file
+        .conditional
+        .as_ref()
+        .map(|c| (c.span(), c.get_ref().as_str()))
+    {
+        None | Some((_, "keep")) => Vec::new(),
+        Some((_, "cancel")) => common
+            .conditional
+            .iter()
+            .flat_map(|(_, l)| folded_list(l))
+            .collect(),
+        Some((span, other)) => {
+            later.push((
+                span,
+                format!("conditional {other:?} must be \"cancel\" or \"keep\""),
+            ));
+            Vec::new()
+        }
+    };
+    for (span, message) in later {
+        bad(span, message);
+    }
+    for (name, lists) in &file.cues {
+        for (lang, list) in lists {
+            if !LANGUAGES.contains(&lang.as_str()) {
+                if let Some(first) = list.first() {
+                    bad(
+                        first.span(),
+                        format!("cues.{name}: unknown language {lang:?}"),
+                    );
+                }
+            }
+            for t in list {
+                if t.get_ref().trim().is_empty() {
+                    bad(t.span(), format!("cues.{name}: empty cue"));
+                }
+            }
+        }
+    }
+    let suppresses: Vec<(String, usize)> = file
+        .suppresses
+        .iter()
+        .map(|t| (t.get_ref().trim().to_string(), at(t.span())))
+        .collect();
     if keywords.is_empty() && patterns.is_empty() {
         bad(
             file.tag.span(),
@@ -483,6 +635,9 @@ pub fn parse_rule(
         negation_after,
         window: file.negation.window.or(common.window).unwrap_or(24),
         exclusions,
+        cue_sets,
+        conditional,
+        suppresses,
         file: path.to_path_buf(),
     })
 }
@@ -494,4 +649,6 @@ pub struct CommonFileView {
     pub negation_after: Vec<Spanned<String>>,
     pub exclusions: Vec<Spanned<String>>,
     pub window: Option<usize>,
+    pub cues: BTreeMap<String, BTreeMap<String, Vec<Spanned<String>>>>,
+    pub conditional: BTreeMap<String, Vec<Spanned<String>>>,
 }
