@@ -559,8 +559,8 @@ pub fn parse_rule(
         None | Some((_, "keep")) => Vec::new(),
         Some((_, "cancel")) => common
             .conditional
-            .iter()
-            .flat_map(|(_, l)| folded_list(l))
+            .values()
+            .flat_map(|l| folded_list(l))
             .collect(),
         Some((span, other)) => {
             later.push((
@@ -575,13 +575,13 @@ pub fn parse_rule(
     }
     for (name, lists) in &file.cues {
         for (lang, list) in lists {
-            if !LANGUAGES.contains(&lang.as_str()) {
-                if let Some(first) = list.first() {
-                    bad(
-                        first.span(),
-                        format!("cues.{name}: unknown language {lang:?}"),
-                    );
-                }
+            if !LANGUAGES.contains(&lang.as_str())
+                && let Some(first) = list.first()
+            {
+                bad(
+                    first.span(),
+                    format!("cues.{name}: unknown language {lang:?}"),
+                );
             }
             for t in list {
                 if t.get_ref().trim().is_empty() {
