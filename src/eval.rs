@@ -30,6 +30,15 @@ pub struct TagScore {
     pub via: BTreeMap<&'static str, ViaCount>,
 }
 
+/// Inbound messages: labeled contact or not, against judged.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ContactConfusion {
+    pub contact_judged_contact: usize,
+    pub contact_judged_not: usize,
+    pub not_contact_judged_contact: usize,
+    pub not_contact_judged_not: usize,
+}
+
 /// Suggestions made by one kind of clause.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct ViaCount {
@@ -59,6 +68,9 @@ pub struct EvalReport {
     /// Tags suggested on messages that must never carry one (outbound, internal, auto-reply,
     /// bounce, bulk, spam).
     pub tags_on_non_customer_text: usize,
+    /// Inbound messages by whether they count as contact, labeled against judged: every
+    /// pitch, spam or auto-reply judged a contact is a false positive here.
+    pub contact: ContactConfusion,
     pub misses: Vec<Miss>,
     pub notes: Vec<String>,
 }
@@ -113,7 +125,7 @@ pub async fn run(
     );
     db.close().await;
 
-    let mut wanted: HashMap<String, (Vec<String>, bool)> = HashMap::new();
+    let mut wanted: HashMap<String, (Vec<String>, bool, bool)> = HashMap::new();
     let text = std::fs::read_to_string(labels)
         .with_context(|| format!("cannot read {}", labels.display()))?;
     for (i, line) in text.lines().enumerate() {
@@ -136,9 +148,10 @@ pub async fn run(
             })
             .unwrap_or_default();
         let customer_text = v["direction"] == "inbound" && v["counts_as_contact"] == true;
+        let inbound = v["direction"] == "inbound";
         wanted.insert(
             v["key"].as_str().unwrap_or_default().to_string(),
-            (tags, customer_text),
+            (tags, customer_text, inbound),
         );
     }
 
@@ -166,9 +179,30 @@ pub async fn run(
         };
         report.messages += 1;
         let key = crate::message::display_key(&message.key).to_string();
-        let Some((want, customer_text)) = wanted.get(&key) else {
+        let Some((want, customer_text, inbound)) = wanted.get(&key) else {
             continue;
         };
+        if *inbound {
+            let c = &mut report.contact;
+            match (*customer_text, message.counts_as_contact) {
+                (true, true) => c.contact_judged_contact += 1,
+                (true, false) => c.contact_judged_not += 1,
+                (false, true) => c.not_contact_judged_contact += 1,
+                (false, false) => c.not_contact_judged_not += 1,
+            }
+            if *customer_text != message.counts_as_contact {
+                report.misses.push(Miss {
+                    key: key.clone(),
+                    tag: "(contact)".into(),
+                    kind: if message.counts_as_contact {
+                        "false-positive"
+                    } else {
+                        "false-negative"
+                    },
+                    detail: format!("judged {}", message.class.as_str()),
+                });
+            }
+        }
         seen.insert(key.clone());
         if !customer_text && !message.tags.is_empty() {
             report.tags_on_non_customer_text += message.tags.len();
@@ -297,6 +331,15 @@ impl EvalReport {
             self.labeled,
             self.missing.len(),
             self.tags_on_non_customer_text
+        );
+        let c = &self.contact;
+        let _ = writeln!(
+            s,
+            "inbound contact: {} right, {} not judged contact (missed), {} judged contact wrongly (spam, pitch, auto-reply), {} rightly not",
+            c.contact_judged_contact,
+            c.contact_judged_not,
+            c.not_contact_judged_contact,
+            c.not_contact_judged_not
         );
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");

@@ -174,7 +174,7 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         && matched.customer.is_none()
         && matched.group.is_none()
         && (autoreply::scam_wording(&email.subject, &email.text)
-            || autoreply::cold_pitch(&email.text)
+            || crate::normalize::unsolicited::judge(&email.subject, &email.text).is_some()
             || dir.is_lookalike(domain_of(from)))
     {
         class = Class::Spam;
@@ -318,7 +318,8 @@ fn prepare_chat(
     let mut class = Class::Human;
     if direction == Direction::Inbound
         && !known
-        && (autoreply::cold_pitch(&ev.text) || autoreply::scam_wording("", &ev.text))
+        && (crate::normalize::unsolicited::judge("", &ev.text).is_some()
+            || autoreply::scam_wording("", &ev.text))
     {
         class = Class::Spam;
     }

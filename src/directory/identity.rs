@@ -179,6 +179,9 @@ struct Lookalikes {
     variants: HashMap<String, bool>,
     /// Team skeletons (for "contains our name" checks).
     team: Vec<String>,
+    /// Customer skeletons of at least 8 characters (for "their name plus a short tag":
+    /// `keystonehw-us` for `keystonehw`).
+    customers: Vec<String>,
     /// Domains of customers' exact addresses: known, so never lookalikes.
     known: std::collections::HashSet<String>,
 }
@@ -290,6 +293,8 @@ impl Directory {
             }
             if team {
                 idx.team.push(sk.clone());
+            } else if sk.chars().count() >= 8 && !idx.customers.contains(&sk) {
+                idx.customers.push(sk.clone());
             }
             if sk.chars().count() >= 7 {
                 for d in deletions(&sk) {
@@ -326,6 +331,14 @@ impl Directory {
             return true;
         }
         if self.lookalike.variants.contains_key(&sk) {
+            return true;
+        }
+        // A customer's name with a short tag before or after it ("-us", "inc", "mail").
+        if self.lookalike.customers.iter().any(|c| {
+            sk.len() > c.len()
+                && sk.len() <= c.len() + 4
+                && (sk.starts_with(c.as_str()) || sk.ends_with(c.as_str()))
+        }) {
             return true;
         }
         sk.chars().count() >= 7
@@ -531,6 +544,8 @@ mod tests {
             "mail.sinoexport-support.net",
             "sakurapkg.co.jp",
             "brightwaylightings.com",
+            "brightwaylighting-us.com",
+            "brightwaylightinginc.com",
         ] {
             assert!(d.is_lookalike(bad), "{bad}");
         }
@@ -542,6 +557,7 @@ mod tests {
             "mingguang.com.tw",
             "sino.example",
             "lighting.com",
+            "brightwaylighting-europe.com",
         ] {
             assert!(!d.is_lookalike(good), "{good}");
         }

@@ -399,76 +399,6 @@ pub fn scam_wording(subject: &str, text: &str) -> bool {
         || invoice_fraud(&opening)
 }
 
-/// A cold pitch: a seller introducing itself and offering its services ("we are a leading
-/// LED factory, OEM welcome", "我们是…工厂，可以代工，欢迎合作"). Only judged for senders who
-/// are not customers: a buyer asks, a cold pitch offers.
-pub fn cold_pitch(text: &str) -> bool {
-    let t: String = text.chars().take(1500).collect::<String>().to_lowercase();
-    const SELLER: &[&str] = &[
-        "we are a leading",
-        "we are the leading",
-        "we are one of the leading",
-        "we are a professional",
-        "we are a reliable",
-        "we are a professional",
-        "we are an experienced",
-        "we are a manufacturer",
-        "we are a factory",
-        "we are manufacturer",
-        "we are factory",
-        "we are a supplier",
-        "our factory specializ",
-        "我们是",
-        "我司是",
-        "本公司是",
-        "somos fabricante",
-        "somos una fábrica",
-        "somos uma fábrica",
-        "мы производитель",
-        "мы являемся производителем",
-    ];
-    const MAKER: &[&str] = &[
-        "factory",
-        "manufacturer",
-        "supplier",
-        "producer",
-        "工厂",
-        "厂家",
-        "生产商",
-        "供应商",
-        "制造商",
-        "fabricante",
-        "fábrica",
-        "производител",
-        "завод",
-    ];
-    const OFFER: &[&str] = &[
-        "oem",
-        "odm",
-        "we can offer",
-        "we offer",
-        "welcome to contact",
-        "looking forward to cooperat",
-        "waiting for your inquiry",
-        "contact us now",
-        "free samples",
-        "competitive price",
-        "cooperation",
-        "代工",
-        "欢迎合作",
-        "欢迎来电",
-        "欢迎咨询",
-        "期待合作",
-        "可以给贵司",
-        "为贵司",
-        "ofrecemos",
-        "oferecemos",
-        "предлагаем",
-    ];
-    let seller = SELLER.iter().any(|p| t.contains(p)) && MAKER.iter().any(|m| t.contains(m));
-    seller && OFFER.iter().any(|o| t.contains(o))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,25 +498,6 @@ mod tests {
             classify(&sig("postmaster@acme.example", "Re: order 55", "ok")),
             Class::Human
         );
-    }
-
-    #[test]
-    fn cold_pitches_are_sellers_offering() {
-        assert!(cold_pitch(
-            "你好，我们是中山LED灯具工厂，可以给贵司代工，价格优惠，质量保证，交期快，欢迎合作"
-        ));
-        assert!(cold_pitch(
-            "Dear purchasing manager, we are a leading manufacturer of solar panels in Ningbo. We offer OEM service."
-        ));
-        assert!(cold_pitch(
-            "Dear Sir, we are the leading maker and supplier of LED tubes. Free samples, competitive price."
-        ));
-        // Buyers asking are not pitches.
-        assert!(!cold_pitch("Hello i need solar generater 5kva, how much"));
-        assert!(!cold_pitch(
-            "We are a distributor in Lagos, please quote 500 pcs of your LED panels."
-        ));
-        assert!(!cold_pitch("我们是尼日利亚的进口商，需要报价"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod sender;
 pub use autoreply::Class;
 pub use mime::{Email, Mailbox, parse_email};
 pub mod text;
+pub mod unsolicited;
 
 /// At most this many bytes of decoded text per message (all parts together) go through the
 /// quote, signature and classification heuristics and the rules; the head is kept and the
