@@ -149,7 +149,8 @@ pub struct RuleSet {
 #[derive(Debug)]
 struct CueSet {
     automaton: AhoCorasick,
-    bounds: Vec<(bool, bool)>,
+    /// Per literal: word boundary needed before, after; must open a clause (`^si`).
+    bounds: Vec<(bool, bool, bool)>,
     endings: Vec<String>,
 }
 
@@ -157,12 +158,18 @@ impl CueSet {
     fn new(cues: &[String]) -> Result<CueSet, Vec<RuleProblem>> {
         let (endings, literals): (Vec<&String>, Vec<&String>) =
             cues.iter().partition(|c| c.len() > 1 && c.starts_with('-'));
-        let bounds = literals
+        let mut bounds = Vec::with_capacity(literals.len());
+        let literals: Vec<&str> = literals
             .iter()
             .map(|c| {
-                let first = c.chars().next().unwrap_or(' ');
-                let last = c.chars().last().unwrap_or(' ');
-                (is_word_char(first), is_word_char(last))
+                let (text, opens) = match c.strip_prefix('^') {
+                    Some(t) if !t.is_empty() => (t, true),
+                    _ => (c.as_str(), false),
+                };
+                let first = text.chars().next().unwrap_or(' ');
+                let last = text.chars().last().unwrap_or(' ');
+                bounds.push((is_word_char(first), is_word_char(last), opens));
+                text
             })
             .collect();
         let automaton = AhoCorasickBuilder::new()
@@ -189,8 +196,9 @@ impl CueSet {
             .automaton
             .find_overlapping_iter(&text[lo..hi])
             .any(|m| {
-                let (a, b) = self.bounds[m.pattern().as_usize()];
+                let (a, b, opens) = self.bounds[m.pattern().as_usize()];
                 bounded(text, lo + m.start(), lo + m.end(), a, b)
+                    && (!opens || opens_clause(text, lo + m.start()))
             });
         found
             || (!self.endings.is_empty()
@@ -1148,6 +1156,16 @@ fn is_decimal_point(text: &str, at: usize) -> bool {
             .as_bytes()
             .get(at + 1)
             .is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// Does a clause start at `at` (only white space between it and the text's start or a clause
+/// break)?
+fn opens_clause(text: &str, at: usize) -> bool {
+    text[..at]
+        .chars()
+        .rev()
+        .find(|c| !c.is_whitespace())
+        .is_none_or(is_clause_break)
 }
 
 /// Characters that end a clause: a negation never reaches across them.
