@@ -591,9 +591,11 @@ fn requires_cues_conditionals_and_precedence() {
         ("Yarın sipariş vereceğiz.", &["will-order"]),
         // A word merely containing "if" is no conditional.
         ("Specifically, we will order the red ones.", &["will-order"]),
-        // Precedence: the final choice removes the comparison in the same message.
+        // Precedence: the other supplier chosen is the final choice, not a comparison; a
+        // comparison told before a decline stays.
         ("We went with another supplier.", &["gone"]),
         ("Another supplier offered less.", &["elsewhere"]),
+        ("Another supplier offered less; in the end we went with them.", &["elsewhere", "gone"]),
     ];
     for (text, want) in cases {
         assert_eq!(&message_tags(&set, text), want, "{text}");

@@ -138,7 +138,7 @@ pub struct RuleSet {
     cue_sets: Vec<CueSet>,
     /// Conditional cues ("if", "otherwise", "如果") of the rules with `conditional = "cancel"`.
     conditional: CueSet,
-    /// Per rule: the rules (tags) whose hits it removes from the same message.
+    /// Per rule: the rules whose hits it removes when they are the object of its own hit.
     suppresses: Vec<Vec<usize>>,
     /// A fingerprint of the rule text, to tell versions apart.
     pub version: String,
@@ -815,6 +815,17 @@ impl RuleSet {
             });
         }
         candidates.retain(|c| !self.cancelled(cues, c) && self.context_holds(text, c));
+        if self.suppresses.iter().any(|s| !s.is_empty()) {
+            let kept: Vec<bool> = candidates
+                .iter()
+                .map(|c| !self.suppressed(text, candidates, c))
+                .collect();
+            let mut i = 0;
+            candidates.retain(|_| {
+                i += 1;
+                kept[i - 1]
+            });
+        }
         candidates.sort_unstable_by_key(|c| (c.start, std::cmp::Reverse(c.end), c.rule));
         // (rule, count) in order of first hit.
         let mut counts: Vec<(usize, usize)> = Vec::new();
@@ -866,23 +877,20 @@ impl RuleSet {
             self.scan_with(subject, Field::Subject, first_per_tag)
         };
         hits.extend(self.scan_with(body, Field::Body, first_per_tag));
-        // Precedence: a tag found in the message removes the tags its rule suppresses.
-        let present: Vec<usize> = self
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| hits.iter().any(|h| h.tag == r.tag))
-            .map(|(i, _)| i)
-            .collect();
-        let suppressed: Vec<&str> = present
-            .iter()
-            .flat_map(|r| &self.suppresses[*r])
-            .map(|r| self.rules[*r].tag.as_str())
-            .collect();
-        if !suppressed.is_empty() {
-            hits.retain(|h| !suppressed.contains(&h.tag.as_str()));
-        }
         hits
+    }
+
+    /// Precedence: a hit of a suppressed tag that is the object of a suppressing hit (overlaps
+    /// it or follows it in the same clause, within `CUE_WINDOW` characters) does not count:
+    /// in "we went with another supplier" the other supplier is the choice, not a comparison.
+    fn suppressed(&self, text: &str, candidates: &[Candidate], c: &Candidate) -> bool {
+        candidates.iter().any(|s| {
+            self.suppresses[s.rule].contains(&c.rule)
+                && s.start <= c.start
+                && (c.start < s.end
+                    || (text[s.end..c.start].chars().count() <= CUE_WINDOW
+                        && !text[s.end..c.start].chars().any(is_clause_break)))
+        })
     }
 
     /// How far negation cues of `rule` reach around a hit at `start..end`, and the stretch of

@@ -47,8 +47,9 @@ struct RuleFile {
     /// count; "keep" (the default): conditionals do not matter.
     #[serde(default)]
     conditional: Option<Spanned<String>>,
-    /// Tags this one overrides in the same message ("lost-deal" suppresses
-    /// "comparing-competitors": a final choice of another supplier is only a lost deal).
+    /// Tags this one overrides where their hit is the object of its own ("lost-deal" suppresses
+    /// "comparing-competitors": in "we went with another supplier" the choice is a lost deal,
+    /// not a comparison).
     #[serde(default)]
     suppresses: Vec<Spanned<String>>,
     #[serde(default)]
