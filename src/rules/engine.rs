@@ -808,10 +808,14 @@ impl RuleSet {
             }
         }
         cues.sort_unstable_by_key(|c| c.start);
-        // A negation character inside 能不能 or 不错 negates nothing.
+        // A negation character inside 能不能 or 不错 negates nothing (a cue that is the whole
+        // mask, such as an after-cue "不错" of a rule, stays).
         if !masks.is_empty() {
             cues.retain(|c| {
-                !self.cue_info[c.id].cjk || !masks.iter().any(|(s, e)| *s <= c.start && c.end <= *e)
+                !self.cue_info[c.id].cjk
+                    || !masks
+                        .iter()
+                        .any(|(s, e)| *s <= c.start && c.end <= *e && e - s > c.end - c.start)
             });
         }
         candidates.retain(|c| !self.cancelled(cues, c) && self.context_holds(text, c));
