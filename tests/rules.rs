@@ -595,7 +595,10 @@ fn requires_cues_conditionals_and_precedence() {
         // comparison told before a decline stays.
         ("We went with another supplier.", &["gone"]),
         ("Another supplier offered less.", &["elsewhere"]),
-        ("Another supplier offered less; in the end we went with them.", &["elsewhere", "gone"]),
+        (
+            "Another supplier offered less; in the end we went with them.",
+            &["elsewhere", "gone"],
+        ),
     ];
     for (text, want) in cases {
         assert_eq!(&message_tags(&set, text), want, "{text}");

@@ -139,7 +139,7 @@ pub struct RuleSet {
     /// Conditional cues ("if", "otherwise", "如果") of the rules with `conditional = "cancel"`.
     conditional: CueSet,
     /// Per rule: the rules whose hits it removes when they are the object of its own hit.
-    suppresses: Vec<Vec<usize>>,
+    suppresses: Vec<Vec<(usize, bool)>>,
     /// A fingerprint of the rule text, to tell versions apart.
     pub version: String,
 }
@@ -200,13 +200,19 @@ impl CueSet {
                 bounded(text, lo + m.start(), lo + m.end(), a, b)
                     && (!opens || opens_clause(text, lo + m.start()))
             });
+        // Word endings are Turkish suffixes ("-rsa", "-rse"): counted only in a stretch that
+        // reads as Turkish (it holds one of its common short words), so English "course" or
+        // "Vietnamese" is no conditional.
         found
-            || (!self.endings.is_empty()
-                && text[lo..hi].split(|c: char| !is_word_char(c)).any(|word| {
-                    self.endings
-                        .iter()
-                        .any(|e| word.len() > e.len() + 2 && word.ends_with(e.as_str()))
-                }))
+            || (!self.endings.is_empty() && {
+                let words = || text[lo..hi].split(|c: char| !is_word_char(c));
+                words().any(|w| TURKISH_MARKERS.contains(&w))
+                    && words().any(|word| {
+                        self.endings
+                            .iter()
+                            .any(|e| word.len() > e.len() + 2 && word.ends_with(e.as_str()))
+                    })
+            })
     }
 }
 
@@ -459,7 +465,10 @@ impl RuleSet {
                     rule.exclusions,
                     rule.cue_sets,
                     rule.conditional,
-                    rule.suppresses.iter().map(|(t, _)| t).collect::<Vec<_>>()
+                    rule.suppresses
+                        .iter()
+                        .map(|(t, _, sentence)| (t, sentence))
+                        .collect::<Vec<_>>()
                 )
                 .as_bytes(),
             );
@@ -642,7 +651,12 @@ impl RuleSet {
             .map(|r| {
                 r.suppresses
                     .iter()
-                    .filter_map(|(tag, _)| rules.iter().position(|o| &o.tag == tag))
+                    .filter_map(|(tag, _, sentence)| {
+                        rules
+                            .iter()
+                            .position(|o| &o.tag == tag)
+                            .map(|i| (i, *sentence))
+                    })
                     .collect()
             })
             .collect();
@@ -887,13 +901,21 @@ impl RuleSet {
     /// Precedence: a hit of a suppressed tag that is the object of a suppressing hit (overlaps
     /// it or follows it in the same clause, within `CUE_WINDOW` characters) does not count:
     /// in "we went with another supplier" the other supplier is the choice, not a comparison.
+    /// With `suppresses_in_sentence`, anywhere in the suppressing hit's sentence.
     fn suppressed(&self, text: &str, candidates: &[Candidate], c: &Candidate) -> bool {
         candidates.iter().any(|s| {
-            self.suppresses[s.rule].contains(&c.rule)
-                && s.start <= c.start
-                && (c.start < s.end
-                    || (text[s.end..c.start].chars().count() <= CUE_WINDOW
-                        && !text[s.end..c.start].chars().any(is_clause_break)))
+            self.suppresses[s.rule].iter().any(|(rule, sentence)| {
+                *rule == c.rule
+                    && if *sentence {
+                        let (lo, hi) = sentence_of(text, s.start, s.end);
+                        lo <= c.start && c.end <= hi
+                    } else {
+                        s.start <= c.start
+                            && (c.start < s.end
+                                || (text[s.end..c.start].chars().count() <= CUE_WINDOW
+                                    && !text[s.end..c.start].chars().any(is_clause_break)))
+                    }
+            })
         })
     }
 
@@ -1126,6 +1148,43 @@ fn gate_literals(source: &str) -> Option<Vec<String>> {
     (!gates.is_empty()).then_some(gates)
 }
 
+/// Common short Turkish words (folded): a stretch holding one reads as Turkish.
+const TURKISH_MARKERS: &[&str] = &[
+    "ve",
+    "bir",
+    "icin",
+    "cok",
+    "ile",
+    "bu",
+    "daha",
+    "ama",
+    "gibi",
+    "olarak",
+    "biz",
+    "size",
+    "bize",
+    "sizin",
+    "bizim",
+    "mi",
+    "mu",
+    "de",
+    "da",
+    "ki",
+    "ne",
+    "hem",
+    "fiyat",
+    "siparis",
+    "lutfen",
+    "tesekkurler",
+    "merhaba",
+    "hanim",
+    "bey",
+    "uygun",
+    "olursa",
+    "eger",
+    "yarin",
+];
+
 /// How far (in characters, within the sentence) a `requires` cue may stand from its keyword.
 const CUE_WINDOW: usize = 60;
 /// How far (in characters, within the sentence) a conditional cue reaches.
@@ -1134,6 +1193,11 @@ const CONDITIONAL_WINDOW: usize = 120;
 /// Characters that end a sentence: cues and conditionals never reach across them.
 fn is_sentence_break(c: char) -> bool {
     matches!(c, '.' | '!' | '?' | ';' | '\n' | '。' | '！' | '？' | '；')
+}
+
+/// The whole sentence around `start..end` (up to 400 characters each side).
+fn sentence_of(text: &str, start: usize, end: usize) -> (usize, usize) {
+    sentence(text, start, end, 400)
 }
 
 /// The sentence around `start..end`, at most `window` characters each side (byte offsets).

@@ -52,6 +52,10 @@ struct RuleFile {
     /// not a comparison).
     #[serde(default)]
     suppresses: Vec<Spanned<String>>,
+    /// Tags this one overrides anywhere in the sentence of its own hit ("complaint" over
+    /// "logistics": "the shipment reached the port, but 3 cartons were crushed").
+    #[serde(default)]
+    suppresses_in_sentence: Vec<Spanned<String>>,
     #[serde(default)]
     negation: NegationSection,
     #[serde(default)]
@@ -150,8 +154,9 @@ pub struct Rule {
     /// Conditional cues that cancel a hit in their sentence (empty unless `conditional =
     /// "cancel"`); folded, a leading `-` marks a word ending.
     pub conditional: Vec<String>,
-    /// Tags this one overrides in the same message, with the line that names each.
-    pub suppresses: Vec<(String, usize)>,
+    /// Tags this one overrides, with the line that names each and whether anywhere in the
+    /// sentence (else only where the other hit is the object of its own).
+    pub suppresses: Vec<(String, usize, bool)>,
     pub file: PathBuf,
 }
 
@@ -344,7 +349,7 @@ pub fn load_texts(
         }
     }
     for rule in &rules {
-        for (tag, line) in &rule.suppresses {
+        for (tag, line, _) in &rule.suppresses {
             if !seen_tags.contains_key(tag) || tag == &rule.tag {
                 problems.push(RuleProblem {
                     file: rule.file.clone(),
@@ -591,10 +596,12 @@ pub fn parse_rule(
             }
         }
     }
-    let suppresses: Vec<(String, usize)> = file
+    let suppresses: Vec<(String, usize, bool)> = file
         .suppresses
         .iter()
-        .map(|t| (t.get_ref().trim().to_string(), at(t.span())))
+        .map(|t| (t, false))
+        .chain(file.suppresses_in_sentence.iter().map(|t| (t, true)))
+        .map(|(t, sentence)| (t.get_ref().trim().to_string(), at(t.span()), sentence))
         .collect();
     if keywords.is_empty() && patterns.is_empty() {
         bad(
