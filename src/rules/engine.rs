@@ -1223,16 +1223,30 @@ fn sentence(text: &str, start: usize, end: usize, window: usize) -> (usize, usiz
     (lo, hi)
 }
 
-/// A '.' between digits ("3.5") or inside an abbreviation-like word does not end a sentence.
+/// A '.' that does not end a sentence: between letters or digits ("3.5", "e.g") or after a
+/// common abbreviation ("2 pcs. of the", "по 2 шт. новых", "approx. 500"). Folded text is in
+/// lower case, so capitals cannot tell.
 fn is_decimal_point(text: &str, at: usize) -> bool {
-    text.as_bytes().get(at) == Some(&b'.')
-        && at > 0
-        && text.as_bytes()[at - 1].is_ascii_alphanumeric()
+    if text.as_bytes().get(at) != Some(&b'.') || at == 0 {
+        return false;
+    }
+    let glued = text.as_bytes()[at - 1].is_ascii_alphanumeric()
         && text
             .as_bytes()
             .get(at + 1)
-            .is_some_and(|b| b.is_ascii_alphanumeric())
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    let word = text[..at]
+        .rsplit(|c: char| !is_word_char(c))
+        .next()
+        .unwrap_or("");
+    glued || ABBREVIATIONS.contains(&word)
 }
+
+/// Abbreviations followed by a '.' inside a sentence (folded).
+const ABBREVIATIONS: &[&str] = &[
+    "pcs", "pc", "nos", "no", "qty", "approx", "ca", "kg", "ltd", "co", "inc", "mr", "mrs", "ms",
+    "dr", "st", "vs", "ref", "art", "nr", "sr", "sra", "шт", "ед", "г", "стр", "tel", "ext",
+];
 
 /// Does a clause start at `at` (only white space between it and the text's start or a clause
 /// break)?
