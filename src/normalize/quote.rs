@@ -4,21 +4,57 @@
 //! messages, signatures (sign-offs, contact blocks, mobile footers) and legal disclaimers are
 //! cut away.
 
-/// Strip quotes, signature and disclaimer from a plain-text body.
+/// Strip quotes, signature and disclaimer from a plain-text body. Every line the sender wrote
+/// is kept wherever it stands: above the quoted history (top-posting), under it
+/// (bottom-posting) or between quoted lines (inline replies).
 pub fn own_text(text: &str) -> String {
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
-    let cut = quote_start(&lines).unwrap_or(lines.len());
-    let kept: Vec<&str> = lines[..cut]
-        .iter()
-        .copied()
-        .filter(|l| !l.trim_start().starts_with('>'))
-        .collect();
+    let kept = own_lines(&lines);
     let end = signature_start(&kept).unwrap_or(kept.len());
     let kept = &kept[..end];
     let end = disclaimer_start(kept).unwrap_or(kept.len());
     tidy(&kept[..end])
 }
 
+/// Is this line quoted ("> …", "｜…" is not)?
+fn is_quoted(line: &str) -> bool {
+    line.trim_start().starts_with('>')
+}
+
+/// The sender's own lines: quoted lines ("> …") are dropped; an attribution ("On … wrote:")
+/// followed by quoted lines is dropped with them and what follows is kept; a separator or
+/// header block ("-----Original Message-----", "From:/Sent:") or an attribution followed by
+/// unmarked text opens history that runs to the end. Linear in the number of lines.
+fn own_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+    let mut kept = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if is_quoted(line) {
+            i += 1;
+            continue;
+        }
+        if line.trim().is_empty() {
+            kept.push(line);
+            i += 1;
+            continue;
+        }
+        if let Some(n) = attribution_at(lines, i) {
+            let next = lines[i + n..].iter().find(|l| !l.trim().is_empty());
+            if next.is_some_and(|l| is_quoted(l)) {
+                i += n;
+                continue;
+            }
+            break;
+        }
+        if history_at(lines, i) {
+            break;
+        }
+        kept.push(line);
+        i += 1;
+    }
+    kept
+}
 fn tidy(lines: &[&str]) -> String {
     let mut out = String::new();
     let mut blank = false;
@@ -71,6 +107,13 @@ const WROTE: &[&str] = &[
     "skrev:",
     "napisał:",
     "napisal:",
+    "napisał(a):",
+    "napisala:",
+    "geschreven:",
+    "đã viết:",
+    "da viet:",
+    "escribió :",
+    "escreveu :",
     "kirjoitti:",
     "写道：",
     "写道:",
@@ -225,6 +268,20 @@ fn is_wrote_line(line: &str) -> bool {
     if WROTE.iter().any(|w| p.ends_with(w)) {
         return true;
     }
+    // "---- Leo Zhao wrote ----", "---- On Mon, Leo wrote ----"
+    let bare = p.trim_matches(|c: char| c == '-' || c == '=' || c.is_whitespace());
+    if p.starts_with("--")
+        && WROTE
+            .iter()
+            .any(|w| bare.ends_with(w.trim_end_matches([':', ' '])))
+    {
+        return true;
+    }
+    // "8 Jun 2026 10:00, Leo <leo@x.example> sent:" / "… 发送：" with a date or an address.
+    if (p.ends_with("sent:") || p.ends_with("envió:") || p.ends_with("enviou:")) && p.contains('@')
+    {
+        return true;
+    }
     // Japanese and some webmails: "2026年6月8日(月) 10:00 Leo <leo@x.example>:"
     p.ends_with(">:") && p.contains('@') && p.chars().any(|c| c.is_ascii_digit())
 }
@@ -245,49 +302,102 @@ fn is_separator(line: &str) -> bool {
         || (t.starts_with("on ") && t.ends_with("wrote:"))
 }
 
-/// Index of the first line of quoted or forwarded history, if any.
-pub fn quote_start(lines: &[&str]) -> Option<usize> {
-    for i in 0..lines.len() {
-        let line = lines[i];
-        if line.trim().is_empty() {
-            continue;
+/// How many lines an attribution ("On Mon, 8 Jun 2026, Leo <leo@x> wrote:") starting at line
+/// `i` takes, when one does: one line, or up to three when the client wrapped it.
+fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
+    let line = lines[i];
+    if is_wrote_line(line) {
+        return Some(1);
+    }
+    // Wrapped: "On Mon, 8 Jun 2026 at 10:00, Leo Zhao <" / "leo@x.example> wrote:". The first
+    // line must open like an attribution (a date word, a name and '<', or an ISO date).
+    let first = plain(line);
+    let opener = [
+        "on ", "el ", "em ", "le ", "am ", "il ", "op ", "w dniu", "vào ", "в ", "在", "于", "於",
+    ]
+    .iter()
+    .any(|o| first.starts_with(o))
+        || first.ends_with('<')
+        || first.chars().take(4).all(|c| c.is_ascii_digit()) && first.len() > 10;
+    if !opener || first.chars().count() > 200 {
+        return None;
+    }
+    let mut joined = line.trim_end().to_string();
+    for (k, next) in lines.iter().enumerate().skip(i + 1).take(2) {
+        if next.trim().is_empty() || is_quoted(next) {
+            return None;
         }
-        if is_separator(line) || is_wrote_line(line) {
-            return Some(i);
-        }
-        // "On Mon, 8 Jun 2026 at 10:00, Leo Zhao <leo@x>\nwrote:" wrapped over two lines.
-        if let Some(next) = lines.get(i + 1) {
-            let starts = plain(line);
-            let joined = format!("{} {}", line.trim_end(), next.trim());
-            let opener = ["on ", "el ", "em ", "le ", "am ", "il ", "在", "于", "於"]
-                .iter()
-                .any(|o| starts.starts_with(o));
-            if opener && is_wrote_line(&joined) {
-                return Some(i);
-            }
-        }
-        // A rule of underscores (Outlook Web) right before a header block.
-        let t = line.trim();
-        if t.len() >= 10 && t.chars().all(|c| c == '_' || c == '-' || c == '—') {
-            let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty());
-            if next.is_some_and(|l| is_from_header(l) || is_block_header(l)) {
-                return Some(i);
-            }
-        }
-        // "From: …" followed closely by another header line ("Sent:", "To:", "发送时间:").
-        if is_from_header(line) {
-            let follow = lines[i + 1..]
-                .iter()
-                .take(5)
-                .filter(|l| is_block_header(l))
-                .count();
-            if follow >= 1 {
-                return Some(i);
-            }
+        joined.push(' ');
+        joined.push_str(next.trim());
+        if is_wrote_line(&joined) {
+            return Some(k - i + 1);
         }
     }
     None
 }
+
+/// Does quoted or forwarded history without '>' marks start at line `i` (a separator, a
+/// header block)?
+fn history_at(lines: &[&str], i: usize) -> bool {
+    let line = lines[i];
+    if is_separator(line) {
+        return true;
+    }
+    // A rule of underscores (Outlook Web) right before a header block.
+    let t = line.trim();
+    if t.len() >= 10 && t.chars().all(|c| c == '_' || c == '-' || c == '—') {
+        let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty());
+        if next.is_some_and(|l| is_from_header(l) || is_block_header(l)) {
+            return true;
+        }
+    }
+    // "From: …" followed closely by another header line ("Sent:", "To:", "发送时间:").
+    if is_from_header(line) {
+        return lines[i + 1..].iter().take(5).any(|l| is_block_header(l));
+    }
+    // A header block without "From:" ("Date: …" / "To: …" / "Subject: …"): two header lines
+    // in a row, one of them a date or sent line, with a value that names a time or an address.
+    if is_block_header(line)
+        && let Some(next) = lines.get(i + 1)
+        && is_block_header(next)
+    {
+        let dated = [line, next]
+            .iter()
+            .any(|l| header_name(l).is_some_and(|n| DATE_NAMES.contains(&n.as_str())));
+        let value = |l: &str| {
+            plain(l)
+                .split_once([':', '：'])
+                .map(|(_, v)| v.contains('@') || v.chars().any(|c| c.is_ascii_digit()))
+                .unwrap_or(false)
+        };
+        return dated && (value(line) || value(next));
+    }
+    false
+}
+
+/// Header names of a quoted block's date line.
+const DATE_NAMES: &[&str] = &[
+    "date",
+    "sent",
+    "fecha",
+    "enviado",
+    "data",
+    "datum",
+    "gesendet",
+    "envoyé",
+    "envoye",
+    "дата",
+    "отправлено",
+    "tarih",
+    "送信日時",
+    "发送时间",
+    "發送時間",
+    "寄件日期",
+    "日期",
+    "التاريخ",
+    "wysłano",
+    "verzonden",
+];
 
 /// Lines that close a message (sign-offs): strong ones always mark a signature.
 const SIGNOFFS: &[&str] = &[
@@ -529,7 +639,23 @@ fn is_contact_line(line: &str) -> bool {
         "cep:",
         "gsm",
     ];
-    MARKERS.iter().any(|m| p.contains(m))
+    MARKERS.iter().any(|m| p.contains(m)) || is_phone_line(&p)
+}
+
+/// A short line that is mostly a phone number ("O: (312) 555-0147", "+86 139 5740 0002",
+/// "T 021 555 0192").
+fn is_phone_line(p: &str) -> bool {
+    let t = p.trim();
+    if t.chars().count() > 40 {
+        return false;
+    }
+    let digits = t.chars().filter(char::is_ascii_digit).count();
+    let numberish = t
+        .chars()
+        .filter(|c| c.is_ascii_digit() || " +-().,/".contains(*c))
+        .count();
+    let letters = t.chars().filter(|c| c.is_alphabetic()).count();
+    digits >= 7 && letters <= 8 && numberish * 10 >= t.chars().count() * 6
 }
 
 fn is_sentence(line: &str) -> bool {
@@ -745,6 +871,97 @@ mod tests {
         for (name, input, want) in cases {
             assert_eq!(own_text(input), *want, "case {name}");
         }
+    }
+
+    #[test]
+    fn replies_keep_every_line_the_sender_wrote() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "bottom-posted",
+                "On Mon, Jun 8, 2026 at 10:00 AM Leo Zhao <leo@sinoexport.example> wrote:\n> Our price is USD 3.20\n> Best, Leo\n\nToo high for us, can you do 3.00?\n",
+                "Too high for us, can you do 3.00?",
+            ),
+            (
+                "inline",
+                "> Quantity?\n500 pcs.\n> Colour?\nBlack, please.\n> Delivery?\nBefore May.",
+                "500 pcs.\nBlack, please.\nBefore May.",
+            ),
+            (
+                "top and bottom",
+                "See my answers below.\n\nOn 8 Jun 2026, Leo wrote:\n> Which port?\nNingbo.",
+                "See my answers below.\n\nNingbo.",
+            ),
+            (
+                "thunderbird spanish bottom-posted",
+                "El 08/06/2026 a las 10:00, Leo Zhao escribió:\n> Precio USD 3,20\n\nNecesitamos muestras.",
+                "Necesitamos muestras.",
+            ),
+            (
+                "wrapped over three lines",
+                "Agreed.\n\nOn Mon, Jun 8, 2026 at 10:00 AM, Leo Zhao <\nleo@sinoexport.example> wrote:\n\n> old",
+                "Agreed.",
+            ),
+            (
+                "wrapped name then address",
+                "Fine.\n\nOn 8 Jun 2026 10:00, Somebody Long-Name <\nsomebody@example.com> wrote:\nold unquoted history",
+                "Fine.",
+            ),
+            (
+                "polish",
+                "Zgoda.\n\nW dniu 8.06.2026 o 10:00, Leo Zhao użytkownik <leo@x.example> napisał:\n> stare",
+                "Zgoda.",
+            ),
+            (
+                "dutch",
+                "Akkoord.\n\nOp 8 jun. 2026 om 10:00 heeft Leo Zhao <leo@x.example> het volgende geschreven:\n> oud",
+                "Akkoord.",
+            ),
+            (
+                "vietnamese",
+                "Đồng ý.\n\nVào 10:00 Th 2, 8 thg 6, 2026 Leo Zhao <leo@x.example> đã viết:\n> cũ",
+                "Đồng ý.",
+            ),
+            (
+                "russian android",
+                "Согласны.\n\n8 июня 2026 г. 10:00 пользователь Leo Zhao <leo@x.example> написал:\n> старое",
+                "Согласны.",
+            ),
+            (
+                "iso date",
+                "OK.\n\n2014-10-17 11:28 GMT+03:00 Leo Zhao <\nleo@x.example>:\n> old",
+                "OK.",
+            ),
+            (
+                "dashes wrote",
+                "Noted.\n\n---- Leo Zhao wrote ----\nold history",
+                "Noted.",
+            ),
+            (
+                "sent attribution",
+                "Yes.\n\n8 Jun 2026 10:00, Leo Zhao <leo@x.example> sent:\nold history",
+                "Yes.",
+            ),
+            (
+                "header block without from",
+                "Please proceed.\n\nDate: Mon, 8 Jun 2026 10:00\nTo: buyer@x.example\nSubject: PI\n\nold",
+                "Please proceed.",
+            ),
+        ];
+        for (name, input, want) in cases {
+            assert_eq!(own_text(input), *want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn a_subject_line_in_the_text_is_not_a_header_block() {
+        let t = "Subject: the new range\nTo be honest we need a lower price.";
+        assert_eq!(own_text(t), t);
+    }
+
+    #[test]
+    fn a_slogan_after_a_phone_line_is_signature() {
+        let t = "Please quote 2000 pcs.\n\nJames Hall\nHall Lighting Inc. | 12 W Lake St, Chicago, IL 60607\nO: (312) 555-0147\nQuality you can see.";
+        assert_eq!(own_text(t), "Please quote 2000 pcs.");
     }
 
     #[test]
