@@ -155,7 +155,13 @@ pub enum RulesCmd {
         dir: Option<PathBuf>,
     },
     /// Show the hits, evidence and next steps for one .eml file, a text file, or - (stdin).
-    Test { file: PathBuf },
+    Test {
+        file: PathBuf,
+        /// Print only the words the rules read: the sender's own text, quotes, signature and
+        /// disclaimer removed (a plain-text or HTML file is stripped the same way).
+        #[arg(long)]
+        own_words: bool,
+    },
     /// Run the current rules over the stored messages and show which customers would gain or
     /// lose which tags, before the rules go live.
     Backtest {
@@ -418,7 +424,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Unknown { format } => unknown(&config, format).await,
         Command::Failures { format } => failures(&config, format).await,
         Command::Rules(RulesCmd::Check { dir }) => rules_check(&config, dir.as_deref()),
-        Command::Rules(RulesCmd::Test { file }) => rules_test(&config, &file),
+        Command::Rules(RulesCmd::Test { file, own_words }) => rules_test(&config, &file, own_words),
         Command::Rules(RulesCmd::Backtest { dir, at, format }) => {
             let now = match at {
                 Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
@@ -555,7 +561,7 @@ async fn rules_backtest(
     Ok(())
 }
 
-fn rules_test(config: &Config, file: &Path) -> Result<()> {
+fn rules_test(config: &Config, file: &Path, own_words: bool) -> Result<()> {
     let rules = load_rules(config)?;
     let raw = if file == Path::new("-") {
         let mut buf = Vec::new();
@@ -565,9 +571,42 @@ fn rules_test(config: &Config, file: &Path) -> Result<()> {
         std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
     };
     // An .eml is normalized first (quotes and signature removed); plain text is used as is.
-    let mail = crate::normalize::parse_email(&raw)
-        .ok()
-        .filter(|e| e.from.is_some() || e.message_id.is_some());
+    // A mail starts with a header line ("From: …", "Received: …"); anything else is text.
+    let first = raw
+        .split(|b| *b == b'\n')
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or(&[]);
+    let header = first.iter().position(|b| *b == b':').is_some_and(|i| {
+        i > 0
+            && first[..i]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+    });
+    let mail = if header {
+        crate::normalize::parse_email(&raw)
+            .ok()
+            .filter(|e| e.from.is_some() || e.message_id.is_some())
+    } else {
+        None
+    };
+    if own_words {
+        let text = match mail {
+            Some(e) => e.text,
+            None => {
+                let text = String::from_utf8_lossy(&raw);
+                let html =
+                    text.trim_start().starts_with('<') && text.to_ascii_lowercase().contains("</");
+                let text = if html {
+                    crate::normalize::html::html_to_text(&text)
+                } else {
+                    text.into_owned()
+                };
+                crate::normalize::quote::own_text(&text)
+            }
+        };
+        println!("{text}");
+        return Ok(());
+    }
     let (subject, body) = match mail {
         Some(e) => {
             println!("class: {}", e.class.as_str());

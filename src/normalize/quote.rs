@@ -39,7 +39,13 @@ fn own_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
             i += 1;
             continue;
         }
-        if let Some(n) = attribution_at(lines, i) {
+        // A link wrapped out of the quoted line just above belongs to the quote.
+        if i > 0 && is_quoted(lines[i - 1]) && is_wrapped_link(line) {
+            i += 1;
+            continue;
+        }
+        let bare = is_bare_attribution(line).then_some(1);
+        if let Some(n) = attribution_at(lines, i).or(bare) {
             let next = lines[i + n..].iter().find(|l| !l.trim().is_empty());
             if next.is_some_and(|l| is_quoted(l)) {
                 i += n;
@@ -312,28 +318,68 @@ fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
     // Wrapped: "On Mon, 8 Jun 2026 at 10:00, Leo Zhao <" / "leo@x.example> wrote:". The first
     // line must open like an attribution (a date word, a name and '<', or an ISO date).
     let first = plain(line);
-    let opener = [
-        "on ", "el ", "em ", "le ", "am ", "il ", "op ", "w dniu", "vào ", "в ", "在", "于", "於",
-    ]
-    .iter()
-    .any(|o| first.starts_with(o))
-        || first.ends_with('<')
-        || first.chars().take(4).all(|c| c.is_ascii_digit()) && first.len() > 10;
-    if !opener || first.chars().count() > 200 {
+    let opener = opens_attribution(&first);
+    let sentence_end = first
+        .trim_end()
+        .ends_with(['.', '?', '!', '。', '？', '！']);
+    if !opener || sentence_end || first.chars().count() > 120 {
         return None;
     }
+    // Up to five more lines, blank ones skipped (Polymail: "<" / "mailto:… <…>" / "> wrote:").
     let mut joined = line.trim_end().to_string();
-    for (k, next) in lines.iter().enumerate().skip(i + 1).take(2) {
-        if next.trim().is_empty() || is_quoted(next) {
+    for (k, next) in lines.iter().enumerate().skip(i + 1).take(5) {
+        let t = next.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let closing = is_wrote_line(t) || plain(t).ends_with("wrote:");
+        if is_quoted(next) && !closing {
+            return None;
+        }
+        // A line that is a whole attribution on its own starts one; this line is not part of it.
+        if is_wrote_line(t) && opens_attribution(&plain(t)) {
             return None;
         }
         joined.push(' ');
-        joined.push_str(next.trim());
+        joined.push_str(t);
         if is_wrote_line(&joined) {
             return Some(k - i + 1);
         }
     }
     None
+}
+
+/// Does a (plain, lower-cased) line open like an attribution: a date word ("On", "El", "Am",
+/// "W dniu", "在"), a name before a wrapped '<', or an ISO date?
+fn opens_attribution(p: &str) -> bool {
+    [
+        "on ", "el ", "em ", "le ", "am ", "il ", "op ", "w dniu", "vào ", "в ", "在", "于", "於",
+    ]
+    .iter()
+    .any(|o| p.starts_with(o))
+        || p.ends_with('<')
+        || p.chars().take(4).all(|c| c.is_ascii_digit()) && p.len() > 10
+}
+
+/// "2011/4/7 Nathan <support@example.com>" right before quoted lines: a date and an address
+/// in angle brackets, nothing else after them.
+fn is_bare_attribution(line: &str) -> bool {
+    let t = line.trim();
+    t.ends_with('>')
+        && t.contains('<')
+        && t.contains('@')
+        && t.chars().count() < 200
+        && t.chars().take(12).filter(char::is_ascii_digit).count() >= 4
+}
+
+/// A piece of a link the client wrapped out of a quoted line ("_nonce=3dd518)"): one word,
+/// with characters only URLs have.
+fn is_wrapped_link(line: &str) -> bool {
+    let t = line.trim();
+    !t.is_empty()
+        && !t.contains(' ')
+        && t.chars().count() < 200
+        && t.chars().any(|c| "=/&?)%".contains(c))
 }
 
 /// Does quoted or forwarded history without '>' marks start at line `i` (a separator, a
@@ -359,7 +405,7 @@ fn history_at(lines: &[&str], i: usize) -> bool {
     // in a row, one of them a date or sent line, with a value that names a time or an address.
     if is_block_header(line)
         && let Some(next) = lines.get(i + 1)
-        && is_block_header(next)
+        && (is_block_header(next) || is_from_header(next))
     {
         let dated = [line, next]
             .iter()
@@ -940,6 +986,11 @@ mod tests {
                 "sent attribution",
                 "Yes.\n\n8 Jun 2026 10:00, Leo Zhao <leo@x.example> sent:\nold history",
                 "Yes.",
+            ),
+            (
+                "a sentence opening like an attribution is text",
+                "El catálogo muestra también una versión de 300D; ¿tiene certificado?\n\nSaludos, Lucía\n\nEl jue, 4 jun 2026 a las 20:15, William Li (<w@x.example>) escribió:\n> viejo",
+                "El catálogo muestra también una versión de 300D; ¿tiene certificado?",
             ),
             (
                 "header block without from",
