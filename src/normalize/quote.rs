@@ -39,8 +39,14 @@ fn own_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
             i += 1;
             continue;
         }
-        // A link wrapped out of the quoted line just above belongs to the quote.
-        if i > 0 && is_quoted(lines[i - 1]) && is_wrapped_link(line) {
+        // A link wrapped out of the quoted line just above, or a line the client wrapped out
+        // of a quoted paragraph (quoted lines right above and right below), belongs to the
+        // quote.
+        let after_quote = i > 0 && is_quoted(lines[i - 1]);
+        // Clients wrap at about 72-78 columns: a long quoted line right above was wrapped.
+        let wrapped_above = after_quote && lines[i - 1].trim().chars().count() >= 60;
+        let before_quote = lines.get(i + 1).is_some_and(|l| is_quoted(l));
+        if after_quote && (is_wrapped_link(line) || (wrapped_above && before_quote)) {
             i += 1;
             continue;
         }
@@ -54,6 +60,19 @@ fn own_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
             break;
         }
         if history_at(lines, i) {
+            // Lines that lead into the block belong to it: "Message du : 12/12/2016 13:20",
+            // a rule of "====".
+            while let Some(last) = kept.last() {
+                let t = last.trim();
+                let rule = !t.is_empty() && t.chars().all(|c| "=-_—*".contains(c));
+                let dated = header_name(last).is_some()
+                    && t.chars().filter(char::is_ascii_digit).count() >= 4;
+                if t.is_empty() || rule || dated {
+                    kept.pop();
+                } else {
+                    break;
+                }
+            }
             break;
         }
         kept.push(line);
@@ -274,6 +293,10 @@ fn is_wrote_line(line: &str) -> bool {
     if WROTE.iter().any(|w| p.ends_with(w)) {
         return true;
     }
+    // "On Wed, 14 Nov 2018 08:14 John Doe <john@doe.com> wrote" (no colon)
+    if p.starts_with("on ") && p.ends_with(" wrote") && p.contains('@') {
+        return true;
+    }
     // "---- Leo Zhao wrote ----", "---- On Mon, Leo wrote ----"
     let bare = p.trim_matches(|c: char| c == '-' || c == '=' || c.is_whitespace());
     if p.starts_with("--")
@@ -332,7 +355,7 @@ fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
         if t.is_empty() {
             continue;
         }
-        let closing = is_wrote_line(t) || plain(t).ends_with("wrote:");
+        let closing = is_wrote_line(t) || plain(t).ends_with("wrote:") || t == ">:";
         if is_quoted(next) && !closing {
             return None;
         }
@@ -359,6 +382,11 @@ fn opens_attribution(p: &str) -> bool {
     .any(|o| p.starts_with(o))
         || p.ends_with('<')
         || p.chars().take(4).all(|c| c.is_ascii_digit()) && p.len() > 10
+        // "tir. 18. apr. 2017 kl. 13:09 skrev …", "pe 20. lokakuuta 2017 klo 17.50 …": a date
+        // (a four-digit year) near the start.
+        || p.split(|c: char| !c.is_ascii_digit())
+            .take(6)
+            .any(|n| n.len() == 4 && (n.starts_with("19") || n.starts_with("20")))
 }
 
 /// "2011/4/7 Nathan <support@example.com>" right before quoted lines: a date and an address
@@ -926,6 +954,11 @@ mod tests {
                 "bottom-posted",
                 "On Mon, Jun 8, 2026 at 10:00 AM Leo Zhao <leo@sinoexport.example> wrote:\n> Our price is USD 3.20\n> Best, Leo\n\nToo high for us, can you do 3.00?\n",
                 "Too high for us, can you do 3.00?",
+            ),
+            (
+                "wrapped quoted paragraph",
+                "Fine by us.\n\nOn 8 Jun 2026, Leo <leo@x.example> wrote:\n> We can offer the same model in black or white, with a two-year warranty and\nfree spare parts\n> for the first order.",
+                "Fine by us.",
             ),
             (
                 "inline",
