@@ -610,6 +610,27 @@ fn requires_cues_conditionals_and_precedence() {
 }
 
 #[test]
+fn a_subset_of_the_pack_loads() {
+    // A team may keep only the rules it wants: a suppressed tag that is not loaded is no error.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for f in [
+        "common.toml",
+        "sample-request.toml",
+        "lost-deal.toml",
+        "complaint.toml",
+    ] {
+        std::fs::copy(repo.join(f), dir.path().join(f)).unwrap();
+    }
+    let set = rules::load(Some(dir.path())).expect("a subset of the pack compiles");
+    assert_eq!(set.rules.len(), 3);
+    assert_eq!(
+        message_tags(&set, "Could you send two samples?"),
+        ["sample-request"]
+    );
+}
+
+#[test]
 fn context_feature_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let w = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();

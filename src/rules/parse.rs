@@ -348,13 +348,21 @@ pub fn load_texts(
             Err(mut p) => problems.append(&mut p),
         }
     }
+    // A suppressed tag must be spelled like a tag and not be the rule's own; a tag the pack
+    // does not hold (a team that removed that file) is simply not there to suppress.
     for rule in &rules {
         for (tag, line, _) in &rule.suppresses {
-            if !seen_tags.contains_key(tag) || tag == &rule.tag {
+            let spelled = !tag.is_empty()
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !spelled || tag == &rule.tag {
                 problems.push(RuleProblem {
                     file: rule.file.clone(),
                     line: *line,
-                    message: format!("suppresses {tag:?}: no other rule has this tag"),
+                    message: format!(
+                        "suppresses {tag:?}: must name another rule's tag (lower-case letters, digits and '-')"
+                    ),
                 });
             }
         }
