@@ -74,6 +74,10 @@ struct NegationSection {
     /// How many characters before/after the hit a cue may stand (default 24).
     #[serde(default)]
     window: Option<usize>,
+    /// Use common.toml's negation cues too (default true). A topic that stays a topic when
+    /// negated ("the goods have not shipped yet" is still about shipping) says false.
+    #[serde(default)]
+    common: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -631,9 +635,18 @@ pub fn parse_rule(
     if !problems.is_empty() {
         return Err(problems);
     }
-    let mut negation_before = folded_list(&common.negation_before);
+    let inherit = file.negation.common.unwrap_or(true);
+    let mut negation_before = if inherit {
+        folded_list(&common.negation_before)
+    } else {
+        Vec::new()
+    };
     negation_before.extend(folded_list(&file.negation.before));
-    let mut negation_after = folded_list(&common.negation_after);
+    let mut negation_after = if inherit {
+        folded_list(&common.negation_after)
+    } else {
+        Vec::new()
+    };
     negation_after.extend(folded_list(&file.negation.after));
     let mut exclusions = folded_list(&common.exclusions);
     exclusions.extend(folded_list(&file.exclude.phrases));
