@@ -237,12 +237,14 @@ fn rule_file_problems_name_file_and_line() {
     );
 }
 
-#[test]
-fn dev_corpus_quality_floors() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev");
+/// `rules eval` on a labeled corpus, as JSON.
+fn eval_corpus(name: &str) -> serde_json::Value {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(name);
     assert!(
         corpus.join("labels.jsonl").exists(),
-        "the development corpus is missing"
+        "the labeled corpus {name} is missing"
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -273,17 +275,36 @@ fn dev_corpus_quality_floors() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // 163 mails and 69 WhatsApp bodies.
-    assert_eq!(report["labeled"], 232);
-    assert_eq!(report["missing"], serde_json::json!([]));
-    assert_eq!(report["tags_on_non_customer_text"], 0);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The floors on both labeled sets (dev, and dev2 written separately around what keyword lists
+/// get wrong): macro-F1 at least 0.92, every tag at least 0.85, no tag on mail that is not the
+/// customer's own, and no pitch, spam or auto-reply counted as contact.
+fn assert_quality_floors(name: &str, labeled: u64) {
+    let report = eval_corpus(name);
+    assert_eq!(report["labeled"], labeled, "{name}");
+    assert_eq!(report["missing"], serde_json::json!([]), "{name}");
+    assert_eq!(report["tags_on_non_customer_text"], 0, "{name}");
+    assert_eq!(report["contact"]["not_contact_judged_contact"], 0, "{name}");
     let macro_f1 = report["macro_f1"].as_f64().unwrap();
-    assert!(macro_f1 >= 0.90, "macro F1 {macro_f1}");
+    assert!(macro_f1 >= 0.92, "{name}: macro F1 {macro_f1}");
     for t in report["tags"].as_array().unwrap() {
         let f1 = t["f1"].as_f64().unwrap();
-        assert!(f1 >= 0.80, "{} F1 {f1}", t["tag"]);
+        assert!(f1 >= 0.85, "{name}: {} F1 {f1}", t["tag"]);
     }
+}
+
+#[test]
+fn dev_corpus_quality_floors() {
+    // 163 mails and 69 WhatsApp bodies.
+    assert_quality_floors("dev", 232);
+}
+
+#[test]
+fn dev2_corpus_quality_floors() {
+    // Its mails and WhatsApp bodies: 358 labeled messages.
+    assert_quality_floors("dev2", 358);
 }
 
 #[test]
@@ -654,4 +675,255 @@ fn context_feature_errors_name_file_and_line() {
         joined.contains("a.toml:8: requires.asks: no cue set [cues.asks]"),
         "{joined}"
     );
+}
+
+/// The default pack on the error classes of trait rules, in the pack's languages. Each case says
+/// whether one tag must or must not be suggested; the texts are written for this test.
+#[test]
+fn default_pack_error_classes_per_language() {
+    let set = pack();
+    let has = |text: &str, tag: &str| message_tags(&set, text).iter().any(|t| t == tag);
+    // (class, text, tag, expected)
+    let cases: &[(&str, &str, &str, bool)] = &[
+        // Word without the act: a sample received, tested or compared is no request.
+        (
+            "act",
+            "Please send us two samples of the 40W model.",
+            "sample-request",
+            true,
+        ),
+        (
+            "act",
+            "The samples reached our office today, thank you.",
+            "sample-request",
+            false,
+        ),
+        (
+            "act",
+            "This lot is darker than the sample we approved.",
+            "sample-request",
+            false,
+        ),
+        ("act", "麻烦寄两个样品过来测试。", "sample-request", true),
+        ("act", "样品已收到，质量不错。", "sample-request", false),
+        (
+            "act",
+            "¿Pueden enviarnos muestras del modelo azul?",
+            "sample-request",
+            true,
+        ),
+        (
+            "act",
+            "Recibimos las muestras ayer.",
+            "sample-request",
+            false,
+        ),
+        (
+            "act",
+            "Bitte schicken Sie uns zwei Muster.",
+            "sample-request",
+            true,
+        ),
+        (
+            "act",
+            "Пришлите, пожалуйста, образцы.",
+            "sample-request",
+            true,
+        ),
+        // A PO or pedido mentioned is no order; sending one is.
+        (
+            "act",
+            "Attached is our PO 7731 for 2,000 units.",
+            "purchase-intent",
+            true,
+        ),
+        (
+            "act",
+            "Same carton marks as on the last PO, please.",
+            "purchase-intent",
+            false,
+        ),
+        (
+            "act",
+            "Les envío la orden de compra firmada.",
+            "purchase-intent",
+            true,
+        ),
+        (
+            "act",
+            "Del pedido anterior no tenemos quejas.",
+            "purchase-intent",
+            false,
+        ),
+        // A meeting cancelled is no lost deal.
+        (
+            "act",
+            "Tomorrow's call is cancelled, my manager is travelling.",
+            "lost-deal",
+            false,
+        ),
+        (
+            "act",
+            "The project was cancelled by the owner.",
+            "lost-deal",
+            true,
+        ),
+        // Conditionals and threats are not acts.
+        (
+            "conditional",
+            "If you can match 2.80 we will order 5,000 pcs.",
+            "purchase-intent",
+            false,
+        ),
+        (
+            "conditional",
+            "Otherwise we will look at other suppliers.",
+            "comparing-competitors",
+            false,
+        ),
+        (
+            "conditional",
+            "如果价格能降5%，我们就下单。",
+            "purchase-intent",
+            false,
+        ),
+        (
+            "conditional",
+            "Si bajan el precio, hacemos el pedido.",
+            "purchase-intent",
+            false,
+        ),
+        (
+            "conditional",
+            "Se vocês baixarem o preço, fechamos o pedido.",
+            "purchase-intent",
+            false,
+        ),
+        (
+            "conditional",
+            "Wenn der Preis stimmt, bestellen wir.",
+            "purchase-intent",
+            false,
+        ),
+        (
+            "conditional",
+            "Если цена подойдёт, оформим заказ.",
+            "purchase-intent",
+            false,
+        ),
+        (
+            "conditional",
+            "Fiyat uygun olursa siparişi onaylıyoruz.",
+            "purchase-intent",
+            false,
+        ),
+        (
+            "conditional",
+            "価格が合わない場合、他社に決めます。",
+            "lost-deal",
+            false,
+        ),
+        (
+            "conditional",
+            "We will order 5,000 pcs next week.",
+            "purchase-intent",
+            true,
+        ),
+        // Negations in every language.
+        (
+            "negation",
+            "No discount needed, the price is fine.",
+            "price-sensitive",
+            false,
+        ),
+        ("negation", "Nous n'avons rien de urgent.", "urgent", false),
+        (
+            "negation",
+            "サンプルは必要ありません。",
+            "sample-request",
+            false,
+        ),
+        ("negation", "我哋唔使样品。", "sample-request", false),
+        ("negation", "لا نحتاج عينات.", "sample-request", false),
+        ("negation", "Numune gerek yok.", "sample-request", false),
+        // Precedence: the final choice is a lost deal only.
+        (
+            "precedence",
+            "In the end we went with another supplier.",
+            "comparing-competitors",
+            false,
+        ),
+        (
+            "precedence",
+            "In the end we went with another supplier.",
+            "lost-deal",
+            true,
+        ),
+        (
+            "precedence",
+            "三箱破损，请补发并承担运费。",
+            "logistics",
+            false,
+        ),
+        // Implied traits.
+        (
+            "implied",
+            "Our client opens the store on the 12th and keeps chasing us.",
+            "urgent",
+            true,
+        ),
+        (
+            "implied",
+            "A factory in Vietnam quoted us 12% less.",
+            "comparing-competitors",
+            true,
+        ),
+        (
+            "implied",
+            "Our budget for this line is USD 4 per unit.",
+            "price-sensitive",
+            true,
+        ),
+        (
+            "implied",
+            "Eight cartons arrived crushed and two pallets are missing.",
+            "complaint",
+            true,
+        ),
+        (
+            "implied",
+            "We decided to stay with our current supplier.",
+            "lost-deal",
+            true,
+        ),
+        (
+            "implied",
+            "Please raise the PI for 3,000 sets.",
+            "purchase-intent",
+            true,
+        ),
+        ("implied", "货到了，但是有十个灯不亮。", "complaint", true),
+        (
+            "implied",
+            "Die Ware muss spätestens in KW 12 in Hamburg sein.",
+            "logistics",
+            true,
+        ),
+        (
+            "implied",
+            "Нас торопит клиент, отгрузка нужна до пятницы.",
+            "urgent",
+            true,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (class, text, tag, want) in cases {
+        if has(text, tag) != *want {
+            wrong.push(format!(
+                "{class}: {tag} should be {want} for {text:?} (got {:?})",
+                message_tags(&set, text)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
