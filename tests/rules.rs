@@ -655,7 +655,10 @@ fn a_subset_of_the_pack_loads() {
 fn context_feature_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let w = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
-    w("common.toml", "[cues.request]\nen = [\"please\", \"\"]\n");
+    w(
+        "common.toml",
+        "[cues.request]\nen = [\"please\", \"\"]\nxx = [\"plz\"]\n",
+    );
     w(
         "a.toml",
         "tag = \"a\"\ndescription = \"x\"\nconditional = \"maybe\"\nsuppresses = [\"nope\"]\n[next_step]\nen = \"x\"\n[requires.asks]\nen = [\"thing\"]\n",

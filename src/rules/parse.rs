@@ -299,18 +299,28 @@ pub fn load_texts(
                     for list in c.conditional.values() {
                         check_terms(&path, &text, list, "conditional cue", &mut problems);
                     }
-                    for lang in c
+                    let sections = c
                         .cues
-                        .values()
-                        .flat_map(|l| l.keys())
-                        .chain(c.conditional.keys())
-                    {
+                        .iter()
+                        .flat_map(|(name, l)| {
+                            l.iter()
+                                .map(move |(lang, v)| (format!("cues.{name}"), lang, v))
+                        })
+                        .chain(
+                            c.conditional
+                                .iter()
+                                .map(|(lang, v)| ("conditional".to_string(), lang, v)),
+                        );
+                    for (key, lang, list) in sections {
                         if !LANGUAGES.contains(&lang.as_str()) {
                             problems.push(RuleProblem {
                                 file: path.clone(),
-                                line: 0,
+                                line: list
+                                    .first()
+                                    .map(|t| line_of(&text, t.span().start))
+                                    .unwrap_or(0),
                                 message: format!(
-                                    "unknown language {lang:?} (known: {})",
+                                    "{key}: unknown language {lang:?} (known: {})",
                                     LANGUAGES.join(", ")
                                 ),
                             });
