@@ -223,6 +223,10 @@ const OFFER: &[&str] = &[
     "ご案内",
     "お問い合わせください",
     "格安",
+    "注册",
+    "免费试用",
+    "sign up",
+    "register now",
 ];
 
 /// The trades whose pitches reach sales inboxes.
@@ -305,6 +309,14 @@ const TRADE: &[&str] = &[
     "loan",
     "funding",
     "贷款",
+    "采购商",
+    "开发客户",
+    "客户开发",
+    "外贸软件",
+    "获客",
+    "邮箱搜索",
+    "lead list",
+    "buyer emails",
 ];
 
 /// Investment, crypto, prize and task scams: enough on their own from a stranger.
@@ -372,6 +384,11 @@ const SCAM: &[&str] = &[
     "投資",
     "副業",
     "当選",
+    "your payment is pending",
+    "payment is pending",
+    "check the attached invoice",
+    "view the attached invoice",
+    "open the attached invoice",
 ];
 
 /// Surveys and questionnaires.
@@ -524,6 +541,15 @@ const BUYER: &[&str] = &[
     "御社の製品",
     "見積",
     "カタログ",
+    "对贵司",
+    "贵司的",
+    "贵公司的",
+    "请提供",
+    "型录",
+    "规格书",
+    "多少折扣",
+    "给多少",
+    "报价单",
 ];
 
 fn folded(
