@@ -134,86 +134,39 @@ pub struct RuleSet {
     max_exclusion: usize,
     /// Per rule: which cue ids are its before-cues, after-cues and exclusions.
     rule_cues: Vec<RuleCues>,
-    /// Cue sets that `requires` keywords need nearby, shared by the rules that name the same set.
-    cue_sets: Vec<CueSet>,
-    /// Conditional cues ("if", "otherwise", "如果") of the rules with `conditional = "cancel"`.
-    conditional: CueSet,
+    /// Every cue of every cue set (`requires`) and every conditional cue, in one automaton
+    /// searched only in the sentences around the candidates that need context (merged, so the
+    /// search never reads a byte twice).
+    context: AhoCorasick,
+    /// What each literal of `context` is.
+    context_entries: Vec<ContextEntry>,
+    /// Conditional word endings (Turkish "-rsa", "-rse"), without the '-'.
+    conditional_endings: Vec<String>,
     /// Per rule: the rules whose hits it removes when they are the object of its own hit.
     suppresses: Vec<Vec<(usize, bool)>>,
     /// A fingerprint of the rule text, to tell versions apart.
     pub version: String,
 }
 
-/// A set of cue words searched near a hit: literals (each with its word-boundary needs) and word
-/// endings (a Turkish conditional suffix).
-#[derive(Debug)]
-struct CueSet {
-    automaton: AhoCorasick,
-    /// Per literal: word boundary needed before, after; must open a clause (`^si`).
-    bounds: Vec<(bool, bool, bool)>,
-    endings: Vec<String>,
+/// What one literal of the context automaton is: its word-boundary needs, whether it must
+/// open a clause (`^si`), and the cue sets it belongs to (`CONDITIONAL` for a conditional cue).
+#[derive(Debug, Clone, Default)]
+struct ContextEntry {
+    bound_start: bool,
+    bound_end: bool,
+    opens: bool,
+    sets: Vec<usize>,
 }
 
-impl CueSet {
-    fn new(cues: &[String]) -> Result<CueSet, Vec<RuleProblem>> {
-        let (endings, literals): (Vec<&String>, Vec<&String>) =
-            cues.iter().partition(|c| c.len() > 1 && c.starts_with('-'));
-        let mut bounds = Vec::with_capacity(literals.len());
-        let literals: Vec<&str> = literals
-            .iter()
-            .map(|c| {
-                let (text, opens) = match c.strip_prefix('^') {
-                    Some(t) if !t.is_empty() => (t, true),
-                    _ => (c.as_str(), false),
-                };
-                let first = text.chars().next().unwrap_or(' ');
-                let last = text.chars().last().unwrap_or(' ');
-                bounds.push((is_word_char(first), is_word_char(last), opens));
-                text
-            })
-            .collect();
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&literals)
-            .map_err(|e| {
-                vec![RuleProblem {
-                    file: "rules".into(),
-                    line: 0,
-                    message: format!("cannot build a cue automaton: {e}"),
-                }]
-            })?;
-        Ok(CueSet {
-            automaton,
-            bounds,
-            endings: endings.iter().map(|e| e[1..].to_string()).collect(),
-        })
-    }
+/// The "set" of conditional cues in `ContextEntry::sets`.
+const CONDITIONAL: usize = usize::MAX;
 
-    /// Does a cue of the set stand in `text[lo..hi]`?
-    fn found_in(&self, text: &str, lo: usize, hi: usize) -> bool {
-        let found = self
-            .automaton
-            .find_overlapping_iter(&text[lo..hi])
-            .any(|m| {
-                let (a, b, opens) = self.bounds[m.pattern().as_usize()];
-                bounded(text, lo + m.start(), lo + m.end(), a, b)
-                    && (!opens || opens_clause(text, lo + m.start()))
-            });
-        // Word endings are Turkish suffixes ("-rsa", "-rse"): counted only in a stretch that
-        // reads as Turkish (it holds one of its common short words), so English "course" or
-        // "Vietnamese" is no conditional.
-        found
-            || (!self.endings.is_empty() && {
-                let words = || text[lo..hi].split(|c: char| !is_word_char(c));
-                words().any(|w| TURKISH_MARKERS.contains(&w))
-                    && words().any(|word| {
-                        self.endings
-                            .iter()
-                            .any(|e| word.len() > e.len() + 2 && word.ends_with(e.as_str()))
-                    })
-            })
-    }
+/// A context cue found in the text.
+#[derive(Debug, Clone, Copy)]
+struct ContextHit {
+    start: usize,
+    end: usize,
+    entry: usize,
 }
 
 /// An automaton and what each of its literals stands for (one string may serve several rules).
@@ -373,6 +326,10 @@ struct Candidate {
     term: usize,
     rule: usize,
     reach: Reach,
+    /// The sentence stretch a required cue must stand in, and the one a conditional cue
+    /// reaches (empty when the candidate needs neither).
+    required: (usize, usize),
+    conditional: (usize, usize),
 }
 
 impl Candidate {
@@ -383,6 +340,8 @@ impl Candidate {
             term,
             rule,
             reach: Reach::default(),
+            required: (0, 0),
+            conditional: (0, 0),
         }
     }
 }
@@ -396,6 +355,9 @@ struct Scratch {
     regions: Vec<(usize, usize)>,
     cues: Vec<CueHit>,
     masks: Vec<(usize, usize)>,
+    context_hits: Vec<ContextHit>,
+    /// Merged stretches searched for context cues, and whether each reads as Turkish.
+    context_regions: Vec<(usize, usize, bool)>,
 }
 
 thread_local! {
@@ -641,11 +603,54 @@ impl RuleSet {
             .map(|id| cue_strings[id].len())
             .max()
             .unwrap_or(0);
-        let cue_sets = set_lists
+        // The context automaton: every cue set's literals and the conditional cues.
+        let mut context_literals: Vec<String> = Vec::new();
+        let mut context_entries: Vec<ContextEntry> = Vec::new();
+        let mut conditional_endings = Vec::new();
+        let sets = set_lists
             .iter()
-            .map(|l| CueSet::new(l))
-            .collect::<Result<Vec<_>, _>>()?;
-        let conditional = CueSet::new(&conditional_cues)?;
+            .enumerate()
+            .flat_map(|(i, l)| l.iter().map(move |c| (c, i)))
+            .chain(conditional_cues.iter().map(|c| (c, CONDITIONAL)));
+        for (cue, set) in sets {
+            if set == CONDITIONAL && cue.len() > 1 && cue.starts_with('-') {
+                conditional_endings.push(cue[1..].to_string());
+                continue;
+            }
+            let (text, opens) = match cue.strip_prefix('^') {
+                Some(t) if !t.is_empty() => (t, true),
+                _ => (cue.as_str(), false),
+            };
+            let i = match context_literals.iter().position(|l| l == text) {
+                Some(i) => i,
+                None => {
+                    let first = text.chars().next().unwrap_or(' ');
+                    let last = text.chars().last().unwrap_or(' ');
+                    context_literals.push(text.to_string());
+                    context_entries.push(ContextEntry {
+                        bound_start: is_word_char(first),
+                        bound_end: is_word_char(last),
+                        opens,
+                        sets: Vec::new(),
+                    });
+                    context_literals.len() - 1
+                }
+            };
+            if !context_entries[i].sets.contains(&set) {
+                context_entries[i].sets.push(set);
+            }
+        }
+        let context = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&context_literals)
+            .map_err(|e| {
+                vec![RuleProblem {
+                    file: "rules".into(),
+                    line: 0,
+                    message: format!("cannot build the cue automaton: {e}"),
+                }]
+            })?;
         let suppresses = rules
             .iter()
             .map(|r| {
@@ -676,8 +681,9 @@ impl RuleSet {
             cue_info,
             max_exclusion,
             rule_cues,
-            cue_sets,
-            conditional,
+            context,
+            context_entries,
+            conditional_endings,
             suppresses,
             version,
         })
@@ -714,6 +720,8 @@ impl RuleSet {
             regions,
             cues,
             masks,
+            context_hits,
+            context_regions,
         } = scratch;
         fold_into(original, folded);
         let text = folded.text.as_str();
@@ -796,6 +804,13 @@ impl RuleSet {
                 true
             }
         });
+        // Context first (a required cue, a conditional): it drops most candidates of bare
+        // nouns ("order", "sample") before the negation search looks at them.
+        self.find_context(text, candidates, context_hits, context_regions);
+        candidates.retain(|c| self.context_holds(text, context_hits, context_regions, c));
+        if candidates.is_empty() {
+            return Vec::new();
+        }
         // Negation cues and exclusions matter only in the clause around a candidate: search for
         // them there (regions merged), not over the whole text.
         regions.clear();
@@ -832,18 +847,8 @@ impl RuleSet {
                         .any(|(s, e)| *s <= c.start && c.end <= *e && e - s > c.end - c.start)
             });
         }
-        candidates.retain(|c| !self.cancelled(cues, c) && self.context_holds(text, c));
-        if self.suppresses.iter().any(|s| !s.is_empty()) {
-            let kept: Vec<bool> = candidates
-                .iter()
-                .map(|c| !self.suppressed(text, candidates, c))
-                .collect();
-            let mut i = 0;
-            candidates.retain(|_| {
-                i += 1;
-                kept[i - 1]
-            });
-        }
+        candidates.retain(|c| !self.cancelled(cues, c));
+        self.drop_suppressed(text, candidates);
         candidates.sort_unstable_by_key(|c| (c.start, std::cmp::Reverse(c.end), c.rule));
         // (rule, count) in order of first hit.
         let mut counts: Vec<(usize, usize)> = Vec::new();
@@ -896,27 +901,6 @@ impl RuleSet {
         };
         hits.extend(self.scan_with(body, Field::Body, first_per_tag));
         hits
-    }
-
-    /// Precedence: a hit of a suppressed tag that is the object of a suppressing hit (overlaps
-    /// it or follows it in the same clause, within `CUE_WINDOW` characters) does not count:
-    /// in "we went with another supplier" the other supplier is the choice, not a comparison.
-    /// With `suppresses_in_sentence`, anywhere in the suppressing hit's sentence.
-    fn suppressed(&self, text: &str, candidates: &[Candidate], c: &Candidate) -> bool {
-        candidates.iter().any(|s| {
-            self.suppresses[s.rule].iter().any(|(rule, sentence)| {
-                *rule == c.rule
-                    && if *sentence {
-                        let (lo, hi) = sentence_of(text, s.start, s.end);
-                        lo <= c.start && c.end <= hi
-                    } else {
-                        s.start <= c.start
-                            && (c.start < s.end
-                                || (text[s.end..c.start].chars().count() <= CUE_WINDOW
-                                    && !text[s.end..c.start].chars().any(is_clause_break)))
-                    }
-            })
-        })
     }
 
     /// How far negation cues of `rule` reach around a hit at `start..end`, and the stretch of
@@ -984,27 +968,137 @@ impl RuleSet {
         })
     }
 
+    /// Mark the sentence stretches of the candidates that need context (a required cue, a
+    /// conditional), merge them, and search the context automaton over each merged stretch
+    /// once. Linear in the text.
+    fn find_context(
+        &self,
+        text: &str,
+        candidates: &mut [Candidate],
+        hits: &mut Vec<ContextHit>,
+        regions: &mut Vec<(usize, usize, bool)>,
+    ) {
+        hits.clear();
+        regions.clear();
+        for c in candidates.iter_mut() {
+            if self.terms[c.term].requires.is_some() {
+                c.required = sentence(text, c.start, c.end, CUE_WINDOW);
+                regions.push((c.required.0, c.required.1, false));
+            }
+            if !self.rules[c.rule].conditional.is_empty() {
+                c.conditional = sentence(text, c.start, c.end, CONDITIONAL_WINDOW);
+                regions.push((c.conditional.0, c.conditional.1, false));
+            }
+        }
+        if regions.is_empty() {
+            return;
+        }
+        regions.sort_unstable();
+        let mut merged = 0;
+        for i in 0..regions.len() {
+            let (lo, hi, _) = regions[i];
+            if merged > 0 && lo <= regions[merged - 1].1 {
+                regions[merged - 1].1 = regions[merged - 1].1.max(hi);
+            } else {
+                regions[merged] = (lo, hi, false);
+                merged += 1;
+            }
+        }
+        regions.truncate(merged);
+        for region in regions.iter_mut() {
+            let (lo, hi, _) = *region;
+            for m in self.context.find_overlapping_iter(&text[lo..hi]) {
+                let (start, end) = (lo + m.start(), lo + m.end());
+                let entry = &self.context_entries[m.pattern().as_usize()];
+                if bounded(text, start, end, entry.bound_start, entry.bound_end)
+                    && (!entry.opens || opens_clause(text, start))
+                {
+                    hits.push(ContextHit {
+                        start,
+                        end,
+                        entry: m.pattern().as_usize(),
+                    });
+                }
+            }
+            // Word endings are Turkish suffixes ("-rsa", "-rse"): counted only in a stretch
+            // that reads as Turkish (it holds one of its common short words), so English
+            // "course" or "Vietnamese" is no conditional.
+            if !self.conditional_endings.is_empty() {
+                region.2 = text[lo..hi]
+                    .split(|c: char| !is_word_char(c))
+                    .any(|w| TURKISH_MARKERS.contains(&w));
+            }
+        }
+        hits.sort_unstable_by_key(|h| h.start);
+    }
+
     /// Does the sentence around a hit satisfy its rule: a cue of the set its keyword requires
     /// within `CUE_WINDOW` characters, and no conditional cue when the rule cancels those?
-    fn context_holds(&self, text: &str, c: &Candidate) -> bool {
-        let requires = self.terms[c.term].requires;
-        let conditional = !self.rules[c.rule].conditional.is_empty();
-        if requires.is_none() && !conditional {
+    fn context_holds(
+        &self,
+        text: &str,
+        hits: &[ContextHit],
+        regions: &[(usize, usize, bool)],
+        c: &Candidate,
+    ) -> bool {
+        let within = |(lo, hi): (usize, usize), set: usize| {
+            let from = hits.partition_point(|h| h.start < lo);
+            hits[from..]
+                .iter()
+                .take_while(|h| h.start < hi)
+                .any(|h| h.end <= hi && self.context_entries[h.entry].sets.contains(&set))
+        };
+        if let Some(set) = self.terms[c.term].requires
+            && !within(c.required, set)
+        {
+            return false;
+        }
+        if self.rules[c.rule].conditional.is_empty() {
             return true;
         }
-        if let Some(set) = requires {
-            let (lo, hi) = sentence(text, c.start, c.end, CUE_WINDOW);
-            if !self.cue_sets[set].found_in(text, lo, hi) {
-                return false;
-            }
+        if within(c.conditional, CONDITIONAL) {
+            return false;
         }
-        if conditional {
-            let (lo, hi) = sentence(text, c.start, c.end, CONDITIONAL_WINDOW);
-            if self.conditional.found_in(text, lo, hi) {
-                return false;
-            }
+        let (lo, hi) = c.conditional;
+        let turkish = regions
+            .iter()
+            .find(|(a, b, _)| *a <= lo && hi <= *b)
+            .is_some_and(|r| r.2);
+        !(turkish
+            && text[lo..hi].split(|c: char| !is_word_char(c)).any(|word| {
+                self.conditional_endings
+                    .iter()
+                    .any(|e| word.len() > e.len() + 2 && word.ends_with(e.as_str()))
+            }))
+    }
+
+    /// Precedence: drop the hits that a suppressing hit overrides. Only the few suppressing
+    /// hits are compared with the others, and each one's sentence is found once.
+    fn drop_suppressed(&self, text: &str, candidates: &mut Vec<Candidate>) {
+        let suppressors: Vec<(Candidate, (usize, usize))> = candidates
+            .iter()
+            .filter(|c| !self.suppresses[c.rule].is_empty())
+            .map(|c| (*c, sentence_of(text, c.start, c.end)))
+            .collect();
+        if suppressors.is_empty() {
+            return;
         }
-        true
+        candidates.retain(|c| {
+            !suppressors.iter().any(|(s, (lo, hi))| {
+                self.suppresses[s.rule].iter().any(|(rule, in_sentence)| {
+                    *rule == c.rule
+                        && if *in_sentence {
+                            *lo <= c.start && c.end <= *hi
+                        } else {
+                            s.start <= c.start
+                                && (c.start < s.end
+                                    || (c.start - s.end <= 4 * CUE_WINDOW
+                                        && text[s.end..c.start].chars().count() <= CUE_WINDOW
+                                        && !text[s.end..c.start].chars().any(is_clause_break)))
+                        }
+                })
+            })
+        });
     }
 
     /// A hit with its evidence: the original text of the match and about `CONTEXT_CHARS`
@@ -1309,5 +1403,35 @@ mod tests {
         assert!(gates.iter().all(|g| g.ends_with("% uber")), "{gates:?}");
         // A pattern that can end anywhere has no gate.
         assert_eq!(gate_literals(&pattern_source(r"\d+ pcs.*")), None);
+    }
+}
+
+#[cfg(test)]
+mod pack_tests {
+    /// Every pattern of the default pack is gated by literals its matches end with, so no
+    /// pattern runs over every text (an ungated pattern costs a regex pass over each message).
+    #[test]
+    fn the_default_pack_has_no_ungated_pattern() {
+        let set = crate::rules::load(None).expect("the default pack compiles");
+        let ungated: Vec<&str> = set
+            .ungated_patterns
+            .iter()
+            .map(|p| set.terms[set.pattern_base + p].id.as_str())
+            .collect();
+        assert!(ungated.is_empty(), "{ungated:?}");
+        // A gate of one ASCII byte (a digit, "%") opens nearly every text: not a gate.
+        let weak: Vec<String> = set
+            .rules
+            .iter()
+            .flat_map(|r| &r.patterns)
+            .filter(|p| {
+                super::gate_literals(&super::pattern_source(&p.text))
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|g| g.len() < 2)
+            })
+            .map(|p| p.text.clone())
+            .collect();
+        assert!(weak.is_empty(), "{weak:?}");
     }
 }
