@@ -1284,11 +1284,6 @@ const CUE_WINDOW: usize = 60;
 /// How far (in characters, within the sentence) a conditional cue reaches.
 const CONDITIONAL_WINDOW: usize = 120;
 
-/// Characters that end a sentence: cues and conditionals never reach across them.
-fn is_sentence_break(c: char) -> bool {
-    matches!(c, '.' | '!' | '?' | ';' | '\n' | '。' | '！' | '？' | '；')
-}
-
 /// The whole sentence around `start..end` (up to 400 characters each side).
 fn sentence_of(text: &str, start: usize, end: usize) -> (usize, usize) {
     sentence(text, start, end, 400)
@@ -1296,25 +1291,153 @@ fn sentence_of(text: &str, start: usize, end: usize) -> (usize, usize) {
 
 /// The sentence around `start..end`, at most `window` characters each side (byte offsets).
 fn sentence(text: &str, start: usize, end: usize, window: usize) -> (usize, usize) {
-    let (mut lo, mut n) = (start, 0);
-    while lo > 0 && n < window {
-        let (at, c) = prev_char(text, lo);
-        if is_sentence_break(c) && !is_decimal_point(text, at) {
-            break;
+    (
+        sentence_start(text, start, window),
+        sentence_end(text, end, window),
+    )
+}
+
+/// Where the sentence holding `start` begins, at most `window` characters back. Searches bytes
+/// (memchr), so a candidate costs a few vector scans, not a walk character by character.
+fn sentence_start(text: &str, start: usize, window: usize) -> usize {
+    let bytes = text.as_bytes();
+    let far = start.saturating_sub(4 * window);
+    let mut hi = start;
+    let mut from = None;
+    while let Some(at) = last_break(bytes, far, hi) {
+        if is_decimal_point(text, at) {
+            hi = at;
+            continue;
         }
-        lo = at;
-        n += 1;
+        from = Some(at + break_len(bytes, at));
+        break;
     }
-    let (mut hi, mut n) = (end, 0);
-    while hi < text.len() && n < window {
-        let (next, c) = next_char(text, hi);
-        if is_sentence_break(c) && !is_decimal_point(text, hi) {
-            break;
+    let from = from.unwrap_or(far);
+    // `window` characters back: directly for ASCII, else character by character.
+    let limit = if start >= window
+        && text.is_char_boundary(start - window)
+        && bytes[start - window..start].is_ascii()
+    {
+        start - window
+    } else {
+        let (mut lo, mut n) = (start, 0);
+        while lo > from && n < window {
+            lo = prev_char(text, lo).0;
+            n += 1;
         }
-        hi = next;
-        n += 1;
+        lo
+    };
+    let lo = from.max(limit);
+    if text.is_char_boundary(lo) {
+        lo
+    } else {
+        (lo..start)
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(start)
     }
-    (lo, hi)
+}
+
+/// Where the sentence holding `end` ends, at most `window` characters on.
+fn sentence_end(text: &str, end: usize, window: usize) -> usize {
+    let bytes = text.as_bytes();
+    let far = (end + 4 * window).min(bytes.len());
+    let mut lo = end;
+    let mut to = None;
+    while let Some(at) = next_break(bytes, lo, far) {
+        if is_decimal_point(text, at) {
+            lo = at + 1;
+            continue;
+        }
+        to = Some(at);
+        break;
+    }
+    let to = to.unwrap_or(far);
+    let limit = if end + window <= bytes.len()
+        && text.is_char_boundary(end + window)
+        && bytes[end..end + window].is_ascii()
+    {
+        end + window
+    } else {
+        let (mut hi, mut n) = (end, 0);
+        while hi < to && n < window {
+            hi = next_char(text, hi).0;
+            n += 1;
+        }
+        hi
+    };
+    let hi = to.min(limit);
+    if text.is_char_boundary(hi) {
+        hi
+    } else {
+        (end..=hi)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(end)
+    }
+}
+
+/// The byte length of the sentence break at `at` (1, or 3 for "。！？；").
+fn break_len(bytes: &[u8], at: usize) -> usize {
+    if bytes[at] < 0x80 { 1 } else { 3 }
+}
+
+/// Is there a full-width sentence break ("。" E3 80 82, "！" EF BC 81, "？" EF BC 9F,
+/// "；" EF BC 9B) starting at `at`?
+fn wide_break_at(bytes: &[u8], at: usize) -> bool {
+    matches!(
+        bytes.get(at..at + 3),
+        Some([0xE3, 0x80, 0x82] | [0xEF, 0xBC, 0x81 | 0x9F | 0x9B])
+    )
+}
+
+/// The last sentence break in `bytes[lo..hi]` (its first byte).
+fn last_break(bytes: &[u8], lo: usize, hi: usize) -> Option<usize> {
+    let slice = &bytes[lo..hi];
+    let ascii = memchr::memrchr3(b'.', b'!', b'?', slice)
+        .max(memchr::memrchr2(b';', b'\n', slice))
+        .map(|i| lo + i);
+    // Full-width breaks after the last ASCII one.
+    let floor = ascii.map_or(lo, |a| a + 1);
+    let mut end = hi;
+    while end > floor {
+        match memchr::memrchr2(0xE3, 0xEF, &bytes[floor..end]) {
+            Some(i) => {
+                let at = floor + i;
+                if at + 3 <= hi && wide_break_at(bytes, at) {
+                    return Some(at);
+                }
+                end = at;
+            }
+            None => break,
+        }
+    }
+    ascii
+}
+
+/// The first sentence break in `bytes[lo..hi]`.
+fn next_break(bytes: &[u8], lo: usize, hi: usize) -> Option<usize> {
+    let slice = &bytes[lo..hi];
+    let a = memchr::memchr3(b'.', b'!', b'?', slice);
+    let b = memchr::memchr2(b';', b'\n', slice);
+    let ascii = match (a, b) {
+        (Some(x), Some(y)) => Some(lo + x.min(y)),
+        (x, y) => x.or(y).map(|i| lo + i),
+    };
+    let ceiling = ascii.unwrap_or(hi);
+    let mut from = lo;
+    while from < ceiling {
+        match memchr::memchr2(0xE3, 0xEF, &bytes[from..ceiling]) {
+            Some(i) => {
+                let at = from + i;
+                if wide_break_at(bytes, at) {
+                    return Some(at);
+                }
+                from = at + 1;
+            }
+            None => break,
+        }
+    }
+    ascii
 }
 
 /// A '.' that does not end a sentence: between letters or digits ("3.5", "e.g") or after a
@@ -1403,6 +1526,90 @@ mod tests {
         assert!(gates.iter().all(|g| g.ends_with("% uber")), "{gates:?}");
         // A pattern that can end anywhere has no gate.
         assert_eq!(gate_literals(&pattern_source(r"\d+ pcs.*")), None);
+    }
+}
+
+#[cfg(test)]
+mod sentence_tests {
+    use super::*;
+
+    /// The plain definition: walk character by character.
+    fn by_chars(text: &str, start: usize, end: usize, window: usize) -> (usize, usize) {
+        let brk = |c: char| matches!(c, '.' | '!' | '?' | ';' | '\n' | '。' | '！' | '？' | '；');
+        let (mut lo, mut n) = (start, 0);
+        while lo > 0 && n < window {
+            let (at, c) = prev_char(text, lo);
+            if brk(c) && !is_decimal_point(text, at) {
+                break;
+            }
+            lo = at;
+            n += 1;
+        }
+        let (mut hi, mut n) = (end, 0);
+        while hi < text.len() && n < window {
+            let (next, c) = next_char(text, hi);
+            if brk(c) && !is_decimal_point(text, hi) {
+                break;
+            }
+            hi = next;
+            n += 1;
+        }
+        (lo, hi)
+    }
+
+    #[test]
+    fn the_byte_search_finds_the_same_sentences_as_a_character_walk() {
+        let pieces = [
+            "we need",
+            " samples",
+            ". ",
+            "请寄样品",
+            "。",
+            "pcs. of",
+            " 3.5 kg",
+            "！",
+            "？",
+            "；",
+            "\n",
+            "über",
+            " образцы",
+            "; ",
+            "e.g. ",
+            "見本を送って",
+            "ok",
+            "!",
+            "?",
+            "ça va",
+            "  ",
+            "مرحبا",
+        ];
+        // A deterministic mix of every piece, many lengths.
+        let mut seed = 7u64;
+        let mut checked = 0;
+        for round in 0..300 {
+            let mut text = String::new();
+            for _ in 0..(3 + round % 37) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let bounds: Vec<usize> = (0..=text.len())
+                .filter(|i| text.is_char_boundary(*i))
+                .collect();
+            for (k, &start) in bounds.iter().enumerate() {
+                let end = bounds[(k + 3).min(bounds.len() - 1)];
+                for window in [5, 60, 120] {
+                    assert_eq!(
+                        sentence(&text, start, end, window),
+                        by_chars(&text, start, end, window),
+                        "{text:?} {start}..{end} window {window}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
     }
 }
 
