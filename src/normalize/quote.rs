@@ -385,7 +385,8 @@ fn opens_attribution(p: &str) -> bool {
         // "tir. 18. apr. 2017 kl. 13:09 skrev …", "pe 20. lokakuuta 2017 klo 17.50 …": a date
         // (a four-digit year) near the start.
         || p.split(|c: char| !c.is_ascii_digit())
-            .take(6)
+            .filter(|n| !n.is_empty())
+            .take(4)
             .any(|n| n.len() == 4 && (n.starts_with("19") || n.starts_with("20")))
 }
 
@@ -1024,6 +1025,11 @@ mod tests {
                 "a sentence opening like an attribution is text",
                 "El catálogo muestra también una versión de 300D; ¿tiene certificado?\n\nSaludos, Lucía\n\nEl jue, 4 jun 2026 a las 20:15, William Li (<w@x.example>) escribió:\n> viejo",
                 "El catálogo muestra también una versión de 300D; ¿tiene certificado?",
+            ),
+            (
+                "norwegian date first, address wrapped",
+                "Ok.\n\ntir. 18. apr. 2017 kl. 13:09 skrev Test user <test@example.com\n>:\n\n> old",
+                "Ok.",
             ),
             (
                 "header block without from",
