@@ -50,14 +50,23 @@ fn own_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
             i += 1;
             continue;
         }
-        let bare = is_bare_attribution(line).then_some(1);
-        if let Some(n) = attribution_at(lines, i).or(bare) {
-            let next = lines[i + n..].iter().find(|l| !l.trim().is_empty());
-            if next.is_some_and(|l| is_quoted(l)) {
+        let next_quoted = |n: usize| {
+            lines[i + n..]
+                .iter()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| is_quoted(l))
+        };
+        if let Some(n) = attribution_at(lines, i) {
+            if next_quoted(n) {
                 i += n;
                 continue;
             }
             break;
+        }
+        // "2011/4/7 Nathan <support@example.com>" counts only right before quoted lines.
+        if is_bare_attribution(line) && next_quoted(1) {
+            i += 1;
+            continue;
         }
         if history_at(lines, i) {
             // Lines that lead into the block belong to it: "Message du : 12/12/2016 13:20",
@@ -401,14 +410,15 @@ fn is_bare_attribution(line: &str) -> bool {
         && t.chars().take(12).filter(char::is_ascii_digit).count() >= 4
 }
 
-/// A piece of a link the client wrapped out of a quoted line ("_nonce=3dd518)"): one word,
-/// with characters only URLs have.
+/// A piece of a link the client wrapped out of a quoted line ("_nonce=3dd518)"): one word
+/// with characters only query strings have ('=', '&', '%'); a short answer such as "Yes?" or
+/// "50/50" is not one.
 fn is_wrapped_link(line: &str) -> bool {
     let t = line.trim();
-    !t.is_empty()
+    t.chars().count() >= 6
         && !t.contains(' ')
         && t.chars().count() < 200
-        && t.chars().any(|c| "=/&?)%".contains(c))
+        && t.chars().any(|c| "=&%".contains(c))
 }
 
 /// Does quoted or forwarded history without '>' marks start at line `i` (a separator, a
@@ -1030,6 +1040,16 @@ mod tests {
                 "norwegian date first, address wrapped",
                 "Ok.\n\ntir. 18. apr. 2017 kl. 13:09 skrev Test user <test@example.com\n>:\n\n> old",
                 "Ok.",
+            ),
+            (
+                "short inline answers",
+                "> Can you ship on Friday?\nYes?\n> Split the payment?\n50/50\n",
+                "Yes?\n50/50",
+            ),
+            (
+                "a dated line with an address, then text",
+                "Meeting notes\n2026-06-08 Leo Zhao <leo@x.example>\nWe agreed on FOB Ningbo.",
+                "Meeting notes\n2026-06-08 Leo Zhao <leo@x.example>\nWe agreed on FOB Ningbo.",
             ),
             (
                 "header block without from",
