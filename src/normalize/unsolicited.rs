@@ -5,7 +5,8 @@
 //! stranger who asks about *our* products (price, catalogue, sample, MOQ) is a buyer and stays
 //! human, which is how a lead is born.
 //!
-//! Pure and linear: the folded opening of the text is searched once per phrase list.
+//! Pure and linear: the folded opening of the text (3,000 characters) is searched once by one
+//! automaton holding every phrase list.
 
 use std::sync::OnceLock;
 
@@ -552,62 +553,89 @@ const BUYER: &[&str] = &[
     "报价单",
 ];
 
-fn folded(
-    list: &'static [&'static str],
-    cell: &'static OnceLock<Vec<String>>,
-) -> &'static [String] {
-    cell.get_or_init(|| list.iter().map(|p| fold_str(p)).collect())
+/// The phrase lists, in the order of their counters.
+const LISTS: [&[&str]; 7] = [SELF_INTRO, OFFER, TRADE, SCAM, SURVEY, RECRUITER, BUYER];
+const INTRO: usize = 0;
+const OFFERS: usize = 1;
+const TRADES: usize = 2;
+const SCAMS: usize = 3;
+const SURVEYS: usize = 4;
+const RECRUITERS: usize = 5;
+const BUYERS: usize = 6;
+
+/// Every phrase of every list (folded) in one automaton, with per phrase its list and its
+/// word-boundary needs (a phrase that starts or ends with a letter or digit of a spaced
+/// script must not be glued to a word).
+struct Phrases {
+    automaton: aho_corasick::AhoCorasick,
+    /// Per pattern: (list, phrase index in the list, bound before, bound after).
+    info: Vec<(usize, usize, bool, bool)>,
 }
 
-/// Does `text` contain `phrase`, with word boundaries where the phrase starts or ends with a
-/// letter or digit of a spaced script?
-fn has(text: &str, phrase: &str) -> bool {
-    let first = phrase.chars().next().unwrap_or(' ');
-    let last = phrase.chars().last().unwrap_or(' ');
-    let spaced = |c: char| is_word_char(c) && !crate::normalize::text::is_cjk(c);
-    text.match_indices(phrase).any(|(at, m)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + m.len()..].chars().next();
-        let glued_before = spaced(first) && before.is_some_and(is_word_char);
-        let glued_after = spaced(last) && after.is_some_and(is_word_char);
-        !glued_before && !glued_after
+fn phrases() -> &'static Phrases {
+    static PHRASES: OnceLock<Phrases> = OnceLock::new();
+    PHRASES.get_or_init(|| {
+        let spaced = |c: char| is_word_char(c) && !crate::normalize::text::is_cjk(c);
+        let mut literals = Vec::new();
+        let mut info = Vec::new();
+        for (list, phrases) in LISTS.iter().enumerate() {
+            for (i, p) in phrases.iter().enumerate() {
+                let folded = fold_str(p);
+                let first = folded.chars().next().unwrap_or(' ');
+                let last = folded.chars().last().unwrap_or(' ');
+                info.push((list, i, spaced(first), spaced(last)));
+                literals.push(folded);
+            }
+        }
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&literals)
+            .expect("the unsolicited-mail phrases build an automaton");
+        Phrases { automaton, info }
     })
 }
 
-fn count(text: &str, list: &[String]) -> usize {
-    list.iter().filter(|p| has(text, p)).count()
+/// How many distinct phrases of each list stand in `text` (one pass).
+fn counts(text: &str) -> [usize; 7] {
+    let phrases = phrases();
+    let mut seen: Vec<(usize, usize)> = Vec::new();
+    for m in phrases.automaton.find_overlapping_iter(text) {
+        let (list, i, bound_before, bound_after) = phrases.info[m.pattern().as_usize()];
+        let before = text[..m.start()].chars().next_back();
+        let after = text[m.end()..].chars().next();
+        let glued = (bound_before && before.is_some_and(is_word_char))
+            || (bound_after && after.is_some_and(is_word_char));
+        if !glued && !seen.contains(&(list, i)) {
+            seen.push((list, i));
+        }
+    }
+    let mut out = [0; 7];
+    for (list, _) in seen {
+        out[list] += 1;
+    }
+    out
 }
 
 /// Judge a message from a stranger (subject and text, before quote stripping is fine: a pitch
 /// is not a reply).
 pub fn judge(subject: &str, text: &str) -> Option<Unsolicited> {
-    static SELF: OnceLock<Vec<String>> = OnceLock::new();
-    static OFF: OnceLock<Vec<String>> = OnceLock::new();
-    static TRD: OnceLock<Vec<String>> = OnceLock::new();
-    static SCM: OnceLock<Vec<String>> = OnceLock::new();
-    static SRV: OnceLock<Vec<String>> = OnceLock::new();
-    static REC: OnceLock<Vec<String>> = OnceLock::new();
-    static BUY: OnceLock<Vec<String>> = OnceLock::new();
     let mut opening: String = subject.chars().take(300).collect();
     opening.push('\n');
     opening.extend(text.chars().take(OPENING_CHARS));
-    let t = fold_str(&opening);
-    let buyer = count(&t, folded(BUYER, &BUY));
-    if count(&t, folded(SCAM, &SCM)) > 0 {
+    let c = counts(&fold_str(&opening));
+    if c[SCAMS] > 0 {
         return Some(Unsolicited::Scam);
     }
-    if buyer > 0 {
+    if c[BUYERS] > 0 {
         return None;
     }
-    if count(&t, folded(SURVEY, &SRV)) > 0 {
+    if c[SURVEYS] > 0 {
         return Some(Unsolicited::Survey);
     }
-    if count(&t, folded(RECRUITER, &REC)) > 0 {
+    if c[RECRUITERS] > 0 {
         return Some(Unsolicited::Recruiter);
     }
-    let intro = count(&t, folded(SELF_INTRO, &SELF));
-    let offer = count(&t, folded(OFFER, &OFF));
-    let trade = count(&t, folded(TRADE, &TRD));
+    let (intro, offer, trade) = (c[INTRO], c[OFFERS], c[TRADES]);
     // A seller: says what it is (or which trade) and offers; or names its trade and offers
     // more than once.
     let pitch =
