@@ -1,9 +1,10 @@
 //! The matching engine. Over folded text, one pass of aho-corasick automata finds every keyword,
 //! exclusion and mask of every rule (ASCII literals over the whole text, the others only over
 //! the stretches holding non-ASCII characters) and the suffix literals that gate the regex
-//! patterns; gated patterns run; negation cues are searched in the clause around each candidate.
-//! Hits are checked for word boundaries, negation cues and exclusions, and carry evidence
-//! quoted from the original text.
+//! patterns; gated patterns run. Then, only in the sentences around the candidate hits: the
+//! context cues (a cue a `requires` keyword needs, a conditional that cancels), then the
+//! negation cues of each hit's clause, then precedence between tags. Hits are checked for word
+//! boundaries, and carry evidence quoted from the original text.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::Regex;
@@ -82,7 +83,7 @@ struct TermRef {
     keyword: bool,
     /// A prefix keyword (`скидк*`): the match extends to the end of the word.
     prefix: bool,
-    /// The cue set (index into `RuleSet::cue_sets`) that must stand near a hit.
+    /// The cue set that must stand in a hit's sentence (an id in `ContextEntry::sets`).
     requires: Option<usize>,
     /// Check a word boundary before / after the match (spaced scripts only).
     bound_start: bool,
@@ -142,7 +143,8 @@ pub struct RuleSet {
     context_entries: Vec<ContextEntry>,
     /// Conditional word endings (Turkish "-rsa", "-rse"), without the '-'.
     conditional_endings: Vec<String>,
-    /// Per rule: the rules whose hits it removes when they are the object of its own hit.
+    /// Per rule: the rules whose hits it removes, and whether anywhere in its hit's sentence
+    /// (else only where theirs is the object of its own hit).
     suppresses: Vec<Vec<(usize, bool)>>,
     /// A fingerprint of the rule text, to tell versions apart.
     pub version: String,
