@@ -10,15 +10,16 @@ fn pack() -> rules::RuleSet {
     rules::load(None).expect("the default pack compiles")
 }
 
-fn tags(set: &rules::RuleSet, text: &str) -> Vec<String> {
-    let mut t: Vec<String> = set
-        .scan(text, Field::Body)
-        .into_iter()
-        .map(|h| h.tag)
-        .collect();
+/// The distinct tags of some hits, sorted.
+fn tag_names(hits: Vec<rules::Hit>) -> Vec<String> {
+    let mut t: Vec<String> = hits.into_iter().map(|h| h.tag).collect();
     t.sort();
     t.dedup();
     t
+}
+
+fn tags(set: &rules::RuleSet, text: &str) -> Vec<String> {
+    tag_names(set.scan(text, Field::Body))
 }
 
 #[test]
@@ -572,14 +573,7 @@ en = ["another supplier"]
 }
 
 fn message_tags(set: &rules::RuleSet, text: &str) -> Vec<String> {
-    let mut t: Vec<String> = set
-        .scan_message("", text)
-        .into_iter()
-        .map(|h| h.tag)
-        .collect();
-    t.sort();
-    t.dedup();
-    t
+    tag_names(set.scan_message("", text))
 }
 
 #[test]

@@ -1062,10 +1062,9 @@ impl RuleSet {
             return false;
         }
         let (lo, hi) = c.conditional;
-        let turkish = regions
-            .iter()
-            .find(|(a, b, _)| *a <= lo && hi <= *b)
-            .is_some_and(|r| r.2);
+        // Regions are merged and sorted: the one holding this stretch starts at or before it.
+        let at = regions.partition_point(|r| r.0 <= lo);
+        let turkish = at > 0 && regions[at - 1].1 >= hi && regions[at - 1].2;
         !(turkish
             && text[lo..hi].split(|c: char| !is_word_char(c)).any(|word| {
                 self.conditional_endings
@@ -1077,7 +1076,7 @@ impl RuleSet {
     /// Precedence: drop the hits that a suppressing hit overrides. Only the few suppressing
     /// hits are compared with the others, and each one's sentence is found once.
     fn drop_suppressed(&self, text: &str, candidates: &mut Vec<Candidate>) {
-        let suppressors: Vec<(Candidate, (usize, usize))> = candidates
+        let mut suppressors: Vec<(Candidate, (usize, usize))> = candidates
             .iter()
             .filter(|c| !self.suppresses[c.rule].is_empty())
             .map(|c| (*c, sentence_of(text, c.start, c.end)))
@@ -1085,8 +1084,16 @@ impl RuleSet {
         if suppressors.is_empty() {
             return;
         }
+        // A suppressing hit reaches at most its sentence (400 characters each side, at most
+        // 4 bytes each): only those starting that near a candidate are compared with it, so a
+        // text full of hits costs linear time.
+        const REACH: usize = 4 * 400 + 512;
+        suppressors.sort_unstable_by_key(|(s, _)| s.start);
         candidates.retain(|c| {
-            !suppressors.iter().any(|(s, (lo, hi))| {
+            let from = suppressors.partition_point(|(s, _)| s.start + REACH < c.start);
+            let near = &suppressors[from..];
+            let near = &near[..near.partition_point(|(s, _)| s.start <= c.end + REACH)];
+            !near.iter().any(|(s, (lo, hi))| {
                 self.suppresses[s.rule].iter().any(|(rule, in_sentence)| {
                     *rule == c.rule
                         && if *in_sentence {
