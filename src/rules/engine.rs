@@ -1,16 +1,18 @@
-//! The matching engine. Over folded text, one pass of aho-corasick automata finds every keyword,
-//! exclusion and mask of every rule (ASCII literals over the whole text, the others only over
-//! the stretches holding non-ASCII characters) and the suffix literals that gate the regex
-//! patterns; gated patterns run. Then, only in the sentences around the candidate hits: the
-//! context cues (a cue a `requires` keyword needs, a conditional that cancels), then the
-//! negation cues of each hit's clause, then precedence between tags. Hits are checked for word
-//! boundaries, and carry evidence quoted from the original text.
+//! The matching engine. Over folded text, one first pass finds every keyword, exclusion and
+//! mask of every rule and the gate literals of the regex patterns: the ASCII literals are
+//! filed by their first word and looked up at each word start (`words`), the others found by
+//! an aho-corasick automaton over the stretches holding non-ASCII characters. A pattern runs
+//! once each of its gate's literal sets has a hit. Then, only in the sentences around the
+//! candidate hits: the context cues (a cue a `requires` keyword needs, a conditional that
+//! cancels), then the negation cues of each hit's clause, then precedence between tags. Hits
+//! are checked for word boundaries, and carry evidence quoted from the original text.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::Regex;
 use serde::Serialize;
 
 use super::parse::{Rule, RuleProblem};
+use super::words::WordIndex;
 use crate::normalize::text::{Folded, fold_into, fold_str, is_cjk, is_word_char};
 
 /// Which part of a message a hit was found in.
@@ -108,11 +110,12 @@ impl TermRef {
 #[derive(Debug)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    /// Every keyword and every pattern's gate literals, in two automata: the pure-ASCII ones
-    /// run over the whole text, the others (CJK, Cyrillic, Arabic, accented) only over the
-    /// stretches of text that hold non-ASCII characters. Two small automata are faster than
-    /// one large one, and most mail is mostly ASCII.
-    ascii: Literals,
+    /// Every literal the first pass looks for: keywords, pattern gates, exclusions and masks.
+    /// The ASCII ones are filed by their first word and looked up at each word start
+    /// (`words`); the few with no word to start from run in a small automaton over the whole
+    /// text; the others (CJK, Cyrillic, Arabic...) in an automaton over the stretches of text
+    /// that hold non-ASCII characters.
+    ascii: Words,
     other: Literals,
     /// The longest run of ASCII bytes inside any literal of `other`: how far a stretch reaches
     /// beyond its non-ASCII characters.
@@ -122,24 +125,21 @@ pub struct RuleSet {
     /// Where the patterns start in `terms`.
     pattern_base: usize,
     pattern_regexes: Vec<Regex>,
-    /// Patterns without gate literals run over every text.
-    ungated_patterns: Vec<usize>,
+    /// Per pattern, the bits of `Scratch::gated` that open it (0: a pattern without a gate,
+    /// which runs over every text).
+    gate_sets: Vec<u8>,
     /// Negation cues: frequent short words ("no", "не", "不"), so they are searched only in the
-    /// clauses around candidate hits. Exclusions and masks are rare and long: they ride in the
-    /// keyword automata.
-    negations: AhoCorasick,
-    /// The cue id of each literal of `negations`.
-    negation_ids: Vec<usize>,
+    /// clauses around candidate hits (ids into `cue_info`).
+    negations: Cues,
     cue_info: Vec<CueInfo>,
     /// The longest exclusion, in folded bytes.
     max_exclusion: usize,
     /// Per rule: which cue ids are its before-cues, after-cues and exclusions.
     rule_cues: Vec<RuleCues>,
-    /// Every cue of every cue set (`requires`) and every conditional cue, in one automaton
-    /// searched only in the sentences around the candidates that need context (merged, so the
-    /// search never reads a byte twice).
-    context: AhoCorasick,
-    /// What each literal of `context` is.
+    /// Every cue of every cue set (`requires`), every conditional cue and the Turkish markers,
+    /// searched only in the sentences around the candidates that need context (merged, so
+    /// the search never reads a byte twice); ids into `context_entries`.
+    context: Cues,
     context_entries: Vec<ContextEntry>,
     /// Conditional word endings (Turkish "-rsa", "-rse"), without the '-'.
     conditional_endings: Vec<String>,
@@ -162,6 +162,8 @@ struct ContextEntry {
 
 /// The "set" of conditional cues in `ContextEntry::sets`.
 const CONDITIONAL: usize = usize::MAX;
+/// The "set" of the common Turkish words that tell a stretch is Turkish.
+const TURKISH: usize = usize::MAX - 1;
 
 /// A context cue found in the text.
 #[derive(Debug, Clone, Copy)]
@@ -178,13 +180,85 @@ struct Literals {
     entries: Vec<Vec<Entry>>,
 }
 
+/// The ASCII literals: filed by first word, plus an automaton for those without one.
+#[derive(Debug)]
+struct Words {
+    index: WordIndex,
+    entries: Vec<Vec<Entry>>,
+    rest: Option<Literals>,
+}
+
+/// Cues searched only in stretches of the text: the ASCII ones filed by first word, the others
+/// in an automaton run over the stretches that hold non-ASCII text (or over all of them when
+/// an ASCII cue has no word to start from).
+#[derive(Debug)]
+struct Cues {
+    index: WordIndex,
+    /// The caller's id of each cue in `index`.
+    index_ids: Vec<usize>,
+    rest: Option<AhoCorasick>,
+    rest_ids: Vec<usize>,
+    rest_ascii: bool,
+}
+
+impl Cues {
+    /// `cues`: (folded text, whether a word boundary must follow it, the caller's id).
+    fn new(cues: &[(&str, bool, usize)]) -> Result<Cues, aho_corasick::BuildError> {
+        let ascii: Vec<&(&str, bool, usize)> = cues.iter().filter(|c| c.0.is_ascii()).collect();
+        let filed: Vec<(&str, bool)> = ascii.iter().map(|c| (c.0, c.1)).collect();
+        let (index, unfiled) = WordIndex::new(&filed);
+        let mut rest: Vec<(&str, usize)> = unfiled
+            .iter()
+            .map(|u| (ascii[u.0].0, ascii[u.0].2))
+            .collect();
+        let rest_ascii = !rest.is_empty();
+        rest.extend(cues.iter().filter(|c| !c.0.is_ascii()).map(|c| (c.0, c.2)));
+        let automaton = if rest.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(rest.iter().map(|r| r.0))?,
+            )
+        };
+        Ok(Cues {
+            index,
+            index_ids: ascii.iter().map(|c| c.2).collect(),
+            rest: automaton,
+            rest_ids: rest.iter().map(|r| r.1).collect(),
+            rest_ascii,
+        })
+    }
+
+    /// Every cue (start, end, id) that lies within `text[lo..hi]`.
+    fn find(&self, text: &str, lo: usize, hi: usize, mut found: impl FnMut(usize, usize, usize)) {
+        let region = &text[lo..hi];
+        self.index.find(region.as_bytes(), |s, e, i| {
+            found(lo + s, lo + e, self.index_ids[i])
+        });
+        if let Some(rest) = &self.rest
+            && (self.rest_ascii || !region.is_ascii())
+        {
+            for m in rest.find_overlapping_iter(region) {
+                found(
+                    lo + m.start(),
+                    lo + m.end(),
+                    self.rest_ids[m.pattern().as_usize()],
+                );
+            }
+        }
+    }
+}
+
 /// One meaning of a literal in the automaton.
 #[derive(Debug, Clone, Copy)]
 enum Entry {
     /// Index into `terms`.
     Keyword(usize),
-    /// A literal every match of pattern N ends with: run that pattern.
-    Gate(usize),
+    /// A literal of gate set S of pattern N: run that pattern once each set has a hit.
+    Gate(usize, u8),
     /// An exclusion or a mask (index into `cue_info`).
     Cue(usize),
 }
@@ -288,6 +362,22 @@ fn non_ascii_stretches(text: &[u8], margin: usize) -> impl Iterator<Item = (usiz
     })
 }
 
+/// Sort stretches and merge those that overlap or touch.
+fn merge(regions: &mut Vec<(usize, usize)>) {
+    regions.sort_unstable();
+    let mut merged = 0;
+    for i in 0..regions.len() {
+        let (lo, hi) = regions[i];
+        if merged > 0 && lo <= regions[merged - 1].1 {
+            regions[merged - 1].1 = regions[merged - 1].1.max(hi);
+        } else {
+            regions[merged] = (lo, hi);
+            merged += 1;
+        }
+    }
+    regions.truncate(merged);
+}
+
 /// The char that ends at byte `i` and where it starts.
 fn prev_char(text: &str, i: usize) -> (usize, char) {
     let bytes = text.as_bytes();
@@ -353,13 +443,13 @@ impl Candidate {
 struct Scratch {
     folded: Folded,
     candidates: Vec<Candidate>,
-    gated: Vec<bool>,
+    /// Per pattern, a bit for each of its gate's sets that has a hit.
+    gated: Vec<u8>,
+    /// Stretches of text to search for cues (merged).
     regions: Vec<(usize, usize)>,
     cues: Vec<CueHit>,
     masks: Vec<(usize, usize)>,
     context_hits: Vec<ContextHit>,
-    /// Merged stretches searched for context cues, and whether each reads as Turkish.
-    context_regions: Vec<(usize, usize, bool)>,
 }
 
 thread_local! {
@@ -485,7 +575,7 @@ impl RuleSet {
         };
         let pattern_regexes = pattern_src
             .iter()
-            .map(|p| regex::RegexBuilder::new(p).case_insensitive(true).build())
+            .map(|p| regex::RegexBuilder::new(p).build())
             .collect::<Result<Vec<_>, _>>()
             .map_err(build_err)?;
         // The cue automaton: every negation cue and exclusion of every rule, and the masks.
@@ -527,102 +617,24 @@ impl RuleSet {
             }
             rule_cues.push(rc);
         }
-        // Keywords and pattern gates: one automaton for the ASCII ones, one for the others.
-        let automaton = |strings: &[String]| {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(strings)
-                .map_err(|e| {
-                    vec![RuleProblem {
-                        file: "rules".into(),
-                        line: 0,
-                        message: format!("cannot build the keyword automaton: {e}"),
-                    }]
-                })
+        let build_problem = |what: &str, e: aho_corasick::BuildError| {
+            vec![RuleProblem {
+                file: "rules".into(),
+                line: 0,
+                message: format!("cannot build the {what} automaton: {e}"),
+            }]
         };
-        let mut all: Vec<(String, Entry)> = keyword_literals
-            .iter()
-            .enumerate()
-            .map(|(k, lit)| (lit.clone(), Entry::Keyword(k)))
-            .collect();
-        let role = |id: usize, roles: u8| rule_cues.iter().any(|rc| rc.has(id, roles));
-        for (id, lit) in cue_strings.iter().enumerate() {
-            if cue_info[id].mask || role(id, EXCLUSION) {
-                all.push((lit.clone(), Entry::Cue(id)));
-            }
-        }
-        let mut ungated_patterns = Vec::new();
-        for (i, src) in pattern_src.iter().enumerate() {
-            match gate_literals(src) {
-                Some(gates) => all.extend(gates.into_iter().map(|g| (g, Entry::Gate(i)))),
-                None => ungated_patterns.push(i),
-            }
-        }
-        let literals = |ascii: bool| -> Result<Literals, Vec<RuleProblem>> {
-            let mut strings: Vec<String> = Vec::new();
-            let mut entries: Vec<Vec<Entry>> = Vec::new();
-            let mut index: std::collections::HashMap<&str, usize> =
-                std::collections::HashMap::new();
-            for (lit, entry) in all.iter().filter(|(l, _)| l.is_ascii() == ascii) {
-                let i = *index.entry(lit).or_insert_with(|| {
-                    strings.push(lit.clone());
-                    entries.push(Vec::new());
-                    strings.len() - 1
-                });
-                entries[i].push(*entry);
-            }
-            Ok(Literals {
-                automaton: automaton(&strings)?,
-                entries,
-            })
-        };
-        let (ascii, other) = (literals(true)?, literals(false)?);
-        let other_margin = all
-            .iter()
-            .filter(|(l, _)| !l.is_ascii())
-            .flat_map(|(l, _)| l.as_bytes().split(|b| *b >= 0x80).map(<[u8]>::len))
-            .max()
-            .unwrap_or(0);
-        let negation_ids: Vec<usize> = (0..cue_strings.len())
-            .filter(|id| role(*id, BEFORE | AFTER))
-            .collect();
-        let negation_strings: Vec<&String> =
-            negation_ids.iter().map(|id| &cue_strings[*id]).collect();
-        let negations = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(negation_strings)
-            .map_err(|e| {
-                vec![RuleProblem {
-                    file: "rules".into(),
-                    line: 0,
-                    message: format!("cannot build the negation automaton: {e}"),
-                }]
-            })?;
-        let max_exclusion = (0..cue_strings.len())
-            .filter(|id| role(*id, EXCLUSION))
-            .map(|id| cue_strings[id].len())
-            .max()
-            .unwrap_or(0);
-        // The context automaton: every cue set's literals and the conditional cues.
+        // The context cues: every cue set's literals, the conditional cues and the Turkish
+        // markers.
         let mut context_literals: Vec<String> = Vec::new();
         let mut context_entries: Vec<ContextEntry> = Vec::new();
         let mut conditional_endings = Vec::new();
         let sets = set_lists
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| l.iter().map(move |c| (c, i)))
-            .chain(conditional_cues.iter().map(|c| (c, CONDITIONAL)));
-        for (cue, set) in sets {
-            if set == CONDITIONAL && cue.len() > 1 && cue.starts_with('-') {
-                conditional_endings.push(cue[1..].to_string());
-                continue;
-            }
-            let (text, opens) = match cue.strip_prefix('^') {
-                Some(t) if !t.is_empty() => (t, true),
-                _ => (cue.as_str(), false),
-            };
+            .flat_map(|(i, l)| l.iter().map(move |c| (c.as_str(), i)))
+            .chain(conditional_cues.iter().map(|c| (c.as_str(), CONDITIONAL)));
+        let mut context_cue = |text: &str, opens: bool, set: usize| {
             let i = match context_literals.iter().position(|l| l == text) {
                 Some(i) => i,
                 None => {
@@ -641,18 +653,134 @@ impl RuleSet {
             if !context_entries[i].sets.contains(&set) {
                 context_entries[i].sets.push(set);
             }
+        };
+        for (cue, set) in sets {
+            if set == CONDITIONAL && cue.len() > 1 && cue.starts_with('-') {
+                conditional_endings.push(cue[1..].to_string());
+                continue;
+            }
+            match cue.strip_prefix('^') {
+                Some(t) if !t.is_empty() => context_cue(t, true, set),
+                _ => context_cue(cue, false, set),
+            }
         }
-        let context = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&context_literals)
-            .map_err(|e| {
-                vec![RuleProblem {
-                    file: "rules".into(),
-                    line: 0,
-                    message: format!("cannot build the cue automaton: {e}"),
-                }]
-            })?;
+        if !conditional_endings.is_empty() {
+            for marker in TURKISH_MARKERS {
+                context_cue(marker, false, TURKISH);
+            }
+        }
+        // Everything the first pass looks for.
+        let mut all: Vec<(String, Entry)> = keyword_literals
+            .iter()
+            .enumerate()
+            .map(|(k, lit)| (lit.clone(), Entry::Keyword(k)))
+            .collect();
+        let role = |id: usize, roles: u8| rule_cues.iter().any(|rc| rc.has(id, roles));
+        for (id, lit) in cue_strings.iter().enumerate() {
+            if cue_info[id].mask || role(id, EXCLUSION) {
+                all.push((lit.clone(), Entry::Cue(id)));
+            }
+        }
+        // Gates that need not begin at a word start: searched everywhere.
+        let mut anywhere: Vec<(String, Entry)> = Vec::new();
+        let mut gate_sets = Vec::with_capacity(pattern_src.len());
+        for (i, src) in pattern_src.iter().enumerate() {
+            match gate_literals(src) {
+                Some(gate) => {
+                    gate_sets.push((1u8 << gate.sets.len()) - 1);
+                    for (set, lits) in gate.sets.into_iter().enumerate() {
+                        for lit in lits {
+                            if gate.at_word || !lit.is_ascii() {
+                                all.push((lit, Entry::Gate(i, set as u8)));
+                            } else {
+                                anywhere.push((lit, Entry::Gate(i, set as u8)));
+                            }
+                        }
+                    }
+                }
+                None => gate_sets.push(0),
+            }
+        }
+        // One string may stand for several entries.
+        let group = |strings: &[&(String, Entry)]| {
+            let mut out: Vec<(String, Vec<Entry>)> = Vec::new();
+            let mut index: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::new();
+            for (lit, entry) in strings {
+                let i = *index.entry(lit.as_str()).or_insert_with(|| {
+                    out.push((lit.clone(), Vec::new()));
+                    out.len() - 1
+                });
+                out[i].1.push(*entry);
+            }
+            out
+        };
+        let automaton = |strings: Vec<(String, Vec<Entry>)>, what: &str| {
+            let (strings, entries): (Vec<String>, Vec<Vec<Entry>>) = strings.into_iter().unzip();
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&strings)
+                .map(|automaton| Literals { automaton, entries })
+                .map_err(|e| build_problem(what, e))
+        };
+        let ascii = group(&all.iter().filter(|(l, _)| l.is_ascii()).collect::<Vec<_>>());
+        // A literal whose first word must end where the text's word ends: every entry wants a
+        // word boundary after it.
+        let whole = |entries: &[Entry]| {
+            entries.iter().all(|e| match *e {
+                Entry::Keyword(k) => keyword_refs[k].bound_end,
+                Entry::Gate(..) => false,
+                Entry::Cue(id) => cue_info[id].bound_end,
+            })
+        };
+        let filed: Vec<(&str, bool)> = ascii
+            .iter()
+            .map(|(l, entries)| (l.as_str(), whole(entries)))
+            .collect();
+        let (index, unfiled) = WordIndex::new(&filed);
+        let mut rest: Vec<(String, Vec<Entry>)> =
+            unfiled.iter().map(|u| ascii[u.0].clone()).collect();
+        rest.extend(group(&anywhere.iter().collect::<Vec<_>>()));
+        let ascii = Words {
+            index,
+            rest: if rest.is_empty() {
+                None
+            } else {
+                Some(automaton(rest, "keyword")?)
+            },
+            entries: ascii.into_iter().map(|(_, e)| e).collect(),
+        };
+        let other = automaton(
+            group(
+                &all.iter()
+                    .filter(|(l, _)| !l.is_ascii())
+                    .collect::<Vec<_>>(),
+            ),
+            "keyword",
+        )?;
+        let other_margin = all
+            .iter()
+            .filter(|(l, _)| !l.is_ascii())
+            .flat_map(|(l, _)| l.as_bytes().split(|b| *b >= 0x80).map(<[u8]>::len))
+            .max()
+            .unwrap_or(0);
+        let negation_cues: Vec<(&str, bool, usize)> = (0..cue_strings.len())
+            .filter(|id| role(*id, BEFORE | AFTER))
+            .map(|id| (cue_strings[id].as_str(), cue_info[id].bound_end, id))
+            .collect();
+        let negations = Cues::new(&negation_cues).map_err(|e| build_problem("negation", e))?;
+        let context_cues: Vec<(&str, bool, usize)> = context_literals
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), context_entries[i].bound_end, i))
+            .collect();
+        let context = Cues::new(&context_cues).map_err(|e| build_problem("cue", e))?;
+        let max_exclusion = (0..cue_strings.len())
+            .filter(|id| role(*id, EXCLUSION))
+            .map(|id| cue_strings[id].len())
+            .max()
+            .unwrap_or(0);
         let suppresses = rules
             .iter()
             .map(|r| {
@@ -677,9 +805,8 @@ impl RuleSet {
             pattern_base: keyword_refs.len(),
             terms: keyword_refs.into_iter().chain(pattern_refs).collect(),
             pattern_regexes,
-            ungated_patterns,
+            gate_sets,
             negations,
-            negation_ids,
             cue_info,
             max_exclusion,
             rule_cues,
@@ -723,7 +850,6 @@ impl RuleSet {
             cues,
             masks,
             context_hits,
-            context_regions,
         } = scratch;
         fold_into(original, folded);
         let text = folded.text.as_str();
@@ -731,7 +857,7 @@ impl RuleSet {
         cues.clear();
         masks.clear();
         gated.clear();
-        gated.resize(self.pattern_regexes.len(), false);
+        gated.resize(self.pattern_regexes.len(), 0);
         let mut found = |start: usize, end: usize, entries: &[Entry]| {
             for entry in entries {
                 match *entry {
@@ -753,7 +879,7 @@ impl RuleSet {
                         };
                         candidates.push(Candidate::new(start, end, k, r.rule));
                     }
-                    Entry::Gate(p) => gated[p] = true,
+                    Entry::Gate(p, set) => gated[p] |= 1 << set,
                     Entry::Cue(id) => {
                         let info = &self.cue_info[id];
                         if info.mask {
@@ -765,12 +891,13 @@ impl RuleSet {
                 }
             }
         };
-        for m in self.ascii.automaton.find_overlapping_iter(text) {
-            found(
-                m.start(),
-                m.end(),
-                &self.ascii.entries[m.pattern().as_usize()],
-            );
+        self.ascii.index.find(text.as_bytes(), |start, end, id| {
+            found(start, end, &self.ascii.entries[id])
+        });
+        if let Some(rest) = &self.ascii.rest {
+            for m in rest.automaton.find_overlapping_iter(text) {
+                found(m.start(), m.end(), &rest.entries[m.pattern().as_usize()]);
+            }
         }
         for (lo, hi) in non_ascii_stretches(text.as_bytes(), self.other_margin) {
             for m in self.other.automaton.find_overlapping_iter(&text[lo..hi]) {
@@ -781,9 +908,7 @@ impl RuleSet {
         for (p, regex) in self.pattern_regexes.iter().enumerate() {
             let term = self.pattern_base + p;
             let rule = self.terms[term].rule;
-            if !(gated[p] || self.ungated_patterns.contains(&p))
-                || !in_field(&self.rules[rule], field)
-            {
+            if gated[p] != self.gate_sets[p] || !in_field(&self.rules[rule], field) {
                 continue;
             }
             for m in regex.find_iter(text) {
@@ -808,8 +933,8 @@ impl RuleSet {
         });
         // Context first (a required cue, a conditional): it drops most candidates of bare
         // nouns ("order", "sample") before the negation search looks at them.
-        self.find_context(text, candidates, context_hits, context_regions);
-        candidates.retain(|c| self.context_holds(text, context_hits, context_regions, c));
+        self.find_context(text, candidates, context_hits, regions);
+        candidates.retain(|c| self.context_holds(text, context_hits, c));
         if candidates.is_empty() {
             return Vec::new();
         }
@@ -820,23 +945,14 @@ impl RuleSet {
             c.reach = self.reach(text, c.start, c.end, c.rule);
             regions.push((c.reach.lo, c.reach.hi));
         }
-        regions.sort_unstable();
-        let mut i = 0;
-        while i < regions.len() {
-            let (lo, mut hi) = regions[i];
-            while i + 1 < regions.len() && regions[i + 1].0 <= hi {
-                i += 1;
-                hi = hi.max(regions[i].1);
-            }
-            i += 1;
-            for m in self.negations.find_overlapping_iter(&text[lo..hi]) {
-                let (start, end) = (lo + m.start(), lo + m.end());
-                let id = self.negation_ids[m.pattern().as_usize()];
+        merge(regions);
+        for &(lo, hi) in regions.iter() {
+            self.negations.find(text, lo, hi, |start, end, id| {
                 let info = &self.cue_info[id];
                 if bounded(text, start, end, info.bound_start, info.bound_end) {
                     cues.push(CueHit { start, end, id });
                 }
-            }
+            });
         }
         cues.sort_unstable_by_key(|c| c.start);
         // A negation character inside 能不能 or 不错 negates nothing (a cue that is the whole
@@ -971,78 +1087,44 @@ impl RuleSet {
     }
 
     /// Mark the sentence stretches of the candidates that need context (a required cue, a
-    /// conditional), merge them, and search the context automaton over each merged stretch
-    /// once. Linear in the text.
+    /// conditional), merge them, and search for context cues in each merged stretch once.
+    /// Linear in the text.
     fn find_context(
         &self,
         text: &str,
         candidates: &mut [Candidate],
         hits: &mut Vec<ContextHit>,
-        regions: &mut Vec<(usize, usize, bool)>,
+        regions: &mut Vec<(usize, usize)>,
     ) {
         hits.clear();
         regions.clear();
         for c in candidates.iter_mut() {
             if self.terms[c.term].requires.is_some() {
                 c.required = sentence(text, c.start, c.end, CUE_WINDOW);
-                regions.push((c.required.0, c.required.1, false));
+                regions.push(c.required);
             }
             if !self.rules[c.rule].conditional.is_empty() {
                 c.conditional = sentence(text, c.start, c.end, CONDITIONAL_WINDOW);
-                regions.push((c.conditional.0, c.conditional.1, false));
+                regions.push(c.conditional);
             }
         }
-        if regions.is_empty() {
-            return;
-        }
-        regions.sort_unstable();
-        let mut merged = 0;
-        for i in 0..regions.len() {
-            let (lo, hi, _) = regions[i];
-            if merged > 0 && lo <= regions[merged - 1].1 {
-                regions[merged - 1].1 = regions[merged - 1].1.max(hi);
-            } else {
-                regions[merged] = (lo, hi, false);
-                merged += 1;
-            }
-        }
-        regions.truncate(merged);
-        for region in regions.iter_mut() {
-            let (lo, hi, _) = *region;
-            for m in self.context.find_overlapping_iter(&text[lo..hi]) {
-                let (start, end) = (lo + m.start(), lo + m.end());
-                let entry = &self.context_entries[m.pattern().as_usize()];
-                if bounded(text, start, end, entry.bound_start, entry.bound_end)
-                    && (!entry.opens || opens_clause(text, start))
+        merge(regions);
+        for &(lo, hi) in regions.iter() {
+            self.context.find(text, lo, hi, |start, end, entry| {
+                let e = &self.context_entries[entry];
+                if bounded(text, start, end, e.bound_start, e.bound_end)
+                    && (!e.opens || opens_clause(text, start))
                 {
-                    hits.push(ContextHit {
-                        start,
-                        end,
-                        entry: m.pattern().as_usize(),
-                    });
+                    hits.push(ContextHit { start, end, entry });
                 }
-            }
-            // Word endings are Turkish suffixes ("-rsa", "-rse"): counted only in a stretch
-            // that reads as Turkish (it holds one of its common short words), so English
-            // "course" or "Vietnamese" is no conditional.
-            if !self.conditional_endings.is_empty() {
-                region.2 = text[lo..hi]
-                    .split(|c: char| !is_word_char(c))
-                    .any(|w| TURKISH_MARKERS.contains(&w));
-            }
+            });
         }
         hits.sort_unstable_by_key(|h| h.start);
     }
 
     /// Does the sentence around a hit satisfy its rule: a cue of the set its keyword requires
     /// within `CUE_WINDOW` characters, and no conditional cue when the rule cancels those?
-    fn context_holds(
-        &self,
-        text: &str,
-        hits: &[ContextHit],
-        regions: &[(usize, usize, bool)],
-        c: &Candidate,
-    ) -> bool {
+    fn context_holds(&self, text: &str, hits: &[ContextHit], c: &Candidate) -> bool {
         let within = |(lo, hi): (usize, usize), set: usize| {
             let from = hits.partition_point(|h| h.start < lo);
             hits[from..]
@@ -1061,11 +1143,12 @@ impl RuleSet {
         if within(c.conditional, CONDITIONAL) {
             return false;
         }
+        // Word endings are Turkish suffixes ("-rsa", "-rse"): counted only in a sentence that
+        // reads as Turkish (it holds one of its common short words), so English "course" or
+        // "Vietnamese" is no conditional.
         let (lo, hi) = c.conditional;
-        // Regions are merged and sorted: the one holding this stretch starts at or before it.
-        let at = regions.partition_point(|r| r.0 <= lo);
-        let turkish = at > 0 && regions[at - 1].1 >= hi && regions[at - 1].2;
-        !(turkish
+        !(!self.conditional_endings.is_empty()
+            && within(c.conditional, TURKISH)
             && text[lo..hi].split(|c: char| !is_word_char(c)).any(|word| {
                 self.conditional_endings
                     .iter()
@@ -1214,41 +1297,328 @@ pub fn is_reply_subject(subject: &str) -> bool {
     PREFIXES.iter().any(|p| s.starts_with(p))
 }
 
-/// A pattern as it runs over folded text: its non-ASCII characters folded like the text (so
-/// "über" finds the folded "uber" and "報價" the folded "报价"), `\b` an ASCII word boundary and
-/// `\d` an ASCII digit (the Unicode forms keep the regex engines off their fast DFA path).
+/// A pattern as it runs over folded text, where it is matched case-sensitively (a
+/// case-insensitive regex runs several times slower): ASCII letters lowered (the text's are),
+/// character classes case-insensitive (`[^A-Z]` keeps its meaning), non-ASCII characters
+/// folded like the text (so "über" finds the folded "uber" and "報價" the folded "报价"), `\b`
+/// an ASCII word boundary and `\d` an ASCII digit (the Unicode forms keep the regex engines
+/// off their fast DFA path). Escapes and group flags stay as written.
 fn pattern_source(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    for c in pattern.chars() {
+    fn fold_char(c: char, out: &mut String) {
         if c.is_ascii() {
-            out.push(c);
+            out.push(c.to_ascii_lowercase());
         } else if c.is_whitespace() {
             out.push(' ');
         } else {
             out.push_str(&fold_str(c.encode_utf8(&mut [0; 4])));
         }
     }
-    out.replace("\\b", "(?-u:\\b)").replace("\\d", "[0-9]")
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 16);
+    // An escape at `i` ("\\"): copied, with the braces of \p{..} and \x{..}; returns the next
+    // index.
+    let escape = |i: usize, in_class: bool, out: &mut String| -> usize {
+        let Some(&n) = chars.get(i + 1) else {
+            out.push('\\');
+            return i + 1;
+        };
+        match n {
+            'b' if !in_class => out.push_str("(?-u:\\b)"),
+            'd' if in_class => out.push_str("0-9"),
+            'd' => out.push_str("[0-9]"),
+            _ => {
+                out.push('\\');
+                out.push(n);
+                if matches!(n, 'p' | 'P' | 'x' | 'u' | 'U') && chars.get(i + 2) == Some(&'{') {
+                    let mut j = i + 2;
+                    while j < chars.len() {
+                        out.push(chars[j]);
+                        j += 1;
+                        if chars[j - 1] == '}' {
+                            break;
+                        }
+                    }
+                    return j;
+                }
+                // "\\pL": a one-letter class name.
+                if matches!(n, 'p' | 'P')
+                    && let Some(&name) = chars.get(i + 2)
+                {
+                    out.push(name);
+                    return i + 3;
+                }
+            }
+        }
+        i + 2
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i = escape(i, false, &mut out),
+            '[' => {
+                // A class (classes nest), case-insensitive as a whole.
+                out.push_str("(?i:[");
+                i += 1;
+                if chars.get(i) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if chars.get(i) == Some(&']') {
+                    out.push(']');
+                    i += 1;
+                }
+                let mut depth = 1;
+                while i < chars.len() && depth > 0 {
+                    match chars[i] {
+                        '\\' => {
+                            i = escape(i, true, &mut out);
+                            continue;
+                        }
+                        '[' => depth += 1,
+                        ']' => depth -= 1,
+                        _ => {}
+                    }
+                    if chars[i].is_ascii() {
+                        out.push(chars[i]);
+                    } else {
+                        fold_char(chars[i], &mut out);
+                    }
+                    i += 1;
+                }
+                out.push(')');
+            }
+            '(' if chars.get(i + 1) == Some(&'?') => {
+                // Group flags and names stay as written: "(?U)" is not "(?u)".
+                while i < chars.len() {
+                    out.push(chars[i]);
+                    i += 1;
+                    if matches!(chars[i - 1], ':' | ')' | '>') {
+                        break;
+                    }
+                }
+            }
+            c => {
+                fold_char(c, &mut out);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
-/// Literals that every match of a pattern ends with (folded), so the pattern needs to run only
-/// over texts in which the automaton found one; `None` when the pattern has no such finite set.
-fn gate_literals(source: &str) -> Option<Vec<String>> {
+/// A pattern's gate: sets of literals (folded); every match holds one literal of each set, so
+/// the pattern runs only on a text in which each set has a hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Gate {
+    sets: Vec<Vec<String>>,
+    /// Each ASCII literal begins where a word of the match begins, so the first pass finds it
+    /// at a word start; else the ASCII ones are searched everywhere.
+    at_word: bool,
+}
+
+/// The gate of a pattern, `None` when the pattern has no finite set of literals (it then runs
+/// over every text).
+///
+/// Candidates: the literals the pattern from one of its parts on starts with, when the text
+/// before that part is sure to end with a non-word character (a `\b`, "%", a space) or they
+/// are not ASCII (those are searched wherever non-ASCII text is); and the literals every match
+/// ends with, each from the punctuation before its first word that follows punctuation
+/// ("5% cheaper" → "% cheaper"). Of these, the most selective sets (`selectivity`), up to
+/// three. When none holds, the literals every match ends with, searched everywhere.
+fn gate_literals(source: &str) -> Option<Gate> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    use regex_syntax::hir::{Hir, HirKind};
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(source)
         .ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
-    let mut gates = Vec::new();
-    for lit in seq.literals()? {
-        let folded = fold_str(std::str::from_utf8(lit.as_bytes()).ok()?);
-        if folded.is_empty() {
-            return None;
+    // A literal a match starts with may be cut short, one it ends with may lose its head: a
+    // literal that starts (ends) with non-ASCII text keeps just that run ("便宜 5" → "便宜"),
+    // which the non-ASCII search finds as well and which is one literal instead of twenty.
+    let extract = |hir: &Hir, kind: ExtractKind| -> Option<Vec<String>> {
+        let prefix = matches!(kind, ExtractKind::Prefix);
+        // White space (\s) is a class of 25 chars: expand it, most of them never stand in
+        // folded text, and the literals around it are what makes a gate selective.
+        let seq = Extractor::new()
+            .kind(kind)
+            .limit_class(32)
+            .limit_total(1000)
+            .extract(hir);
+        let mut lits = seq
+            .literals()?
+            .iter()
+            .map(|lit| {
+                let folded = fold_str(std::str::from_utf8(lit.as_bytes()).ok()?);
+                let run = if prefix {
+                    folded.split(|c: char| c.is_ascii()).next()
+                } else {
+                    folded.rsplit(|c: char| c.is_ascii()).next()
+                }
+                .unwrap_or("");
+                let folded = if run.is_empty() {
+                    folded.clone()
+                } else {
+                    run.to_string()
+                };
+                (!folded.is_empty()).then_some(folded)
+            })
+            .collect::<Option<Vec<String>>>()?;
+        lits.sort();
+        lits.dedup();
+        (!lits.is_empty()).then_some(lits)
+    };
+    let parts: &[Hir] = match hir.kind() {
+        HirKind::Concat(parts) => parts,
+        _ => std::slice::from_ref(&hir),
+    };
+    let mut candidates: Vec<Vec<String>> = Vec::new();
+    for j in 0..parts.len() {
+        // What the pattern from this part on starts with.
+        let tail = Hir::concat(parts[j..].to_vec());
+        let Some(lits) = extract(&tail, ExtractKind::Prefix) else {
+            continue;
+        };
+        let after_non_word = follows_non_word(&parts[..j]);
+        if lits.iter().all(|l| {
+            !l.is_ascii()
+                || (after_non_word && l.as_bytes().first().is_some_and(|b| is_word_byte(*b)))
+        }) {
+            candidates.push(lits);
         }
-        gates.push(folded);
     }
-    (!gates.is_empty()).then_some(gates)
+    let suffixes = extract(&hir, ExtractKind::Suffix);
+    let cut = suffixes.as_ref().and_then(|lits| {
+        let mut cut = lits
+            .iter()
+            .map(|l| {
+                if !l.is_ascii() {
+                    return Some(l.clone());
+                }
+                // From the punctuation before the first word that follows punctuation: the
+                // punctuation stays, it makes the literal selective ("% cheaper").
+                let b = l.as_bytes();
+                let word = (1..b.len()).find(|&i| is_word_byte(b[i]) && !is_word_byte(b[i - 1]))?;
+                let lead = (0..word)
+                    .rev()
+                    .take_while(|&i| !is_word_byte(b[i]))
+                    .last()?;
+                Some(l[lead..].to_string())
+            })
+            .collect::<Option<Vec<String>>>()?;
+        cut.sort();
+        cut.dedup();
+        Some(cut)
+    });
+    candidates.extend(cut);
+    let score = |lits: &Vec<String>| lits.iter().map(|l| selectivity(l)).min().unwrap_or(0);
+    // Best first; of equals, the earliest part of the pattern.
+    candidates.sort_by_key(|lits| std::cmp::Reverse(score(lits)));
+    candidates.dedup();
+    let mut sets: Vec<Vec<String>> = Vec::new();
+    // A set that is another's but for the punctuation before it adds nothing.
+    let bare = |lits: &Vec<String>| -> Vec<String> {
+        let mut b: Vec<String> = lits
+            .iter()
+            .map(|l| {
+                l.trim_start_matches(|c: char| c.is_ascii() && !is_word_byte(c as u8))
+                    .to_string()
+            })
+            .collect();
+        b.sort();
+        b.dedup();
+        b
+    };
+    for lits in candidates {
+        if sets.is_empty()
+            || (sets.len() < 3 && score(&lits) >= 4 && sets.iter().all(|s| bare(s) != bare(&lits)))
+        {
+            sets.push(lits);
+        }
+    }
+    if sets.is_empty() {
+        return suffixes.map(|literals| Gate {
+            sets: vec![literals],
+            at_word: false,
+        });
+    }
+    Some(Gate {
+        sets,
+        at_word: true,
+    })
+}
+
+/// How rarely a gate literal is likely to stand in a text: the length of its first word, with
+/// punctuation before it counting double ("% off" is rarer than "off"); a literal with
+/// non-ASCII text is searched only where such text is, and counts as long.
+fn selectivity(literal: &str) -> usize {
+    if !literal.is_ascii() {
+        return literal.len() + 8;
+    }
+    let b = literal.as_bytes();
+    let lead = b.iter().take_while(|c| !is_word_byte(**c)).count();
+    let word = b[lead..].iter().take_while(|c| is_word_byte(**c)).count();
+    2 * lead + word
+}
+
+/// Is the text matched by `parts` (a pattern's leading parts) sure to end with a non-word
+/// character, or with a word boundary, whenever what follows starts with a word character?
+fn follows_non_word(parts: &[regex_syntax::hir::Hir]) -> bool {
+    use regex_syntax::hir::{HirKind, Look};
+    for part in parts.iter().rev() {
+        if let HirKind::Look(look) = part.kind()
+            && matches!(
+                look,
+                Look::WordAscii | Look::WordUnicode | Look::WordStartAscii | Look::WordStartUnicode
+            )
+        {
+            return true;
+        }
+        if !ends_non_word(part) {
+            return false;
+        }
+        if part.properties().minimum_len().is_some_and(|n| n > 0) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Does every non-empty match of `hir` end with a character that is no word character?
+fn ends_non_word(hir: &regex_syntax::hir::Hir) -> bool {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => true,
+        HirKind::Literal(lit) => std::str::from_utf8(&lit.0)
+            .ok()
+            .and_then(|s| s.chars().last())
+            .is_some_and(|c| !is_word_char(c)),
+        HirKind::Class(Class::Unicode(class)) => class.ranges().iter().all(|r| {
+            (r.end() as u32) - (r.start() as u32) < 4096
+                && (r.start()..=r.end()).all(|c| !is_word_char(c))
+        }),
+        HirKind::Class(Class::Bytes(class)) => class
+            .ranges()
+            .iter()
+            .all(|r| (r.start()..=r.end()).all(|b| b < 0x80 && !is_word_byte(b))),
+        HirKind::Repetition(rep) => ends_non_word(&rep.sub),
+        HirKind::Capture(cap) => ends_non_word(&cap.sub),
+        HirKind::Alternation(alts) => alts.iter().all(ends_non_word),
+        HirKind::Concat(parts) => {
+            for part in parts.iter().rev() {
+                if !ends_non_word(part) {
+                    return false;
+                }
+                if part.properties().minimum_len().is_some_and(|n| n > 0) {
+                    return true;
+                }
+            }
+            true
+        }
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Common short Turkish words (folded): a stretch holding one reads as Turkish.
@@ -1522,17 +1892,75 @@ mod tests {
     }
 
     #[test]
-    fn gate_literals_are_the_suffixes_every_match_ends_with() {
-        let gates = gate_literals(&pattern_source(r"\d+ ?% (cheaper|Lower)\b")).unwrap();
-        assert!(gates.contains(&"7% lower".to_string()), "{gates:?}");
-        assert!(
-            gates
-                .iter()
-                .all(|g| g.ends_with("% cheaper") || g.ends_with("% lower")),
-            "{gates:?}"
+    fn a_pattern_runs_case_sensitively_over_folded_text_as_written() {
+        assert_eq!(pattern_source(r"Price\b"), "price(?-u:\\b)");
+        assert_eq!(pattern_source(r"[^A-Z]\d"), "(?i:[^A-Z])[0-9]");
+        assert_eq!(pattern_source(r"[\dA]"), "(?i:[0-9A])");
+        assert_eq!(pattern_source(r"(?U)A\PL\p{Han}"), "(?U)a\\PL\\p{Han}");
+        assert_eq!(pattern_source("ÜBER 報價"), "uber 报价");
+        // On folded text it finds what the written pattern finds case-insensitively.
+        for (pattern, texts) in [
+            (r"\bPO\b", &["po 12", "the PO", "pos", "Po."][..]),
+            (r"[A-Z]{2}\d+", &["AB12", "ab12", "a12", "x-Y9"][..]),
+            (r"[^A-Z ]+ Price", &["3 price", "new Price", "ab price"][..]),
+            (r"über|Größe", &["Über", "GRÖßE", "grose", "ueber"][..]),
+        ] {
+            let ours = Regex::new(&pattern_source(pattern)).unwrap();
+            let written = regex::RegexBuilder::new(pattern)
+                .case_insensitive(true)
+                .build()
+                .unwrap();
+            for text in texts {
+                let folded = fold_str(text);
+                assert_eq!(
+                    ours.is_match(&folded),
+                    written.is_match(text) || written.is_match(&folded),
+                    "{pattern} on {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gates_begin_at_a_word_start_of_every_match() {
+        let gate = |p: &str| gate_literals(&pattern_source(p)).unwrap();
+        // The literals every match ends with, from the punctuation before their first word.
+        let g = gate(r"\d+ ?% (cheaper|Lower)\b");
+        assert_eq!(
+            g.sets[0],
+            [" % cheaper", " % lower", "% cheaper", "% lower"]
         );
-        let gates = gate_literals(&pattern_source(r"\d+ ?% über")).unwrap();
-        assert!(gates.iter().all(|g| g.ends_with("% uber")), "{gates:?}");
+        assert!(g.at_word);
+        assert_eq!(gate(r"\d+ ?% über").sets, [[" % uber", "% uber"]]);
+        // What the pattern starts with, when it opens at a word boundary, and what its later
+        // parts start with: each set must have a hit.
+        let g = gate(r"\b(under|below) (usd|eur)");
+        assert_eq!(
+            g.sets,
+            [
+                vec!["below eur", "below usd", "under eur", "under usd"],
+                vec![" eur", " usd"]
+            ]
+        );
+        // A part after punctuation or white space that is sure to be there.
+        let g = gate(r"\d+(\.\d+)?\s?(%|％)\s?(off|discount|lower)");
+        assert_eq!(
+            g.sets[0],
+            [
+                "% discount",
+                "% lower",
+                "% off",
+                "%discount",
+                "%lower",
+                "%off"
+            ]
+        );
+        // Non-ASCII prefixes need no word boundary.
+        assert_eq!(gate(r"(减|降|便宜) ?\d+ ?%").sets[0], ["便宜", "减", "降"]);
+        // No word start to be sure of: the suffixes, searched everywhere.
+        let g = gate(r"\d+[a-z]*\s?(sets|pcs)");
+        assert!(!g.at_word);
+        assert_eq!(g.sets, [[" pcs", " sets", "pcs", "sets"]]);
         // A pattern that can end anywhere has no gate.
         assert_eq!(gate_literals(&pattern_source(r"\d+ pcs.*")), None);
     }
@@ -1629,22 +2057,20 @@ mod pack_tests {
     #[test]
     fn the_default_pack_has_no_ungated_pattern() {
         let set = crate::rules::load(None).expect("the default pack compiles");
-        let ungated: Vec<&str> = set
-            .ungated_patterns
-            .iter()
+        let ungated: Vec<&str> = (0..set.gate_sets.len())
+            .filter(|p| set.gate_sets[*p] == 0)
             .map(|p| set.terms[set.pattern_base + p].id.as_str())
             .collect();
         assert!(ungated.is_empty(), "{ungated:?}");
-        // A gate of one ASCII byte (a digit, "%") opens nearly every text: not a gate.
+        // A gate of one ASCII byte (a digit, "%") opens nearly every text, and one searched
+        // everywhere costs a pass over each text: no such gate in the pack.
         let weak: Vec<String> = set
             .rules
             .iter()
             .flat_map(|r| &r.patterns)
             .filter(|p| {
                 super::gate_literals(&super::pattern_source(&p.text))
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|g| g.len() < 2)
+                    .is_none_or(|g| !g.at_word || g.sets[0].iter().any(|l| l.len() < 3))
             })
             .map(|p| p.text.clone())
             .collect();

@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod parse;
+mod words;
 
 use std::path::Path;
 
