@@ -1303,7 +1303,7 @@ pub fn is_reply_subject(subject: &str) -> bool {
 /// folded like the text (so "über" finds the folded "uber" and "報價" the folded "报价"), `\b`
 /// an ASCII word boundary and `\d` an ASCII digit (the Unicode forms keep the regex engines
 /// off their fast DFA path). Escapes and group flags stay as written.
-fn pattern_source(pattern: &str) -> String {
+pub(crate) fn pattern_source(pattern: &str) -> String {
     fn fold_char(c: char, out: &mut String) {
         if c.is_ascii() {
             out.push(c.to_ascii_lowercase());

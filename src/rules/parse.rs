@@ -525,8 +525,10 @@ pub fn parse_rule(
                     bad(item.span(), format!("empty {what}"));
                     continue;
                 }
+                // As written, then as it runs over folded text.
                 if what == "pattern"
                     && let Err(e) = regex::Regex::new(t)
+                        .and_then(|_| regex::Regex::new(&super::engine::pattern_source(t)))
                 {
                     let reason = e
                         .to_string()
