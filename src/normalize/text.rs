@@ -212,24 +212,50 @@ pub fn fold_into(original: &str, f: &mut Folded) {
             offset = i;
             continue;
         } else if matches!(c as u32, 0x4E00..=0x9FFF) {
-            // Han ideographs are their own NFKC form; Traditional becomes Simplified.
-            let simple = simplified.get(c as usize - 0x4E00).copied().unwrap_or(c);
-            text.push(simple);
-            map(segments, here, offset, simple.len_utf8() == len);
+            // Han ideographs are their own NFKC form; Traditional becomes Simplified. A run of
+            // them folds here in one go (each is three bytes, as is its simplified form).
+            let mut at = offset;
+            let mut c = c;
+            loop {
+                let simple = simplified.get(c as usize - 0x4E00).copied().unwrap_or(c);
+                map(segments, text.len(), at, simple.len_utf8() == 3);
+                text.push(simple);
+                at += 3;
+                match original[at..].chars().next() {
+                    Some(next) if matches!(next as u32, 0x4E00..=0x9FFF) => c = next,
+                    _ => break,
+                }
+            }
+            prev_cjk = true;
+            offset = at;
+            continue;
         } else if matches!(c as u32, 0x3040..=0x30FF | 0x0600..=0x06FF | 0x3001..=0x3011) {
             // Kana, Arabic and CJK punctuation are their own NFKC form and have no case.
             text.push_str(&original[offset..offset + len]);
             map(segments, here, offset, true);
         } else if matches!(c as u32, 0x0400..=0x045F) {
             // Cyrillic (Russian, Ukrainian, Serbian...): NFKC leaves it alone; capitals fold
-            // to the small letters at a fixed distance (same length).
-            let lower = match c as u32 {
-                0x0400..=0x040F => c as u32 + 0x50,
-                0x0410..=0x042F => c as u32 + 0x20,
-                _ => c as u32,
-            };
-            text.push(char::from_u32(lower).unwrap_or(c));
+            // to the small letters at a fixed distance (same length). A run of it (a word)
+            // folds here in one go.
             map(segments, here, offset, true);
+            let mut at = offset;
+            let mut c = c;
+            loop {
+                let lower = match c as u32 {
+                    0x0400..=0x040F => c as u32 + 0x50,
+                    0x0410..=0x042F => c as u32 + 0x20,
+                    _ => c as u32,
+                };
+                text.push(char::from_u32(lower).unwrap_or(c));
+                at += 2;
+                match original[at..].chars().next() {
+                    Some(next) if matches!(next as u32, 0x0400..=0x045F) => c = next,
+                    _ => break,
+                }
+            }
+            prev_cjk = false;
+            offset = at;
+            continue;
         } else if let Some(folded) = latin.get((c as usize).wrapping_sub(0x80)) {
             // Latin-1 and Latin Extended: a precomputed fold (accents dropped, case folded).
             text.push_str(folded);
@@ -414,5 +440,15 @@ mod tests {
         let at = f.text.find("样品").unwrap();
         let (s, e) = f.original_range(original, at, at + "样品".len());
         assert_eq!(&original[s..e], "樣品");
+        // Runs of Han and Cyrillic letters fold in one go and still map back char by char.
+        let original = "Срочно НУЖНО報價單x Ёлка";
+        let f = fold(original);
+        for (needle, written) in [("нужно", "НУЖНО"), ("报价单", "報價單"), ("ёлка", "Ёлка")] {
+            let at = f.text.find(needle).unwrap();
+            let (s, e) = f.original_range(original, at, at + needle.len());
+            assert_eq!(&original[s..e], written);
+            let (s, e) = f.original_range(original, at + needle.len() / 2, at + needle.len());
+            assert!(written.ends_with(&original[s..e]), "{needle}: {}", &original[s..e]);
+        }
     }
 }

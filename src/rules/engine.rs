@@ -1025,35 +1025,59 @@ impl RuleSet {
     /// text in which the cues (and exclusions and masks) that can touch it lie.
     fn reach(&self, text: &str, start: usize, end: usize, rule: usize) -> Reach {
         let window = self.rules[rule].window;
+        let bytes = text.as_bytes();
+        let ascii_break = |b: &u8| b.is_ascii() && is_clause_break(*b as char);
         // The clause around the hit, at most `window` characters each side; Chinese and
         // Japanese cues must stand right next to it (six characters before, eight after).
-        let (mut before, mut cjk_before, mut n) = (start, start, 0);
-        while before > 0 && n < window {
-            let (at, c) = prev_char(text, before);
-            if is_clause_break(c) {
-                break;
+        // ASCII around the hit: bytes are characters.
+        let (before, cjk_before) = if start >= window && bytes[start - window..start].is_ascii() {
+            let from = start - window;
+            let before = bytes[from..start]
+                .iter()
+                .rposition(ascii_break)
+                .map_or(from, |i| from + i + 1);
+            (before, before.max(start.saturating_sub(6)))
+        } else {
+            let (mut before, mut cjk_before, mut n) = (start, start, 0);
+            while before > 0 && n < window {
+                let (at, c) = prev_char(text, before);
+                if is_clause_break(c) {
+                    break;
+                }
+                before = at;
+                n += 1;
+                if n <= 6 {
+                    cjk_before = at;
+                }
             }
-            before = at;
-            n += 1;
-            if n <= 6 {
-                cjk_before = at;
+            (before, cjk_before)
+        };
+        let reach = window.max(8);
+        let (after, cjk_after) = if end + reach <= bytes.len() && bytes[end..end + reach].is_ascii()
+        {
+            let steps = bytes[end..end + reach]
+                .iter()
+                .position(ascii_break)
+                .unwrap_or(reach);
+            (end + steps.min(window), end + steps.min(8))
+        } else {
+            let (mut at, mut after, mut cjk_after, mut n) = (end, end, end, 0);
+            while at < text.len() && n < reach {
+                let (next, c) = next_char(text, at);
+                if is_clause_break(c) {
+                    break;
+                }
+                at = next;
+                n += 1;
+                if n <= window {
+                    after = at;
+                }
+                if n <= 8 {
+                    cjk_after = at;
+                }
             }
-        }
-        let (mut at, mut after, mut cjk_after, mut n) = (end, end, end, 0);
-        while at < text.len() && n < window.max(8) {
-            let (next, c) = next_char(text, at);
-            if is_clause_break(c) {
-                break;
-            }
-            at = next;
-            n += 1;
-            if n <= window {
-                after = at;
-            }
-            if n <= 8 {
-                cjk_after = at;
-            }
-        }
+            (after, cjk_after)
+        };
         Reach {
             before,
             after,
@@ -1889,6 +1913,82 @@ mod tests {
             }
         }
         assert_eq!(non_ascii_stretches(b"all ascii", 3).count(), 0);
+    }
+
+    /// The reach of negation cues, walking character by character (what the byte search of
+    /// `reach` must equal).
+    fn reach_by_chars(text: &str, start: usize, end: usize, window: usize) -> Reach {
+        let (mut before, mut cjk_before, mut n) = (start, start, 0);
+        while before > 0 && n < window {
+            let (at, c) = prev_char(text, before);
+            if is_clause_break(c) {
+                break;
+            }
+            before = at;
+            n += 1;
+            if n <= 6 {
+                cjk_before = at;
+            }
+        }
+        let (mut at, mut after, mut cjk_after, mut n) = (end, end, end, 0);
+        while at < text.len() && n < window.max(8) {
+            let (next, c) = next_char(text, at);
+            if is_clause_break(c) {
+                break;
+            }
+            at = next;
+            n += 1;
+            if n <= window {
+                after = at;
+            }
+            if n <= 8 {
+                cjk_after = at;
+            }
+        }
+        Reach {
+            before,
+            after,
+            cjk_before,
+            cjk_after,
+            lo: before,
+            hi: after.max(cjk_after),
+        }
+    }
+
+    #[test]
+    fn the_reach_of_negation_cues_is_the_same_found_by_bytes() {
+        let set = crate::rules::load(None).unwrap();
+        let text = "we do not need samples. No, we don't need a discount, thanks; \
+                    不需要样品。 the price is too high for us! 价格 ok 太贵 no";
+        let window = set.rules[0].window;
+        for start in 0..text.len() {
+            for end in start..(start + 12).min(text.len()) {
+                if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+                    continue;
+                }
+                let got = set.reach(text, start, end, 0);
+                let want = reach_by_chars(text, start, end, window);
+                assert_eq!(
+                    (
+                        got.before,
+                        got.after,
+                        got.cjk_before,
+                        got.cjk_after,
+                        got.lo,
+                        got.hi
+                    ),
+                    (
+                        want.before,
+                        want.after,
+                        want.cjk_before,
+                        want.cjk_after,
+                        want.lo,
+                        want.hi
+                    ),
+                    "{start}..{end}"
+                );
+            }
+        }
     }
 
     #[test]

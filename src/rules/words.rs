@@ -48,6 +48,9 @@ pub struct WordIndex {
     /// Bit k (1..=3): a literal whose first word has k bytes may stand at the start of a longer
     /// word (a prefix keyword, a pattern's gate), so words longer than k look there too.
     short_prefix: u8,
+    /// Per length k (1..=3) of such a first word, a bit per `short_slot` of the ones in use:
+    /// most word starts are turned away by one bit test, without a lookup.
+    short_filter: [Vec<u64>; 4],
 }
 
 const FILTER_BITS: u32 = 16;
@@ -85,9 +88,7 @@ fn key(head: u64, kind: Key, word: usize) -> u64 {
 
 /// The key a literal is filed under.
 fn key_of(body: &[u8], kind: Key) -> u64 {
-    let mut head = [0u8; 8];
-    let n = body.len().min(8);
-    head[..n].copy_from_slice(&body[..n]);
+    let head = head_of(body);
     let word = body.iter().take_while(|b| is_word_byte(**b)).count().min(4);
     key(u64::from_le_bytes(head), kind, word)
 }
@@ -100,6 +101,7 @@ impl WordIndex {
         let mut unfiled = Vec::new();
         let mut keyed: Vec<(u64, Lit)> = Vec::new();
         let mut short_prefix = 0u8;
+        let mut short_filter: [Vec<u64>; 4] = std::array::from_fn(|_| vec![0u64; SHORT_SLOTS / 64]);
         for (id, (text, whole)) in literals.iter().enumerate() {
             let bytes = text.as_bytes();
             // The literal's first word start: its first byte, or the first word byte after
@@ -126,6 +128,8 @@ impl WordIndex {
                 Key::Word
             } else {
                 short_prefix |= 1 << word;
+                let slot = short_slot(u64::from_le_bytes(head_of(body)), word);
+                short_filter[word][slot >> 6] |= 1 << (slot & 63);
                 Key::Prefix
             };
             let mut head = [0u8; 8];
@@ -180,6 +184,7 @@ impl WordIndex {
                 filter,
                 table,
                 short_prefix,
+                short_filter,
             },
             unfiled,
         )
@@ -215,6 +220,7 @@ impl WordIndex {
 
     /// Look up the literals that may start at word start `at`, of a word `len` bytes long
     /// (counted up to 4).
+    #[inline(always)]
     fn probe(
         &self,
         text: &[u8],
@@ -241,10 +247,14 @@ impl WordIndex {
         while shorter != 0 {
             let k = shorter.trailing_zeros() as usize;
             shorter &= shorter - 1;
-            self.lookup(text, at, head, key(head, Key::Prefix, k), found);
+            let slot = short_slot(head, k);
+            if self.short_filter[k][slot >> 6] & (1 << (slot & 63)) != 0 {
+                self.lookup(text, at, head, key(head, Key::Prefix, k), found);
+            }
         }
     }
 
+    #[inline(always)]
     fn lookup(
         &self,
         text: &[u8],
@@ -258,6 +268,20 @@ impl WordIndex {
         if self.filter[f >> 6] & (1 << (f & 63)) == 0 {
             return;
         }
+        self.verify(text, at, head, key, h, found);
+    }
+
+    /// The literals filed under `key` (hash `h`) that stand at `at`.
+    #[inline(never)]
+    fn verify(
+        &self,
+        text: &[u8],
+        at: usize,
+        head: u64,
+        key: u64,
+        h: u64,
+        found: &mut impl FnMut(usize, usize, usize),
+    ) {
         let mask = self.table.len() - 1;
         let mut i = (h as usize) & mask;
         let slot = loop {
@@ -283,6 +307,23 @@ impl WordIndex {
             found(at - lead, at + lit.len, lit.id);
         }
     }
+}
+
+/// Slots of a short-word filter: five bits of each of up to three bytes.
+const SHORT_SLOTS: usize = 1 << 15;
+
+/// The short-word filter slot of the first `k` (≤ 3) bytes of `head`.
+fn short_slot(head: u64, k: usize) -> usize {
+    let h = head & KEY_MASKS[k];
+    ((h & 0x1f) | ((h >> 3) & 0x3e0) | ((h >> 6) & 0x7c00)) as usize
+}
+
+/// The first eight bytes of `bytes`, zero padded.
+fn head_of(bytes: &[u8]) -> [u8; 8] {
+    let mut head = [0u8; 8];
+    let n = bytes.len().min(8);
+    head[..n].copy_from_slice(&bytes[..n]);
+    head
 }
 
 /// The bytes of a key of 0..=4 bytes.
