@@ -443,12 +443,17 @@ mod tests {
         // Runs of Han and Cyrillic letters fold in one go and still map back char by char.
         let original = "Срочно НУЖНО報價單x Ёлка";
         let f = fold(original);
-        for (needle, written) in [("нужно", "НУЖНО"), ("报价单", "報價單"), ("ёлка", "Ёлка")] {
+        for (needle, written) in [("нужно", "НУЖНО"), ("报价单", "報價單"), ("ёлка", "Ёлка")]
+        {
             let at = f.text.find(needle).unwrap();
             let (s, e) = f.original_range(original, at, at + needle.len());
             assert_eq!(&original[s..e], written);
             let (s, e) = f.original_range(original, at + needle.len() / 2, at + needle.len());
-            assert!(written.ends_with(&original[s..e]), "{needle}: {}", &original[s..e]);
+            assert!(
+                written.ends_with(&original[s..e]),
+                "{needle}: {}",
+                &original[s..e]
+            );
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod parse;
+mod pattern;
 mod words;
 
 use std::path::Path;

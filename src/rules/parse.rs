@@ -528,7 +528,7 @@ pub fn parse_rule(
                 // As written, then as it runs over folded text.
                 if what == "pattern"
                     && let Err(e) = regex::Regex::new(t)
-                        .and_then(|_| regex::Regex::new(&super::engine::pattern_source(t)))
+                        .and_then(|_| regex::Regex::new(&super::pattern::pattern_source(t)))
                 {
                     let reason = e
                         .to_string()
