@@ -348,7 +348,7 @@ fn bounded(text: &str, start: usize, end: usize, bound_start: bool, bound_end: b
 fn non_ascii_stretches(text: &[u8], margin: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut at = 0;
     std::iter::from_fn(move || {
-        let first = at + text.get(at..)?.iter().position(|b| *b >= 0x80)?;
+        let first = at + first_non_ascii(text.get(at..)?)?;
         let mut last = first;
         let mut i = first + 1;
         while i < text.len() && i - last <= 2 * margin + 1 {
@@ -361,6 +361,25 @@ fn non_ascii_stretches(text: &[u8], margin: usize) -> impl Iterator<Item = (usiz
         at = hi;
         Some((first.saturating_sub(margin), hi))
     })
+}
+
+/// Where the first non-ASCII byte of `bytes` is: eight bytes at a time (most mail is ASCII).
+fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let high = x & 0x8080_8080_8080_8080;
+        if high != 0 {
+            return Some(at + high.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|b| *b >= 0x80)
+        .map(|i| at + i)
 }
 
 /// Sort stretches and merge those that overlap or touch.
@@ -1590,6 +1609,20 @@ mod tests {
             }
         }
         assert_eq!(non_ascii_stretches(b"all ascii", 3).count(), 0);
+        for text in [
+            "",
+            "a",
+            "é",
+            "abcdefgh\u{e9}",
+            "abcdefghijklmnop\u{4ef7}x",
+            "abc\u{4ef7}",
+        ] {
+            assert_eq!(
+                first_non_ascii(text.as_bytes()),
+                text.bytes().position(|b| b >= 0x80),
+                "{text:?}"
+            );
+        }
     }
 
     /// The reach of negation cues, walking character by character (what the byte search of
