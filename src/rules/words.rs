@@ -132,13 +132,11 @@ impl WordIndex {
                 short_filter[word][slot >> 6] |= 1 << (slot & 63);
                 Key::Prefix
             };
-            let mut head = [0u8; 8];
             let n = body.len().min(8);
-            head[..n].copy_from_slice(&body[..n]);
             keyed.push((
                 key_of(body, key),
                 Lit {
-                    head: u64::from_le_bytes(head),
+                    head: u64::from_le_bytes(head_of(body)),
                     head_mask: if n == 8 {
                         u64::MAX
                     } else {
@@ -474,6 +472,56 @@ mod tests {
         for pad in 55..70 {
             let text = format!("{} abcdef ab abc abcx", "z".repeat(pad));
             check(&index, literals, &text);
+        }
+    }
+
+    #[test]
+    fn random_literals_over_random_texts_keep_the_contract() {
+        // A small alphabet makes literals collide with each other and with the text often.
+        let alphabet = b"abcab xy.%-\n";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let mut owned: Vec<(String, bool)> = Vec::new();
+            for _ in 0..1 + next(12) {
+                let len = 1 + next(10);
+                let lit: String = (0..len)
+                    .map(|_| alphabet[next(alphabet.len())] as char)
+                    .collect();
+                owned.push((lit, next(2) == 0));
+            }
+            let literals: Vec<(&str, bool)> = owned.iter().map(|(l, w)| (l.as_str(), *w)).collect();
+            let (index, unfiled) = WordIndex::new(&literals);
+            let text: String = (0..next(200))
+                .map(|_| alphabet[next(alphabet.len())] as char)
+                .collect();
+            let got = all(&index, &text);
+            let filed: Vec<(&str, bool)> = literals
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    if unfiled.contains(&Unfiled(i)) {
+                        ("", l.1)
+                    } else {
+                        *l
+                    }
+                })
+                .collect();
+            for hit in naive(&filed, &text, true) {
+                assert!(
+                    got.contains(&hit),
+                    "{hit:?} missed in {text:?} for {literals:?}"
+                );
+            }
+            let loose = naive(&filed, &text, false);
+            for hit in &got {
+                assert!(loose.contains(hit), "{hit:?} in {text:?} for {literals:?}");
+            }
         }
     }
 
