@@ -155,7 +155,16 @@ pub(crate) fn gate_literals(source: &str) -> Option<Gate> {
             .literals()?
             .iter()
             .map(|lit| {
-                let folded = fold_str(std::str::from_utf8(lit.as_bytes()).ok()?);
+                let raw = std::str::from_utf8(lit.as_bytes()).ok()?;
+                let mut folded = fold_str(raw);
+                // Folding drops white space at the start; here it is part of the literal
+                // (the space before " pcs" makes "pcs" a word start).
+                if raw.starts_with(char::is_whitespace)
+                    && !folded.is_empty()
+                    && !folded.starts_with(' ')
+                {
+                    folded.insert(0, ' ');
+                }
                 let run = if prefix {
                     folded.split(|c: char| c.is_ascii()).next()
                 } else {
@@ -185,10 +194,17 @@ pub(crate) fn gate_literals(source: &str) -> Option<Gate> {
         let Some(lits) = extract(&tail, ExtractKind::Prefix) else {
             continue;
         };
+        // A literal that opens with punctuation and then a word (" pcs") holds its own word
+        // start; one that opens with a word needs the text before it to end a word.
         let after_non_word = follows_non_word(&parts[..j]);
         if lits.iter().all(|l| {
+            let b = l.as_bytes();
             !l.is_ascii()
-                || (after_non_word && l.as_bytes().first().is_some_and(|b| is_word_byte(*b)))
+                || match b.first() {
+                    Some(first) if is_word_byte(*first) => after_non_word,
+                    Some(_) => b.iter().any(|c| is_word_byte(*c)),
+                    None => false,
+                }
         }) {
             candidates.push(lits);
         }
@@ -243,10 +259,14 @@ pub(crate) fn gate_literals(source: &str) -> Option<Gate> {
         }
     }
     if sets.is_empty() {
-        return suffixes.map(|literals| Gate {
-            sets: vec![literals],
-            at_word: false,
-        });
+        // Searched everywhere: worth it only for a handful of literals (a thousand numbers
+        // from `\d{6,}` would cost more than the pattern).
+        return suffixes
+            .filter(|literals| literals.len() <= 64)
+            .map(|literals| Gate {
+                sets: vec![literals],
+                at_word: false,
+            });
     }
     Some(Gate {
         sets,
@@ -366,7 +386,7 @@ mod tests {
     #[test]
     fn gates_begin_at_a_word_start_of_every_match() {
         let gate = |p: &str| gate_literals(&pattern_source(p)).unwrap();
-        // The literals every match ends with, from the punctuation before their first word.
+        // What a part of the pattern that opens with punctuation and a word starts with.
         let g = gate(r"\d+ ?% (cheaper|Lower)\b");
         assert_eq!(
             g.sets[0],
@@ -403,7 +423,10 @@ mod tests {
         let g = gate(r"\d+[a-z]*\s?(sets|pcs)");
         assert!(!g.at_word);
         assert_eq!(g.sets, [[" pcs", " sets", "pcs", "sets"]]);
-        // A pattern that can end anywhere has no gate.
-        assert_eq!(gate_literals(&pattern_source(r"\d+ pcs.*")), None);
+        // A literal with its own word start: the space before a word.
+        assert_eq!(gate(r"\d+ pcs.*").sets, [[" pcs"]]);
+        // A pattern with no literal, or too many to search for everywhere, has no gate.
+        assert_eq!(gate_literals(&pattern_source(r"\w+")), None);
+        assert_eq!(gate_literals(&pattern_source(r"\d{6,}")), None);
     }
 }
