@@ -127,11 +127,12 @@ pub(crate) struct Gate {
 /// over every text).
 ///
 /// Candidates: the literals the pattern from one of its parts on starts with, when the text
-/// before that part is sure to end with a non-word character (a `\b`, "%", a space) or they
-/// are not ASCII (those are searched wherever non-ASCII text is); and the literals every match
-/// ends with, each from the punctuation before its first word that follows punctuation
-/// ("5% cheaper" → "% cheaper"). Of these, the most selective sets (`selectivity`), up to
-/// three. When none holds, the literals every match ends with, searched everywhere.
+/// before that part is sure to end with a non-word character (a `\b`, "%", a space), when
+/// they open with punctuation before a word (" pcs"), or when they are not ASCII (those are
+/// searched wherever non-ASCII text is); and the literals every match ends with, each from the
+/// punctuation before its first word that follows punctuation ("5% cheaper" → "% cheaper"). Of
+/// these, the most selective sets (`selectivity`), up to three. When none holds, the literals
+/// every match ends with, searched everywhere if there are a handful.
 pub(crate) fn gate_literals(source: &str) -> Option<Gate> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     use regex_syntax::hir::{Hir, HirKind};
