@@ -43,7 +43,12 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct WordIndex {
     lits: Vec<Lit>,
+    /// A bit per key (hashed) under which a literal of fewer than `PAIR_END` bytes is filed.
     filter: Vec<u64>,
+    /// A bit per key and the two bytes that follow its first four (hashed), for the literals
+    /// of `PAIR_END` bytes or more: a common first word ("the ", "we n") is looked up only
+    /// where the next bytes fit one of its literals too.
+    pair_filter: Vec<u64>,
     table: Vec<Slot>,
     /// Bit k (1..=3): a literal whose first word has k bytes may stand at the start of a longer
     /// word (a prefix keyword, a pattern's gate), so words longer than k look there too.
@@ -54,6 +59,25 @@ pub struct WordIndex {
 }
 
 const FILTER_BITS: u32 = 16;
+
+/// Literals of at least this many bytes are also filtered by their bytes 4 and 5.
+const PAIR_END: usize = 6;
+
+/// Bytes 4 and 5 of the eight at a word start, next to a key (which uses bits 0..36).
+fn pair_key(key: u64, head: u64) -> u64 {
+    key | (head >> 32 & 0xffff) << 40
+}
+
+/// Set the filter bit of hash `h`.
+fn set_bit(filter: &mut [u64], h: u64) {
+    let f = (h >> (64 - FILTER_BITS)) as usize;
+    filter[f >> 6] |= 1 << (f & 63);
+}
+
+fn has_bit(filter: &[u64], h: u64) -> bool {
+    let f = (h >> (64 - FILTER_BITS)) as usize;
+    filter[f >> 6] & (1 << (f & 63)) != 0
+}
 
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
@@ -154,18 +178,23 @@ impl WordIndex {
         let size = (keys * 4).next_power_of_two().max(64);
         let mut table = vec![Slot::default(); size];
         let mut filter = vec![0u64; 1 << (FILTER_BITS - 6)];
+        let mut pair_filter = vec![0u64; 1 << (FILTER_BITS - 6)];
         let mut lits = Vec::with_capacity(keyed.len());
         let mut i = 0;
         while i < keyed.len() {
             let key = keyed[i].0;
             let lo = lits.len();
             while i < keyed.len() && keyed[i].0 == key {
-                lits.push(keyed[i].1.clone());
+                let lit = &keyed[i].1;
+                if lit.len >= PAIR_END {
+                    set_bit(&mut pair_filter, hash(pair_key(key, lit.head)));
+                } else {
+                    set_bit(&mut filter, hash(key));
+                }
+                lits.push(lit.clone());
                 i += 1;
             }
             let h = hash(key);
-            let f = (h >> (64 - FILTER_BITS)) as usize;
-            filter[f >> 6] |= 1 << (f & 63);
             let mut at = (h as usize) & (size - 1);
             while table[at].key != 0 {
                 at = (at + 1) & (size - 1);
@@ -180,6 +209,7 @@ impl WordIndex {
             WordIndex {
                 lits,
                 filter,
+                pair_filter,
                 table,
                 short_prefix,
                 short_filter,
@@ -262,11 +292,9 @@ impl WordIndex {
         found: &mut impl FnMut(usize, usize, usize),
     ) {
         let h = hash(key);
-        let f = (h >> (64 - FILTER_BITS)) as usize;
-        if self.filter[f >> 6] & (1 << (f & 63)) == 0 {
-            return;
+        if has_bit(&self.filter, h) || has_bit(&self.pair_filter, hash(pair_key(key, head))) {
+            self.verify(text, at, head, key, h, found);
         }
-        self.verify(text, at, head, key, h, found);
     }
 
     /// The literals filed under `key` (hash `h`) that stand at `at`.
