@@ -11,6 +11,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::Regex;
 use serde::Serialize;
 
+use super::chars::CharIndex;
 use super::parse::{Rule, RuleProblem};
 use super::pattern::{gate_literals, pattern_source};
 use super::words::WordIndex;
@@ -114,13 +115,10 @@ pub struct RuleSet {
     /// Every literal the first pass looks for: keywords, pattern gates, exclusions and masks.
     /// The ASCII ones are filed by their first word and looked up at each word start
     /// (`words`); the few with no word to start from run in a small automaton over the whole
-    /// text; the others (CJK, Cyrillic, Arabic...) in an automaton over the stretches of text
-    /// that hold non-ASCII characters.
+    /// text; the others (CJK, Cyrillic, Arabic...) are filed by their first non-ASCII
+    /// character and looked up at each such character of the text.
     ascii: Words,
-    other: Literals,
-    /// The longest run of ASCII bytes inside any literal of `other`: how far a stretch reaches
-    /// beyond its non-ASCII characters.
-    other_margin: usize,
+    other: Chars,
     /// Every keyword, then every pattern.
     terms: Vec<TermRef>,
     /// Where the patterns start in `terms`.
@@ -181,6 +179,13 @@ struct Literals {
     entries: Vec<Vec<Entry>>,
 }
 
+/// The literals with a non-ASCII character, filed by the first one.
+#[derive(Debug)]
+struct Chars {
+    index: CharIndex,
+    entries: Vec<Vec<Entry>>,
+}
+
 /// The ASCII literals: filed by first word, plus an automaton for those without one.
 #[derive(Debug)]
 struct Words {
@@ -190,16 +195,16 @@ struct Words {
 }
 
 /// Cues searched only in stretches of the text: the ASCII ones filed by first word, the others
-/// in an automaton run over the stretches that hold non-ASCII text (or over all of them when
-/// an ASCII cue has no word to start from).
+/// by first non-ASCII character, and in an automaton those with neither (punctuation only).
 #[derive(Debug)]
 struct Cues {
     index: WordIndex,
     /// The caller's id of each cue in `index`.
     index_ids: Vec<usize>,
+    chars: CharIndex,
+    chars_ids: Vec<usize>,
     rest: Option<AhoCorasick>,
     rest_ids: Vec<usize>,
-    rest_ascii: bool,
 }
 
 impl Cues {
@@ -208,12 +213,12 @@ impl Cues {
         let ascii: Vec<&(&str, bool, usize)> = cues.iter().filter(|c| c.0.is_ascii()).collect();
         let filed: Vec<(&str, bool)> = ascii.iter().map(|c| (c.0, c.1)).collect();
         let (index, unfiled) = WordIndex::new(&filed);
-        let mut rest: Vec<(&str, usize)> = unfiled
+        let rest: Vec<(&str, usize)> = unfiled
             .iter()
             .map(|u| (ascii[u.0].0, ascii[u.0].2))
             .collect();
-        let rest_ascii = !rest.is_empty();
-        rest.extend(cues.iter().filter(|c| !c.0.is_ascii()).map(|c| (c.0, c.2)));
+        let other: Vec<&(&str, bool, usize)> = cues.iter().filter(|c| !c.0.is_ascii()).collect();
+        let (chars, _) = CharIndex::new(&other.iter().map(|c| c.0).collect::<Vec<_>>());
         let automaton = if rest.is_empty() {
             None
         } else {
@@ -227,9 +232,10 @@ impl Cues {
         Ok(Cues {
             index,
             index_ids: ascii.iter().map(|c| c.2).collect(),
+            chars,
+            chars_ids: other.iter().map(|c| c.2).collect(),
             rest: automaton,
             rest_ids: rest.iter().map(|r| r.1).collect(),
-            rest_ascii,
         })
     }
 
@@ -239,9 +245,10 @@ impl Cues {
         self.index.find(region.as_bytes(), |s, e, i| {
             found(lo + s, lo + e, self.index_ids[i])
         });
-        if let Some(rest) = &self.rest
-            && (self.rest_ascii || !region.is_ascii())
-        {
+        self.chars.find(region.as_bytes(), |s, e, i| {
+            found(lo + s, lo + e, self.chars_ids[i])
+        });
+        if let Some(rest) = &self.rest {
             for m in rest.find_overlapping_iter(region) {
                 found(
                     lo + m.start(),
@@ -341,28 +348,6 @@ fn bounded(text: &str, start: usize, end: usize, bound_start: bool, bound_end: b
     !glued_before && !glued_after
 }
 
-/// The stretches of `text` that hold non-ASCII bytes, each reaching `margin` ASCII bytes beyond
-/// them (runs of non-ASCII less than `2 * margin + 2` bytes apart are one stretch). Every match
-/// of a literal with a non-ASCII character and ASCII runs of at most `margin` bytes lies inside
-/// one of them; the stretches do not overlap.
-fn non_ascii_stretches(text: &[u8], margin: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let first = at + first_non_ascii(text.get(at..)?)?;
-        let mut last = first;
-        let mut i = first + 1;
-        while i < text.len() && i - last <= 2 * margin + 1 {
-            if text[i] >= 0x80 {
-                last = i;
-            }
-            i += 1;
-        }
-        let hi = (last + 1 + margin).min(text.len());
-        at = hi;
-        Some((first.saturating_sub(margin), hi))
-    })
-}
-
 /// Walking back from `start` character by character up to a clause break: where `window`
 /// characters end, and where six (the reach of Chinese and Japanese cues) end.
 fn clause_back(text: &str, start: usize, window: usize) -> (usize, usize) {
@@ -400,25 +385,6 @@ fn clause_on(text: &str, end: usize, window: usize) -> (usize, usize) {
         }
     }
     (after, cjk_after)
-}
-
-/// Where the first non-ASCII byte of `bytes` is: eight bytes at a time (most mail is ASCII).
-fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let high = x & 0x8080_8080_8080_8080;
-        if high != 0 {
-            return Some(at + high.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|b| *b >= 0x80)
-        .map(|i| at + i)
 }
 
 /// Sort stretches and merge those that overlap or touch.
@@ -810,20 +776,16 @@ impl RuleSet {
             },
             entries: ascii.into_iter().map(|(_, e)| e).collect(),
         };
-        let other = automaton(
-            group(
-                &all.iter()
-                    .filter(|(l, _)| !l.is_ascii())
-                    .collect::<Vec<_>>(),
-            ),
-            "keyword",
-        )?;
-        let other_margin = all
-            .iter()
-            .filter(|(l, _)| !l.is_ascii())
-            .flat_map(|(l, _)| l.as_bytes().split(|b| *b >= 0x80).map(<[u8]>::len))
-            .max()
-            .unwrap_or(0);
+        let other = group(
+            &all.iter()
+                .filter(|(l, _)| !l.is_ascii())
+                .collect::<Vec<_>>(),
+        );
+        let (index, _) = CharIndex::new(&other.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>());
+        let other = Chars {
+            index,
+            entries: other.into_iter().map(|(_, e)| e).collect(),
+        };
         let negation_cues: Vec<(&str, bool, usize)> = (0..cue_strings.len())
             .filter(|id| role(*id, BEFORE | AFTER))
             .map(|id| (cue_strings[id].as_str(), cue_info[id].bound_end, id))
@@ -860,7 +822,6 @@ impl RuleSet {
             rules,
             ascii,
             other,
-            other_margin,
             pattern_base: keyword_refs.len(),
             terms: keyword_refs.into_iter().chain(pattern_refs).collect(),
             pattern_regexes,
@@ -958,12 +919,9 @@ impl RuleSet {
                 found(m.start(), m.end(), &rest.entries[m.pattern().as_usize()]);
             }
         }
-        for (lo, hi) in non_ascii_stretches(text.as_bytes(), self.other_margin) {
-            for m in self.other.automaton.find_overlapping_iter(&text[lo..hi]) {
-                let entries = &self.other.entries[m.pattern().as_usize()];
-                found(lo + m.start(), lo + m.end(), entries);
-            }
-        }
+        self.other.index.find(text.as_bytes(), |start, end, id| {
+            found(start, end, &self.other.entries[id])
+        });
         for (p, regex) in self.pattern_regexes.iter().enumerate() {
             let term = self.pattern_base + p;
             let rule = self.terms[term].rule;
@@ -980,8 +938,9 @@ impl RuleSet {
             return Vec::new();
         }
         // Overlapping hits of one rule ("payment term" in "payment terms") are one hit: the
-        // longest of those starting first.
-        candidates.sort_unstable_by_key(|c| (c.rule, c.start, std::cmp::Reverse(c.end)));
+        // longest of those starting first (of equal ones, the first term: the same whichever
+        // order the first pass found them in).
+        candidates.sort_unstable_by_key(|c| (c.rule, c.start, std::cmp::Reverse(c.end), c.term));
         let mut last: Option<(usize, usize)> = None; // (rule, end)
         candidates.retain(|c| match last {
             Some((rule, end)) if rule == c.rule && c.start < end => false,
@@ -1597,45 +1556,6 @@ fn is_clause_break(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stretches_cover_non_ascii_text_and_its_margin() {
-        let text = "abc def 样品 x 价格ok and a much longer ascii run here 走fob then é.";
-        let bytes = text.as_bytes();
-        for margin in [0, 2, 3, 8] {
-            let stretches: Vec<(usize, usize)> = non_ascii_stretches(bytes, margin).collect();
-            for w in stretches.windows(2) {
-                assert!(w[0].1 < w[1].0, "{margin}: {stretches:?} overlap");
-            }
-            for (lo, hi) in &stretches {
-                assert!(text.is_char_boundary(*lo) && text.is_char_boundary(*hi));
-            }
-            let covered = |i: usize| stretches.iter().any(|(lo, hi)| *lo <= i && i < *hi);
-            for (i, b) in bytes.iter().enumerate() {
-                if *b >= 0x80 {
-                    // Each non-ASCII byte, and `margin` bytes on each side of it.
-                    for j in i.saturating_sub(margin)..(i + margin + 1).min(bytes.len()) {
-                        assert!(covered(j), "{margin}: byte {j} near {i} not covered");
-                    }
-                }
-            }
-        }
-        assert_eq!(non_ascii_stretches(b"all ascii", 3).count(), 0);
-        for text in [
-            "",
-            "a",
-            "é",
-            "abcdefgh\u{e9}",
-            "abcdefghijklmnop\u{4ef7}x",
-            "abc\u{4ef7}",
-        ] {
-            assert_eq!(
-                first_non_ascii(text.as_bytes()),
-                text.bytes().position(|b| b >= 0x80),
-                "{text:?}"
-            );
-        }
-    }
 
     #[test]
     fn the_reach_of_negation_cues_is_the_same_found_by_bytes() {

@@ -1,6 +1,7 @@
 //! Trait rules: rule files (`parse`), the matching engine (`engine`), and the default pack
 //! embedded in the binary.
 
+mod chars;
 pub mod engine;
 pub mod parse;
 mod pattern;

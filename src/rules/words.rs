@@ -12,19 +12,38 @@
 //! non-word character, a non-ASCII character or the start of the text). The caller checks
 //! boundaries, as it does for the automaton's matches.
 
-/// One literal as filed.
+/// One literal as filed: the part from where it is looked up (its body) and what stands before.
 #[derive(Debug, Clone)]
-struct Lit {
-    /// The first eight bytes (zero padded) and the mask of the bytes that count.
+pub(super) struct Lit {
+    /// The first eight bytes of the body (zero padded) and the mask of the bytes that count.
     head: u64,
     head_mask: u64,
     /// The bytes after the eighth.
     rest: Box<[u8]>,
+    /// The body's length.
     len: usize,
-    /// Punctuation that must stand right before the first word ("/" of "/ce").
+    /// What must stand right before the body ("/" of "/ce").
     lead: Box<[u8]>,
     /// The caller's id.
     id: usize,
+}
+
+impl Lit {
+    pub(super) fn new(lead: &[u8], body: &[u8], id: usize) -> Lit {
+        let n = body.len().min(8);
+        Lit {
+            head: u64::from_le_bytes(head_of(body)),
+            head_mask: if n == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * n)) - 1
+            },
+            rest: body[n..].into(),
+            len: body.len(),
+            lead: lead.into(),
+            id,
+        }
+    }
 }
 
 /// A literal the index cannot file: it has no ASCII word character to start from.
@@ -33,23 +52,97 @@ pub struct Unfiled(pub usize);
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
-    /// `key | k << 32`; 0 = empty.
+    /// 0 = empty.
     key: u64,
     lo: u32,
     hi: u32,
 }
 
+/// Literals filed under keys (never 0), the literals of one key side by side, found through an
+/// open-addressing table.
+#[derive(Debug, Clone)]
+pub(super) struct Table {
+    lits: Vec<Lit>,
+    slots: Vec<Slot>,
+}
+
+impl Table {
+    pub(super) fn new(mut keyed: Vec<(u64, Lit)>) -> Table {
+        keyed.sort_by_key(|(key, lit)| (*key, lit.id));
+        let keys = keyed.windows(2).filter(|w| w[0].0 != w[1].0).count() + 1;
+        let size = (keys * 4).next_power_of_two().max(64);
+        let mut slots = vec![Slot::default(); size];
+        let mut lits = Vec::with_capacity(keyed.len());
+        let mut i = 0;
+        while i < keyed.len() {
+            let key = keyed[i].0;
+            let lo = lits.len();
+            while i < keyed.len() && keyed[i].0 == key {
+                lits.push(keyed[i].1.clone());
+                i += 1;
+            }
+            let mut at = slot_of(hash(key), size - 1);
+            while slots[at].key != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            slots[at] = Slot {
+                key,
+                lo: lo as u32,
+                hi: lits.len() as u32,
+            };
+        }
+        Table { lits, slots }
+    }
+
+    /// The literals filed under `key` (hash `h`) whose body stands at `at` (`head`: the eight
+    /// bytes there, zero padded) with their lead before it.
+    #[inline(never)]
+    pub(super) fn verify(
+        &self,
+        text: &[u8],
+        at: usize,
+        head: u64,
+        key: u64,
+        h: u64,
+        found: &mut impl FnMut(usize, usize, usize),
+    ) {
+        let mask = self.slots.len() - 1;
+        let mut i = slot_of(h, mask);
+        let slot = loop {
+            let slot = self.slots[i];
+            if slot.key == key {
+                break slot;
+            }
+            if slot.key == 0 {
+                return;
+            }
+            i = (i + 1) & mask;
+        };
+        for lit in &self.lits[slot.lo as usize..slot.hi as usize] {
+            if head & lit.head_mask != lit.head
+                || (lit.len > 8 && text.get(at + 8..at + lit.len) != Some(&lit.rest[..]))
+            {
+                continue;
+            }
+            let lead = lit.lead.len();
+            if lead > 0 && (at < lead || text[at - lead..at] != lit.lead[..]) {
+                continue;
+            }
+            found(at - lead, at + lit.len, lit.id);
+        }
+    }
+}
+
 /// Literals filed under the first bytes of their first word.
 #[derive(Debug, Clone)]
 pub struct WordIndex {
-    lits: Vec<Lit>,
+    table: Table,
     /// A bit per key (hashed) under which a literal of fewer than `PAIR_END` bytes is filed.
     filter: Vec<u64>,
     /// A bit per key and the two bytes that follow its first four (hashed), for the literals
     /// of `PAIR_END` bytes or more: a common first word ("the ", "we n") is looked up only
     /// where the next bytes fit one of its literals too.
     pair_filter: Vec<u64>,
-    table: Vec<Slot>,
     /// Bit k (1..=3): a literal whose first word has k bytes may stand at the start of a longer
     /// word (a prefix keyword, a pattern's gate), so words longer than k look there too.
     short_prefix: u8,
@@ -68,13 +161,18 @@ fn pair_key(key: u64, head: u64) -> u64 {
     key | (head >> 32 & 0xffff) << 40
 }
 
+/// An empty filter.
+pub(super) fn filter_bits() -> Vec<u64> {
+    vec![0u64; 1 << (FILTER_BITS - 6)]
+}
+
 /// Set the filter bit of hash `h`.
-fn set_bit(filter: &mut [u64], h: u64) {
+pub(super) fn set_bit(filter: &mut [u64], h: u64) {
     let f = (h >> (64 - FILTER_BITS)) as usize;
     filter[f >> 6] |= 1 << (f & 63);
 }
 
-fn has_bit(filter: &[u64], h: u64) -> bool {
+pub(super) fn has_bit(filter: &[u64], h: u64) -> bool {
     let f = (h >> (64 - FILTER_BITS)) as usize;
     filter[f >> 6] & (1 << (f & 63)) != 0
 }
@@ -83,8 +181,15 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-fn hash(key: u64) -> u64 {
+/// A hash of a key: its bits from 32 on (the table's slot, the filters' bit) depend on every
+/// byte of the first four and on the bytes of the key below them.
+pub(super) fn hash(key: u64) -> u64 {
     key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The table slot of hash `h` in a table of `mask + 1` (≤ 2^16) slots.
+fn slot_of(h: u64, mask: usize) -> usize {
+    (h >> 32) as usize & mask
 }
 
 /// How a literal is filed.
@@ -156,61 +261,22 @@ impl WordIndex {
                 short_filter[word][slot >> 6] |= 1 << (slot & 63);
                 Key::Prefix
             };
-            let n = body.len().min(8);
-            keyed.push((
-                key_of(body, key),
-                Lit {
-                    head: u64::from_le_bytes(head_of(body)),
-                    head_mask: if n == 8 {
-                        u64::MAX
-                    } else {
-                        (1u64 << (8 * n)) - 1
-                    },
-                    rest: body[n..].into(),
-                    len: body.len(),
-                    lead: bytes[..start].into(),
-                    id,
-                },
-            ));
+            keyed.push((key_of(body, key), Lit::new(&bytes[..start], body, id)));
         }
-        keyed.sort_by_key(|(key, lit)| (*key, lit.id));
-        let keys = keyed.windows(2).filter(|w| w[0].0 != w[1].0).count() + 1;
-        let size = (keys * 4).next_power_of_two().max(64);
-        let mut table = vec![Slot::default(); size];
-        let mut filter = vec![0u64; 1 << (FILTER_BITS - 6)];
-        let mut pair_filter = vec![0u64; 1 << (FILTER_BITS - 6)];
-        let mut lits = Vec::with_capacity(keyed.len());
-        let mut i = 0;
-        while i < keyed.len() {
-            let key = keyed[i].0;
-            let lo = lits.len();
-            while i < keyed.len() && keyed[i].0 == key {
-                let lit = &keyed[i].1;
-                if lit.len >= PAIR_END {
-                    set_bit(&mut pair_filter, hash(pair_key(key, lit.head)));
-                } else {
-                    set_bit(&mut filter, hash(key));
-                }
-                lits.push(lit.clone());
-                i += 1;
+        let mut filter = filter_bits();
+        let mut pair_filter = filter_bits();
+        for (key, lit) in &keyed {
+            if lit.len >= PAIR_END {
+                set_bit(&mut pair_filter, hash(pair_key(*key, lit.head)));
+            } else {
+                set_bit(&mut filter, hash(*key));
             }
-            let h = hash(key);
-            let mut at = (h as usize) & (size - 1);
-            while table[at].key != 0 {
-                at = (at + 1) & (size - 1);
-            }
-            table[at] = Slot {
-                key,
-                lo: lo as u32,
-                hi: lits.len() as u32,
-            };
         }
         (
             WordIndex {
-                lits,
+                table: Table::new(keyed),
                 filter,
                 pair_filter,
-                table,
                 short_prefix,
                 short_filter,
             },
@@ -256,14 +322,7 @@ impl WordIndex {
         len: usize,
         found: &mut impl FnMut(usize, usize, usize),
     ) {
-        let head = match text.get(at..at + 8) {
-            Some(b) => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
-            None => {
-                let mut b = [0u8; 8];
-                b[..text.len() - at].copy_from_slice(&text[at..]);
-                u64::from_le_bytes(b)
-            }
-        };
+        let head = head_at(text, at);
         // The literals of four bytes or more that start here.
         self.lookup(text, at, head, key(head, Key::Raw, 4), found);
         // A short word: the literals that are this whole word.
@@ -293,44 +352,7 @@ impl WordIndex {
     ) {
         let h = hash(key);
         if has_bit(&self.filter, h) || has_bit(&self.pair_filter, hash(pair_key(key, head))) {
-            self.verify(text, at, head, key, h, found);
-        }
-    }
-
-    /// The literals filed under `key` (hash `h`) that stand at `at`.
-    #[inline(never)]
-    fn verify(
-        &self,
-        text: &[u8],
-        at: usize,
-        head: u64,
-        key: u64,
-        h: u64,
-        found: &mut impl FnMut(usize, usize, usize),
-    ) {
-        let mask = self.table.len() - 1;
-        let mut i = (h as usize) & mask;
-        let slot = loop {
-            let slot = self.table[i];
-            if slot.key == key {
-                break slot;
-            }
-            if slot.key == 0 {
-                return;
-            }
-            i = (i + 1) & mask;
-        };
-        for lit in &self.lits[slot.lo as usize..slot.hi as usize] {
-            if head & lit.head_mask != lit.head
-                || (lit.len > 8 && text.get(at + 8..at + lit.len) != Some(&lit.rest[..]))
-            {
-                continue;
-            }
-            let lead = lit.lead.len();
-            if lead > 0 && (at < lead || text[at - lead..at] != lit.lead[..]) {
-                continue;
-            }
-            found(at - lead, at + lit.len, lit.id);
+            self.table.verify(text, at, head, key, h, found);
         }
     }
 }
@@ -344,8 +366,16 @@ fn short_slot(head: u64, k: usize) -> usize {
     ((h & 0x1f) | ((h >> 3) & 0x3e0) | ((h >> 6) & 0x7c00)) as usize
 }
 
+/// The eight bytes of `text` from `at` (little-endian), zero padded.
+pub(super) fn head_at(text: &[u8], at: usize) -> u64 {
+    match text.get(at..at + 8) {
+        Some(b) => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
+        None => u64::from_le_bytes(head_of(&text[at.min(text.len())..])),
+    }
+}
+
 /// The first eight bytes of `bytes`, zero padded.
-fn head_of(bytes: &[u8]) -> [u8; 8] {
+pub(super) fn head_of(bytes: &[u8]) -> [u8; 8] {
     let mut head = [0u8; 8];
     let n = bytes.len().min(8);
     head[..n].copy_from_slice(&bytes[..n]);
