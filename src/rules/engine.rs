@@ -1,7 +1,7 @@
 //! The matching engine. Over folded text, one first pass finds every keyword, exclusion and
 //! mask of every rule and the gate literals of the regex patterns: the ASCII literals are
-//! filed by their first word and looked up at each word start (`words`), the others found by
-//! an aho-corasick automaton over the stretches holding non-ASCII characters. A pattern runs
+//! filed by their first word and looked up at each word start (`words`), the others filed by
+//! their first non-ASCII character and looked up at each such character (`chars`). A pattern runs
 //! once each of its gate's literal sets has a hit. Then, only in the sentences around the
 //! candidate hits: the context cues (a cue a `requires` keyword needs, a conditional that
 //! cancels), then the negation cues of each hit's clause, then precedence between tags. Hits
