@@ -24,8 +24,9 @@ use tracing::{info, warn};
 
 use crate::app::App;
 use crate::config::read_secret;
+use crate::message::{ChatEvent, EventKind};
 use crate::pipeline::{self, Context};
-use crate::source::whatsapp::{self, ChatEvent, EventKind};
+use crate::source::whatsapp;
 
 /// Meta sends up to 3 MB; anything over 4 MiB is refused with 413.
 pub const BODY_LIMIT: usize = 4 << 20;

@@ -13,6 +13,26 @@ use serde::Deserialize;
 pub const DEFAULT_CONFIG_FILE: &str = "keepwarm.toml";
 
 /// The whole configuration.
+/// Which database keepwarm runs on, as the URL says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of a URL (`sqlite:` or `postgres:` / `postgresql:`).
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -490,8 +510,8 @@ impl FollowupConfig {
     }
 
     /// The working calendar (validated; built-in weekends only if the config is unreadable).
-    pub fn calendar(&self) -> crate::followup::calendar::Calendar {
-        crate::followup::calendar::Calendar::new(
+    pub fn calendar(&self) -> crate::time::calendar::Calendar {
+        crate::time::calendar::Calendar::new(
             self.business_days,
             &self.utc_offset,
             &self.holidays,
@@ -792,7 +812,7 @@ impl ImapConfig {
 
     /// The backfill window in ms (`None`: everything).
     pub fn backfill_ms(&self) -> Option<i64> {
-        crate::rules::parse::parse_duration_ms(&self.backfill)
+        crate::time::parse_duration_ms(&self.backfill)
     }
 
     pub fn poll_interval(&self) -> std::time::Duration {
@@ -805,11 +825,11 @@ impl ImapConfig {
 }
 
 fn positive_ms(s: &str) -> Option<i64> {
-    crate::rules::parse::parse_duration_ms(s).filter(|ms| *ms > 0)
+    crate::time::parse_duration_ms(s).filter(|ms| *ms > 0)
 }
 
 fn duration(s: &str) -> Option<std::time::Duration> {
-    crate::rules::parse::parse_duration_ms(s)
+    crate::time::parse_duration_ms(s)
         .filter(|ms| *ms > 0)
         .map(|ms| std::time::Duration::from_millis(ms as u64))
 }
@@ -1164,7 +1184,7 @@ impl Config {
         let mut problems = Vec::new();
         let mut add = |path: String, message: String| problems.push(Problem { path, message });
 
-        if crate::store::Backend::of_url(&self.database.url).is_none() {
+        if Backend::of_url(&self.database.url).is_none() {
             add(
                 "database.url".into(),
                 format!(
@@ -1214,12 +1234,12 @@ impl Config {
             );
         }
         for (i, d) in self.team.domains.iter().enumerate() {
-            if let Err(e) = crate::directory::identity::normalize_domain(d) {
+            if let Err(e) = crate::address::normalize_domain(d) {
                 add(format!("team.domains[{i}]"), e);
             }
         }
         for (i, d) in self.team.freemail_domains.iter().enumerate() {
-            if let Err(e) = crate::directory::identity::normalize_domain(d) {
+            if let Err(e) = crate::address::normalize_domain(d) {
                 add(format!("team.freemail_domains[{i}]"), e);
             }
         }
@@ -1235,7 +1255,7 @@ impl Config {
                 );
             }
             for (j, e) in rep.emails.iter().enumerate() {
-                match crate::directory::identity::normalize_email(e) {
+                match crate::address::normalize_email(e) {
                     Ok(norm) => {
                         if let Some(other) = addrs.insert(norm.clone(), rep.id.clone())
                             && other != rep.id
@@ -1250,7 +1270,7 @@ impl Config {
                 }
             }
             for (j, p) in rep.whatsapp.iter().enumerate() {
-                if let Err(err) = crate::directory::identity::normalize_phone(p, None) {
+                if let Err(err) = crate::address::normalize_phone(p, None) {
                     add(format!("reps[{i}].whatsapp[{j}]"), err);
                 }
             }
@@ -1372,7 +1392,7 @@ impl Config {
                 "must be between 1 and 8760 hours".into(),
             );
         }
-        if let Err(calendar) = crate::followup::calendar::Calendar::new(
+        if let Err(calendar) = crate::time::calendar::Calendar::new(
             f.business_days,
             &f.utc_offset,
             &f.holidays,

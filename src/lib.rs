@@ -1,6 +1,7 @@
 //! keepwarm: true customer follow-up timers and trait suggestions from a sales team's mail and chat.
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod api;
 pub mod app;
 pub mod cli;
@@ -19,3 +20,4 @@ pub mod rest;
 pub mod rules;
 pub mod source;
 pub mod store;
+pub mod time;

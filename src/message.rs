@@ -87,7 +87,7 @@ pub enum Payload {
     /// An RFC 5322 message.
     Email(Vec<u8>),
     /// A WhatsApp (or other chat) event: a message, an echo of ours, or a status.
-    Chat(Box<crate::source::whatsapp::ChatEvent>),
+    Chat(Box<ChatEvent>),
     /// The source could not read the input; the reason is kept as a failure.
     Unreadable(String),
 }
@@ -145,8 +145,7 @@ pub const MAX_ID_BYTES: usize = 512;
 /// The longest free-text value kept in an identifier-like column that is never a key
 /// (a display name, In-Reply-To, a mailbox name): longer ones are cut at a character boundary.
 pub const MAX_NAME_BYTES: usize = 512;
-/// The longest subject kept.
-pub const MAX_SUBJECT_BYTES: usize = 2048;
+pub use crate::normalize::MAX_SUBJECT_BYTES;
 
 /// `id` itself when it is at most [`MAX_ID_BYTES`] long, else `id-sha256:<hex>` of it: the
 /// same input always gives the same key.
@@ -339,5 +338,63 @@ impl Pending {
             size,
             load: Box::new(move || inbound),
         }
+    }
+}
+
+/// One chat event: from a WhatsApp webhook body or a chat bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatEvent {
+    /// The message id (`wamid.…`): for a status, the id of our outbound message.
+    pub id: String,
+    pub kind: EventKind,
+    /// The customer's WhatsApp id (digits with country code, no "+"), when given.
+    pub wa_id: Option<String>,
+    /// The customer's business-scoped user id (2026 usernames), when given.
+    pub user_id: Option<String>,
+    /// The contact's profile name.
+    pub name: Option<String>,
+    /// Our business number (display number, digits).
+    pub business_number: Option<String>,
+    /// Unix ms.
+    pub timestamp: i64,
+    /// The message type (`text`, `image`, ...) or the status (`sent`, `read`, ...).
+    pub detail: String,
+    /// What the customer wrote: text, captions, replies; empty for media without caption.
+    pub text: String,
+    /// `whatsapp`, or the name another chat bridge gives its channel.
+    pub channel: String,
+    /// The rep, when the source knows it (bridges); WhatsApp finds it by the business number.
+    pub rep: Option<String>,
+    /// The event as it arrived (the message, echo or status object, JSON).
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A customer's message to us.
+    Inbound,
+    /// Sent by us from the WhatsApp Business app (coexistence echo).
+    Echo,
+    /// A status of a message we sent through the API.
+    Status,
+}
+
+impl ChatEvent {
+    /// The customer's number in E.164 ("+" and digits).
+    pub fn phone(&self) -> Option<String> {
+        self.wa_id
+            .as_deref()
+            .map(|w| w.chars().filter(char::is_ascii_digit).collect::<String>())
+            .filter(|d| d.len() >= 6)
+            .map(|d| format!("+{d}"))
+    }
+
+    /// Does this status count as contact (the message reached the customer's phone or was
+    /// at least accepted for delivery)?
+    pub fn status_counts(&self) -> bool {
+        matches!(
+            self.detail.as_str(),
+            "sent" | "delivered" | "read" | "played"
+        )
     }
 }

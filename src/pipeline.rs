@@ -260,11 +260,7 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
 /// A WhatsApp event: a customer's message (inbound), an echo of what a rep sent from the
 /// WhatsApp Business app, or a status of our outbound message (both outbound). Matched by phone
 /// (with the national quirks) or by a learned user id.
-fn prepare_chat(
-    ctx: &Context,
-    origin: Origin,
-    mut ev: crate::source::whatsapp::ChatEvent,
-) -> Prepared {
+fn prepare_chat(ctx: &Context, origin: Origin, mut ev: crate::message::ChatEvent) -> Prepared {
     use crate::directory::identity::MatchReason;
     use crate::source::whatsapp::{EventKind, phone_variants};
     let dir = &ctx.directory;
@@ -283,7 +279,7 @@ fn prepare_chat(
     if matched.customer.is_none()
         && matched.group.is_none()
         && let Some(email) = ev.user_id.as_deref().filter(|u| u.contains('@'))
-        && let Ok(norm) = crate::directory::identity::normalize_email(email)
+        && let Ok(norm) = crate::address::normalize_email(email)
     {
         matched = dir.match_email(&norm);
     }

@@ -2,7 +2,7 @@
 //! board that shows them.
 
 pub mod assign;
-pub mod calendar;
+pub use crate::time::calendar;
 pub mod ooo;
 pub mod policy;
 pub mod sweep;

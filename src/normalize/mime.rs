@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::autoreply::{self, Class, Signals};
 use super::{html, quote};
-use crate::directory::identity::normalize_email;
+use crate::address::normalize_email;
 
 /// A display name and a normalized address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,11 +110,8 @@ pub fn parse_email_within(raw: &[u8], budget: &super::Budget) -> Result<Email, S
     let to = msg.to().map(mailboxes).unwrap_or_default();
     let cc = msg.cc().map(mailboxes).unwrap_or_default();
     let bcc = msg.bcc().map(mailboxes).unwrap_or_default();
-    let subject = super::head(
-        msg.subject().unwrap_or("").trim(),
-        crate::message::MAX_SUBJECT_BYTES,
-    )
-    .to_string();
+    let subject =
+        super::head(msg.subject().unwrap_or("").trim(), super::MAX_SUBJECT_BYTES).to_string();
     let date = msg
         .date()
         .map(|d| d.to_timestamp())

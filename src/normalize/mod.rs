@@ -18,6 +18,8 @@ pub mod unsolicited;
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 /// At most this many bytes of an HTML part are turned into text (the head is kept).
 pub const MAX_HTML_BYTES: usize = 4 << 20;
+/// The longest subject kept.
+pub const MAX_SUBJECT_BYTES: usize = 2048;
 
 /// A time limit for the work on one message. Every heuristic is linear and the text is capped,
 /// so it is a backstop: when it passes, the stages not yet run are skipped and the message is

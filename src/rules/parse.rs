@@ -197,21 +197,7 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// Parse a duration such as "90d", "12h", "30m".
-pub fn parse_duration_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: i64 = num.parse().ok()?;
-    let ms = match unit.trim() {
-        "d" | "day" | "days" => 86_400_000,
-        "h" | "hour" | "hours" => 3_600_000,
-        "m" | "min" | "minutes" => 60_000,
-        "s" | "sec" | "seconds" => 1_000,
-        "w" | "week" | "weeks" => 7 * 86_400_000,
-        _ => return None,
-    };
-    Some(n * ms)
-}
+pub use crate::time::parse_duration_ms;
 
 /// Parse every `*.toml` in `dir`. Returns the rules, or every problem found.
 pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, Vec<RuleProblem>> {

@@ -8,63 +8,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-/// One chat event from a webhook body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatEvent {
-    /// The message id (`wamid.…`): for a status, the id of our outbound message.
-    pub id: String,
-    pub kind: EventKind,
-    /// The customer's WhatsApp id (digits with country code, no "+"), when given.
-    pub wa_id: Option<String>,
-    /// The customer's business-scoped user id (2026 usernames), when given.
-    pub user_id: Option<String>,
-    /// The contact's profile name.
-    pub name: Option<String>,
-    /// Our business number (display number, digits).
-    pub business_number: Option<String>,
-    /// Unix ms.
-    pub timestamp: i64,
-    /// The message type (`text`, `image`, ...) or the status (`sent`, `read`, ...).
-    pub detail: String,
-    /// What the customer wrote: text, captions, replies; empty for media without caption.
-    pub text: String,
-    /// `whatsapp`, or the name another chat bridge gives its channel.
-    pub channel: String,
-    /// The rep, when the source knows it (bridges); WhatsApp finds it by the business number.
-    pub rep: Option<String>,
-    /// The event as it arrived (the message, echo or status object, JSON).
-    pub raw: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    /// A customer's message to us.
-    Inbound,
-    /// Sent by us from the WhatsApp Business app (coexistence echo).
-    Echo,
-    /// A status of a message we sent through the API.
-    Status,
-}
-
-impl ChatEvent {
-    /// The customer's number in E.164 ("+" and digits).
-    pub fn phone(&self) -> Option<String> {
-        self.wa_id
-            .as_deref()
-            .map(|w| w.chars().filter(char::is_ascii_digit).collect::<String>())
-            .filter(|d| d.len() >= 6)
-            .map(|d| format!("+{d}"))
-    }
-
-    /// Does this status count as contact (the message reached the customer's phone or was
-    /// at least accepted for delivery)?
-    pub fn status_counts(&self) -> bool {
-        matches!(
-            self.detail.as_str(),
-            "sent" | "delivered" | "read" | "played"
-        )
-    }
-}
+pub use crate::message::{ChatEvent, EventKind};
 
 #[derive(Deserialize)]
 struct Body {

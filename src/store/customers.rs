@@ -396,7 +396,7 @@ pub async fn load_directory(db: &Db, config: &Config) -> Result<Directory, Store
             }
         }
         for p in &rep.whatsapp {
-            if let Ok(n) = crate::directory::identity::normalize_phone(p, None) {
+            if let Ok(n) = crate::address::normalize_phone(p, None) {
                 dir.rep_phones.insert(n, rep.id.clone());
             }
         }

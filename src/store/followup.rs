@@ -21,7 +21,7 @@ use crate::normalize::Class;
 pub fn counterpart_identity(m: &Message) -> Option<(&'static str, String)> {
     let c = m.counterpart.as_deref()?;
     if m.channel == Channel::Email || c.contains('@') {
-        return crate::directory::identity::normalize_email(c)
+        return crate::address::normalize_email(c)
             .ok()
             .map(|e| ("email", e));
     }

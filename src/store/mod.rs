@@ -91,27 +91,12 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
 /// A write transaction.
 pub type Tx = Transaction<'static, Any>;
 
-/// Which database a [`Db`] talks to. The SQL text is shared; this picks the few places where
-/// the dialects differ (placeholders in generated statements, row locks, the clock, the write
-/// lock).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+/// Which database a [`Db`] talks to (defined with the config, which reads it from the URL):
+/// the SQL text is shared; this picks the few places where the dialects differ (placeholders
+/// in generated statements, row locks, the clock, the write lock).
+pub use crate::config::Backend;
 
 impl Backend {
-    /// The backend of a URL (`sqlite:` or `postgres:` / `postgresql:`).
-    pub fn of_url(url: &str) -> Option<Backend> {
-        if url.starts_with("sqlite:") {
-            Some(Backend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Backend::Postgres)
-        } else {
-            None
-        }
-    }
-
     /// The backend a transaction runs on.
     pub fn of(tx: &Tx) -> Backend {
         if tx.backend_name().eq_ignore_ascii_case("postgresql") {

@@ -1,0 +1,137 @@
+//! Addresses as keepwarm keys them: email addresses lower-cased with an IDNA domain, company
+//! domains without `www.`, phone numbers in E.164. A leaf: the config, the parsers and the
+//! directory all normalize with these, and it imports nothing of the crate.
+
+/// Lower-case an email address and IDNA-normalize its domain. Display names and angle brackets
+/// are not accepted here: give the bare address.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let s = raw.trim().trim_start_matches("mailto:");
+    let s = s.trim_start_matches('<').trim_end_matches('>').trim();
+    if s.is_empty() {
+        return Err("empty email address".into());
+    }
+    // RFC 5321: a path holds at most 256 octets (254 without the brackets).
+    if s.len() > 254 {
+        return Err(format!(
+            "invalid email address of {} bytes: at most 254",
+            s.len()
+        ));
+    }
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';')
+    {
+        return Err(format!(
+            "invalid email address {raw:?}: contains a space or separator"
+        ));
+    }
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return Err(format!("invalid email address {raw:?}: no @"));
+    };
+    if local.is_empty() || local.contains('@') {
+        return Err(format!("invalid email address {raw:?}"));
+    }
+    let domain =
+        normalize_domain(domain).map_err(|e| format!("invalid email address {raw:?}: {e}"))?;
+    Ok(format!("{}@{}", local.to_lowercase(), domain))
+}
+
+/// Lower-case and IDNA-normalize a domain (`Bücher.Example` → `xn--bcher-kva.example`).
+/// Accepts a pasted URL or `@domain` and keeps only the host; strips a leading `www.`.
+pub fn normalize_domain(raw: &str) -> Result<String, String> {
+    let mut s = raw.trim();
+    for prefix in ["https://", "http://", "@"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    let s = s.split('/').next().unwrap_or("").trim_end_matches('.');
+    if s.is_empty() {
+        return Err("empty domain".into());
+    }
+    if s.len() > 253 {
+        return Err(format!("invalid domain of {} bytes: at most 253", s.len()));
+    }
+    if s.chars().any(|c| c.is_whitespace()) {
+        return Err(format!("invalid domain {raw:?}: contains a space"));
+    }
+    let ascii = idna::domain_to_ascii(s).map_err(|_| format!("invalid domain {raw:?}"))?;
+    let ascii = ascii
+        .strip_prefix("www.")
+        .map(str::to_string)
+        .unwrap_or(ascii);
+    if ascii.len() > 253 {
+        return Err(format!("invalid domain {raw:?}: longer than 253 bytes"));
+    }
+    let labels: Vec<&str> = ascii.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty() || l.len() > 63) {
+        return Err(format!("invalid domain {raw:?}: needs at least two labels"));
+    }
+    if !ascii
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
+        return Err(format!("invalid domain {raw:?}"));
+    }
+    Ok(ascii)
+}
+
+/// Parse a phone number as typed (national or international format) and return E.164.
+/// `country` (ISO 3166 alpha-2) is the default region for national numbers.
+pub fn normalize_phone(raw: &str, country: Option<&str>) -> Result<String, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("empty phone number".into());
+    }
+    let region = match country {
+        Some(c) if !c.is_empty() => Some(
+            c.to_ascii_uppercase()
+                .parse::<phonenumber::country::Id>()
+                .map_err(|_| format!("unknown country code {c:?}"))?,
+        ),
+        _ => None,
+    };
+    let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() < 6 {
+        return Err(format!("invalid phone number {raw:?}: too few digits"));
+    }
+    // A number without "+" or "00" and no region cannot be placed; WhatsApp ids are like that
+    // but always carry the country code, so try it as international.
+    let candidate = if region.is_none() && !s.starts_with('+') && !s.starts_with("00") {
+        format!("+{digits}")
+    } else {
+        s.to_string()
+    };
+    let number = match phonenumber::parse(region, &candidate) {
+        Ok(n) => n,
+        // "00" is the international prefix people type everywhere, even where the country's
+        // real one differs (Thailand's is 001): read it as "+".
+        Err(_) if candidate.starts_with("00") => {
+            phonenumber::parse(None, format!("+{}", &digits[2..]))
+                .map_err(|e| format!("invalid phone number {raw:?}: {e}"))?
+        }
+        Err(e) => return Err(format!("invalid phone number {raw:?}: {e}")),
+    };
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    if e164.len() < 8 {
+        return Err(format!("invalid phone number {raw:?}: too short"));
+    }
+    Ok(e164)
+}
+
+/// Parent domains of a domain, itself first: `a.b.example.com`, `b.example.com`, `example.com`.
+pub fn domain_and_parents(domain: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(domain);
+    std::iter::from_fn(move || {
+        let cur = rest?;
+        rest = cur
+            .split_once('.')
+            .map(|(_, r)| r)
+            .filter(|r| r.contains('.'));
+        Some(cur)
+    })
+}
+
+/// The domain part of a normalized address.
+pub fn domain_of(email: &str) -> &str {
+    email.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+}

@@ -1,0 +1,21 @@
+//! Time as keepwarm counts it: Unix milliseconds, and durations written the way a config or a
+//! rule file writes them, and the team's working calendar. A leaf: it imports nothing of the
+//! crate.
+
+pub mod calendar;
+
+/// Parse a duration such as "90d", "12h", "30m".
+pub fn parse_duration_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = num.parse().ok()?;
+    let ms = match unit.trim() {
+        "d" | "day" | "days" => 86_400_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "m" | "min" | "minutes" => 60_000,
+        "s" | "sec" | "seconds" => 1_000,
+        "w" | "week" | "weeks" => 7 * 86_400_000,
+        _ => return None,
+    };
+    Some(n * ms)
+}
