@@ -135,3 +135,36 @@ pub fn domain_and_parents(domain: &str) -> impl Iterator<Item = &str> {
 pub fn domain_of(email: &str) -> &str {
     email.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
 }
+
+/// The numbers a WhatsApp id may be stored under: itself, plus the forms that the known
+/// national quirks produce (Brazil's mobile ninth digit, Mexico's old "+521", Argentina's
+/// mobile "9" after the country code). Each is E.164.
+pub fn phone_variants(e164: &str) -> Vec<String> {
+    let d = e164.trim_start_matches('+');
+    let mut out = vec![format!("+{d}")];
+    // Brazil: +55 AA 9XXXX XXXX (mobile, 13 digits) ↔ +55 AA XXXX XXXX (12 digits).
+    if let Some(rest) = d.strip_prefix("55") {
+        if rest.len() == 11 && rest.as_bytes()[2] == b'9' {
+            out.push(format!("+55{}{}", &rest[..2], &rest[3..]));
+        } else if rest.len() == 10 && matches!(rest.as_bytes()[2], b'6'..=b'9') {
+            out.push(format!("+55{}9{}", &rest[..2], &rest[2..]));
+        }
+    }
+    // Mexico: +52 1 XXXXXXXXXX ↔ +52 XXXXXXXXXX.
+    if let Some(rest) = d.strip_prefix("52") {
+        if rest.len() == 11 && rest.starts_with('1') {
+            out.push(format!("+52{}", &rest[1..]));
+        } else if rest.len() == 10 {
+            out.push(format!("+521{rest}"));
+        }
+    }
+    // Argentina: +54 9 XXXXXXXXXX (mobile) ↔ +54 XXXXXXXXXX.
+    if let Some(rest) = d.strip_prefix("54") {
+        if rest.len() == 11 && rest.starts_with('9') {
+            out.push(format!("+54{}", &rest[1..]));
+        } else if rest.len() == 10 {
+            out.push(format!("+549{rest}"));
+        }
+    }
+    out
+}

@@ -289,7 +289,7 @@ pub enum MessageFormat {
 pub async fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Run => Ok(crate::app::run(config).await?),
+        Command::Run => Ok(crate::daemon::run(config).await?),
         Command::Sync { once, account } => {
             if !once {
                 anyhow::bail!("`keepwarm sync` needs --once (the live sync is `keepwarm run`)");
@@ -982,7 +982,7 @@ async fn sync_once(config: Config, only: Option<&str>) -> Result<()> {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     // Ctrl-C / SIGTERM: stop fetching, let the chunks under way commit.
     tokio::spawn(async move {
-        crate::app::shutdown_signal().await;
+        crate::daemon::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     // A few accounts at a time (each opens one connection per folder).

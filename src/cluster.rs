@@ -42,9 +42,6 @@ pub fn account_lease(account: &str) -> String {
     format!("imap:{account}")
 }
 
-/// The lease of the follow-up sweep's turn.
-pub const SWEEP_LEASE: &str = "sweep";
-
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

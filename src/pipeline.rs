@@ -261,8 +261,9 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
 /// WhatsApp Business app, or a status of our outbound message (both outbound). Matched by phone
 /// (with the national quirks) or by a learned user id.
 fn prepare_chat(ctx: &Context, origin: Origin, mut ev: crate::message::ChatEvent) -> Prepared {
+    use crate::address::phone_variants;
     use crate::directory::identity::MatchReason;
-    use crate::source::whatsapp::{EventKind, phone_variants};
+    use crate::message::EventKind;
     let dir = &ctx.directory;
     let phone = ev.phone();
     let mut matched = phone

@@ -357,37 +357,35 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// The daemon's sweep: one at start, then every `followup.sweep_interval`, until `stop`. Each
-/// sweep runs in its own task (a panic is logged, the next sweep runs on time).
-/// The daemon's sweep: once per `sweep_interval` across all instances sharing the database.
-/// Each instance looks every heartbeat (or interval, if shorter); the one that finds the
-/// sweep's lease expired takes it for one interval and sweeps.
+/// The lease of the follow-up sweep's turn.
+pub const SWEEP_LEASE: &str = "sweep";
+
+/// The daemon's sweep: once per `sweep_interval` across all instances sharing the database,
+/// until `stop`. Each instance (`member`, its cluster id) looks every `heartbeat` (or interval,
+/// if shorter); the one that finds the sweep's lease expired takes it for one interval and
+/// sweeps. Each sweep runs in its own task (a panic is logged, the next sweep runs on time).
 pub async fn run(
-    app: crate::app::App,
-    member: std::sync::Arc<crate::cluster::Member>,
+    db: Db,
+    config: std::sync::Arc<Config>,
+    member: String,
+    heartbeat: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let interval_ms = app.config.followup.sweep_interval_ms();
-    let every = std::time::Duration::from_millis(interval_ms as u64).min(member.heartbeat);
+    let interval_ms = config.followup.sweep_interval_ms();
+    let every = std::time::Duration::from_millis(interval_ms as u64).min(heartbeat);
     // Raw content past its retention is dropped at most hourly, by the instance whose turn it
     // is to sweep.
     let mut retention_due = std::time::Instant::now();
     loop {
-        let turn = crate::store::cluster::acquire(
-            &app.db,
-            crate::cluster::SWEEP_LEASE,
-            &member.id,
-            interval_ms,
-            false,
-        )
-        .await;
+        let turn =
+            crate::store::cluster::acquire(&db, SWEEP_LEASE, &member, interval_ms, false).await;
         match turn {
             Ok(true) => {
-                sweep_once(&app).await;
+                sweep_once(&db, &config).await;
                 if std::time::Instant::now() >= retention_due {
                     retention_due =
                         std::time::Instant::now() + std::time::Duration::from_secs(3600);
-                    retention(&app).await;
+                    retention(&db, &config).await;
                 }
             }
             Ok(false) => {}
@@ -403,13 +401,13 @@ pub async fn run(
     }
 }
 
-async fn retention(app: &crate::app::App) {
-    let r = &app.config.retention;
+async fn retention(db: &Db, config: &Config) {
+    let r = &config.retention;
     if r.failure_raw_ms().is_none() && r.chat_raw_ms().is_none() {
         return;
     }
     match crate::store::privacy::apply_retention(
-        &app.db,
+        db,
         r.failure_raw_ms(),
         r.chat_raw_ms(),
         crate::store::now_ms(),
@@ -426,8 +424,8 @@ async fn retention(app: &crate::app::App) {
     }
 }
 
-async fn sweep_once(app: &crate::app::App) {
-    let (db, config) = (app.db.clone(), std::sync::Arc::clone(&app.config));
+async fn sweep_once(db: &Db, config: &std::sync::Arc<Config>) {
+    let (db, config) = (db.clone(), std::sync::Arc::clone(config));
     let task = tokio::spawn(async move {
         let now = crate::store::now_ms();
         sweep(&db, &config, now, now).await

@@ -8,6 +8,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use crate::address::phone_variants;
 pub use crate::message::{ChatEvent, EventKind};
 
 #[derive(Deserialize)]
@@ -201,39 +202,6 @@ pub fn message_text(m: &Value) -> String {
     };
     parts.retain(|p| !p.trim().is_empty());
     parts.join("\n")
-}
-
-/// The numbers a WhatsApp id may be stored under: itself, plus the forms that the known
-/// national quirks produce (Brazil's mobile ninth digit, Mexico's old "+521", Argentina's
-/// mobile "9" after the country code). Each is E.164.
-pub fn phone_variants(e164: &str) -> Vec<String> {
-    let d = e164.trim_start_matches('+');
-    let mut out = vec![format!("+{d}")];
-    // Brazil: +55 AA 9XXXX XXXX (mobile, 13 digits) ↔ +55 AA XXXX XXXX (12 digits).
-    if let Some(rest) = d.strip_prefix("55") {
-        if rest.len() == 11 && rest.as_bytes()[2] == b'9' {
-            out.push(format!("+55{}{}", &rest[..2], &rest[3..]));
-        } else if rest.len() == 10 && matches!(rest.as_bytes()[2], b'6'..=b'9') {
-            out.push(format!("+55{}9{}", &rest[..2], &rest[2..]));
-        }
-    }
-    // Mexico: +52 1 XXXXXXXXXX ↔ +52 XXXXXXXXXX.
-    if let Some(rest) = d.strip_prefix("52") {
-        if rest.len() == 11 && rest.starts_with('1') {
-            out.push(format!("+52{}", &rest[1..]));
-        } else if rest.len() == 10 {
-            out.push(format!("+521{rest}"));
-        }
-    }
-    // Argentina: +54 9 XXXXXXXXXX (mobile) ↔ +54 XXXXXXXXXX.
-    if let Some(rest) = d.strip_prefix("54") {
-        if rest.len() == 11 && rest.starts_with('9') {
-            out.push(format!("+54{}", &rest[1..]));
-        } else if rest.len() == 10 {
-            out.push(format!("+549{rest}"));
-        }
-    }
-    out
 }
 
 /// The pipeline inputs of a webhook body's events. Each message is idempotent on its id;

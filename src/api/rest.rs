@@ -15,7 +15,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiState, error};
+use super::{ApiState, error};
 use crate::followup::policy::{Assessment, State as FuState};
 use crate::followup::sweep::Judge;
 use crate::store::followup::TimerRow;
@@ -23,7 +23,7 @@ use crate::store::outbox::{rfc3339, time_or_null};
 use crate::store::{self, now_ms};
 
 /// The OpenAPI 3.1 document of these routes (`/api/v1/openapi.json`).
-pub const OPENAPI: &str = include_str!("../openapi.json");
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// The routes under `/api/v1` that need a token.
 pub fn routes(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
@@ -42,13 +42,13 @@ pub fn routes(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
         .route("/api/v1/unknown", get(unknown))
         .route("/api/v1/leads", get(leads))
         .route("/api/v1/mailboxes", get(mailboxes))
-        .route("/api/v1/messages", post(crate::api::chat_message))
+        .route("/api/v1/messages", post(super::chat_message))
         .route_layer(axum::middleware::from_fn_with_state(state, authorize))
 }
 
 /// Bearer token, compared in constant time; 401 otherwise (nothing else is said).
 async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
-    let Some(token) = crate::api::bearer(req.headers(), &s.tokens) else {
+    let Some(token) = super::bearer(req.headers(), &s.tokens) else {
         return error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -123,7 +123,7 @@ impl IntoResponse for ApiError {
 
 /// The database failed: logged (with the request id of the span), answered without its text.
 fn db_error(e: store::StoreError) -> Response {
-    crate::api::unavailable(&e)
+    super::unavailable(&e)
 }
 
 fn not_found(what: &str) -> Response {

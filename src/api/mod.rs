@@ -4,6 +4,8 @@
 //! A delivery is answered 200 only after its messages are committed; Meta retries anything
 //! else, and every message is idempotent on its id, so nothing is lost or stored twice.
 
+pub mod rest;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -304,11 +306,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(|| async {
                 (
                     [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    crate::rest::OPENAPI,
+                    rest::OPENAPI,
                 )
             }),
         )
-        .merge(crate::rest::routes(Arc::clone(&state)));
+        .merge(rest::routes(Arc::clone(&state)));
     // The same server's cheapest POST, a baseline for load tests: only in builds for them.
     #[cfg(feature = "bench-routes")]
     {
