@@ -12,7 +12,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             std::path::PathBuf::from("rules/common.toml"),
             include_str!("../../rules/common.toml").to_string(),
         ),
-        (std::path::PathBuf::from("rules/fuzz.toml"), text.to_string()),
+        (
+            std::path::PathBuf::from("rules/fuzz.toml"),
+            text.to_string(),
+        ),
     ]);
     if let Ok(rules) = parsed
         && let Ok(set) = keepwarm::rules::RuleSet::compile(rules)
