@@ -301,6 +301,16 @@ pub fn fold_into(original: &str, f: &mut Folded) {
     f.original_len = original.len();
 }
 
+/// The high bit of each of the eight bytes of `y` (little-endian, every byte below 0x80) that
+/// lies in `lo..=hi` (`lo` ≥ 1, `hi` < 0x7F): the range tests of all eight side by side, no
+/// byte's sum carrying into the next.
+#[inline]
+pub fn bytes_in(y: u64, lo: u8, hi: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let at_least = |lo: u8| y + ONES * (128 - lo as u64);
+    at_least(lo) & !at_least(hi + 1) & (ONES * 0x80)
+}
+
 /// Eight bytes (little-endian) folded as `ASCII_FOLD` folds each, with the high bit of each
 /// white space byte; None unless all eight are ASCII.
 fn fold8(x: u64) -> Option<(u64, u64)> {
@@ -309,11 +319,8 @@ fn fold8(x: u64) -> Option<(u64, u64)> {
     if x & HIGH != 0 {
         return None;
     }
-    // High bit of each byte set when that byte is ≥ `lo` (no byte's sum carries: all < 0x80).
-    let at_least = |lo: u8| x + ONES * (128 - lo as u64);
-    let range = |lo: u8, hi: u8| at_least(lo) & !at_least(hi + 1) & HIGH;
-    let upper = range(b'A', b'Z');
-    let spaces = range(b'\t', b'\r') | range(b' ', b' ');
+    let upper = bytes_in(x, b'A', b'Z');
+    let spaces = bytes_in(x, b'\t', b'\r') | bytes_in(x, b' ', b' ');
     let space_bytes = (spaces >> 7) * 0xff;
     let lowered = x + (upper >> 2);
     Some((

@@ -12,6 +12,8 @@
 //! non-word character, a non-ASCII character or the start of the text). The caller checks
 //! boundaries, as it does for the automaton's matches.
 
+use crate::normalize::text::bytes_in;
+
 /// One literal as filed: the part from where it is looked up (its body) and what stands before.
 #[derive(Debug, Clone)]
 pub(super) struct Lit {
@@ -411,12 +413,9 @@ fn word_mask8(x: u64) -> u64 {
     const HIGH: u64 = ONES * 0x80;
     let ascii = !x & HIGH;
     let y = x & !HIGH;
-    // High bit of each byte set when that byte is ≥ `lo`.
-    let at_least = |lo: u8| y + ONES * (128 - lo as u64);
-    let range = |lo: u8, hi: u8| at_least(lo) & !at_least(hi + 1);
-    let underscore = !((y ^ (ONES * b'_' as u64)) + ONES * 0x7f);
-    let word =
-        (range(b'a', b'z') | range(b'A', b'Z') | range(b'0', b'9') | underscore) & ascii & HIGH;
+    let letter_or_digit =
+        bytes_in(y, b'a', b'z') | bytes_in(y, b'A', b'Z') | bytes_in(y, b'0', b'9');
+    let word = (letter_or_digit | bytes_in(y, b'_', b'_')) & ascii;
     // Gather the eight high bits into the low byte.
     ((word >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
