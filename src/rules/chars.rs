@@ -23,8 +23,9 @@ const SHORT_KEY_LEN: usize = 3;
 pub struct CharIndex {
     table: Table,
     filter: Vec<u64>,
-    /// Bit k set when some literal is filed under a key of k bytes.
-    lens: u8,
+    /// The key lengths in use (bit k), for literals starting with a two-byte character
+    /// (index 0) and with a longer one (index 1): a Chinese character never starts "é".
+    lens: [u8; 2],
 }
 
 /// The key of the first `k` bytes of `head`.
@@ -37,7 +38,7 @@ impl CharIndex {
     pub fn new(literals: &[&str]) -> (CharIndex, Vec<usize>) {
         let mut keyed = Vec::new();
         let mut unfiled = Vec::new();
-        let mut lens = 0u8;
+        let mut lens = [0u8; 2];
         let mut filter = filter_bits();
         for (id, lit) in literals.iter().enumerate() {
             let bytes = lit.as_bytes();
@@ -51,7 +52,7 @@ impl CharIndex {
                 n if n >= SHORT_KEY_LEN => SHORT_KEY_LEN,
                 n => n,
             };
-            lens |= 1 << k;
+            lens[usize::from(body[0] >= 0xE0)] |= 1 << k;
             let key = key(head_at(body, 0), k);
             set_bit(&mut filter, hash(key));
             keyed.push((key, Lit::new(&bytes[..start], body, id)));
@@ -77,7 +78,7 @@ impl CharIndex {
                 let at = base + starts.trailing_zeros() as usize / 8;
                 starts &= starts - 1;
                 let head = head_at(text, at);
-                let mut lens = self.lens;
+                let mut lens = self.lens[usize::from(text[at] >= 0xE0)];
                 while lens != 0 {
                     let k = lens.trailing_zeros() as usize;
                     lens &= lens - 1;
