@@ -138,6 +138,21 @@ pub struct Message {
     pub flags: Vec<&'static str>,
 }
 
+/// The identity a message's counterpart would be stored under: an e-mail address, an E.164
+/// number, or a WhatsApp user id.
+pub fn counterpart_identity(m: &Message) -> Option<(&'static str, String)> {
+    let c = m.counterpart.as_deref()?;
+    if m.channel == Channel::Email || c.contains('@') {
+        return crate::address::normalize_email(c)
+            .ok()
+            .map(|e| ("email", e));
+    }
+    if c.starts_with('+') {
+        return Some(("phone", c.to_string()));
+    }
+    (m.channel == Channel::Whatsapp).then(|| ("wa_user", c.to_string()))
+}
+
 /// The longest identifier stored as it is (a Message-ID, a chat id, a source key): longer
 /// ones are stored as a stable hash key, so no input can exceed an index's row limit
 /// (PostgreSQL's btree takes about 2,700 bytes) and a re-import finds the same key.

@@ -85,7 +85,7 @@ async fn group_committer(app: App, mut rx: tokio::sync::mpsc::Receiver<Pending>)
         let rules = app.rules.current();
         // An input the database refuses is stored as a failure and fails only its own
         // delivery; the others are committed and answered 200.
-        let result = crate::store::messages::commit(&app.db, &batch, &rules, &app.config).await;
+        let result = crate::pipeline::commit(&app.db, &batch, &rules, &app.config).await;
         for ((_, reply), keys) in group.into_iter().zip(keys) {
             let answer = match &result {
                 Ok(report) => Ok(keys

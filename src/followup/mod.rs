@@ -2,6 +2,7 @@
 //! board that shows them.
 
 pub mod assign;
+pub mod leads;
 pub use crate::time::calendar;
 pub mod ooo;
 pub mod policy;

@@ -685,7 +685,7 @@ pub async fn sync_folder(
     let committer = async {
         while let Some((prepared, checkpoint, behind)) = prepared_rx.recv().await {
             let started = Instant::now();
-            let r = crate::store::messages::commit_with(
+            let r = crate::pipeline::commit_with(
                 db,
                 &prepared,
                 &ctx.rules,

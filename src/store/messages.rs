@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
-use super::{Context, Db, StoreError, Tx, now_ms};
+use super::{Context, Db, StoreError, Tx};
 use crate::message::{Direction, Message, Prepared};
 use crate::normalize::Class;
 
@@ -203,21 +203,6 @@ async fn store_tags(
     Ok(())
 }
 
-/// Store a batch in one transaction. Idempotent: a sighting already stored is a duplicate;
-/// a message already stored under the same key gets only a new sighting. An input the
-/// database refuses becomes a failure; the others are stored (see [`commit_with`]).
-pub async fn commit(
-    db: &Db,
-    batch: &[Prepared],
-    rules: &crate::rules::RuleSet,
-    config: &crate::config::Config,
-) -> Result<BatchReport, StoreError> {
-    if batch.is_empty() {
-        return Ok(BatchReport::default());
-    }
-    commit_with(db, batch, rules, config, &()).await
-}
-
 /// Work done in a batch's transaction just before its commit (an IMAP source moves its
 /// checkpoint: `mailboxes::Advance`).
 pub trait InTransaction: Send + Sync {
@@ -231,105 +216,30 @@ impl InTransaction for () {
     }
 }
 
-async fn savepoint(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+/// A savepoint step of the one-input-at-a-time fallback of a batch commit.
+#[derive(Debug, Clone, Copy)]
+pub enum Savepoint {
+    Mark,
+    Release,
+    RollBack,
+}
+
+/// Take, release or roll back to the savepoint of one input.
+pub async fn savepoint(tx: &mut Tx, step: Savepoint) -> Result<(), StoreError> {
+    let sql = match step {
+        Savepoint::Mark => "SAVEPOINT kw_one",
+        Savepoint::Release => "RELEASE SAVEPOINT kw_one",
+        Savepoint::RollBack => "ROLLBACK TO SAVEPOINT kw_one",
+    };
+    sqlx::query(sql)
         .execute(&mut **tx)
         .await
         .ctx("mark a savepoint")?;
     Ok(())
 }
 
-/// Store a batch in one transaction and run `hook` in it before the commit (an IMAP source
-/// moves its checkpoint there), so that one bad input never stops the others.
-///
-/// The batch is written as a whole. When the database refuses it for a reason one input can
-/// cause (a value it cannot hold, a constraint, a limit: [`StoreError::is_input_fault`]), the
-/// transaction is rolled back and the batch written again in a new one, one input at a time,
-/// each in its own savepoint. An input the database still refuses is stored as a failure with
-/// the database's reason (and what was prepared of it), and its source key is listed in
-/// [`BatchReport::refused`]; the rest are stored, and the hook's checkpoint moves past it. Any
-/// other error (connection, lock, disk) is returned: the caller retries the whole batch later.
-/// The common case pays nothing for this: no savepoint is taken until a batch fails (SQLite
-/// journals every page a savepoint covers).
-pub async fn commit_with(
-    db: &Db,
-    batch: &[Prepared],
-    rules: &crate::rules::RuleSet,
-    config: &crate::config::Config,
-    hook: &dyn InTransaction,
-) -> Result<BatchReport, StoreError> {
-    let mut tx = db.begin_write().await?;
-    let error = match store_batch(&mut tx, batch, rules, config).await {
-        Ok(report) => {
-            hook.run(&mut tx).await?;
-            tx.commit().await.ctx("commit a batch")?;
-            return Ok(report);
-        }
-        Err(e) if e.is_input_fault() => e,
-        Err(e) => return Err(e),
-    };
-    tx.rollback().await.ctx("roll back a refused batch")?;
-    tracing::warn!(error = %error, inputs = batch.len(),
-        "The database refused a batch; storing it one input at a time.");
-    let mut tx = db.begin_write().await?;
-    let report = store_one_by_one(&mut tx, batch, rules, config).await?;
-    hook.run(&mut tx).await?;
-    tx.commit().await.ctx("commit a batch")?;
-    Ok(report)
-}
-
-/// The fallback of [`commit_with`]: each input in its own savepoint; one the database refuses
-/// becomes a failure.
-async fn store_one_by_one(
-    tx: &mut Tx,
-    batch: &[Prepared],
-    rules: &crate::rules::RuleSet,
-    config: &crate::config::Config,
-) -> Result<BatchReport, StoreError> {
-    let mut report = BatchReport::default();
-    let mut first_refusal = None;
-    for p in batch {
-        savepoint(tx, "SAVEPOINT kw_one").await?;
-        match store_batch(tx, std::slice::from_ref(p), rules, config).await {
-            Ok(r) => {
-                savepoint(tx, "RELEASE SAVEPOINT kw_one").await?;
-                report.add(&r);
-            }
-            Err(e) if e.is_input_fault() => {
-                savepoint(tx, "ROLLBACK TO SAVEPOINT kw_one").await?;
-                savepoint(tx, "RELEASE SAVEPOINT kw_one").await?;
-                let (origin, raw) = match p {
-                    Prepared::Message { origin, message } => (origin, message.to_failure_json()),
-                    Prepared::Failure { origin, raw, .. } => (origin, raw.clone()),
-                };
-                let mut reason = format!("the database refused this input: {}", e.cause());
-                crate::message::truncate_in_place(&mut reason, 1000);
-                tracing::warn!(source = %origin.source_key, %reason, "Input stored as a failure.");
-                if insert_failure(tx, origin, &reason, &raw, now_ms()).await? {
-                    report.failed += 1;
-                } else {
-                    report.duplicates += 1;
-                }
-                report.refused.push(origin.source_key.clone());
-                first_refusal.get_or_insert(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    // Every input of a batch refused is the database's own problem (a schema out of step, a
-    // full disk reported as a constraint), not a poison input: retry the batch later rather
-    // than turn the whole batch into failures.
-    if batch.len() > 1
-        && report.refused.len() == batch.len()
-        && let Some(e) = first_refusal
-    {
-        return Err(e);
-    }
-    Ok(report)
-}
-
 /// Record an input that could not be used; false when its source key is already recorded.
-async fn insert_failure(
+pub async fn insert_failure(
     tx: &mut Tx,
     origin: &crate::message::Origin,
     reason: &str,
@@ -354,16 +264,27 @@ async fn insert_failure(
     Ok(stored.is_some())
 }
 
-/// Store a batch inside a transaction the caller commits (an IMAP source moves its checkpoint
-/// in the same transaction).
-pub async fn store_batch(
+/// What [`write_inputs`] stored of a batch.
+pub struct Written<'a> {
+    pub report: BatchReport,
+    /// The batch's messages, one per key, matched again against what is stored now.
+    pub messages: Vec<Cow<'a, Message>>,
+    /// Keys of the messages inserted now.
+    pub inserted: HashSet<String>,
+    /// Keys of stored messages this batch upgraded: they count from now on.
+    pub upgraded: HashSet<String>,
+}
+
+/// Write a batch's inputs inside a transaction the caller commits: failures, sightings, the
+/// messages new by key, upgrades of stored ones, chat user ids seen with a known phone.
+/// Idempotent: a sighting already stored is a duplicate; a message already stored under the
+/// same key gets only a new sighting.
+pub async fn write_inputs<'a>(
     tx: &mut Tx,
-    batch: &[Prepared],
-    rules: &crate::rules::RuleSet,
-    config: &crate::config::Config,
-) -> Result<BatchReport, StoreError> {
+    batch: &'a [Prepared],
+    now: i64,
+) -> Result<Written<'a>, StoreError> {
     let mut report = BatchReport::default();
-    let now = now_ms();
 
     // Failures.
     for p in batch {
@@ -537,11 +458,27 @@ pub async fn store_batch(
         }
     }
 
-    if config.leads.enabled {
-        report.leads =
-            crate::store::followup::make_leads(tx, &mut candidates, &inserted, config, now).await?;
-    }
+    Ok(Written {
+        report,
+        messages: candidates,
+        inserted,
+        upgraded,
+    })
+}
 
+/// What a written batch's new messages (inserted or upgraded) do to their customers: tags and
+/// their evidence, contact times that only move forward, and a `contact.updated` event for
+/// recent contact. Returns the new messages and the customers whose times moved.
+pub async fn record_contact<'b>(
+    tx: &mut Tx,
+    written: &'b Written<'_>,
+    rules: &crate::rules::RuleSet,
+    config: &crate::config::Config,
+    now: i64,
+) -> Result<Contact<'b>, StoreError> {
+    let (candidates, inserted, upgraded) =
+        (&written.messages, &written.inserted, &written.upgraded);
+    let mut report = BatchReport::default();
     // Contact times of the customers of new messages; tags and their evidence.
     let mut timers: HashMap<&str, Timers> = HashMap::new();
     let mut fresh: Vec<&Message> = Vec::new();
@@ -549,7 +486,7 @@ pub async fn store_batch(
     // batch, not two per hit (a round trip each on PostgreSQL).
     let mut hits: Vec<(&Message, &crate::message::TagHit)> = Vec::new();
     let mut groups: HashMap<(&str, &str), TagGroup> = HashMap::new();
-    for m in &candidates {
+    for m in candidates {
         let m: &Message = m;
         if upgraded.contains(&m.key) {
             report.sightings += 1;
@@ -658,33 +595,19 @@ pub async fn store_batch(
             .await?;
         }
     }
-    if config.followup.group_rollup && !timers.is_empty() {
-        let touched: Vec<&str> = timers.iter().map(|(c, _)| *c).collect();
-        crate::store::followup::recheck_groups(tx, &touched).await?;
-    }
-    crate::store::followup::after_contact(tx, &fresh, config, now).await?;
-    // Metrics by the batch's source: imap, maildir, mbox, or the chat channel (whatsapp, wechat…).
-    let source = batch
-        .first()
-        .map(|p| match p {
-            Prepared::Message {
-                origin, message, ..
-            } if origin.source_key.starts_with("wa:") => message.channel.as_str(),
-            Prepared::Message { origin, .. } | Prepared::Failure { origin, .. } => {
-                origin.source_key.split(':').next().unwrap_or("unknown")
-            }
-        })
-        .unwrap_or("unknown");
-    crate::metrics::messages(source, "ingested", report.ingested);
-    crate::metrics::messages(source, "sighting", report.sightings);
-    crate::metrics::messages(source, "duplicate", report.duplicates);
-    crate::metrics::messages(source, "failed", report.failed);
-    for m in &fresh {
-        for t in &m.tags {
-            crate::metrics::rule_hit(&t.tag);
-        }
-    }
-    Ok(report)
+    Ok(Contact {
+        touched: timers.iter().map(|(c, _)| *c).collect(),
+        fresh,
+        report,
+    })
+}
+
+/// The new messages of a batch, the customers whose contact times moved, and the counts of
+/// [`record_contact`] (ingested, sightings, tags, unmatched, customers touched).
+pub struct Contact<'b> {
+    pub fresh: Vec<&'b Message>,
+    pub touched: Vec<&'b str>,
+    pub report: BatchReport,
 }
 
 /// A stored message as listed by `keepwarm messages`.

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod customers;
 pub mod followup;
+pub mod leads;
 pub mod mailboxes;
 pub mod messages;
 pub mod outbox;

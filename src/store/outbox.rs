@@ -22,6 +22,11 @@ pub fn event_id(now: i64) -> String {
     )
 }
 
+/// A short summary of a customer for event payloads.
+pub fn customer_json(id: &str, name: &str, tier: &str, owner: Option<&str>) -> Value {
+    json!({"id": id, "name": name, "tier": tier, "owner": owner})
+}
+
 /// RFC 3339 (UTC, milliseconds) of a Unix ms time.
 pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

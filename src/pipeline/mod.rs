@@ -1,5 +1,5 @@
 //! The one way in: `prepare` (pure: normalize → classify → match) and `commit` (one transaction
-//! per batch: messages, sightings, failures, customer timers). `ingest` does both for a batch;
+//! per batch: messages, sightings, failures, leads, tags, customer timers; `commit.rs`). `ingest` does both for a batch;
 //! `ingest_stream` overlaps reading, parallel parsing and committing for bulk sources.
 
 use std::sync::Arc;
@@ -15,6 +15,9 @@ use crate::normalize::{self, Class, autoreply};
 use crate::rules::RuleSet;
 use crate::store::messages::BatchReport;
 use crate::store::{Db, StoreError};
+
+pub mod commit;
+pub use commit::{commit, commit_with};
 
 /// What `prepare` needs besides the input: the directory snapshot and limits.
 #[derive(Debug, Clone)]
@@ -423,7 +426,7 @@ pub async fn ingest(
     })
     .await
     .expect("prepare panicked");
-    crate::store::messages::commit(db, &prepared, &ctx.rules, &ctx.config).await
+    commit(db, &prepared, &ctx.rules, &ctx.config).await
 }
 
 /// Totals of a whole ingest run.
@@ -509,7 +512,7 @@ where
     let mut result = Ok(());
     while let Some(prepared) = rx.recv().await {
         let t = Instant::now();
-        let committed = crate::store::messages::commit(db, &prepared, &rules, &config).await;
+        let committed = commit(db, &prepared, &rules, &config).await;
         tracing::debug!(
             messages = prepared.len(),
             ms = t.elapsed().as_millis() as u64,

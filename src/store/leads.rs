@@ -1,0 +1,190 @@
+//! Lead rows: the routing state (position in the round-robin cycle, leads dealt today), a new
+//! lead (its customer, identities, lead record and events) and the messages that join it. What
+//! becomes a lead and who gets it is `followup::leads`.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use sqlx::Row;
+
+use super::outbox::{customer_json, emit, rfc3339};
+use super::{Context, StoreError, Tx, set_setting, setting};
+use crate::message::Message;
+
+/// The stored id of the lead of a counterpart (`kind`: email, phone or wa_user).
+pub fn lead_id(kind: &str, value: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{kind}:{value}").as_bytes());
+    format!("lead-{}", &hex::encode(digest)[..12])
+}
+
+fn excerpt(text: &str) -> String {
+    let t: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match t.char_indices().nth(280) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t,
+    }
+}
+
+/// Where lead routing stands: the number of places dealt so far, and the leads each rep got
+/// since `day_start`.
+pub async fn routing_state(
+    tx: &mut Tx,
+    day_start: i64,
+) -> Result<(u64, HashMap<String, u32>), StoreError> {
+    let position: u64 = setting(tx, "lead_position")
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut today: HashMap<String, u32> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT owner, COUNT(*) FROM lead WHERE created_at >= $1 AND owner IS NOT NULL GROUP BY owner",
+    )
+    .bind(day_start)
+    .fetch_all(&mut **tx)
+    .await
+    .ctx("count today's leads")?
+    {
+        today.insert(r.get(0), r.get::<i64, _>(1) as u32);
+    }
+    Ok((position, today))
+}
+
+/// Store the routing position.
+pub async fn set_position(tx: &mut Tx, position: u64) -> Result<(), StoreError> {
+    set_setting(tx, "lead_position", &position.to_string()).await
+}
+
+/// A lead to store.
+pub struct NewLead<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    /// The counterpart's identity: kind (email, phone, wa_user) and value.
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub owner: Option<&'a str>,
+    /// How the owner was chosen (direct, round-robin, pool).
+    pub how: &'a str,
+    /// The inquiry that made it.
+    pub message: &'a Message,
+}
+
+/// Store a lead: its customer (tier new), the counterpart's identity and, for a new customer,
+/// its company domain, the lead record and the `lead.created` and `lead.assigned` events.
+/// Returns false when the customer already existed (nothing but the identity is written).
+pub async fn create(tx: &mut Tx, lead: &NewLead<'_>, now: i64) -> Result<bool, StoreError> {
+    let m = lead.message;
+    let created = sqlx::query(
+        "INSERT INTO customer (id, name, name_key, tier, owner, created_at, updated_at, check_at,
+                               pool_changed_at, pool_reason)
+         VALUES ($1, $2, $3, 'new', $4, $5, $5, 0, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(lead.id)
+    .bind(lead.name)
+    .bind(crate::directory::import::name_key(lead.name))
+    .bind(lead.owner)
+    .bind(now)
+    .bind(format!("lead ({})", lead.how))
+    .fetch_optional(&mut **tx)
+    .await
+    .ctx("create a lead")?
+    .is_some();
+    sqlx::query(
+        "INSERT INTO identity (kind, value, customer_id) VALUES ($1, $2, $3) ON CONFLICT (kind, value) DO NOTHING",
+    )
+    .bind(lead.kind)
+    .bind(lead.value)
+    .bind(lead.id)
+    .execute(&mut **tx)
+    .await
+    .ctx("store a lead's identity")?;
+    if !created {
+        return Ok(false);
+    }
+    if let Some(domain) = &m.lead_domain {
+        sqlx::query(
+            "INSERT INTO identity (kind, value, customer_id) VALUES ('domain', $1, $2) ON CONFLICT (kind, value) DO NOTHING",
+        )
+        .bind(domain)
+        .bind(lead.id)
+        .execute(&mut **tx)
+        .await
+        .ctx("store a lead's domain")?;
+    }
+    sqlx::query(
+        "INSERT INTO lead (customer_id, message_key, channel, counterpart, owner, how, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(lead.id)
+    .bind(&m.key)
+    .bind(m.channel.as_str())
+    .bind(lead.value)
+    .bind(lead.owner)
+    .bind(lead.how)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .ctx("record a lead")?;
+    let summary = customer_json(lead.id, lead.name, "new", lead.owner);
+    emit(
+        tx,
+        "lead.created",
+        lead.id,
+        json!({
+            "customer": summary,
+            "channel": m.channel.as_str(),
+            "counterpart": lead.value,
+            "message_key": crate::message::display_key(&m.key),
+            "subject": m.subject,
+            "excerpt": excerpt(&m.body),
+            "sent_at": rfc3339(m.sent_at),
+        }),
+        now,
+    )
+    .await?;
+    emit(
+        tx,
+        "lead.assigned",
+        lead.id,
+        json!({"customer": summary, "owner": lead.owner, "how": lead.how}),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Attach the stored messages of a counterpart that matched nobody to its lead, and set the
+/// lead's contact times from them.
+pub async fn attach_stored(
+    tx: &mut Tx,
+    id: &str,
+    kind: &str,
+    counterpart: Option<&str>,
+) -> Result<(), StoreError> {
+    let attached = sqlx::query(
+        "UPDATE message SET customer_id = $1, match_reason = $2
+         WHERE customer_id IS NULL AND group_id IS NULL AND direction <> 'internal' AND counterpart = $3",
+    )
+    .bind(id)
+    .bind(if kind == "email" { "address" } else { "phone" })
+    .bind(counterpart)
+    .execute(&mut **tx)
+    .await
+    .ctx("attach messages to a lead")?;
+    if attached.rows_affected() > 0 {
+        sqlx::query(
+            "UPDATE customer SET
+               last_inbound_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND direction = 'inbound' AND counts_as_contact = $2),
+               last_outbound_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND direction = 'outbound' AND counts_as_contact = $2),
+               last_contact_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND counts_as_contact = $2),
+               check_at = 0
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(1_i64)
+        .execute(&mut **tx)
+        .await
+        .ctx("set a lead's contact times")?;
+    }
+    Ok(())
+}
