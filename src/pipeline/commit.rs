@@ -129,7 +129,13 @@ async fn write_batch(
             crate::followup::leads::make(tx, &mut written.messages, &written.inserted, config, now)
                 .await?;
     }
-    let contact = record_contact(tx, &written, rules, config, now).await?;
+    let step_of = |t: &crate::message::TagHit| -> (i64, String) {
+        rules
+            .rule(&t.tag)
+            .map(|r| (r.ttl_ms, r.next_step(&t.lang).to_string()))
+            .unwrap_or((90 * 86_400_000, String::new()))
+    };
+    let contact = record_contact(tx, &written, &step_of, config, now).await?;
     let mut report = written.report.clone();
     report.add(&contact.report);
     if config.followup.group_rollup && !contact.touched.is_empty() {

@@ -75,6 +75,10 @@ struct TagGroup<'a> {
     latest: (&'a Message, &'a crate::message::TagHit),
 }
 
+/// How long a tag's evidence holds (ms) and the next step it suggests, in the hit's language:
+/// the rules' say, handed in by the caller.
+pub type StepOf<'a> = &'a (dyn Fn(&crate::message::TagHit) -> (i64, String) + Send + Sync);
+
 /// Store the batch's tag hits and fold them into the customers' tags: created as suggestions,
 /// or refreshed (newer evidence replaces older, never the reverse; a dismissed tag comes back
 /// only with evidence newer than the dismissal). A suggestion that became live from recent
@@ -83,7 +87,7 @@ async fn store_tags(
     tx: &mut Tx,
     hits: &[(&Message, &crate::message::TagHit)],
     groups: HashMap<(&str, &str), TagGroup<'_>>,
-    rules: &crate::rules::RuleSet,
+    step_of: StepOf<'_>,
     config: &crate::config::Config,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -113,12 +117,6 @@ async fn store_tags(
     }
     let mut groups: Vec<((&str, &str), TagGroup)> = groups.into_iter().collect();
     groups.sort_by(|a, b| a.0.cmp(&b.0));
-    let step_of = |t: &crate::message::TagHit| -> (i64, String) {
-        rules
-            .rule(&t.tag)
-            .map(|r| (r.ttl_ms, r.next_step(&t.lang).to_string()))
-            .unwrap_or((90 * 86_400_000, String::new()))
-    };
     let mut live: Vec<usize> = Vec::new();
     for (base, chunk) in groups.chunks(ROWS).enumerate() {
         let sql = format!(
@@ -472,7 +470,7 @@ pub async fn write_inputs<'a>(
 pub async fn record_contact<'b>(
     tx: &mut Tx,
     written: &'b Written<'_>,
-    rules: &crate::rules::RuleSet,
+    step_of: StepOf<'_>,
     config: &crate::config::Config,
     now: i64,
 ) -> Result<Contact<'b>, StoreError> {
@@ -535,7 +533,7 @@ pub async fn record_contact<'b>(
             }
         }
     }
-    store_tags(tx, &hits, groups, rules, config, now).await?;
+    store_tags(tx, &hits, groups, step_of, config, now).await?;
 
     // Timestamps only move forward: each column takes the later of its value and the batch's.
     let timers: Vec<(&str, Timers)> = timers.into_iter().collect();
