@@ -1,6 +1,7 @@
-//! The follow-up policy's writes: what a committed batch does to ownership (leads, pool claims,
-//! conflicts, out-of-office pauses), all inside the batch's transaction; the sweep's reads and
-//! writes; the public pool and its history.
+//! The follow-up policy's writes still kept in the store: what a committed batch does to
+//! ownership (pool claims, conflicts, out-of-office pauses) and group roll-up, all inside the
+//! batch's transaction; the sweep's reads and writes; the public pool and its history. (Leads
+//! are decided in `followup::leads` and written by `store::leads`.)
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

@@ -1,4 +1,5 @@
-//! Messages, sightings and failures: the batch commit, customer timers, and listings.
+//! Messages, sightings and failures: the rows a batch commit writes (`write_inputs`, then
+//! `record_contact` for tags and contact times; `pipeline::commit` drives them), and listings.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
