@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use keepwarm::config::{Config, CrmConfig, DatabaseConfig, WebhookConfig};
 use keepwarm::crm::Dispatcher;
+use keepwarm::events::{At, CustomerRef, Due, Event};
 use keepwarm::store::{Db, now_ms, outbox};
 
 fn receiver() -> u16 {
@@ -69,14 +70,21 @@ async fn main() {
     let db = Db::open(&config.database).await.unwrap();
     let now = now_ms();
     let mut tx = db.begin_write().await.unwrap();
-    let events: Vec<(&'static str, String, serde_json::Value)> = (0..n)
+    let events: Vec<Event> = (0..n)
         .map(|i| {
-            let customer = format!("C{:05}", i % 5_000);
-            let data = serde_json::json!({
-                "customer": {"id": customer, "name": "Acme Lighting", "tier": "repeat", "owner": "rep07"},
-                "state": "due", "reason": "contact interval", "due_at": "2026-12-01T00:00:00.000Z",
-            });
-            ("followup.due", customer, data)
+            Event::FollowupDue(Due {
+                customer: CustomerRef {
+                    id: format!("C{:05}", i % 5_000),
+                    name: "Acme Lighting".into(),
+                    tier: "repeat".into(),
+                    owner: Some("rep07".into()),
+                },
+                state: "due".into(),
+                reason: "contact interval".into(),
+                due_at: At(1_764_547_200_000),
+                last_inbound_at: None,
+                last_outbound_at: None,
+            })
         })
         .collect();
     outbox::emit_all(&mut tx, &events, now).await.unwrap();

@@ -11,6 +11,7 @@ pub mod crm;
 pub mod daemon;
 pub mod directory;
 pub mod eval;
+pub mod events;
 pub mod followup;
 pub mod httpd;
 pub mod message;

@@ -6,15 +6,16 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use serde_json::json;
 use tracing::{debug, error, info, warn};
 
 use super::policy::{Assessment, Facts, Policy, State, assess};
 use crate::config::Config;
+use crate::events::{At, Event};
 use crate::store::followup::{GroupContact, TimerRow, Verdict};
 use crate::store::mailboxes::Health;
-use crate::store::outbox::{emit_all, rfc3339, time_or_null};
+use crate::store::outbox::{customer_ref, emit_all};
 use crate::store::{Db, StoreError, followup as fu};
+use crate::time::rfc3339;
 
 const DAY: i64 = 86_400_000;
 /// Customers judged per transaction.
@@ -279,42 +280,37 @@ pub async fn sweep(
                 report.frozen += 1;
             }
             for notice in &j.notices {
-                let (kind, data) = match notice {
+                let event = match notice {
                     Notice::Due => {
                         report.due += 1;
-                        (
-                            "followup.due",
-                            fu::due_event(row, "due", a.tier_reason, a.tier_due_at),
-                        )
+                        Event::FollowupDue(fu::due_event(row, "due", a.tier_reason, a.tier_due_at))
                     }
                     Notice::Overdue => {
                         report.overdue += 1;
-                        (
-                            "followup.overdue",
-                            fu::due_event(row, "overdue", a.tier_reason, a.tier_due_at),
-                        )
+                        Event::FollowupOverdue(fu::due_event(
+                            row,
+                            "overdue",
+                            a.tier_reason,
+                            a.tier_due_at,
+                        ))
                     }
                     Notice::Deadline(why, due) => {
                         report.due += 1;
-                        (
-                            "followup.due",
-                            fu::due_event(row, a.state.as_str(), why, *due),
-                        )
+                        Event::FollowupDue(fu::due_event(row, a.state.as_str(), why, *due))
                     }
                 };
-                events.push((kind, row.id.clone(), data));
+                events.push(event);
             }
             if let Some(reason) = &j.release {
                 report.released += 1;
-                let data = json!({
-                    "customer": {"id": row.id, "name": row.name, "tier": row.tier, "owner": null},
-                    "former_owner": row.owner,
-                    "reason": reason,
-                    "due_at": rfc3339(a.tier_due_at),
-                    "last_inbound_at": time_or_null(row.last_inbound_at),
-                    "last_outbound_at": time_or_null(row.last_outbound_at),
+                events.push(Event::CustomerReleased {
+                    customer: customer_ref(&row.id, &row.name, &row.tier, None),
+                    former_owner: row.owner.clone(),
+                    reason: reason.clone(),
+                    due_at: At(a.tier_due_at),
+                    last_inbound_at: row.last_inbound_at.map(At),
+                    last_outbound_at: row.last_outbound_at.map(At),
                 });
-                events.push(("customer.released", row.id.clone(), data));
                 releases.push((row.id.clone(), row.owner.clone(), reason.clone()));
             }
             // A customer picked by its passed boundary is always written (its next boundary

@@ -6,13 +6,13 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::outbox::{customer_json, emit, rfc3339, time_or_null};
+use super::outbox::{customer_ref, emit};
 use super::{Context, Db, StoreError, Tx, set_setting, setting};
 use crate::config::Config;
 use crate::directory::identity::MatchReason;
+use crate::events::{At, CustomerRef, Due, Event};
 use crate::message::{Direction, Message, counterpart_identity};
 
 /// Attach messages the matching snapshot could not place to a customer the database knows by
@@ -138,11 +138,11 @@ pub async fn after_contact(
         let owner: Option<String> = row.get(2);
         let conflict_rep: Option<String> = row.get(3);
         let conflict_at: Option<i64> = row.get(4);
-        let summary = customer_json(customer, &name, &tier, owner.as_deref());
+        let summary = customer_ref(customer, &name, &tier, owner.as_deref());
         // (owner named in the conflict, why) when this contact is a conflict.
-        let conflict: Option<(Value, String)> = match owner.as_deref() {
+        let conflict: Option<(Option<String>, String)> = match owner.as_deref() {
             Some(o) if o == rep => None,
-            Some(o) => Some((json!(o), "contacted by another rep".into())),
+            Some(o) => Some((Some(o.to_string()), "contacted by another rep".into())),
             None if policy.claim_on_contact => {
                 let used = match claims_today.get(rep) {
                     Some(n) => *n,
@@ -171,23 +171,19 @@ pub async fn after_contact(
                     .await
                     .ctx("claim a customer")?;
                     history(tx, customer, "claimed", Some(rep), &reason, now).await?;
-                    emit(
-                        tx,
-                        "customer.claimed",
-                        customer,
-                        json!({
-                            "customer": customer_json(customer, &name, &tier, Some(rep)),
-                            "owner": rep, "reason": reason, "message_key": crate::message::display_key(&m.key),
-                            "sent_at": rfc3339(m.sent_at),
-                        }),
-                        now,
-                    )
-                    .await?;
+                    let event = Event::CustomerClaimed {
+                        customer: customer_ref(customer, &name, &tier, Some(rep)),
+                        owner: rep.to_string(),
+                        reason,
+                        message_key: crate::message::display_key(&m.key).to_string(),
+                        sent_at: At(m.sent_at),
+                    };
+                    emit(tx, &event, now).await?;
                     None
                 } else {
                     claims_today.insert(rep.to_string(), used);
                     let why = format!("claim limit reached ({} per day)", policy.claim_daily_limit);
-                    Some((Value::Null, why))
+                    Some((None, why))
                 }
             }
             None => None,
@@ -205,11 +201,16 @@ pub async fn after_contact(
             .await
             .ctx("flag a conflict")?;
         if conflict_rep.as_deref() != Some(rep) || conflict_at.is_none_or(|at| at < recent) {
-            let data = json!({
-                "customer": summary, "owner": named_owner, "other_rep": rep, "reason": reason,
-                "message_key": crate::message::display_key(&m.key), "channel": m.channel.as_str(), "sent_at": rfc3339(m.sent_at),
-            });
-            emit(tx, "customer.conflict", customer, data, now).await?;
+            let event = Event::CustomerConflict {
+                customer: summary,
+                owner: named_owner,
+                other_rep: rep.to_string(),
+                reason,
+                message_key: crate::message::display_key(&m.key).to_string(),
+                channel: m.channel.as_str().to_string(),
+                sent_at: At(m.sent_at),
+            };
+            emit(tx, &event, now).await?;
         }
     }
     Ok(())
@@ -564,29 +565,29 @@ pub async fn pool_history(
 /// Group contact times as a map for the judgement, empty unless roll-up is on.
 pub type GroupContact = HashMap<String, (Option<i64>, Option<i64>)>;
 
-/// `{"id", "name", "tier", "owner"}` of a customer for an event, inside a transaction.
-pub async fn customer_summary(tx: &mut Tx, id: &str) -> Result<Value, StoreError> {
+/// A customer as an event names it, inside a transaction.
+pub async fn customer_summary(tx: &mut Tx, id: &str) -> Result<CustomerRef, StoreError> {
     let row = sqlx::query("SELECT name, tier, owner FROM customer WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
         .await
         .ctx("read a customer for an event")?;
     Ok(match row {
-        Some(r) => customer_json(id, r.get(0), r.get(1), r.get(2)),
-        None => json!({"id": id, "name": "", "tier": "", "owner": null}),
+        Some(r) => customer_ref(id, r.get(0), r.get(1), r.get(2)),
+        None => customer_ref(id, "", "", None),
     })
 }
 
-/// Payload helper for due/overdue events.
-pub fn due_event(row: &TimerRow, state: &str, reason: &str, due_at: i64) -> Value {
-    json!({
-        "customer": customer_json(&row.id, &row.name, &row.tier, row.owner.as_deref()),
-        "state": state,
-        "reason": reason,
-        "due_at": rfc3339(due_at),
-        "last_inbound_at": time_or_null(row.last_inbound_at),
-        "last_outbound_at": time_or_null(row.last_outbound_at),
-    })
+/// What a due or overdue event says of a customer.
+pub fn due_event(row: &TimerRow, state: &str, reason: &str, due_at: i64) -> Due {
+    Due {
+        customer: customer_ref(&row.id, &row.name, &row.tier, row.owner.as_deref()),
+        state: state.to_string(),
+        reason: reason.to_string(),
+        due_at: At(due_at),
+        last_inbound_at: row.last_inbound_at.map(At),
+        last_outbound_at: row.last_outbound_at.map(At),
+    }
 }
 
 /// A lead, newest first.

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use serde_json::json;
 use sqlx::Row;
 
-use super::outbox::{customer_json, emit, rfc3339};
+use super::outbox::{customer_ref, emit};
 use super::{Context, StoreError, Tx, set_setting, setting};
+use crate::events::{At, Event};
 use crate::message::Message;
 
 /// The stored id of the lead of a counterpart (`kind`: email, phone or wa_user).
@@ -125,28 +125,28 @@ pub async fn create(tx: &mut Tx, lead: &NewLead<'_>, now: i64) -> Result<bool, S
     .execute(&mut **tx)
     .await
     .ctx("record a lead")?;
-    let summary = customer_json(lead.id, lead.name, "new", lead.owner);
+    let customer = customer_ref(lead.id, lead.name, "new", lead.owner);
     emit(
         tx,
-        "lead.created",
-        lead.id,
-        json!({
-            "customer": summary,
-            "channel": m.channel.as_str(),
-            "counterpart": lead.value,
-            "message_key": crate::message::display_key(&m.key),
-            "subject": m.subject,
-            "excerpt": excerpt(&m.body),
-            "sent_at": rfc3339(m.sent_at),
-        }),
+        &Event::LeadCreated {
+            customer: customer.clone(),
+            channel: m.channel.as_str().to_string(),
+            counterpart: lead.value.to_string(),
+            message_key: crate::message::display_key(&m.key).to_string(),
+            subject: m.subject.clone(),
+            excerpt: excerpt(&m.body),
+            sent_at: At(m.sent_at),
+        },
         now,
     )
     .await?;
     emit(
         tx,
-        "lead.assigned",
-        lead.id,
-        json!({"customer": summary, "owner": lead.owner, "how": lead.how}),
+        &Event::LeadAssigned {
+            customer,
+            owner: lead.owner.map(str::to_string),
+            how: lead.how.to_string(),
+        },
         now,
     )
     .await?;

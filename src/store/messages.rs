@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::Row;
 
 use super::{Context, Db, StoreError, Tx};
+use crate::events::{At, Event};
 use crate::message::{Direction, Message, Prepared};
 use crate::normalize::Class;
 
@@ -186,18 +187,17 @@ async fn store_tags(
         }
         let (_, step) = step_of(t);
         let summary = crate::store::followup::customer_summary(tx, customer).await?;
-        crate::store::outbox::emit(
-            tx,
-            "tag.suggested",
-            customer,
-            serde_json::json!({
-                "customer": summary, "tag": tag, "rule": t.rule, "evidence": t.evidence,
-                "message_key": crate::message::display_key(&m.key), "next_step": step, "lang": t.lang,
-                "sent_at": crate::store::outbox::rfc3339(m.sent_at),
-            }),
-            now,
-        )
-        .await?;
+        let event = Event::TagSuggested {
+            customer: summary,
+            tag: tag.to_string(),
+            rule: t.rule.clone(),
+            evidence: t.evidence.clone(),
+            message_key: crate::message::display_key(&m.key).to_string(),
+            next_step: step,
+            lang: t.lang.clone(),
+            sent_at: At(m.sent_at),
+        };
+        crate::store::outbox::emit(tx, &event, now).await?;
     }
     Ok(())
 }
@@ -576,22 +576,17 @@ pub async fn record_contact<'b>(
             else {
                 continue;
             };
-            let owner: Option<String> = r.get(3);
-            crate::store::outbox::emit(
-                tx,
-                "contact.updated",
-                id,
-                serde_json::json!({
-                    "customer": {"id": id, "name": r.get::<&str, _>(1), "tier": r.get::<&str, _>(2), "owner": owner},
-                    "last_inbound_at": crate::store::outbox::time_or_null(r.get(4)),
-                    "last_outbound_at": crate::store::outbox::time_or_null(r.get(5)),
-                    "direction": m.direction.as_str(), "channel": m.channel.as_str(),
-                    "message_key": crate::message::display_key(&m.key), "rep": m.rep,
-                    "sent_at": crate::store::outbox::rfc3339(m.sent_at),
-                }),
-                now,
-            )
-            .await?;
+            let event = Event::ContactUpdated {
+                customer: crate::store::outbox::customer_ref(id, r.get(1), r.get(2), r.get(3)),
+                last_inbound_at: r.get::<Option<i64>, _>(4).map(At),
+                last_outbound_at: r.get::<Option<i64>, _>(5).map(At),
+                direction: m.direction.as_str().to_string(),
+                channel: m.channel.as_str().to_string(),
+                message_key: crate::message::display_key(&m.key).to_string(),
+                rep: m.rep.clone(),
+                sent_at: At(m.sent_at),
+            };
+            crate::store::outbox::emit(tx, &event, now).await?;
         }
     }
     Ok(Contact {

@@ -1,10 +1,11 @@
 //! The outbox: every event for the CRM is written here in the transaction of the change that
 //! caused it, so an event exists exactly when its change was committed.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Row;
 
 use super::{Context, Db, StoreError, Tx};
+use crate::events::{CustomerRef, Event};
 
 /// A new event id: time-ordered (48 bits of milliseconds) and random, formatted as a UUID
 /// (version 7 layout), unique across instances.
@@ -22,58 +23,45 @@ pub fn event_id(now: i64) -> String {
     )
 }
 
-/// A short summary of a customer for event payloads.
-pub fn customer_json(id: &str, name: &str, tier: &str, owner: Option<&str>) -> Value {
-    json!({"id": id, "name": name, "tier": tier, "owner": owner})
+/// A customer as events name it.
+pub fn customer_ref(id: &str, name: &str, tier: &str, owner: Option<&str>) -> CustomerRef {
+    CustomerRef {
+        id: id.to_string(),
+        name: name.to_string(),
+        tier: tier.to_string(),
+        owner: owner.map(str::to_string),
+    }
 }
 
-/// RFC 3339 (UTC, milliseconds) of a Unix ms time.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
+pub use crate::time::rfc3339;
 
 /// `rfc3339` of an optional time (null when absent).
 pub fn time_or_null(ms: Option<i64>) -> Value {
     ms.map(|m| Value::String(rfc3339(m))).unwrap_or(Value::Null)
 }
 
-/// Write one event about a customer (see `emit_all`).
-pub async fn emit(
-    tx: &mut Tx,
-    kind: &'static str,
-    customer: &str,
-    data: Value,
-    now: i64,
-) -> Result<(), StoreError> {
-    emit_all(tx, &[(kind, customer.to_string(), data)], now).await
+/// Write one event (see `emit_all`).
+pub async fn emit(tx: &mut Tx, event: &Event, now: i64) -> Result<(), StoreError> {
+    emit_all(tx, std::slice::from_ref(event), now).await
 }
 
-/// Write events `(kind, customer, data)`, each as `{"id", "type", "created_at",
-/// "customer_id", "data"}`, a few statements per thousand.
-pub async fn emit_all(
-    tx: &mut Tx,
-    events: &[(&'static str, String, Value)],
-    now: i64,
-) -> Result<(), StoreError> {
+/// Write events, each as `{"id", "type", "created_at", "customer_id", "data"}`
+/// ([`Event::envelope`]), a few statements per thousand.
+pub async fn emit_all(tx: &mut Tx, events: &[Event], now: i64) -> Result<(), StoreError> {
     const ROWS: usize = 200;
-    let created = rfc3339(now);
     for chunk in events.chunks(ROWS) {
         let sql = format!(
             "INSERT INTO outbox (event_id, kind, customer_id, payload, created_at) VALUES {}",
             super::Backend::of(tx).placeholders(chunk.len(), 5)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (kind, customer, data) in chunk {
+        for event in chunk {
             let id = event_id(now);
-            let payload = json!({
-                "id": id, "type": kind, "created_at": created, "customer_id": customer, "data": data,
-            });
+            let payload = event.envelope(&id, now);
             q = q
                 .bind(id)
-                .bind(*kind)
-                .bind(customer)
+                .bind(event.kind())
+                .bind(event.customer().id.clone())
                 .bind(payload.to_string())
                 .bind(now);
         }

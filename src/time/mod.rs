@@ -19,3 +19,10 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
     };
     Some(n * ms)
 }
+
+/// RFC 3339 (UTC, milliseconds) of a Unix ms time.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
