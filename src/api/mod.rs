@@ -4,7 +4,10 @@
 //! A delivery is answered 200 only after its messages are committed; Meta retries anything
 //! else, and every message is idempotent on its id, so nothing is lost or stored twice.
 
+mod error;
 pub mod rest;
+
+pub use error::ApiError;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -669,7 +672,7 @@ async fn store_events(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> R
     }
     let ctx = match s.context().await {
         Ok(c) => c,
-        Err(e) => return unavailable(&e),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let batch = whatsapp::inbound_of(events, crate::store::now_ms());
     // Small bodies are prepared right here; a large one on the blocking pool.
@@ -741,15 +744,6 @@ async fn store_events(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> R
     }
 }
 
-/// A database problem, logged with the request's id and answered without its text.
-pub(crate) fn unavailable(e: &crate::store::StoreError) -> Response {
-    warn!(error = %e, "Database unavailable.");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "the database is unavailable; retry later",
-    )
-}
 
 /// One message from another chat bridge (WeChat Work, Telegram, LINE, ...). Fields not listed
 /// here are ignored (and kept in the raw event only as far as listed).

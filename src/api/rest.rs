@@ -15,7 +15,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiState, error};
+use super::{ApiError, ApiState, error};
 use crate::followup::policy::{Assessment, State as FuState};
 use crate::followup::sweep::Judge;
 use crate::store::followup::TimerRow;
@@ -112,29 +112,11 @@ impl Caller {
     }
 }
 
-/// An error answer, small enough to pass around (`Response` is large).
-struct ApiError(StatusCode, &'static str, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        error(self.0, self.1, self.2)
-    }
-}
-
-/// The database failed: logged (with the request id of the span), answered without its text.
-fn db_error(e: store::StoreError) -> Response {
-    super::unavailable(&e)
-}
-
-fn not_found(what: &str) -> Response {
-    error(StatusCode::NOT_FOUND, "not-found", format!("no {what}"))
-}
-
 /// Query parameters; a malformed query is a JSON `bad-query` error like every other.
 struct Q(Page);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Q {
-    type Rejection = Response;
+    type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
@@ -146,7 +128,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Q {
                 p.cursor = p.cursor.filter(|c| !c.is_empty());
                 Ok(Q(p))
             }
-            Err(e) => Err(error(StatusCode::BAD_REQUEST, "bad-query", e.body_text())),
+            Err(e) => Err(ApiError::bad_request("bad-query", e.body_text())),
         }
     }
 }
@@ -165,10 +147,9 @@ impl Page {
         match self.limit {
             None => Ok(100),
             Some(n) if (1..=1000).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError(
-                StatusCode::BAD_REQUEST,
+            Some(_) => Err(ApiError::bad_request(
                 "bad-limit",
-                "limit must be between 1 and 1000".into(),
+                "limit must be between 1 and 1000",
             )),
         }
     }
@@ -177,10 +158,9 @@ impl Page {
         match &self.state {
             None => Ok(None),
             Some(s) => FuState::parse(s).map(Some).ok_or_else(|| {
-                ApiError(
-                    StatusCode::BAD_REQUEST,
+                ApiError::bad_request(
                     "bad-state",
-                    "state must be ok, due-soon, due, overdue or released".into(),
+                    "state must be ok, due-soon, due, overdue or released",
                 )
             }),
         }
@@ -224,34 +204,18 @@ fn customer_json(c: &TimerRow, a: &Assessment, tags: Vec<Value>, now: i64) -> Va
     })
 }
 
-async fn judge(s: &ApiState) -> Result<Judge, Response> {
-    Judge::load(&s.app.db, &s.app.config.followup)
-        .await
-        .map_err(db_error)
+async fn judge(s: &ApiState) -> Result<Judge, ApiError> {
+    Ok(Judge::load(&s.app.db, &s.app.config.followup).await?)
 }
 
 /// `GET /api/v1/customers?cursor&limit&owner&state`
-async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
-    let (limit, state) = match (p.limit(), p.state()) {
-        (Ok(l), Ok(st)) => (l, st),
-        (Err(e), _) | (_, Err(e)) => return e.into_response(),
-    };
+async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, ApiError> {
+    let (limit, state) = (p.limit()?, p.state()?);
     let db = &s.app.db;
     let now = now_ms();
-    let judge = match judge(&s).await {
-        Ok(j) => j,
-        Err(e) => return e,
-    };
-    let rows = match store::followup::page_by_id(
-        db.pool(),
-        p.cursor.as_deref().unwrap_or(""),
-        limit,
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => return db_error(e),
-    };
+    let judge = judge(&s).await?;
+    let rows =
+        store::followup::page_by_id(db.pool(), p.cursor.as_deref().unwrap_or(""), limit).await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id.clone()))
         .flatten();
@@ -267,34 +231,30 @@ async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
         if state.is_some_and(|st| st != a.state) {
             continue;
         }
-        let tags = match store::customers::customer_tags(db, &c.id, now).await {
-            Ok(t) => t.iter().map(tag_json).collect(),
-            Err(e) => return db_error(e),
-        };
+        let tags = store::customers::customer_tags(db, &c.id, now)
+            .await?
+            .iter()
+            .map(tag_json)
+            .collect();
         items.push(customer_json(c, &a, tags, now));
     }
-    axum::Json(json!({"items": items, "next_cursor": next})).into_response()
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
 /// `GET /api/v1/customers/{id}`
-async fn customer(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+async fn customer(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let db = &s.app.db;
     let now = now_ms();
-    let Some(c) = (match store::followup::timer(db, &id).await {
-        Ok(c) => c,
-        Err(e) => return db_error(e),
-    }) else {
-        return not_found("such customer");
+    let Some(c) = store::followup::timer(db, &id).await? else {
+        return Err(ApiError::not_found("such customer"));
     };
-    let a = match judge(&s).await {
-        Ok(j) => j.assess(&c, now),
-        Err(e) => return e,
-    };
-    let detail = match store::customers::get_customer(db, &id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found("such customer"),
-        Err(e) => return db_error(e),
-    };
+    let a = judge(&s).await?.assess(&c, now);
+    let detail = store::customers::get_customer(db, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("such customer"))?;
     let tags: Vec<Value> = detail.tags.iter().map(tag_json).collect();
     let mut v = customer_json(&c, &a, tags, now);
     v["emails"] = json!(detail.emails);
@@ -304,15 +264,16 @@ async fn customer(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Res
         "inbound": detail.messages_inbound, "outbound": detail.messages_outbound,
         "not_contact": detail.messages_not_contact,
     });
-    axum::Json(v).into_response()
+    Ok(axum::Json(v).into_response())
 }
 
 /// `GET /api/v1/customers/{id}/messages?cursor&limit`
-async fn messages(State(s): State<Arc<ApiState>>, Path(id): Path<String>, Q(p): Q) -> Response {
-    let limit = match p.limit() {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
-    };
+async fn messages(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    Q(p): Q,
+) -> Result<Response, ApiError> {
+    let limit = p.limit()?;
     // The cursor is "<sent_at>:<id>" of the last message of the previous page.
     let after: (i64, i64) = match p.cursor.as_deref() {
         None => (i64::MIN, 0),
@@ -321,19 +282,20 @@ async fn messages(State(s): State<Arc<ApiState>>, Path(id): Path<String>, Q(p): 
             .and_then(|(t, id)| Some((t.parse().ok()?, id.parse().ok()?)))
         {
             Some(a) => a,
-            None => return error(StatusCode::BAD_REQUEST, "bad-cursor", "unknown cursor"),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-cursor",
+                    "unknown cursor",
+                ));
+            }
         },
     };
     let db = &s.app.db;
-    match store::followup::timer(db, &id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return not_found("such customer"),
-        Err(e) => return db_error(e),
+    if store::followup::timer(db, &id).await?.is_none() {
+        return Err(ApiError::not_found("such customer"));
     }
-    let rows = match store::messages::by_customer(db, &id, after, limit).await {
-        Ok(r) => r,
-        Err(e) => return db_error(e),
-    };
+    let rows = store::messages::by_customer(db, &id, after, limit).await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|m| format!("{}:{}", m.sent_at, m.id)))
         .flatten();
@@ -348,15 +310,12 @@ async fn messages(State(s): State<Arc<ApiState>>, Path(id): Path<String>, Q(p): 
             })
         })
         .collect();
-    axum::Json(json!({"items": items, "next_cursor": next})).into_response()
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
 /// `GET /api/v1/followups?owner&state&due_before&cursor&limit`: most urgent first.
-async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
-    let (limit, state) = match (p.limit(), p.state()) {
-        (Ok(l), Ok(st)) => (l, st),
-        (Err(e), _) | (_, Err(e)) => return e.into_response(),
-    };
+async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, ApiError> {
+    let (limit, state) = (p.limit()?, p.state()?);
     let due_before = match p
         .due_before
         .as_deref()
@@ -365,11 +324,11 @@ async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
         None => None,
         Some(Ok(t)) => Some(t.timestamp_millis()),
         Some(Err(_)) => {
-            return error(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "bad-time",
                 "due_before must be an RFC 3339 time",
-            );
+            ));
         }
     };
     // The cursor is the position after which the page starts: "<next_due_at>:<id>".
@@ -380,19 +339,19 @@ async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
             .and_then(|(t, id)| Some((t.parse().ok()?, id)))
         {
             Some((t, id)) => Some((t, id.to_string())),
-            None => return error(StatusCode::BAD_REQUEST, "bad-cursor", "unknown cursor"),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-cursor",
+                    "unknown cursor",
+                ));
+            }
         },
     };
     let db = &s.app.db;
     let now = now_ms();
-    let judge = match judge(&s).await {
-        Ok(j) => j,
-        Err(e) => return e,
-    };
-    let rows = match store::followup::all_timers(db).await {
-        Ok(r) => r,
-        Err(e) => return db_error(e),
-    };
+    let judge = judge(&s).await?;
+    let rows = store::followup::all_timers(db).await?;
     let mut board: Vec<(TimerRow, Assessment)> = rows
         .into_iter()
         .filter(|c| p.owner.as_ref().is_none_or(|o| c.owner.as_ref() == Some(o)))
@@ -420,7 +379,7 @@ async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
         .iter()
         .map(|(c, a)| customer_json(c, a, Vec::new(), now))
         .collect();
-    axum::Json(json!({"items": items, "next_cursor": next})).into_response()
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
 /// A keyset cursor `<unix ms>:<text>` (the sort keys of a page's last item).
@@ -429,97 +388,69 @@ fn keyset_cursor(cursor: Option<&str>) -> Result<Option<(i64, &str)>, ApiError> 
         return Ok(None);
     };
     let (at, rest) = c.split_once(':').unwrap_or((c, ""));
-    at.parse::<i64>().map(|at| Some((at, rest))).map_err(|_| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            "bad-cursor",
-            "unknown cursor".into(),
-        )
-    })
+    at.parse::<i64>()
+        .map(|at| Some((at, rest)))
+        .map_err(|_| ApiError::bad_request("bad-cursor", "unknown cursor"))
 }
 
 /// `GET /api/v1/unknown?cursor&limit`: senders that matched no customer, the most recent
 /// first.
-async fn unknown(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
-    let limit = match p.limit() {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
-    };
-    let after = match keyset_cursor(p.cursor.as_deref()) {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    match store::messages::unknown_senders(&s.app.db, after, limit).await {
-        Ok(rows) => {
-            let next = (rows.len() as i64 == limit)
-                .then(|| {
-                    rows.last()
-                        .map(|u| format!("{}:{}", u.last_seen, u.address))
-                })
-                .flatten();
-            let items: Vec<Value> = rows
-                .iter()
-                .map(|u| {
-                    json!({"address": u.address, "messages": u.messages,
-                           "first_seen": rfc3339(u.first_seen), "last_seen": rfc3339(u.last_seen)})
-                })
-                .collect();
-            axum::Json(json!({"items": items, "next_cursor": next})).into_response()
-        }
-        Err(e) => db_error(e),
-    }
+async fn unknown(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, ApiError> {
+    let limit = p.limit()?;
+    let after = keyset_cursor(p.cursor.as_deref())?;
+    let rows = store::messages::unknown_senders(&s.app.db, after, limit).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| {
+            rows.last()
+                .map(|u| format!("{}:{}", u.last_seen, u.address))
+        })
+        .flatten();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|u| {
+            json!({"address": u.address, "messages": u.messages,
+                   "first_seen": rfc3339(u.first_seen), "last_seen": rfc3339(u.last_seen)})
+        })
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
 /// `GET /api/v1/leads?cursor&limit`: newest first.
-async fn leads(State(s): State<Arc<ApiState>>, Q(p): Q) -> Response {
-    let limit = match p.limit() {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
-    };
-    let before = match keyset_cursor(p.cursor.as_deref()) {
-        Ok(b) => b.unwrap_or((i64::MAX, "")),
-        Err(e) => return e.into_response(),
-    };
-    match store::followup::leads(&s.app.db, before, limit).await {
-        Ok(rows) => {
-            let next = (rows.len() as i64 == limit)
-                .then(|| {
-                    rows.last()
-                        .map(|l| format!("{}:{}", l.created_at, l.customer_id))
-                })
-                .flatten();
-            let items: Vec<Value> = rows
-                .iter()
-                .map(|l| {
-                    json!({"customer_id": l.customer_id, "channel": l.channel,
-                           "counterpart": l.counterpart, "owner": l.owner, "how": l.how,
-                           "message_key": l.message_key, "created_at": rfc3339(l.created_at)})
-                })
-                .collect();
-            axum::Json(json!({"items": items, "next_cursor": next})).into_response()
-        }
-        Err(e) => db_error(e),
-    }
+async fn leads(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, ApiError> {
+    let limit = p.limit()?;
+    let before = keyset_cursor(p.cursor.as_deref())?.unwrap_or((i64::MAX, ""));
+    let rows = store::followup::leads(&s.app.db, before, limit).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| {
+            rows.last()
+                .map(|l| format!("{}:{}", l.created_at, l.customer_id))
+        })
+        .flatten();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|l| {
+            json!({"customer_id": l.customer_id, "channel": l.channel,
+                   "counterpart": l.counterpart, "owner": l.owner, "how": l.how,
+                   "message_key": l.message_key, "created_at": rfc3339(l.created_at)})
+        })
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
 /// `GET /api/v1/mailboxes`: each IMAP folder's health.
-async fn mailboxes(State(s): State<Arc<ApiState>>) -> Response {
-    match store::mailboxes::health(&s.app.db).await {
-        Ok(rows) => {
-            let items: Vec<Value> = rows
-                .iter()
-                .map(|h| {
-                    json!({"account": h.account, "folder": h.folder, "rep": h.rep,
-                           "mode": h.mode, "backfilling": h.backfilling,
-                           "last_sync_at": time_or_null(h.last_sync_at),
-                           "last_error": h.last_error, "last_error_at": time_or_null(h.last_error_at),
-                           "failures": h.failures, "behind": h.behind})
-                })
-                .collect();
-            axum::Json(json!({"items": items, "next_cursor": null})).into_response()
-        }
-        Err(e) => db_error(e),
-    }
+async fn mailboxes(State(s): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let rows = store::mailboxes::health(&s.app.db).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|h| {
+            json!({"account": h.account, "folder": h.folder, "rep": h.rep,
+                   "mode": h.mode, "backfilling": h.backfilling,
+                   "last_sync_at": time_or_null(h.last_sync_at),
+                   "last_error": h.last_error, "last_error_at": time_or_null(h.last_error_at),
+                   "failures": h.failures, "behind": h.behind})
+        })
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
 }
 
 /// A customer as the CRM sends it (`PUT /api/v1/customers/{id}`).
@@ -548,17 +479,23 @@ async fn upsert(
     Path(id): Path<String>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
+) -> Result<Response, ApiError> {
     if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
-        return error(
+        return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-customer",
             "a customer id is 1 to 128 characters without control characters",
-        );
+        ));
     }
     let c: CustomerIn = match serde_json::from_slice(&body) {
         Ok(c) => c,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed-body", e.to_string()),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+                e.to_string(),
+            ));
+        }
     };
     let mut w = csv::Writer::from_writer(Vec::new());
     let list = |v: &[String]| v.join(";");
@@ -581,11 +518,11 @@ async fn upsert(
         .ok()
         .and_then(|_| w.into_inner().ok());
     let Some(text) = text else {
-        return error(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed-body",
             "cannot encode the customer",
-        );
+        ));
     };
     import(&s, &text, true, &caller.actor("api-upsert")).await
 }
@@ -595,19 +532,25 @@ async fn import_csv(
     State(s): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> Response {
+) -> Result<Response, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return error(StatusCode::BAD_REQUEST, "empty-body", "the CSV is empty");
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty-body",
+            "the CSV is empty",
+        ));
     }
     import(&s, &body, false, &caller.actor("api-import")).await
 }
 
 /// `GET /api/v1/customers/{id}/export`: everything stored about the customer.
-async fn export(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
-    match store::privacy::export(&s.app.db, &id).await {
-        Ok(Some(doc)) => axum::Json(doc).into_response(),
-        Ok(None) => not_found("customer with this id"),
-        Err(e) => db_error(e),
+async fn export(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    match store::privacy::export(&s.app.db, &id).await? {
+        Some(doc) => Ok(axum::Json(doc).into_response()),
+        None => Err(ApiError::not_found("customer with this id")),
     }
 }
 
@@ -617,38 +560,32 @@ async fn erase(
     State(s): State<Arc<ApiState>>,
     Path(id): Path<String>,
     Extension(caller): Extension<Caller>,
-) -> Response {
+) -> Result<Response, ApiError> {
     if caller.reason.is_none() {
-        return error(
+        return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "reason-required",
             "say why in the X-Keepwarm-Reason header",
-        );
+        ));
     }
-    match store::privacy::erase(&s.app.db, &id, &caller.actor("api-erase")).await {
-        Ok(Some(erased)) => axum::Json(json!({"erased": erased})).into_response(),
-        Ok(None) => not_found("customer with this id"),
-        Err(e) => db_error(e),
+    match store::privacy::erase(&s.app.db, &id, &caller.actor("api-erase")).await? {
+        Some(erased) => Ok(axum::Json(json!({"erased": erased})).into_response()),
+        None => Err(ApiError::not_found("customer with this id")),
     }
 }
 
 /// `GET /api/v1/customers/{id}/history`: changes of owner and tier by people (who, when,
 /// why) and the policy's releases and claims, newest first.
-async fn history(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+async fn history(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let db = &s.app.db;
-    match store::customers::get_customer(db, &id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return not_found("customer with this id"),
-        Err(e) => return db_error(e),
+    if store::customers::get_customer(db, &id).await?.is_none() {
+        return Err(ApiError::not_found("customer with this id"));
     }
-    let changes = match store::privacy::changes(db, &id).await {
-        Ok(c) => c,
-        Err(e) => return db_error(e),
-    };
-    let policy = match store::followup::pool_history(db, Some(&id), 1000).await {
-        Ok(p) => p,
-        Err(e) => return db_error(e),
-    };
+    let changes = store::privacy::changes(db, &id).await?;
+    let policy = store::followup::pool_history(db, Some(&id), 1000).await?;
     let changes: Vec<Value> = changes
         .iter()
         .map(|c| {
@@ -660,7 +597,7 @@ async fn history(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> Resp
         .iter()
         .map(|p| json!({"action": p.action, "rep": p.rep, "reason": p.reason, "at": rfc3339(p.at)}))
         .collect();
-    axum::Json(json!({"changes": changes, "policy": policy})).into_response()
+    Ok(axum::Json(json!({"changes": changes, "policy": policy})).into_response())
 }
 
 async fn import(
@@ -668,12 +605,9 @@ async fn import(
     bytes: &[u8],
     single: bool,
     actor: &store::customers::Actor,
-) -> Response {
+) -> Result<Response, ApiError> {
     let parsed = crate::directory::import::parse_csv(bytes, &s.app.config);
-    let summary = match store::customers::apply_import(&s.app.db, parsed, actor).await {
-        Ok(sum) => sum,
-        Err(e) => return db_error(e),
-    };
+    let summary = store::customers::apply_import(&s.app.db, parsed, actor).await?;
     let issues = |v: &[crate::directory::import::RowIssue]| -> Vec<Value> {
         v.iter()
             .map(|i| json!({"line": i.line, "message": i.message}))
@@ -695,13 +629,13 @@ async fn import(
     };
     if let Some(code) = refused {
         let message = summary.errors[0].message.clone();
-        return (
+        return Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             axum::Json(json!({"error": {"code": code, "message": message}, "detail": body})),
         )
-            .into_response();
+            .into_response());
     }
-    axum::Json(body).into_response()
+    Ok(axum::Json(body).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -715,21 +649,26 @@ async fn tag_feedback(
     State(s): State<Arc<ApiState>>,
     Path((id, tag)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
+) -> Result<Response, ApiError> {
     let f: TagFeedback = match serde_json::from_slice(&body) {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "malformed-body", e.to_string()),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+                e.to_string(),
+            ));
+        }
     };
     if f.state != "accepted" && f.state != "dismissed" {
-        return error(
+        return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad-state",
             "state must be accepted or dismissed",
-        );
+        ));
     }
-    match store::customers::set_tag_state(&s.app.db, &id, &tag, &f.state, now_ms()).await {
-        Ok(Some(t)) => axum::Json(tag_json(&t)).into_response(),
-        Ok(None) => not_found("such tag on this customer"),
-        Err(e) => db_error(e),
+    match store::customers::set_tag_state(&s.app.db, &id, &tag, &f.state, now_ms()).await? {
+        Some(t) => Ok(axum::Json(tag_json(&t)).into_response()),
+        None => Err(ApiError::not_found("such tag on this customer")),
     }
 }

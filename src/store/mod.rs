@@ -37,7 +37,7 @@ pub enum StoreError {
 impl StoreError {
     /// Could one input have caused this: a value the database cannot hold, a constraint, a
     /// size limit, a trigger? Then storing the inputs one by one finds it (see
-    /// `messages::commit_with`). Errors of the database itself (connection, lock, memory,
+    /// `pipeline::commit_with`). Errors of the database itself (connection, lock, memory,
     /// disk, shutdown, a cancelled statement) are not: the whole batch is tried again later.
     pub fn is_input_fault(&self) -> bool {
         let StoreError::Query { source, .. } = self else {
