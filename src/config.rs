@@ -1235,12 +1235,12 @@ impl Config {
         }
         for (i, d) in self.team.domains.iter().enumerate() {
             if let Err(e) = crate::address::normalize_domain(d) {
-                add(format!("team.domains[{i}]"), e);
+                add(format!("team.domains[{i}]"), e.to_string());
             }
         }
         for (i, d) in self.team.freemail_domains.iter().enumerate() {
             if let Err(e) = crate::address::normalize_domain(d) {
-                add(format!("team.freemail_domains[{i}]"), e);
+                add(format!("team.freemail_domains[{i}]"), e.to_string());
             }
         }
         let mut ids = std::collections::HashSet::new();
@@ -1266,12 +1266,12 @@ impl Config {
                             );
                         }
                     }
-                    Err(err) => add(format!("reps[{i}].emails[{j}]"), err),
+                    Err(err) => add(format!("reps[{i}].emails[{j}]"), err.to_string()),
                 }
             }
             for (j, p) in rep.whatsapp.iter().enumerate() {
                 if let Err(err) = crate::address::normalize_phone(p, None) {
-                    add(format!("reps[{i}].whatsapp[{j}]"), err);
+                    add(format!("reps[{i}].whatsapp[{j}]"), err.to_string());
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! Table-driven tests of mail normalization over the .eml fixtures in tests/fixtures/eml.
 
+use keepwarm::normalize::mime::ParseError;
 use keepwarm::normalize::{Class, parse_email};
 
 struct Case {
@@ -153,8 +154,9 @@ fn recipients_dates_and_keys() {
 #[test]
 fn malformed_input_is_an_error_not_a_panic() {
     let err = parse_email(&fixture("malformed_binary.eml")).unwrap_err();
-    assert!(!err.is_empty());
-    assert_eq!(parse_email(b"").unwrap_err(), "empty message");
+    assert!(!err.to_string().is_empty());
+    assert_eq!(parse_email(b"").unwrap_err(), ParseError::Empty);
+    assert_eq!(ParseError::Empty.to_string(), "empty message");
     assert!(parse_email(b"just some words without any header\n").is_err());
     // Truncated MIME never panics.
     let raw = fixture("outlook_alternative_attachment.eml");

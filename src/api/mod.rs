@@ -744,7 +744,6 @@ async fn store_events(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> R
     }
 }
 
-
 /// One message from another chat bridge (WeChat Work, Telegram, LINE, ...). Fields not listed
 /// here are ignored (and kept in the raw event only as far as listed).
 #[derive(Debug, Deserialize)]

@@ -349,7 +349,7 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
             match normalize_email(e) {
                 Ok(n) if !emails.contains(&n) => emails.push(n),
                 Ok(_) => {}
-                Err(err) => problems.push(err),
+                Err(err) => problems.push(err.to_string()),
             }
         }
         let mut domains = Vec::new();
@@ -363,7 +363,7 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
                 }),
                 Ok(n) if !domains.contains(&n) => domains.push(n),
                 Ok(_) => {}
-                Err(err) => problems.push(err),
+                Err(err) => problems.push(err.to_string()),
             }
         }
         let mut phones = Vec::new();
@@ -371,7 +371,7 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
             match normalize_phone(p, country.as_deref()) {
                 Ok(n) if !phones.contains(&n) => phones.push(n),
                 Ok(_) => {}
-                Err(err) => problems.push(err),
+                Err(err) => problems.push(err.to_string()),
             }
         }
         if problems.is_empty() {

@@ -73,24 +73,35 @@ static PARSER: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| 
         .default_header_raw()
 });
 
-/// Parse raw RFC 5322 bytes. `Err` carries the reason a message cannot be used.
-pub fn parse_email(raw: &[u8]) -> Result<Email, String> {
+/// Why raw bytes are not a mail keepwarm can use (the reason stored with its failure record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("empty message")]
+    Empty,
+    #[error("not an RFC 5322 message")]
+    NotAMessage,
+    #[error("no header fields found")]
+    NoHeaders,
+    #[error("no From, Date or Message-ID header")]
+    NoIdentity,
+}
+
+/// Parse raw RFC 5322 bytes. `Err` says why a message cannot be used.
+pub fn parse_email(raw: &[u8]) -> Result<Email, ParseError> {
     parse_email_within(raw, &super::Budget::unlimited())
 }
 
 /// [`parse_email`] that stops reading further text parts once `budget` has passed.
-pub fn parse_email_within(raw: &[u8], budget: &super::Budget) -> Result<Email, String> {
+pub fn parse_email_within(raw: &[u8], budget: &super::Budget) -> Result<Email, ParseError> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err("empty message".into());
+        return Err(ParseError::Empty);
     }
     // Attachments are never read: drop their base64 bodies before parsing.
     let skipped = skip_binary_decoding(raw);
     let raw: &[u8] = skipped.as_deref().unwrap_or(raw);
-    let msg = PARSER
-        .parse(raw)
-        .ok_or_else(|| "not an RFC 5322 message".to_string())?;
+    let msg = PARSER.parse(raw).ok_or(ParseError::NotAMessage)?;
     if msg.root_part().headers.is_empty() {
-        return Err("no header fields found".into());
+        return Err(ParseError::NoHeaders);
     }
     let message_id = msg
         .message_id()
@@ -105,7 +116,7 @@ pub fn parse_email_within(raw: &[u8], budget: &super::Budget) -> Result<Email, S
     let from = msg.from().and_then(first_mailbox);
     let has_date = msg.date().is_some();
     if from.is_none() && message_id.is_none() && !has_date {
-        return Err("no From, Date or Message-ID header".into());
+        return Err(ParseError::NoIdentity);
     }
     let to = msg.to().map(mailboxes).unwrap_or_default();
     let cc = msg.cc().map(mailboxes).unwrap_or_default();

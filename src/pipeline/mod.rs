@@ -85,7 +85,7 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         Err(reason) => {
             return Prepared::Failure {
                 origin,
-                reason,
+                reason: reason.to_string(),
                 raw,
             };
         }
