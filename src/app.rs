@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use crate::config::Config;
-use crate::rules::RuleSet;
+use crate::rules::{RuleProblems, RuleSet};
 use crate::store::{Db, StoreError};
 
 /// The rules in force, swapped whole on reload; readers keep the version they started with.
@@ -30,7 +30,7 @@ pub enum Reload {
 
 impl RulesHandle {
     /// Load the rules of `dir` (or the built-in pack); fails with every problem.
-    pub fn load(dir: Option<&Path>) -> Result<RulesHandle, String> {
+    pub fn load(dir: Option<&Path>) -> Result<RulesHandle, RuleProblems> {
         let set = crate::rules::load_or_explain(dir)?;
         Ok(RulesHandle {
             dir: dir.map(Path::to_path_buf),
@@ -48,7 +48,7 @@ impl RulesHandle {
 
     /// Re-read the rule files. On any problem the rules in force stay, and the error lists every
     /// problem with file:line.
-    pub fn reload(&self) -> Result<Reload, String> {
+    pub fn reload(&self) -> Result<Reload, RuleProblems> {
         let Some(dir) = &self.dir else {
             return Ok(Reload::BuiltIn);
         };
@@ -94,15 +94,15 @@ pub struct App {
 pub enum AppError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Rules(String),
+    #[error(transparent)]
+    Rules(#[from] RuleProblems),
 }
 
 impl App {
     /// Open the database (applying migrations) and load the rules.
     pub async fn start(config: Config) -> Result<App, AppError> {
         let db = Db::open(&config.database).await?;
-        let rules = RulesHandle::load(config.rules.dir.as_deref()).map_err(AppError::Rules)?;
+        let rules = RulesHandle::load(config.rules.dir.as_deref())?;
         Ok(App {
             config: Arc::new(config),
             db,
@@ -133,7 +133,7 @@ mod tests {
             text.replace("[keywords]", "[keywords]\nxx = [\"zzz\"]"),
         )
         .unwrap();
-        let err = handle.reload().unwrap_err();
+        let err = handle.reload().unwrap_err().to_string();
         assert!(
             err.contains("urgent.toml:") && err.contains("unknown language"),
             "{err}"

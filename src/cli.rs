@@ -495,7 +495,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 pub fn load_rules(config: &Config) -> Result<Arc<crate::rules::RuleSet>> {
     crate::rules::load_or_explain(config.rules.dir.as_deref())
         .map(Arc::new)
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::from)
 }
 
 fn rules_check(config: &Config, dir: Option<&Path>) -> Result<()> {

@@ -836,16 +836,37 @@ fn duration(s: &str) -> Option<std::time::Duration> {
 
 /// An `https://` URL, or `http://` to a loopback host: judged on the URL as parsed, so
 /// `http://localhost:80@elsewhere/` (user "localhost", host "elsewhere") is not loopback.
-pub fn secure_url(url: &str) -> Result<(), String> {
+pub fn secure_url(url: &str) -> Result<(), UrlError> {
     match reqwest::Url::parse(url) {
         Ok(u) if u.scheme() == "https" && u.host_str().is_some() => Ok(()),
         Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host) => Ok(()),
-        Ok(_) => Err(format!(
-            "{:?}: https only (http only to a loopback host)",
-            redact_url(url)
-        )),
-        Err(e) => Err(format!("{:?} is not a URL: {e}", redact_url(url))),
+        Ok(_) => Err(UrlError::NotSecure(redact_url(url))),
+        Err(e) => Err(UrlError::NotAUrl(redact_url(url), e.to_string())),
     }
+}
+
+/// Why a URL was refused (its password, if any, redacted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("{0:?}: https only (http only to a loopback host)")]
+    NotSecure(String),
+    #[error("{0:?} is not a URL: {1}")]
+    NotAUrl(String, String),
+}
+
+/// Why a secret could not be read (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    EnvNotSet(String),
+    #[error("{} is empty", .0.display())]
+    EmptyFile(PathBuf),
+    #[error("cannot read {}: {why}", path.display())]
+    Unreadable { path: PathBuf, why: String },
+    #[error("give either the _env or the _file form, not both")]
+    Both,
+    #[error("missing")]
+    Missing,
 }
 
 /// Is `host` this machine (where plain-text IMAP is acceptable)?
@@ -881,21 +902,24 @@ impl fmt::Debug for Secret {
 
 /// A secret from an environment variable or a file: the value, or what is wrong. Secrets are
 /// never logged.
-pub fn read_secret(env: Option<&str>, file: Option<&Path>) -> Result<Secret, String> {
+pub fn read_secret(env: Option<&str>, file: Option<&Path>) -> Result<Secret, SecretError> {
     match (env, file) {
         (Some(var), None) => match std::env::var(var) {
             Ok(v) if !v.is_empty() => Ok(Secret(v)),
-            _ => Err(format!("environment variable {var} is not set")),
+            _ => Err(SecretError::EnvNotSet(var.to_string())),
         },
         (None, Some(path)) => match std::fs::read_to_string(path) {
             Ok(v) if !v.trim().is_empty() => {
                 Ok(Secret(v.trim_end_matches(['\r', '\n']).to_string()))
             }
-            Ok(_) => Err(format!("{} is empty", path.display())),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Ok(_) => Err(SecretError::EmptyFile(path.to_path_buf())),
+            Err(e) => Err(SecretError::Unreadable {
+                path: path.to_path_buf(),
+                why: e.to_string(),
+            }),
         },
-        (Some(_), Some(_)) => Err("give either the _env or the _file form, not both".into()),
-        (None, None) => Err("missing".into()),
+        (Some(_), Some(_)) => Err(SecretError::Both),
+        (None, None) => Err(SecretError::Missing),
     }
 }
 
@@ -1162,7 +1186,7 @@ impl Config {
                             } else {
                                 "database.url_file".into()
                             },
-                            message,
+                            message: message.to_string(),
                         }),
                     }
                 }
@@ -1456,7 +1480,7 @@ impl Config {
                 );
             }
             if let Err(why) = secure_url(&w.url) {
-                add(key("url"), why);
+                add(key("url"), why.to_string());
             }
             if w.secret_env.is_none() && w.secret_file.is_none() {
                 add(
@@ -1498,7 +1522,10 @@ impl Config {
             if (env.is_some() || file.is_some())
                 && let Err(message) = read_secret(env.as_deref(), file.as_deref())
             {
-                problems.push(Problem { path, message });
+                problems.push(Problem {
+                    path,
+                    message: message.to_string(),
+                });
             }
         };
         let w = &self.whatsapp;
@@ -1623,7 +1650,7 @@ impl Config {
                     if let Some(url) = &o.token_url
                         && let Err(why) = secure_url(url)
                     {
-                        add(at("token_url"), why);
+                        add(at("token_url"), why.to_string());
                     }
                     if o.client_id.trim().is_empty() {
                         add(at("client_id"), "must not be empty".into());

@@ -18,7 +18,10 @@ pub enum StartError {
     #[error("{0}")]
     Rules(String),
     #[error("imap account {account}: {message}")]
-    Imap { account: String, message: String },
+    Imap {
+        account: String,
+        message: crate::source::imap::AccountError,
+    },
     #[error(transparent)]
     Http(#[from] crate::api::ServeError),
     #[error("{0}")]
@@ -60,7 +63,7 @@ fn log_reload(handle: &RulesHandle, why: &str) {
         ),
         Err(problems) => {
             // One log line: the problems joined, each still "file:line: message".
-            let problems = problems.replace('\n', " | ");
+            let problems = problems.to_string().replace('\n', " | ");
             let version = handle.current().version.clone();
             error!(trigger = why, %version, %problems, "Rules not reloaded, keeping the rules in force.");
         }

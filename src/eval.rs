@@ -117,10 +117,7 @@ pub async fn run(
     .await?;
     let ctx = pipeline::Context::new(
         store::customers::load_directory(&db, config).await?,
-        Arc::new(
-            crate::rules::load_or_explain(config.rules.dir.as_deref())
-                .map_err(anyhow::Error::msg)?,
-        ),
+        Arc::new(crate::rules::load_or_explain(config.rules.dir.as_deref())?),
         std::sync::Arc::new(config.clone()),
     );
     db.close().await;

@@ -59,8 +59,17 @@ pub struct ApiState {
 /// database refused (stored as failures), or why nothing was committed.
 type Pending = (
     Vec<crate::message::Prepared>,
-    tokio::sync::oneshot::Sender<Result<Vec<String>, String>>,
+    tokio::sync::oneshot::Sender<Result<Vec<String>, NotCommitted>>,
 );
+
+/// Why a delivery was not committed: the sender retries.
+#[derive(Debug, Clone, thiserror::Error)]
+enum NotCommitted {
+    #[error(transparent)]
+    Store(Arc<crate::store::StoreError>),
+    #[error("the committer stopped")]
+    Stopped,
+}
 
 /// Deliveries committed together at most: concurrent requests share one transaction (group
 /// commit), so 64 connections do not queue for SQLite's write lock one by one.
@@ -88,14 +97,16 @@ async fn group_committer(app: App, mut rx: tokio::sync::mpsc::Receiver<Pending>)
         let rules = app.rules.current();
         // An input the database refuses is stored as a failure and fails only its own
         // delivery; the others are committed and answered 200.
-        let result = crate::pipeline::commit(&app.db, &batch, &rules, &app.config).await;
+        let result = crate::pipeline::commit(&app.db, &batch, &rules, &app.config)
+            .await
+            .map_err(Arc::new);
         for ((_, reply), keys) in group.into_iter().zip(keys) {
             let answer = match &result {
                 Ok(report) => Ok(keys
                     .into_iter()
                     .filter(|k| report.refused.contains(k))
                     .collect()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(NotCommitted::Store(Arc::clone(e))),
             };
             let _ = reply.send(answer);
         }
@@ -718,9 +729,7 @@ async fn store_events(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> R
             "the server is stopping",
         );
     }
-    let committed = done
-        .await
-        .unwrap_or_else(|_| Err("the committer stopped".into()));
+    let committed = done.await.unwrap_or(Err(NotCommitted::Stopped));
     match committed {
         Ok(refused) if refused.is_empty() || caller == Caller::WhatsApp => {
             if !refused.is_empty() {
@@ -776,8 +785,33 @@ pub(crate) async fn chat_message(State(s): State<Arc<ApiState>>, body: Bytes) ->
     };
     match bridge_event(m, &s.app.config.reps) {
         Ok(event) => store(&s, vec![event], Caller::Bridge).await,
-        Err(why) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid-message", why),
+        Err(why) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-message",
+            why.to_string(),
+        ),
     }
+}
+
+/// Why a bridge message was refused (answered `422 invalid-message` with these words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BridgeError {
+    #[error("channel must be a short name like \"wechat\"")]
+    BadChannel,
+    #[error("channel \"email\" is reserved for mail: send mail through IMAP or an import")]
+    EmailChannel,
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    #[error("{0} is longer than {MAX_BRIDGE_ID} bytes")]
+    TooLong(&'static str),
+    #[error("{0} must not contain control characters")]
+    ControlCharacters(&'static str),
+    #[error("rep {0:?} is not a [[reps]] id")]
+    UnknownRep(String),
+    #[error("direction {0:?}: inbound or outbound")]
+    Direction(String),
+    #[error("timestamp must be RFC 3339 or Unix seconds")]
+    Timestamp,
 }
 
 /// The longest external id and customer identity a bridge may send.
@@ -789,7 +823,7 @@ const MAX_BRIDGE_ID: usize = 256;
 pub fn bridge_event(
     m: BridgeMessage,
     reps: &[crate::config::RepConfig],
-) -> Result<ChatEvent, String> {
+) -> Result<ChatEvent, BridgeError> {
     let raw = serde_json::json!({
         "channel": m.channel, "external_id": m.external_id, "direction": m.direction,
         "customer": m.customer, "rep": m.rep, "text": m.text, "timestamp": m.timestamp,
@@ -802,20 +836,18 @@ pub fn bridge_event(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
-        return Err("channel must be a short name like \"wechat\"".into());
+        return Err(BridgeError::BadChannel);
     }
     if channel == "email" {
-        return Err(
-            "channel \"email\" is reserved for mail: send mail through IMAP or an import".into(),
-        );
+        return Err(BridgeError::EmailChannel);
     }
-    let id_problem = |field: &str, v: &str| -> Option<String> {
+    let id_problem = |field: &'static str, v: &str| -> Option<BridgeError> {
         if v.trim().is_empty() {
-            Some(format!("{field} must not be empty"))
+            Some(BridgeError::Empty(field))
         } else if v.len() > MAX_BRIDGE_ID {
-            Some(format!("{field} is longer than {MAX_BRIDGE_ID} bytes"))
+            Some(BridgeError::TooLong(field))
         } else if v.chars().any(char::is_control) {
-            Some(format!("{field} must not contain control characters"))
+            Some(BridgeError::ControlCharacters(field))
         } else {
             None
         }
@@ -831,13 +863,13 @@ pub fn bridge_event(
             return Err(p);
         }
         if !reps.iter().any(|r| r.id == *rep) {
-            return Err(format!("rep {rep:?} is not a [[reps]] id"));
+            return Err(BridgeError::UnknownRep(rep.clone()));
         }
     }
     let kind = match m.direction.as_str() {
         "inbound" => EventKind::Inbound,
         "outbound" => EventKind::Echo,
-        other => return Err(format!("direction {other:?}: inbound or outbound")),
+        other => return Err(BridgeError::Direction(other.to_string())),
     };
     let timestamp = match &m.timestamp {
         // Unix seconds up to the year 2100.
@@ -856,10 +888,10 @@ pub fn bridge_event(
             }),
         _ => None,
     }
-    .ok_or("timestamp must be RFC 3339 or Unix seconds")?;
+    .ok_or(BridgeError::Timestamp)?;
     let customer = m.customer.trim().to_string();
     if customer.is_empty() {
-        return Err("customer must not be empty".into());
+        return Err(BridgeError::Empty("customer"));
     }
     let phone = customer.starts_with('+') && customer[1..].chars().all(|c| c.is_ascii_digit());
     Ok(ChatEvent {

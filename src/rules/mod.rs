@@ -58,14 +58,23 @@ pub fn load(dir: Option<&Path>) -> Result<RuleSet, Vec<RuleProblem>> {
     RuleSet::compile(rules)
 }
 
-/// `load`, with every problem joined into one error text (one `file:line: message` a line).
-pub fn load_or_explain(dir: Option<&Path>) -> Result<RuleSet, String> {
-    load(dir).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        format!(
-            "the rules have {} problem(s):\n{}",
-            problems.len(),
-            lines.join("\n")
-        )
-    })
+/// Every problem of a rule pack; shown as one `file:line: message` a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleProblems(pub Vec<RuleProblem>);
+
+impl std::fmt::Display for RuleProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the rules have {} problem(s):", self.0.len())?;
+        for p in &self.0 {
+            write!(f, "\n{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RuleProblems {}
+
+/// `load`, with every problem in one error.
+pub fn load_or_explain(dir: Option<&Path>) -> Result<RuleSet, RuleProblems> {
+    load(dir).map_err(RuleProblems)
 }

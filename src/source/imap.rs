@@ -58,7 +58,7 @@ pub enum ImapError {
     #[error("authentication failed: {0}")]
     Auth(String),
     #[error("cannot get an OAuth2 access token: {0}")]
-    Token(String),
+    Token(super::oauth::TokenError),
     #[error("{what} timed out after {secs}s")]
     Timeout { what: &'static str, secs: u64 },
     #[error("IMAP {what} failed: {source}")]
@@ -172,9 +172,41 @@ impl fmt::Debug for Account {
     }
 }
 
+/// Why an account cannot be set up: a secret, its OAuth2 endpoint, its TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    Password(#[from] crate::config::SecretError),
+    #[error("refresh token: {0}")]
+    RefreshToken(crate::config::SecretError),
+    #[error("no token endpoint: set provider or token_url")]
+    NoTokenEndpoint,
+    #[error("cannot build an HTTP client: {0}")]
+    Http(String),
+    #[error("cannot read CA file {}: {why}", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        why: String,
+    },
+    #[error("bad certificate in {}: {why}", path.display())]
+    BadCertificate {
+        path: std::path::PathBuf,
+        why: String,
+    },
+    #[error("unusable certificate in {}: {why}", path.display())]
+    UnusableCertificate {
+        path: std::path::PathBuf,
+        why: String,
+    },
+    #[error("no certificate in {}", .0.display())]
+    NoCertificate(std::path::PathBuf),
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
+}
+
 impl Account {
     /// Read the account's secrets and build its TLS settings.
-    pub fn new(cfg: &ImapConfig) -> Result<Account, String> {
+    pub fn new(cfg: &ImapConfig) -> Result<Account, AccountError> {
         let credentials = match &cfg.oauth2 {
             Some(o) => Credentials::OAuth2(Box::new(TokenSource::new(o, cfg.timeout())?)),
             None => Credentials::Password(read_secret(
@@ -395,30 +427,40 @@ impl Account {
 }
 
 /// A TLS client setup trusting the Mozilla roots and, when given, a company CA file.
-fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
+fn tls_connector(
+    ca_file: Option<&std::path::Path>,
+) -> Result<tokio_rustls::TlsConnector, AccountError> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+        let certs = CertificateDer::pem_file_iter(path).map_err(|e| AccountError::CaFile {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })?;
         let mut n = 0;
         for cert in certs {
-            let cert = cert.map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
+            let cert = cert.map_err(|e| AccountError::BadCertificate {
+                path: path.to_path_buf(),
+                why: e.to_string(),
+            })?;
             roots
                 .add(cert)
-                .map_err(|e| format!("unusable certificate in {}: {e}", path.display()))?;
+                .map_err(|e| AccountError::UnusableCertificate {
+                    path: path.to_path_buf(),
+                    why: e.to_string(),
+                })?;
             n += 1;
         }
         if n == 0 {
-            return Err(format!("no certificate in {}", path.display()));
+            return Err(AccountError::NoCertificate(path.to_path_buf()));
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(|e| AccountError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))

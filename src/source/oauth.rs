@@ -14,6 +14,7 @@ use ring::aead;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::imap::AccountError;
 use crate::config::{OAuth2Config, Secret, read_secret};
 use crate::store::Db;
 
@@ -69,12 +70,21 @@ struct Sealed {
     token: String,
 }
 
+/// Why no access token could be had (the endpoint's URL shown without secrets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token endpoint {0}: {1}")]
+    Unreachable(String, String),
+    #[error("token endpoint {0} refused: {1}")]
+    Refused(String, String),
+    #[error("token endpoint {0} sent no access token: {1}")]
+    NoAccessToken(String, String),
+}
+
 impl TokenSource {
     /// From the account's `[imap.oauth2]` (secrets read now).
-    pub fn new(cfg: &OAuth2Config, timeout: Duration) -> Result<TokenSource, String> {
-        let (url, scope) = cfg
-            .endpoint()
-            .ok_or("no token endpoint: set provider or token_url")?;
+    pub fn new(cfg: &OAuth2Config, timeout: Duration) -> Result<TokenSource, AccountError> {
+        let (url, scope) = cfg.endpoint().ok_or(AccountError::NoTokenEndpoint)?;
         let client_secret = match (&cfg.client_secret_env, &cfg.client_secret_file) {
             (None, None) => None,
             (env, file) => Some(read_secret(env.as_deref(), file.as_deref())?),
@@ -83,12 +93,12 @@ impl TokenSource {
             cfg.refresh_token_env.as_deref(),
             cfg.refresh_token_file.as_deref(),
         )
-        .map_err(|e| format!("refresh token: {e}"))?;
+        .map_err(AccountError::RefreshToken)?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+            .map_err(|e| AccountError::Http(e.to_string()))?;
         Ok(TokenSource {
             http,
             url,
@@ -180,7 +190,7 @@ impl TokenSource {
     }
 
     /// A token good for at least a little while: the cached one, or a fresh one.
-    pub async fn token(&self) -> Result<Secret, String> {
+    pub async fn token(&self) -> Result<Secret, TokenError> {
         let mut state = self.state.lock().await;
         if !state.loaded {
             state.loaded = true;
@@ -211,12 +221,12 @@ impl TokenSource {
             .form(&form)
             .send()
             .await
-            .map_err(|e| format!("token endpoint {shown}: {}", e.without_url()))?;
+            .map_err(|e| TokenError::Unreachable(shown.clone(), e.without_url().to_string()))?;
         let status = response.status();
         let body = response
             .bytes()
             .await
-            .map_err(|e| format!("token endpoint {shown}: {}", e.without_url()))?;
+            .map_err(|e| TokenError::Unreachable(shown.clone(), e.without_url().to_string()))?;
         if !status.is_success() {
             let why = serde_json::from_slice::<ErrorResponse>(&body)
                 .map(|e| match e.error_description {
@@ -224,10 +234,10 @@ impl TokenSource {
                     None => e.error,
                 })
                 .unwrap_or_else(|_| format!("HTTP {status}"));
-            return Err(format!("token endpoint {shown} refused: {why}"));
+            return Err(TokenError::Refused(shown, why));
         }
         let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| format!("token endpoint {shown} sent no access token: {e}"))?;
+            .map_err(|e| TokenError::NoAccessToken(shown, e.to_string()))?;
         // Any lifetime a server names, however large, is cut to a day.
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600)).min(MAX_LIFETIME);
         // Refresh a minute early (half the lifetime for short-lived tokens).
