@@ -14,6 +14,7 @@ use tracing::{debug, error, warn};
 use crate::config::{Config, WebhookConfig};
 use crate::store::outbox::{self, Claimed, Outcome};
 use crate::store::{Db, StoreError, now_ms};
+use crate::supervise::{Backoff, Stop, stopped, stopping, supervise};
 
 /// `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`: the `X-Keepwarm-Signature` header.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -300,28 +301,40 @@ impl Dispatcher {
     }
 }
 
-/// The daemon's dispatcher: rounds until `stop` (a round under way finishes and records).
-pub async fn run(
-    db: Db,
-    dispatcher: Arc<Dispatcher>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+/// Deliver the outbox until the stop, under the supervisor: a round the database fails is
+/// retried after a backoff (a second, doubling up to half a minute), and a panic in a round
+/// restarts the loop instead of ending delivery.
+pub async fn run(db: Db, dispatcher: Arc<Dispatcher>, stop: Stop) {
+    let s = stop.clone();
+    supervise(
+        "crm delivery",
+        DISPATCH_BACKOFF,
+        stop,
+        move || deliver(db.clone(), Arc::clone(&dispatcher), s.clone()),
+        |failure, failures| async move {
+            warn!(error = %failure, failures, "Webhook dispatch failed; retrying.");
+            None
+        },
+    )
+    .await;
+}
+
+const DISPATCH_BACKOFF: Backoff = Backoff {
+    first: Duration::from_secs(1),
+    cap: Duration::from_secs(30),
+    healthy_after: Duration::from_secs(60),
+};
+
+/// Rounds of delivery until the stop (a pause when the outbox is empty).
+async fn deliver(db: Db, dispatcher: Arc<Dispatcher>, mut stop: Stop) -> Result<(), StoreError> {
     loop {
-        if *stop.borrow() {
-            return;
+        if stopping(&stop) {
+            return Ok(());
         }
-        let pause = match dispatcher.round(&db).await {
-            Ok(0) => Duration::from_millis(200),
-            Ok(_) => Duration::ZERO,
-            Err(e) => {
-                warn!(error = %e, "Webhook dispatch failed; retrying.");
-                Duration::from_secs(1)
-            }
-        };
-        if !pause.is_zero() {
+        if dispatcher.round(&db).await? == 0 {
             tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = stop.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stopped(&mut stop) => return Ok(()),
             }
         }
     }

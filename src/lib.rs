@@ -21,4 +21,5 @@ pub mod pipeline;
 pub mod rules;
 pub mod source;
 pub mod store;
+pub mod supervise;
 pub mod time;

@@ -15,6 +15,7 @@ use crate::store::followup::{GroupContact, TimerRow, Verdict};
 use crate::store::mailboxes::Health;
 use crate::store::outbox::{customer_ref, emit_all};
 use crate::store::{Db, StoreError, followup as fu};
+use crate::supervise::{Backoff, Stop, supervise};
 use crate::time::rfc3339;
 
 const DAY: i64 = 86_400_000;
@@ -365,7 +366,46 @@ pub async fn run(
     config: std::sync::Arc<Config>,
     member: String,
     heartbeat: std::time::Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: Stop,
+) {
+    // Each sweep runs in a task of its own already (`sweep_once`); the supervisor restarts the
+    // loop itself should anything around it (the lease, retention) panic.
+    let s = stop.clone();
+    supervise(
+        "follow-up sweep",
+        SWEEP_BACKOFF,
+        stop,
+        move || {
+            let turns = turns(
+                db.clone(),
+                std::sync::Arc::clone(&config),
+                member.clone(),
+                heartbeat,
+                s.clone(),
+            );
+            async move {
+                turns.await;
+                Ok::<(), std::convert::Infallible>(())
+            }
+        },
+        |_, _| async { None },
+    )
+    .await;
+}
+
+const SWEEP_BACKOFF: Backoff = Backoff {
+    first: std::time::Duration::from_secs(1),
+    cap: std::time::Duration::from_secs(60),
+    healthy_after: std::time::Duration::from_secs(300),
+};
+
+/// Take the sweep's turn every interval (when this instance holds the lease), until the stop.
+async fn turns(
+    db: Db,
+    config: std::sync::Arc<Config>,
+    member: String,
+    heartbeat: std::time::Duration,
+    mut stop: Stop,
 ) {
     let interval_ms = config.followup.sweep_interval_ms();
     let every = std::time::Duration::from_millis(interval_ms as u64).min(heartbeat);

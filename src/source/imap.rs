@@ -16,7 +16,7 @@ use futures::StreamExt;
 use rayon::prelude::*;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
 use tracing::{debug, error, info, warn};
@@ -39,9 +39,13 @@ const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
 /// IDLE without a word from the server (Dovecot says "Still here" every 2 minutes) this long
 /// means the connection is dead.
 const IDLE_SILENCE: Duration = Duration::from_secs(5 * 60);
-/// Reconnect backoff: doubling from the first delay up to the cap, with ±25% jitter.
-const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-const BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// Reconnect backoff: doubling from a second up to five minutes, with ±25% jitter; a
+/// connection that lived two minutes was healthy and starts it over.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_secs(1),
+    cap: Duration::from_secs(300),
+    healthy_after: Duration::from_secs(120),
+};
 /// After a refused login, wait this long: a wrong password is not fixed by hammering.
 const AUTH_RETRY: Duration = Duration::from_secs(600);
 
@@ -475,16 +479,8 @@ pub struct Folder {
     pub sent: bool,
 }
 
-/// The daemon's stop signal: `true` once shutdown began.
-pub type Stop = watch::Receiver<bool>;
-
-fn stopping(stop: &Stop) -> bool {
-    *stop.borrow()
-}
-
-async fn stopped(stop: &mut Stop) {
-    let _ = stop.wait_for(|s| *s).await;
-}
+pub use crate::supervise::Stop;
+use crate::supervise::{Backoff, Failure, stopped, stopping, supervise};
 
 /// What one sync round did.
 #[derive(Debug, Default, Clone)]
@@ -974,50 +970,34 @@ pub async fn run_account(app: App, account: Arc<Account>, mut stop: Stop) {
 }
 
 /// Keep one folder live: connect, sync, wait for news (IDLE or polling), sync again; on any
-/// failure record it, back off and reconnect. A panic in the session is caught here too.
-async fn supervise_folder(app: App, account: Arc<Account>, folder: Folder, mut stop: Stop) {
+/// failure (a panic in the session too) record it, back off and reconnect.
+async fn supervise_folder(app: App, account: Arc<Account>, folder: Folder, stop: Stop) {
     let name = account.name().to_string();
     let rep = account.cfg.rep.clone();
-    let mut failures = 0u32;
-    loop {
-        if stopping(&stop) {
-            return;
-        }
-        let started = Instant::now();
-        let session = tokio::spawn(watch_folder(
-            app.clone(),
-            Arc::clone(&account),
-            folder.clone(),
-            stop.clone(),
-        ));
-        let error = match session.await {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e,
-            Err(join) => ImapError::Server(format!("the folder task panicked: {join}")),
-        };
-        if stopping(&stop) {
-            return;
-        }
-        // A connection that lived a while was healthy: start the backoff over.
-        if started.elapsed() > Duration::from_secs(120) {
-            failures = 0;
-        }
-        failures += 1;
-        let _ = mailboxes::failed(
-            &app.db,
-            &name,
-            &folder.name,
-            rep.as_deref(),
-            &error.to_string(),
-        )
-        .await;
-        let delay = retry_delay(&error, failures);
-        report_failure(&name, &folder.name, &error, failures, delay);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stopped(&mut stop) => return,
-        }
-    }
+    let task = format!("imap {name} {}", folder.name);
+    let (a, f, s) = (app.clone(), folder.clone(), stop.clone());
+    supervise(
+        &task,
+        BACKOFF,
+        stop,
+        move || watch_folder(a.clone(), Arc::clone(&account), f.clone(), s.clone()),
+        |failure, failures| {
+            let error = match failure {
+                Failure::Error(e) => e,
+                Failure::Panic(p) => ImapError::Server(format!("the folder task panicked: {p}")),
+            };
+            let (db, name, folder) = (app.db.clone(), name.clone(), folder.name.clone());
+            let rep = rep.clone();
+            async move {
+                let _ = mailboxes::failed(&db, &name, &folder, rep.as_deref(), &error.to_string())
+                    .await;
+                let delay = retry_delay(&error, failures);
+                report_failure(&name, &folder, &error, failures, delay);
+                Some(delay)
+            }
+        },
+    )
+    .await;
 }
 
 fn report_failure(account: &str, folder: &str, e: &ImapError, failures: u32, delay: Duration) {
@@ -1035,9 +1015,7 @@ pub fn retry_delay(e: &ImapError, failures: u32) -> Duration {
     if e.is_auth() {
         return AUTH_RETRY;
     }
-    let exp = BACKOFF_FIRST.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
-    let base = exp.min(BACKOFF_CAP);
-    base.mul_f64(0.75 + fastrand::f64() * 0.5)
+    BACKOFF.delay(failures)
 }
 
 /// One connection's life: sync, then IDLE (or poll) and sync on news, until stop or error.
@@ -1133,7 +1111,7 @@ mod tests {
         let d5 = retry_delay(&e, 5);
         assert!(d5 >= Duration::from_secs(12) && d5 <= Duration::from_secs(20));
         let d30 = retry_delay(&e, 30);
-        assert!(d30 <= BACKOFF_CAP.mul_f64(1.25) && d30 >= BACKOFF_CAP.mul_f64(0.75));
+        assert!(d30 <= BACKOFF.cap.mul_f64(1.25) && d30 >= BACKOFF.cap.mul_f64(0.75));
         assert_eq!(retry_delay(&ImapError::Auth("no".into()), 1), AUTH_RETRY);
     }
 }
