@@ -997,7 +997,7 @@ async fn sync_once(config: Config, only: Option<&str>) -> Result<()> {
         .collect()
         .await
     };
-    let mut total = crate::store::messages::BatchReport::default();
+    let mut total = crate::store::batch::BatchReport::default();
     let (mut fetched, mut bytes, mut errors) = (0usize, 0u64, 0usize);
     for (account, folders) in accounts.iter().zip(results) {
         for (folder, result) in folders {

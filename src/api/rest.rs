@@ -42,7 +42,7 @@ pub fn routes(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
         .route("/api/v1/unknown", get(unknown))
         .route("/api/v1/leads", get(leads))
         .route("/api/v1/mailboxes", get(mailboxes))
-        .route("/api/v1/messages", post(super::chat_message))
+        .route("/api/v1/messages", post(super::chat::chat_message))
         .route_layer(axum::middleware::from_fn_with_state(state, authorize))
 }
 

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::message::{Message, Prepared};
 use crate::rules::RuleSet;
-use crate::store::messages::{
+use crate::store::batch::{
     BatchReport, InTransaction, Savepoint, insert_failure, record_contact, savepoint, write_inputs,
 };
 use crate::store::{Context, Db, StoreError, Tx, now_ms};

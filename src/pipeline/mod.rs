@@ -13,7 +13,7 @@ use crate::message::{
 };
 use crate::normalize::{self, Class, autoreply};
 use crate::rules::RuleSet;
-use crate::store::messages::BatchReport;
+use crate::store::batch::BatchReport;
 use crate::store::{Db, StoreError};
 
 pub mod commit;

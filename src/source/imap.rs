@@ -27,7 +27,7 @@ use crate::app::App;
 use crate::config::{ImapConfig, TlsMode, read_secret};
 use crate::message::{Inbound, Origin, Payload, Prepared};
 use crate::pipeline::{self, Context};
-use crate::store::messages::BatchReport;
+use crate::store::batch::BatchReport;
 use crate::store::{StoreError, mailboxes, now_ms};
 
 /// Messages per `UID FETCH` command and per database transaction.

@@ -66,7 +66,7 @@ pub struct Advance<'a> {
     pub behind: u32,
 }
 
-impl super::messages::InTransaction for Advance<'_> {
+impl super::batch::InTransaction for Advance<'_> {
     fn run<'t>(&'t self, tx: &'t mut Tx) -> futures::future::BoxFuture<'t, Result<(), StoreError>> {
         Box::pin(advance(
             tx,

@@ -1,6 +1,7 @@
 //! The database: one `Db` over SQLite or PostgreSQL (sqlx's `Any` driver), SQL written once in
 //! the dialect both accept, migrations per backend (`migrations/sqlite`, `migrations/postgres`).
 
+pub mod batch;
 pub mod cluster;
 pub mod customers;
 pub mod followup;
