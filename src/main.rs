@@ -27,9 +27,13 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<cli::Exit>() {
+            // The command has said what it had to.
+            Some(cli::Exit(code)) => std::process::ExitCode::from(*code),
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

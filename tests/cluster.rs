@@ -6,6 +6,9 @@
 //! On the PostgreSQL pass this is the deployment the docs describe (one PostgreSQL, N
 //! instances); on the SQLite pass the same three processes share one SQLite file on one host.
 
+// Sync test code waits with blocking sleeps (clippy.toml bans them in async code).
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::{HashMap, HashSet};

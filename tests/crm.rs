@@ -2,6 +2,9 @@
 //! loopback, signed, through faults (500, 429 with Retry-After, a timeout), in order per
 //! customer, and after being killed in the middle; the example receiver verifies the signature.
 
+// Sync test code waits with blocking sleeps (clippy.toml bans them in async code).
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::{HashMap, HashSet};

@@ -2,6 +2,9 @@
 //! access, live delivery (IDLE and polling), UIDVALIDITY resets, server restarts, SIGKILL during
 //! a backfill, TLS, XOAUTH2 and refused logins.
 
+// Sync test code waits with blocking sleeps (clippy.toml bans them in async code).
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::{Duration, Instant};

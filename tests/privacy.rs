@@ -2,6 +2,9 @@
 //! of who changed an owner or tier and why, and retention of raw content; on SQLite and
 //! PostgreSQL.
 
+// Sync test code waits with blocking sleeps (clippy.toml bans them in async code).
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

@@ -3,6 +3,9 @@
 //! feedback (a dismissed tag returns only with newer evidence), and the OpenAPI document
 //! matching the routes.
 
+// Sync test code waits with blocking sleeps (clippy.toml bans them in async code).
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

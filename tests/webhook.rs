@@ -2,6 +2,9 @@
 //! malformed bodies, retries, statuses in any order, mixed and concurrent deliveries) and the
 //! chat bridge endpoint.
 
+// Sync test code waits with blocking sleeps (clippy.toml bans them in async code).
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;
