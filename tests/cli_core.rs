@@ -2,70 +2,15 @@
 //! (SQLite, or PostgreSQL on the PostgreSQL pass).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
 mod common;
 use common::db::TestDb;
 
-struct Env {
-    dir: tempfile::TempDir,
-    db: TestDb,
-}
-
-impl Env {
-    fn new(extra_config: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("keepwarm.toml"),
-            format!(
-                "[database]\nurl = \"sqlite://kw.db\"\n[team]\ndomains = [\"sinoexport.example\"]\n{extra_config}"
-            ),
-        )
-        .unwrap();
-        Env {
-            dir,
-            db: TestDb::fresh(),
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_keepwarm"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("KEEPWARM_CONFIG");
-        self.db.apply(&mut c);
-        c.output().unwrap()
-    }
-
-    /// Run and require success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "keepwarm {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn messages(&self) -> Vec<Value> {
-        self.ok(&["messages", "--format", "jsonl"])
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn customer(&self, id: &str) -> Value {
-        serde_json::from_str(&self.ok(&["customers", "show", id, "--format", "json"])).unwrap()
-    }
-}
+/// The core commands' tests start from a bare workspace (no rep, no customer).
+type Env = common::Workspace;
 
 fn dev_corpus() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/dev");
@@ -100,7 +45,7 @@ fn write_mail(dir: &Path, name: &str, text: &str) {
 #[test]
 fn dev_corpus_attachment_and_contact_are_exact() {
     let corpus = dev_corpus();
-    let env = Env::new("");
+    let env = Env::bare("");
     let out = env.ok(&[
         "customers",
         "import",
@@ -194,7 +139,7 @@ C1,Acme Trading Co.,,vip,li.wei,buyer@acme.example,acme.example,+1 415 555 0100,
 
 #[test]
 fn timers_move_forward_only_and_outbound_matches_recipients() {
-    let env = Env::new("[[reps]]\nid = \"li.wei\"\nemails = [\"li.wei@sinoexport.example\"]\n");
+    let env = Env::bare("[[reps]]\nid = \"li.wei\"\nemails = [\"li.wei@sinoexport.example\"]\n");
     std::fs::write(env.path("c.csv"), CUSTOMERS).unwrap();
     env.ok(&["customers", "import", "c.csv"]);
     let md = env.path("md1");
@@ -235,7 +180,7 @@ fn timers_move_forward_only_and_outbound_matches_recipients() {
 
 #[test]
 fn future_dates_are_clamped_and_same_mail_in_two_mailboxes_is_one_message() {
-    let env = Env::new("");
+    let env = Env::bare("");
     std::fs::write(env.path("c.csv"), CUSTOMERS).unwrap();
     env.ok(&["customers", "import", "c.csv"]);
     let future = MAIL_A.replace("Mon, 08 Jun 2026", "Fri, 08 Jun 2040");
@@ -269,7 +214,7 @@ fn future_dates_are_clamped_and_same_mail_in_two_mailboxes_is_one_message() {
 
 #[test]
 fn malformed_mail_is_kept_as_a_failure_and_the_run_goes_on() {
-    let env = Env::new("");
+    let env = Env::bare("");
     let md = env.path("md");
     write_mail(&md, "1.bad.host:2,", "\u{0}\u{1}\u{2} binary garbage");
     write_mail(&md, "2.empty.host:2,", "");
@@ -314,7 +259,7 @@ fn malformed_mail_is_kept_as_a_failure_and_the_run_goes_on() {
 
 #[test]
 fn mbox_ingest_streams_every_message() {
-    let env = Env::new("");
+    let env = Env::bare("");
     let mbox = format!(
         "From buyer@acme.example Mon Jun  8 10:00:00 2026\n{MAIL_A}\nFrom buyer@acme.example Mon Jun  1 10:00:00 2026\n{MAIL_B_OLDER}"
     );
@@ -327,7 +272,7 @@ fn mbox_ingest_streams_every_message() {
 
 #[test]
 fn customer_import_reports_bad_rows_and_keeps_good_ones() {
-    let env = Env::new("");
+    let env = Env::bare("");
     let csv = "id,name,group,tier,owner,emails,domains,phones,country\n\
                C1,\"Acme Trading Co., Ltd.\",,vip,,a@acme.example,acme.example,,US\n\
                C2,ACME Trading Co. Ltd,,new,,b@acme2.example,,,US\n\
@@ -383,7 +328,7 @@ fn customer_import_reports_bad_rows_and_keeps_good_ones() {
 
 #[test]
 fn config_errors_name_the_file_and_key() {
-    let env = Env::new("[ingest]\nbatch_size = 0\n");
+    let env = Env::bare("[ingest]\nbatch_size = 0\n");
     let out = env.run(&["migrate"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -570,7 +515,7 @@ fn config_example_documents_a_valid_config() {
 #[cfg(unix)]
 fn a_new_sqlite_database_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
-    let env = Env::new("");
+    let env = Env::bare("");
     env.ok(&["migrate"]);
     if let TestDb::Sqlite = env.db {
         let mode = std::fs::metadata(env.path("kw.db"))

@@ -48,6 +48,28 @@ impl Workspace {
         w
     }
 
+    /// A workspace with the team's domain and `extra` in its config, and nothing else: no rep,
+    /// no customers (the core commands' tests start from that).
+    pub fn bare(extra: &str) -> Workspace {
+        let w = Workspace {
+            dir: tempfile::tempdir().unwrap(),
+            db: db::TestDb::fresh(),
+        };
+        w.write_bare_config(extra);
+        w
+    }
+
+    /// Replace the config with the bare one plus `extra`.
+    pub fn write_bare_config(&self, extra: &str) {
+        std::fs::write(
+            self.path("keepwarm.toml"),
+            format!(
+                "[database]\nurl = \"sqlite://kw.db\"\n[team]\ndomains = [\"sinoexport.example\"]\n{extra}"
+            ),
+        )
+        .unwrap();
+    }
+
     pub fn write_config(&self, extra: &str) {
         std::fs::write(
             self.path("keepwarm.toml"),
@@ -64,9 +86,11 @@ impl Workspace {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_keepwarm"));
-        c.args(["--config", "keepwarm.toml"])
-            .args(args)
+        // The config is the workspace's `keepwarm.toml`, found in the working directory (a
+        // test may name another with `--config`).
+        c.args(args)
             .current_dir(self.dir.path())
+            .env_remove("KEEPWARM_CONFIG")
             .env("ALICE_PW", "alicepw")
             .env("WRONG_PW", "not-the-password")
             .env("KW_REFRESH", "refresh-1")
@@ -124,6 +148,11 @@ impl Workspace {
             lines: rx,
             log,
         }
+    }
+
+    /// `keepwarm customers show ID --format json`, parsed.
+    pub fn customer(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["customers", "show", id, "--format", "json"])).unwrap()
     }
 
     /// `keepwarm messages --format jsonl`, parsed.
