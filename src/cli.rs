@@ -49,6 +49,10 @@ pub enum Command {
         /// Only this account.
         #[arg(long)]
         account: Option<String>,
+        /// `json`: one summary object on stdout instead of a line per folder (for scripts and
+        /// benchmarks).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// The follow-up board: per owner, most urgent first: state, deadlines, top tags and their
     /// next steps. Judged at `--at` (RFC 3339) or now, deterministically.
@@ -296,11 +300,15 @@ pub async fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Run => Ok(crate::daemon::run(config).await?),
-        Command::Sync { once, account } => {
+        Command::Sync {
+            once,
+            account,
+            format,
+        } => {
             if !once {
                 anyhow::bail!("`keepwarm sync` needs --once (the live sync is `keepwarm run`)");
             }
-            sync_once(config, account.as_deref()).await
+            sync_once(config, account.as_deref(), format).await
         }
         Command::Status { format } => status(&config, format).await,
         Command::Sweep { at, format } => {
@@ -961,7 +969,7 @@ async fn messages(config: &Config, format: MessageFormat, customer: Option<&str>
     Ok(())
 }
 
-async fn sync_once(config: Config, only: Option<&str>) -> Result<()> {
+async fn sync_once(config: Config, only: Option<&str>, format: Format) -> Result<()> {
     if config.imap.is_empty() {
         anyhow::bail!("no [[imap]] account in the config: nothing to sync");
     }
@@ -1012,6 +1020,9 @@ async fn sync_once(config: Config, only: Option<&str>) -> Result<()> {
                     total.add(&s.report);
                     fetched += s.fetched;
                     bytes += s.bytes;
+                    if format == Format::Json {
+                        continue;
+                    }
                     println!(
                         "{}/{}: fetched {}, ingested {}, also seen in another mailbox {}, failed {}",
                         account.name(),
@@ -1030,22 +1041,26 @@ async fn sync_once(config: Config, only: Option<&str>) -> Result<()> {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    println!(
-        "synced {} mailbox folder(s): fetched {fetched} ({:.1} MB), ingested {}, failed {}, elapsed {secs:.2}s, {:.0} messages/s",
-        accounts.len(),
-        bytes as f64 / 1e6,
-        total.ingested,
-        total.failed,
-        if secs > 0.0 {
-            fetched as f64 / secs
-        } else {
-            0.0
-        }
-    );
-    println!(
-        "BENCH_JSON {}",
-        serde_json::json!({"messages": fetched, "ingested": total.ingested, "failed": total.failed, "bytes": bytes, "seconds": secs})
-    );
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({"accounts": accounts.len(), "messages": fetched, "ingested": total.ingested,
+                               "failed": total.failed, "bytes": bytes, "seconds": secs})
+        );
+    } else {
+        println!(
+            "synced {} mailbox folder(s): fetched {fetched} ({:.1} MB), ingested {}, failed {}, elapsed {secs:.2}s, {:.0} messages/s",
+            accounts.len(),
+            bytes as f64 / 1e6,
+            total.ingested,
+            total.failed,
+            if secs > 0.0 {
+                fetched as f64 / secs
+            } else {
+                0.0
+            }
+        );
+    }
     app.db.close().await;
     if errors > 0 {
         anyhow::bail!("{errors} mailbox folder(s) could not be synced");
