@@ -710,12 +710,9 @@ where
     I: Iterator<Item = crate::message::Pending> + Send + 'static,
 {
     let db = Db::open(&config.database).await?;
-    let directory = store::customers::load_directory(&db, config).await?;
-    let ctx = Arc::new(pipeline::Context::new(
-        directory,
-        load_rules(config)?,
-        Arc::new(config.clone()),
-    ));
+    let ctx = Arc::new(
+        pipeline::Context::load(&db, load_rules(config)?, Arc::new(config.clone())).await?,
+    );
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(

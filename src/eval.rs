@@ -115,11 +115,12 @@ pub async fn run(
         &store::customers::Actor::cli("eval", None),
     )
     .await?;
-    let ctx = pipeline::Context::new(
-        store::customers::load_directory(&db, config).await?,
+    let ctx = pipeline::Context::load(
+        &db,
         Arc::new(crate::rules::load_or_explain(config.rules.dir.as_deref())?),
         std::sync::Arc::new(config.clone()),
-    );
+    )
+    .await?;
     db.close().await;
 
     let mut wanted: HashMap<String, (Vec<String>, bool, bool)> = HashMap::new();

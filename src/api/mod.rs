@@ -144,11 +144,7 @@ impl ApiState {
         {
             return Ok(Arc::clone(ctx));
         }
-        let ctx = Arc::new(Context::new(
-            crate::store::customers::load_directory(&self.app.db, &self.app.config).await?,
-            rules,
-            Arc::clone(&self.app.config),
-        ));
+        let ctx = Arc::new(Context::load(&self.app.db, rules, Arc::clone(&self.app.config)).await?);
         *slot = Some((Instant::now(), Arc::clone(&ctx)));
         Ok(ctx)
     }

@@ -32,6 +32,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// The context every writer uses: the directory as the database holds it now, the rules
+    /// given (the ones in force), limits from the config.
+    pub async fn load(
+        db: &Db,
+        rules: Arc<RuleSet>,
+        config: Arc<crate::config::Config>,
+    ) -> Result<Context, StoreError> {
+        let directory = crate::store::customers::load_directory(db, &config).await?;
+        Ok(Context::new(directory, rules, config))
+    }
+
     /// The context of a directory snapshot and the rules in force, limits from the config.
     pub fn new(
         directory: Directory,

@@ -594,11 +594,7 @@ pub async fn sync_folder(
     info!(account = %name, folder = %folder.name, messages = total, uid_validity = validity,
         from_uid = cp.last_uid + 1, "Folder sync started.");
 
-    let ctx = Arc::new(Context::new(
-        crate::store::customers::load_directory(db, &app.config).await?,
-        app.rules.current(),
-        Arc::clone(&app.config),
-    ));
+    let ctx = Arc::new(Context::load(db, app.rules.current(), Arc::clone(&app.config)).await?);
     let mailbox = format!("{name}/{}", folder.name);
     let rep = account.cfg.rep.clone();
     let (fetched_tx, mut fetched_rx) = mpsc::channel::<Fetched>(1);
