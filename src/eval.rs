@@ -7,7 +7,36 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+/// Why an evaluation could not run: the files named, never half a report.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("cannot create a scratch directory: {0}")]
+    Scratch(std::io::Error),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: not JSON: {source}", path.display())]
+    Label {
+        path: std::path::PathBuf,
+        line: usize,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Rules(#[from] crate::rules::RuleProblems),
+}
+
+type Result<T> = std::result::Result<T, EvalError>;
+
+fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
+    move |source| EvalError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 use serde::Serialize;
 
 use crate::config::Config;
@@ -103,12 +132,11 @@ pub async fn run(
     whatsapp: Option<&Path>,
 ) -> Result<EvalReport> {
     // A scratch database holds the customer directory, exactly as an import would.
-    let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let scratch = tempfile::tempdir().map_err(EvalError::Scratch)?;
     let mut db_config = config.database.clone();
     db_config.url = format!("sqlite://{}", scratch.path().join("eval.db").display());
     let db = store::Db::open(&db_config).await?;
-    let bytes =
-        std::fs::read(customers).with_context(|| format!("cannot read {}", customers.display()))?;
+    let bytes = std::fs::read(customers).map_err(unreadable(customers))?;
     store::customers::apply_import(
         &db,
         crate::directory::import::parse_csv(&bytes, config),
@@ -124,14 +152,17 @@ pub async fn run(
     db.close().await;
 
     let mut wanted: HashMap<String, (Vec<String>, bool, bool)> = HashMap::new();
-    let text = std::fs::read_to_string(labels)
-        .with_context(|| format!("cannot read {}", labels.display()))?;
+    let text = std::fs::read_to_string(labels).map_err(unreadable(labels))?;
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not JSON", labels.display(), i + 1))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|source| EvalError::Label {
+                path: labels.to_path_buf(),
+                line: i + 1,
+                source,
+            })?;
         let channel_read =
             v["channel"] == "email" || (whatsapp.is_some() && v["channel"] == "whatsapp");
         if !channel_read {
@@ -164,11 +195,11 @@ pub async fn run(
         counts.insert(rule.tag.clone(), (0, 0, 0));
     }
     let mut seen = std::collections::HashSet::new();
-    let source = crate::source::maildir::read(maildir, None, false)
-        .with_context(|| format!("cannot read Maildir {}", maildir.display()))?;
+    let source = crate::source::maildir::read(maildir, None, false).map_err(unreadable(maildir))?;
     let chats = match whatsapp {
-        Some(dir) => crate::source::whatsapp::read_paths(&[dir.to_path_buf()])
-            .with_context(|| format!("cannot read WhatsApp bodies in {}", dir.display()))?,
+        Some(dir) => {
+            crate::source::whatsapp::read_paths(&[dir.to_path_buf()]).map_err(unreadable(dir))?
+        }
         None => Vec::new(),
     };
     for pending in source.chain(chats) {
@@ -417,12 +448,7 @@ pub async fn backtest(
         }
     }
     let mut customers: std::collections::BTreeSet<String> = would.keys().cloned().collect();
-    for row in sqlx::query_scalar::<_, String>("SELECT DISTINCT customer_id FROM customer_tag")
-        .fetch_all(db.pool())
-        .await?
-    {
-        customers.insert(row);
-    }
+    customers.extend(store::customers::tagged_customers(db).await?);
     for customer in customers {
         let current: BTreeMap<String, String> = store::customers::customer_tags(db, &customer, now)
             .await?

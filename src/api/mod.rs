@@ -154,10 +154,7 @@ impl ApiState {
 /// (a first backfill is not a problem), else 503; the body says what is wrong.
 async fn ready(State(state): State<Arc<ApiState>>) -> Response {
     let app = &state.app;
-    let db_ok = sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(app.db.pool())
-        .await
-        .is_ok();
+    let db_ok = app.db.ping().await.is_ok();
     let mut problems: Vec<String> = Vec::new();
     if !db_ok {
         problems.push("database: not reachable".into());
@@ -229,12 +226,7 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
         })
         .collect();
     let outbox = crate::store::outbox::depth(db).await.unwrap_or_default();
-    let events = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM outbox")
-        .fetch_one(db.pool())
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(0);
+    let events = crate::store::outbox::last_id(db).await.unwrap_or(0);
     (
         [(
             axum::http::header::CONTENT_TYPE,

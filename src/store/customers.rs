@@ -697,3 +697,11 @@ pub async fn feedback_by_rule(db: &Db) -> Result<Vec<(String, i64, i64)>, StoreE
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect())
 }
+
+/// The customers that hold a tag (in any state).
+pub async fn tagged_customers(db: &Db) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar::<_, String>("SELECT DISTINCT customer_id FROM customer_tag")
+        .fetch_all(db.pool())
+        .await
+        .ctx("list tagged customers")
+}

@@ -178,6 +178,15 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 const WRITE_LOCK: i64 = 0x6b65_6570_7761_726d; // "keepwarm"
 
 impl Db {
+    /// Does the database answer?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(self.pool())
+            .await
+            .ctx("answer a ping")?;
+        Ok(())
+    }
+
     /// Connect and apply pending migrations.
     pub async fn open(cfg: &DatabaseConfig) -> Result<Db, StoreError> {
         let db = Db::connect(cfg).await?;

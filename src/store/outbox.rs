@@ -70,6 +70,17 @@ pub async fn emit_all(tx: &mut Tx, events: &[Event], now: i64) -> Result<(), Sto
     Ok(())
 }
 
+/// The id of the newest event written (0 when none).
+pub async fn last_id(db: &Db) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM outbox")
+            .fetch_one(db.pool())
+            .await
+            .ctx("read the newest event id")?
+            .unwrap_or(0),
+    )
+}
+
 /// A stored event.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EventRow {
