@@ -3,6 +3,7 @@
 
 pub mod assign;
 pub mod leads;
+pub mod ownership;
 pub use crate::time::calendar;
 pub mod ooo;
 pub mod policy;

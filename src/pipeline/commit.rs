@@ -141,7 +141,7 @@ async fn write_batch(
     if config.followup.group_rollup && !contact.touched.is_empty() {
         crate::store::followup::recheck_groups(tx, &contact.touched).await?;
     }
-    crate::store::followup::after_contact(tx, &contact.fresh, config, now).await?;
+    crate::followup::ownership::after_contact(tx, &contact.fresh, config, now).await?;
     count(batch, &report, &contact.fresh);
     Ok(report)
 }

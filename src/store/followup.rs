@@ -1,18 +1,17 @@
-//! The follow-up policy's writes still kept in the store: what a committed batch does to
-//! ownership (pool claims, conflicts, out-of-office pauses) and group roll-up, all inside the
-//! batch's transaction; the sweep's reads and writes; the public pool and its history. (Leads
-//! are decided in `followup::leads` and written by `store::leads`.)
+//! The follow-up rows: pauses, owners, claims and conflict flags (what `followup::ownership`
+//! decides a batch's contact does), group roll-up; the sweep's reads and writes; the public
+//! pool and its history. (Leads are decided in `followup::leads` and written by
+//! `store::leads`.)
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
-use super::outbox::{customer_ref, emit};
+use super::outbox::customer_ref;
 use super::{Context, Db, StoreError, Tx, set_setting, setting};
-use crate::config::Config;
 use crate::directory::identity::MatchReason;
-use crate::events::{At, CustomerRef, Due, Event};
+use crate::events::{At, CustomerRef, Due};
 use crate::message::{Direction, Message, counterpart_identity};
 
 /// Attach messages the matching snapshot could not place to a customer the database knows by
@@ -77,142 +76,99 @@ pub async fn resolve_unmatched(
     Ok(())
 }
 
-/// What recent contact does to ownership, and out-of-office pauses: a pool customer contacted by
-/// a rep is claimed (within the rep's daily limit); a customer contacted from another rep's
-/// mailbox or number is flagged and a `customer.conflict` event written.
-pub async fn after_contact(
+/// Pause a customer's clock from `from` until `until` (an out-of-office reply), unless a
+/// longer pause is already set.
+pub async fn pause(tx: &mut Tx, customer: &str, from: i64, until: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE customer SET paused_from = $1, paused_until = $2, check_at = 0
+         WHERE id = $3 AND (paused_until IS NULL OR paused_until < $2)",
+    )
+    .bind(from)
+    .bind(until)
+    .bind(customer)
+    .execute(&mut **tx)
+    .await
+    .ctx("pause a customer's clock")?;
+    Ok(())
+}
+
+/// Who owns a customer now, and the last conflict flagged on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerRow {
+    pub name: String,
+    pub tier: String,
+    pub owner: Option<String>,
+    pub conflict_rep: Option<String>,
+    pub conflict_at: Option<i64>,
+}
+
+/// The owner row of `customer`, inside the batch's transaction.
+pub async fn owner_row(tx: &mut Tx, customer: &str) -> Result<Option<OwnerRow>, StoreError> {
+    let row = sqlx::query(
+        "SELECT name, tier, owner, conflict_rep, conflict_at FROM customer WHERE id = $1",
+    )
+    .bind(customer)
+    .fetch_optional(&mut **tx)
+    .await
+    .ctx("read a customer's owner")?;
+    Ok(row.map(|r| OwnerRow {
+        name: r.get(0),
+        tier: r.get(1),
+        owner: r.get(2),
+        conflict_rep: r.get(3),
+        conflict_at: r.get(4),
+    }))
+}
+
+/// How many customers `rep` claimed since `since`.
+pub async fn claims_since(tx: &mut Tx, rep: &str, since: i64) -> Result<u32, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM pool_history WHERE rep_id = $1 AND action = 'claimed' AND at >= $2",
+    )
+    .bind(rep)
+    .bind(since)
+    .fetch_one(&mut **tx)
+    .await
+    .ctx("count today's claims")? as u32)
+}
+
+/// `rep` owns `customer` from now on (claimed from the pool), with its history record.
+pub async fn claim(
     tx: &mut Tx,
-    fresh: &[&Message],
-    config: &Config,
+    customer: &str,
+    rep: &str,
+    reason: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    for m in fresh {
-        if let (Some(until), Some(c)) = (m.away_until, &m.customer) {
-            sqlx::query(
-                "UPDATE customer SET paused_from = $1, paused_until = $2, check_at = 0
-                 WHERE id = $3 AND (paused_until IS NULL OR paused_until < $2)",
-            )
-            .bind(m.sent_at)
-            .bind(until)
-            .bind(c)
-            .execute(&mut **tx)
-            .await
-            .ctx("pause a customer's clock")?;
-        }
-    }
-    let policy = &config.followup;
-    let recent = now - policy.recent_ms();
-    let mut contacts: Vec<&Message> = fresh
-        .iter()
-        .copied()
-        .filter(|m| {
-            m.direction == Direction::Outbound
-                && m.counts_as_contact
-                && m.customer.is_some()
-                && m.rep.is_some()
-                && m.sent_at >= recent
-        })
-        .collect();
-    if contacts.is_empty() {
-        return Ok(());
-    }
-    contacts.sort_by_key(|m| m.sent_at);
-    let day_start = policy.calendar().day_start(now);
-    let mut claims_today: HashMap<String, u32> = HashMap::new();
-    for m in contacts {
-        let (Some(customer), Some(rep)) = (m.customer.as_deref(), m.rep.as_deref()) else {
-            continue;
-        };
-        let Some(row) = sqlx::query(
-            "SELECT name, tier, owner, conflict_rep, conflict_at FROM customer WHERE id = $1",
-        )
+    sqlx::query(
+        "UPDATE customer SET owner = $1, pool_changed_at = $2, pool_reason = $3,
+           release_frozen = NULL, conflict_rep = NULL, conflict_at = NULL, check_at = 0
+         WHERE id = $4",
+    )
+    .bind(rep)
+    .bind(now)
+    .bind(reason)
+    .bind(customer)
+    .execute(&mut **tx)
+    .await
+    .ctx("claim a customer")?;
+    history(tx, customer, "claimed", Some(rep), reason, now).await
+}
+
+/// Flag `customer` as contacted by `rep`, who does not own it (the board shows it).
+pub async fn flag_conflict(
+    tx: &mut Tx,
+    customer: &str,
+    rep: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE customer SET conflict_rep = $1, conflict_at = $2 WHERE id = $3")
+        .bind(rep)
+        .bind(at)
         .bind(customer)
-        .fetch_optional(&mut **tx)
+        .execute(&mut **tx)
         .await
-        .ctx("read a customer's owner")?
-        else {
-            continue;
-        };
-        let name: String = row.get(0);
-        let tier: String = row.get(1);
-        let owner: Option<String> = row.get(2);
-        let conflict_rep: Option<String> = row.get(3);
-        let conflict_at: Option<i64> = row.get(4);
-        let summary = customer_ref(customer, &name, &tier, owner.as_deref());
-        // (owner named in the conflict, why) when this contact is a conflict.
-        let conflict: Option<(Option<String>, String)> = match owner.as_deref() {
-            Some(o) if o == rep => None,
-            Some(o) => Some((Some(o.to_string()), "contacted by another rep".into())),
-            None if policy.claim_on_contact => {
-                let used = match claims_today.get(rep) {
-                    Some(n) => *n,
-                    None => sqlx::query_scalar::<_, i64>(
-                        "SELECT COUNT(*) FROM pool_history WHERE rep_id = $1 AND action = 'claimed' AND at >= $2",
-                    )
-                    .bind(rep)
-                    .bind(day_start)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .ctx("count today's claims")? as u32,
-                };
-                if used < policy.claim_daily_limit {
-                    claims_today.insert(rep.to_string(), used + 1);
-                    let reason = format!("claimed by contact ({} message)", m.channel.as_str());
-                    sqlx::query(
-                        "UPDATE customer SET owner = $1, pool_changed_at = $2, pool_reason = $3,
-                           release_frozen = NULL, conflict_rep = NULL, conflict_at = NULL, check_at = 0
-                         WHERE id = $4",
-                    )
-                    .bind(rep)
-                    .bind(now)
-                    .bind(&reason)
-                    .bind(customer)
-                    .execute(&mut **tx)
-                    .await
-                    .ctx("claim a customer")?;
-                    history(tx, customer, "claimed", Some(rep), &reason, now).await?;
-                    let event = Event::CustomerClaimed {
-                        customer: customer_ref(customer, &name, &tier, Some(rep)),
-                        owner: rep.to_string(),
-                        reason,
-                        message_key: crate::message::display_key(&m.key).to_string(),
-                        sent_at: At(m.sent_at),
-                    };
-                    emit(tx, &event, now).await?;
-                    None
-                } else {
-                    claims_today.insert(rep.to_string(), used);
-                    let why = format!("claim limit reached ({} per day)", policy.claim_daily_limit);
-                    Some((None, why))
-                }
-            }
-            None => None,
-        };
-        let Some((named_owner, reason)) = conflict else {
-            continue;
-        };
-        // Flag it (the board shows it); an event when the rep is new to the flag or the last
-        // flag is older than `recent`.
-        sqlx::query("UPDATE customer SET conflict_rep = $1, conflict_at = $2 WHERE id = $3")
-            .bind(rep)
-            .bind(m.sent_at)
-            .bind(customer)
-            .execute(&mut **tx)
-            .await
-            .ctx("flag a conflict")?;
-        if conflict_rep.as_deref() != Some(rep) || conflict_at.is_none_or(|at| at < recent) {
-            let event = Event::CustomerConflict {
-                customer: summary,
-                owner: named_owner,
-                other_rep: rep.to_string(),
-                reason,
-                message_key: crate::message::display_key(&m.key).to_string(),
-                channel: m.channel.as_str().to_string(),
-                sent_at: At(m.sent_at),
-            };
-            emit(tx, &event, now).await?;
-        }
-    }
+        .ctx("flag a conflict")?;
     Ok(())
 }
 
