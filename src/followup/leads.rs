@@ -145,9 +145,11 @@ pub async fn make(
         let id = crate::store::leads::lead_id(kind, &value);
         let (owner, how) = router.assign(m.rep.as_deref());
         let name = m.from_name.clone().unwrap_or_else(|| value.clone());
+        let name_key = crate::directory::import::name_key(&name);
         let lead = crate::store::leads::NewLead {
             id: &id,
             name: &name,
+            name_key: &name_key,
             kind,
             value: &value,
             owner: owner.as_deref(),

@@ -59,6 +59,8 @@ pub async fn set_position(tx: &mut Tx, position: u64) -> Result<(), StoreError> 
 pub struct NewLead<'a> {
     pub id: &'a str,
     pub name: &'a str,
+    /// The key near-duplicate company names share (`directory::import::name_key`).
+    pub name_key: &'a str,
     /// The counterpart's identity: kind (email, phone, wa_user) and value.
     pub kind: &'a str,
     pub value: &'a str,
@@ -81,7 +83,7 @@ pub async fn create(tx: &mut Tx, lead: &NewLead<'_>, now: i64) -> Result<bool, S
     )
     .bind(lead.id)
     .bind(lead.name)
-    .bind(crate::directory::import::name_key(lead.name))
+    .bind(lead.name_key)
     .bind(lead.owner)
     .bind(now)
     .bind(format!("lead ({})", lead.how))
