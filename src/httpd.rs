@@ -14,7 +14,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
+
+use crate::supervise::{Stop, stopped};
 use tokio::time::Sleep;
 use tracing::{debug, warn};
 
@@ -36,7 +38,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Stop,
     name: &'static str,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -89,10 +91,6 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
     }
     while connections.join_next().await.is_some() {}
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// A TCP stream whose writes fail once they have been blocked for `limit` (a client that

@@ -283,11 +283,7 @@ async fn messages(
         {
             Some(a) => a,
             None => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad-cursor",
-                    "unknown cursor",
-                ));
+                return Err(ApiError::bad_request("bad-cursor", "unknown cursor"));
             }
         },
     };
@@ -324,8 +320,7 @@ async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, 
         None => None,
         Some(Ok(t)) => Some(t.timestamp_millis()),
         Some(Err(_)) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
+            return Err(ApiError::bad_request(
                 "bad-time",
                 "due_before must be an RFC 3339 time",
             ));
@@ -340,11 +335,7 @@ async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, 
         {
             Some((t, id)) => Some((t, id.to_string())),
             None => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad-cursor",
-                    "unknown cursor",
-                ));
+                return Err(ApiError::bad_request("bad-cursor", "unknown cursor"));
             }
         },
     };
@@ -490,11 +481,7 @@ async fn upsert(
     let c: CustomerIn = match serde_json::from_slice(&body) {
         Ok(c) => c,
         Err(e) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed-body",
-                e.to_string(),
-            ));
+            return Err(ApiError::bad_request("malformed-body", e.to_string()));
         }
     };
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -518,8 +505,7 @@ async fn upsert(
         .ok()
         .and_then(|_| w.into_inner().ok());
     let Some(text) = text else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad_request(
             "malformed-body",
             "cannot encode the customer",
         ));
@@ -534,11 +520,7 @@ async fn import_csv(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "empty-body",
-            "the CSV is empty",
-        ));
+        return Err(ApiError::bad_request("empty-body", "the CSV is empty"));
     }
     import(&s, &body, false, &caller.actor("api-import")).await
 }
@@ -653,11 +635,7 @@ async fn tag_feedback(
     let f: TagFeedback = match serde_json::from_slice(&body) {
         Ok(f) => f,
         Err(e) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed-body",
-                e.to_string(),
-            ));
+            return Err(ApiError::bad_request("malformed-body", e.to_string()));
         }
     };
     if f.state != "accepted" && f.state != "dismissed" {

@@ -111,6 +111,16 @@ pub enum MatchReason {
 }
 
 impl MatchReason {
+    /// How a message matched a customer through one of its identities (`counterpart_identity`'s
+    /// kinds: an exact address, else a phone number or chat user id).
+    pub fn of_identity(kind: &str) -> MatchReason {
+        if kind == "email" {
+            MatchReason::Address
+        } else {
+            MatchReason::Phone
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MatchReason::Address => "address",

@@ -113,11 +113,7 @@ pub fn attach(messages: &mut [Cow<'_, Message>], kind: &str, value: &str, id: &s
             let m = m.to_mut();
             m.customer = Some(id.to_string());
             m.group = None;
-            m.match_reason = if kind == "email" {
-                MatchReason::Address
-            } else {
-                MatchReason::Phone
-            };
+            m.match_reason = MatchReason::of_identity(kind);
         }
     }
 }

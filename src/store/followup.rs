@@ -66,11 +66,7 @@ pub async fn resolve_unmatched(
             let m = m.to_mut();
             m.customer = Some(customer.clone());
             m.group = group.clone();
-            m.match_reason = if id.0 == "email" {
-                MatchReason::Address
-            } else {
-                MatchReason::Phone
-            };
+            m.match_reason = MatchReason::of_identity(id.0);
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::outbox::{customer_ref, emit};
 use super::{Context, StoreError, Tx, set_setting, setting};
+use crate::directory::identity::MatchReason;
 use crate::events::{At, Event};
 use crate::message::Message;
 
@@ -168,7 +169,7 @@ pub async fn attach_stored(
          WHERE customer_id IS NULL AND group_id IS NULL AND direction <> 'internal' AND counterpart = $3",
     )
     .bind(id)
-    .bind(if kind == "email" { "address" } else { "phone" })
+    .bind(MatchReason::of_identity(kind).as_str())
     .bind(counterpart)
     .execute(&mut **tx)
     .await
