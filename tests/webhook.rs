@@ -537,3 +537,14 @@ fn the_admin_listener_needs_a_token_off_loopback() {
     );
     assert_eq!(code, 200, "{text}");
 }
+
+/// Two listeners of one test (public and admin) once got the same port: the picker must never
+/// hand out a port twice in one test process.
+#[test]
+fn the_port_picker_never_hands_out_a_port_twice() {
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let p = common::free_port();
+        assert!(seen.insert(p), "port {p} handed out twice");
+    }
+}

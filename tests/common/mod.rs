@@ -462,13 +462,23 @@ pub fn http(
     (status, body)
 }
 
-/// A loopback port nobody listens on (now).
+/// A loopback port nobody listens on (now), never one this process handed out before: the
+/// kernel may give a just-closed port again, and two listeners of one test (public and admin)
+/// once got the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Importers with unrelated names (similar ones would look like phishing of each other).
