@@ -1114,12 +1114,24 @@ impl RuleSet {
         hits.clear();
         regions.clear();
         for c in candidates.iter_mut() {
-            if self.terms[c.term].requires.is_some() {
-                c.required = sentence(text, c.start, c.end, CUE_WINDOW);
+            let required = self.terms[c.term].requires.is_some();
+            let conditional = !self.rules[c.rule].conditional.is_empty();
+            if !required && !conditional {
+                continue;
+            }
+            // One search for breaks, as wide as the wider window needs.
+            let widest = if conditional {
+                CONDITIONAL_WINDOW
+            } else {
+                CUE_WINDOW
+            };
+            let breaks = breaks_around(text, c.start, c.end, widest);
+            if required {
+                c.required = within_window(text, c.start, c.end, breaks, CUE_WINDOW);
                 regions.push(c.required);
             }
-            if !self.rules[c.rule].conditional.is_empty() {
-                c.conditional = sentence(text, c.start, c.end, CONDITIONAL_WINDOW);
+            if conditional {
+                c.conditional = within_window(text, c.start, c.end, breaks, CONDITIONAL_WINDOW);
                 regions.push(c.conditional);
             }
         }
@@ -1329,6 +1341,8 @@ const TURKISH_MARKERS: &[&str] = &[
 const CUE_WINDOW: usize = 60;
 /// How far (in characters, within the sentence) a conditional cue reaches.
 const CONDITIONAL_WINDOW: usize = 120;
+// `find_context` searches breaks once, as wide as the conditional window, for both.
+const _: () = assert!(CONDITIONAL_WINDOW >= CUE_WINDOW);
 
 /// The whole sentence around `start..end` (up to 400 characters each side).
 /// The evidence around `original[s..e]`: up to `CONTEXT_CHARS` characters on each side, white
@@ -1400,28 +1414,56 @@ fn sentence_of(text: &str, start: usize, end: usize) -> (usize, usize) {
 
 /// The sentence around `start..end`, at most `window` characters each side (byte offsets).
 fn sentence(text: &str, start: usize, end: usize, window: usize) -> (usize, usize) {
-    (
-        sentence_start(text, start, window),
-        sentence_end(text, end, window),
+    within_window(
+        text,
+        start,
+        end,
+        breaks_around(text, start, end, window),
+        window,
     )
 }
 
-/// Where the sentence holding `start` begins, at most `window` characters back. Searches bytes
-/// (memchr), so a candidate costs a few vector scans, not a walk character by character.
-fn sentence_start(text: &str, start: usize, window: usize) -> usize {
+/// The sentence breaks around `start..end`, searched `4 * window` bytes each side (no window
+/// of `window` characters reaches further): where the sentence begins (after the last break
+/// before `start`) and where it ends (the first break from `end`), else how far the search
+/// went. Narrower windows clamp the same bounds (`within_window`), so one search serves them.
+fn breaks_around(text: &str, start: usize, end: usize, window: usize) -> (usize, usize) {
     let bytes = text.as_bytes();
     let far = start.saturating_sub(4 * window);
     let mut hi = start;
-    let mut from = None;
+    let mut from = far;
     while let Some(at) = last_break(bytes, far, hi) {
         if is_decimal_point(text, at) {
             hi = at;
             continue;
         }
-        from = Some(at + break_len(bytes, at));
+        from = at + break_len(bytes, at);
         break;
     }
-    let from = from.unwrap_or(far);
+    let far = (end + 4 * window).min(bytes.len());
+    let mut lo = end;
+    let mut to = far;
+    while let Some(at) = next_break(bytes, lo, far) {
+        if is_decimal_point(text, at) {
+            lo = at + 1;
+            continue;
+        }
+        to = at;
+        break;
+    }
+    (from, to)
+}
+
+/// The sentence `(from, to)` (from `breaks_around`, searched at least as wide) cut to `window`
+/// characters each side of `start..end`, on character boundaries.
+fn within_window(
+    text: &str,
+    start: usize,
+    end: usize,
+    (from, to): (usize, usize),
+    window: usize,
+) -> (usize, usize) {
+    let bytes = text.as_bytes();
     // `window` characters back: directly for ASCII, else character by character.
     let limit = if start >= window
         && text.is_char_boundary(start - window)
@@ -1437,30 +1479,13 @@ fn sentence_start(text: &str, start: usize, window: usize) -> usize {
         lo
     };
     let lo = from.max(limit);
-    if text.is_char_boundary(lo) {
+    let lo = if text.is_char_boundary(lo) {
         lo
     } else {
         (lo..start)
             .find(|i| text.is_char_boundary(*i))
             .unwrap_or(start)
-    }
-}
-
-/// Where the sentence holding `end` ends, at most `window` characters on.
-fn sentence_end(text: &str, end: usize, window: usize) -> usize {
-    let bytes = text.as_bytes();
-    let far = (end + 4 * window).min(bytes.len());
-    let mut lo = end;
-    let mut to = None;
-    while let Some(at) = next_break(bytes, lo, far) {
-        if is_decimal_point(text, at) {
-            lo = at + 1;
-            continue;
-        }
-        to = Some(at);
-        break;
-    }
-    let to = to.unwrap_or(far);
+    };
     let limit = if end + window <= bytes.len()
         && text.is_char_boundary(end + window)
         && bytes[end..end + window].is_ascii()
@@ -1475,14 +1500,15 @@ fn sentence_end(text: &str, end: usize, window: usize) -> usize {
         hi
     };
     let hi = to.min(limit);
-    if text.is_char_boundary(hi) {
+    let hi = if text.is_char_boundary(hi) {
         hi
     } else {
         (end..=hi)
             .rev()
             .find(|i| text.is_char_boundary(*i))
             .unwrap_or(end)
-    }
+    };
+    (lo, hi)
 }
 
 /// The byte length of the sentence break at `at` (1, or 3 for "。！？；").
@@ -1765,11 +1791,18 @@ mod sentence_tests {
                 .collect();
             for (k, &start) in bounds.iter().enumerate() {
                 let end = bounds[(k + 3).min(bounds.len() - 1)];
+                let wide = breaks_around(&text, start, end, 120);
                 for window in [5, 60, 120] {
                     assert_eq!(
                         sentence(&text, start, end, window),
                         by_chars(&text, start, end, window),
                         "{text:?} {start}..{end} window {window}"
+                    );
+                    // Bounds searched for a wider window, cut to this one: the same.
+                    assert_eq!(
+                        within_window(&text, start, end, wide, window),
+                        by_chars(&text, start, end, window),
+                        "{text:?} {start}..{end} window {window}, searched for 120"
                     );
                     checked += 1;
                 }

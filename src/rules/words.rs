@@ -333,10 +333,12 @@ impl WordIndex {
         }
         // Short first words that may go on ("max" of "maxusd"): one lookup per length in use.
         let mut shorter = self.short_prefix & ((2u8 << len.min(3)) - 1);
+        // The slot of the first k bytes is the low 5k bits of the slot of the first three.
+        let three = short_slot(head, 3);
         while shorter != 0 {
             let k = shorter.trailing_zeros() as usize;
             shorter &= shorter - 1;
-            let slot = short_slot(head, k);
+            let slot = three & ((1 << (5 * k)) - 1);
             if self.short_filter[k][slot >> 6] & (1 << (slot & 63)) != 0 {
                 self.lookup(text, at, head, key(head, Key::Prefix, k), found);
             }
@@ -362,7 +364,8 @@ impl WordIndex {
 /// Slots of a short-word filter: five bits of each of up to three bytes.
 const SHORT_SLOTS: usize = 1 << 15;
 
-/// The short-word filter slot of the first `k` (≤ 3) bytes of `head`.
+/// The short-word filter slot of the first `k` (≤ 3) bytes of `head`: five bits of each, the
+/// first byte's lowest (so the slot of fewer bytes is the low bits of the slot of more).
 fn short_slot(head: u64, k: usize) -> usize {
     let h = head & KEY_MASKS[k];
     ((h & 0x1f) | ((h >> 3) & 0x3e0) | ((h >> 6) & 0x7c00)) as usize
@@ -423,6 +426,24 @@ fn word_mask8(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_slot_of_fewer_bytes_is_the_low_bits_of_the_slot_of_three() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..10_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let head = seed & 0x7f7f_7f7f_7f7f_7f7f;
+            for k in 1..=3 {
+                assert_eq!(
+                    short_slot(head, k),
+                    short_slot(head, 3) & ((1 << (5 * k)) - 1),
+                    "{head:x} k={k}"
+                );
+            }
+        }
+    }
 
     fn all(index: &WordIndex, text: &str) -> Vec<(usize, usize, usize)> {
         let mut out = Vec::new();
