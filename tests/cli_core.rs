@@ -348,6 +348,24 @@ fn config_errors_name_the_file_and_key() {
 }
 
 #[test]
+fn enumerated_flags_list_their_values_when_wrong() {
+    let env = Env::bare("");
+    env.ok(&["migrate"]);
+    for args in [
+        &["followups", "--state", "late"][..],
+        &["outbox", "list", "--state", "lost"][..],
+    ] {
+        let out = env.run(args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("possible values"), "{args:?}: {stderr}");
+    }
+    // The older spelling of a state still works.
+    env.ok(&["followups", "--state", "due_soon", "--format", "json"]);
+    env.ok(&["outbox", "list", "--state", "dead"]);
+}
+
+#[test]
 fn runs_on_built_in_defaults_without_a_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))

@@ -3,7 +3,8 @@
 
 use anyhow::{Result, bail};
 
-use super::{Format, when};
+use super::Format;
+use super::table::when;
 use crate::config::Config;
 use crate::store::{self, Db};
 
