@@ -10,6 +10,7 @@ mod policy;
 mod secrets;
 mod services;
 mod sources;
+mod span;
 mod validate;
 
 pub use policy::*;
@@ -18,6 +19,7 @@ pub use secrets::{
 };
 pub use services::*;
 pub use sources::*;
+pub use span::Span;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -97,16 +99,6 @@ pub struct Config {
 
 fn default_true() -> bool {
     true
-}
-
-fn positive_ms(s: &str) -> Option<i64> {
-    crate::time::parse_duration_ms(s).filter(|ms| *ms > 0)
-}
-
-fn duration(s: &str) -> Option<std::time::Duration> {
-    crate::time::parse_duration_ms(s)
-        .filter(|ms| *ms > 0)
-        .map(|ms| std::time::Duration::from_millis(ms as u64))
 }
 
 /// `[database]` (its `Debug` hides the URL's password).
@@ -372,6 +364,46 @@ mod tests {
         ] {
             assert!(err.contains(key), "{key} missing in: {err}");
         }
+    }
+
+    #[test]
+    fn every_span_is_read_at_load_and_every_bad_one_named_at_once() {
+        let err = parse(
+            "[leads]\nmax_age = \"x\"\n\
+             [followup]\nsweep_interval = \"x\"\nmailbox_stalled_after = \"x\"\nrecent = \"x\"\n\
+             [ingest]\nmessage_budget = \"x\"\n\
+             [cluster]\nlease = \"x\"\nheartbeat = \"x\"\n\
+             [crm]\nretry = [\"1m\", \"x\"]\nexpire = \"x\"\nreject_grace = \"x\"\n\
+             [http]\nheader_timeout = \"x\"\nrequest_timeout = \"0s\"\n\
+             [retention]\nfailure_raw = \"x\"\nchat_raw = \"99999999999999999999d\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "leads.max_age",
+            "followup.sweep_interval",
+            "followup.mailbox_stalled_after",
+            "followup.recent",
+            "ingest.message_budget",
+            "cluster.lease",
+            "cluster.heartbeat",
+            "crm.retry[1]",
+            "crm.expire",
+            "crm.reject_grace",
+            "http.header_timeout",
+            "http.request_timeout",
+            "retention.failure_raw",
+            "retention.chat_raw",
+        ] {
+            assert!(err.contains(key), "{key} missing in: {err}");
+        }
+        // A loaded config holds each span read once, no default restated where it is used.
+        let c = parse("[followup]\nsweep_interval = \"90s\"\n[crm]\nretry = [\"1m\", \"2h\"]\n")
+            .unwrap();
+        assert_eq!(c.followup.sweep_interval_ms(), 90_000);
+        assert_eq!(c.crm.retry_ms(), vec![60_000, 7_200_000]);
+        assert_eq!(c.crm.expire_ms(), 3 * 86_400_000);
+        assert_eq!(c.imap.len(), 0);
     }
 
     #[test]

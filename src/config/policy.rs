@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{Config, default_true, positive_ms};
+use super::{Config, Span, default_true};
 
 /// `[leads]`
 #[derive(Debug, Clone, Deserialize)]
@@ -17,7 +17,7 @@ pub struct LeadsConfig {
     pub enabled: bool,
     /// Only messages this recent become leads (a backfill of old mail does not).
     #[serde(default = "default_recent")]
-    pub max_age: String,
+    pub max_age: Span,
 }
 
 impl Default for LeadsConfig {
@@ -53,12 +53,12 @@ pub struct FollowupConfig {
     pub tiers: std::collections::BTreeMap<String, TierOverride>,
     /// How often `keepwarm run` re-judges the customers whose next deadline has passed.
     #[serde(default = "default_sweep_interval")]
-    pub sweep_interval: String,
+    pub sweep_interval: Span,
     /// A rep's mailbox that failed its last sync, is still backfilling, or has not synced for
     /// this long is unhealthy: the rep's customers are not released to the pool meanwhile
     /// (keepwarm may simply not have seen the mail).
     #[serde(default = "default_stalled_after")]
-    pub mailbox_stalled_after: String,
+    pub mailbox_stalled_after: Span,
     /// Contact with one subsidiary keeps its whole corporate group warm (default: each
     /// customer stands alone).
     #[serde(default)]
@@ -88,7 +88,7 @@ pub struct FollowupConfig {
     /// Only contact this recent claims a pool customer or flags a conflict: older mail is
     /// history being backfilled.
     #[serde(default = "default_recent")]
-    pub recent: String,
+    pub recent: Span,
 }
 
 impl Default for FollowupConfig {
@@ -114,10 +114,10 @@ impl Default for FollowupConfig {
     }
 }
 
-fn default_sweep_interval() -> String {
+fn default_sweep_interval() -> Span {
     "5m".into()
 }
-fn default_stalled_after() -> String {
+fn default_stalled_after() -> Span {
     "6h".into()
 }
 fn default_utc_offset() -> String {
@@ -126,7 +126,7 @@ fn default_utc_offset() -> String {
 fn default_claim_limit() -> u32 {
     10
 }
-fn default_recent() -> String {
+fn default_recent() -> Span {
     "7d".into()
 }
 
@@ -232,22 +232,22 @@ pub const TIERS: &[(&str, TierPolicy)] = &[
 impl Config {
     /// How old a message may be and still become a lead.
     pub fn leads_max_age_ms(&self) -> i64 {
-        positive_ms(&self.leads.max_age).unwrap_or(7 * 86_400_000)
+        self.leads.max_age.ms()
     }
 }
 
 impl FollowupConfig {
-    /// The sweep's interval (validated; 5 minutes if unreadable).
+    /// The sweep's interval.
     pub fn sweep_interval_ms(&self) -> i64 {
-        positive_ms(&self.sweep_interval).unwrap_or(300_000)
+        self.sweep_interval.ms()
     }
 
     pub fn stalled_after_ms(&self) -> i64 {
-        positive_ms(&self.mailbox_stalled_after).unwrap_or(6 * 3_600_000)
+        self.mailbox_stalled_after.ms()
     }
 
     pub fn recent_ms(&self) -> i64 {
-        positive_ms(&self.recent).unwrap_or(7 * 86_400_000)
+        self.recent.ms()
     }
 
     /// The working calendar (validated; built-in weekends only if the config is unreadable).

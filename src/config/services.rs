@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{duration, positive_ms};
+use super::Span;
 
 /// `[retention]`: raw content older than this is dropped by the daemon (hourly) and by
 /// `keepwarm retention`. Off by default (kept). What a message says and its timers stay.
@@ -14,19 +14,19 @@ use super::{duration, positive_ms};
 pub struct RetentionConfig {
     /// The raw mail or event of a failure (`keepwarm failures` keeps its reason and size).
     #[serde(default)]
-    pub failure_raw: Option<String>,
+    pub failure_raw: Option<Span>,
     /// The raw WhatsApp or bridge event kept with each chat message.
     #[serde(default)]
-    pub chat_raw: Option<String>,
+    pub chat_raw: Option<Span>,
 }
 
 impl RetentionConfig {
     pub fn failure_raw_ms(&self) -> Option<i64> {
-        self.failure_raw.as_deref().and_then(positive_ms)
+        self.failure_raw.as_ref().map(Span::ms)
     }
 
     pub fn chat_raw_ms(&self) -> Option<i64> {
-        self.chat_raw.as_deref().and_then(positive_ms)
+        self.chat_raw.as_ref().map(Span::ms)
     }
 }
 
@@ -43,10 +43,10 @@ pub struct ClusterConfig {
     /// instance that dies loses its mailboxes to the others after at most this long (plus one
     /// heartbeat). Shorter means faster takeover and more heartbeat writes.
     #[serde(default = "default_lease")]
-    pub lease: String,
+    pub lease: Span,
     /// How often each instance renews its leases and rebalances (default a third of `lease`).
     #[serde(default)]
-    pub heartbeat: Option<String>,
+    pub heartbeat: Option<Span>,
 }
 
 impl Default for ClusterConfig {
@@ -59,19 +59,19 @@ impl Default for ClusterConfig {
     }
 }
 
-fn default_lease() -> String {
+fn default_lease() -> Span {
     "30s".into()
 }
 
 impl ClusterConfig {
     pub fn lease_ms(&self) -> i64 {
-        positive_ms(&self.lease).unwrap_or(30_000)
+        self.lease.ms()
     }
 
     pub fn heartbeat_ms(&self) -> i64 {
         self.heartbeat
-            .as_deref()
-            .and_then(positive_ms)
+            .as_ref()
+            .map(Span::ms)
             .unwrap_or(self.lease_ms() / 3)
             .max(100)
     }
@@ -84,16 +84,16 @@ pub struct CrmConfig {
     /// Wait before each retry of a failed delivery (408, 429, 5xx, timeouts, refused
     /// connections); the last step repeats until `expire`.
     #[serde(default = "default_retry")]
-    pub retry: Vec<String>,
+    pub retry: Vec<Span>,
     /// A delivery still failing this long after its event was written is dead (listed by
     /// `keepwarm outbox list --state dead`, sent again by `keepwarm outbox replay --dead`).
     #[serde(default = "default_expire")]
-    pub expire: String,
+    pub expire: Span,
     /// A receiver that answers 401, 403, 404, 409, 410 or a redirect (a CRM in the middle of
     /// its own deploy, a moved endpoint) is retried on the schedule for this long after the
     /// event was written, then the event is rejected. Other 4xx answers reject at once.
     #[serde(default = "default_reject_grace")]
-    pub reject_grace: String,
+    pub reject_grace: Span,
     /// Deliveries in flight at once, over all webhooks.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
@@ -114,13 +114,13 @@ impl Default for CrmConfig {
     }
 }
 
-fn default_retry() -> Vec<String> {
-    ["1m", "5m", "30m", "2h", "6h"].map(String::from).to_vec()
+fn default_retry() -> Vec<Span> {
+    ["1m", "5m", "30m", "2h", "6h"].map(Span::from).to_vec()
 }
-fn default_expire() -> String {
+fn default_expire() -> Span {
     "3d".into()
 }
-fn default_reject_grace() -> String {
+fn default_reject_grace() -> Span {
     "1h".into()
 }
 fn default_concurrency() -> usize {
@@ -154,10 +154,10 @@ pub struct WebhookConfig {
     pub events: Vec<String>,
     /// Per-request timeout.
     #[serde(default = "default_webhook_timeout")]
-    pub timeout: String,
+    pub timeout: Span,
 }
 
-fn default_webhook_timeout() -> String {
+fn default_webhook_timeout() -> Span {
     "10s".into()
 }
 
@@ -172,22 +172,22 @@ impl WebhookConfig {
     }
 
     pub fn timeout(&self) -> std::time::Duration {
-        duration(&self.timeout).unwrap_or(std::time::Duration::from_secs(10))
+        self.timeout.duration()
     }
 }
 
 impl CrmConfig {
     /// The retry schedule in ms (validated).
     pub fn retry_ms(&self) -> Vec<i64> {
-        self.retry.iter().filter_map(|r| positive_ms(r)).collect()
+        self.retry.iter().map(Span::ms).collect()
     }
 
     pub fn expire_ms(&self) -> i64 {
-        positive_ms(&self.expire).unwrap_or(3 * 86_400_000)
+        self.expire.ms()
     }
 
     pub fn reject_grace_ms(&self) -> i64 {
-        positive_ms(&self.reject_grace).unwrap_or(3_600_000)
+        self.reject_grace.ms()
     }
 }
 
@@ -216,10 +216,10 @@ pub struct HttpConfig {
     /// A request's head must arrive within this time (also the idle limit between requests
     /// on a kept-alive connection).
     #[serde(default = "default_header_timeout")]
-    pub header_timeout: String,
+    pub header_timeout: Span,
     /// A request must be answered within this time (503 otherwise).
     #[serde(default = "default_request_timeout")]
-    pub request_timeout: String,
+    pub request_timeout: Span,
 }
 
 impl Default for HttpConfig {
@@ -242,10 +242,10 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9477";
 fn default_max_http_connections() -> usize {
     1024
 }
-fn default_header_timeout() -> String {
+fn default_header_timeout() -> Span {
     "10s".into()
 }
-fn default_request_timeout() -> String {
+fn default_request_timeout() -> Span {
     "30s".into()
 }
 
@@ -260,11 +260,11 @@ impl HttpConfig {
     }
 
     pub fn header_timeout(&self) -> std::time::Duration {
-        duration(&self.header_timeout).unwrap_or(std::time::Duration::from_secs(10))
+        self.header_timeout.duration()
     }
 
     pub fn request_timeout(&self) -> std::time::Duration {
-        duration(&self.request_timeout).unwrap_or(std::time::Duration::from_secs(30))
+        self.request_timeout.duration()
     }
 }
 

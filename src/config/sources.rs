@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{default_true, duration};
+use super::{Span, default_true};
 
 /// `[[imap]]`: one mailbox account. keepwarm only reads: `EXAMINE` and `BODY.PEEK[]`, never a
 /// flag, move or delete.
@@ -48,14 +48,14 @@ pub struct ImapConfig {
     pub backfill: String,
     /// How often a folder is checked on servers without IDLE (`"60s"`, `"5m"`).
     #[serde(default = "default_poll_interval")]
-    pub poll_interval: String,
+    pub poll_interval: Span,
     /// Use IDLE when the server offers it (else poll).
     #[serde(default = "default_true")]
     pub idle: bool,
     /// Every network read and write must finish within this time, or the connection is
     /// dropped and opened again.
     #[serde(default = "default_imap_timeout")]
-    pub timeout: String,
+    pub timeout: Span,
 }
 
 /// `[imap.oauth2]`
@@ -119,11 +119,11 @@ fn default_backfill() -> String {
     "90d".into()
 }
 
-fn default_poll_interval() -> String {
+fn default_poll_interval() -> Span {
     "60s".into()
 }
 
-fn default_imap_timeout() -> String {
+fn default_imap_timeout() -> Span {
     "60s".into()
 }
 
@@ -141,11 +141,11 @@ impl ImapConfig {
     }
 
     pub fn poll_interval(&self) -> std::time::Duration {
-        duration(&self.poll_interval).unwrap_or(std::time::Duration::from_secs(60))
+        self.poll_interval.duration()
     }
 
     pub fn timeout(&self) -> std::time::Duration {
-        duration(&self.timeout).unwrap_or(std::time::Duration::from_secs(60))
+        self.timeout.duration()
     }
 }
 
@@ -190,7 +190,7 @@ pub struct IngestConfig {
     /// linear in the message and the text is capped at 1 MiB): past it, the steps not yet run
     /// are skipped and the message is stored with what was computed, flagged `over-budget`.
     #[serde(default = "default_message_budget")]
-    pub message_budget: String,
+    pub message_budget: Span,
 }
 
 impl Default for IngestConfig {
@@ -203,13 +203,13 @@ impl Default for IngestConfig {
     }
 }
 
-fn default_message_budget() -> String {
+fn default_message_budget() -> Span {
     "10s".into()
 }
 
 impl IngestConfig {
     pub fn message_budget(&self) -> std::time::Duration {
-        duration(&self.message_budget).unwrap_or(std::time::Duration::from_secs(10))
+        self.message_budget.duration()
     }
 }
 

@@ -29,7 +29,7 @@ impl Config {
             add("database.url".into(), "sqlite url has no file path".into());
         }
         if let Some(h) = &self.cluster.heartbeat {
-            match positive_ms(h) {
+            match h.is_valid().then(|| h.ms()) {
                 None => add(
                     "cluster.heartbeat".into(),
                     format!("{h:?} is not a duration like \"10s\""),
@@ -162,7 +162,7 @@ impl Config {
             ("http.header_timeout", &h.header_timeout),
             ("http.request_timeout", &h.request_timeout),
         ] {
-            if duration(value).is_none() {
+            if !value.is_valid() {
                 add(
                     key.into(),
                     format!("{value:?} is not a duration like \"10s\""),
@@ -192,7 +192,7 @@ impl Config {
             ("ingest.message_budget", &self.ingest.message_budget),
             ("cluster.lease", &self.cluster.lease),
         ] {
-            if positive_ms(value).is_none() {
+            if !value.is_valid() {
                 add(
                     key.into(),
                     format!("{value:?} is not a duration like \"5m\", \"6h\" or \"7d\""),
@@ -243,7 +243,7 @@ impl Config {
         }
         let crm = &self.crm;
         for (i, r) in crm.retry.iter().enumerate() {
-            if positive_ms(r).is_none() {
+            if !r.is_valid() {
                 add(
                     format!("crm.retry[{i}]"),
                     format!("{r:?} is not a duration like \"1m\" or \"2h\""),
@@ -253,13 +253,13 @@ impl Config {
         if crm.retry.is_empty() {
             add("crm.retry".into(), "needs at least one step".into());
         }
-        if positive_ms(&crm.expire).is_none() {
+        if !crm.expire.is_valid() {
             add(
                 "crm.expire".into(),
                 format!("{:?} is not a duration like \"3d\"", crm.expire),
             );
         }
-        if positive_ms(&crm.reject_grace).is_none() {
+        if !crm.reject_grace.is_valid() {
             add(
                 "crm.reject_grace".into(),
                 format!("{:?} is not a duration like \"1h\"", crm.reject_grace),
@@ -289,7 +289,7 @@ impl Config {
                     "a signing secret is required (secret_env or secret_file)".into(),
                 );
             }
-            if duration(&w.timeout).is_none() {
+            if !w.timeout.is_valid() {
                 add(key("timeout"), format!("{:?} is not a duration", w.timeout));
             }
         }
@@ -298,7 +298,7 @@ impl Config {
             ("retention.chat_raw", &self.retention.chat_raw),
         ] {
             if let Some(v) = value
-                && positive_ms(v).is_none()
+                && !v.is_valid()
             {
                 add(key.into(), format!("{v:?} is not a duration like \"30d\""));
             }
@@ -484,13 +484,13 @@ impl Config {
                     format!("{:?} is not a duration like \"90d\" or \"all\"", a.backfill),
                 );
             }
-            if duration(&a.poll_interval).is_none() {
+            if !a.poll_interval.is_valid() {
                 add(
                     at("poll_interval"),
                     format!("{:?} is not a duration like \"60s\"", a.poll_interval),
                 );
             }
-            if duration(&a.timeout).is_none() {
+            if !a.timeout.is_valid() {
                 add(
                     at("timeout"),
                     format!("{:?} is not a duration like \"60s\"", a.timeout),
