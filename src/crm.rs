@@ -78,7 +78,7 @@ impl Schedule {
             .and_then(|i| self.retry.get(i))
             .or(self.retry.last())
             .copied()
-            .unwrap_or(60_000);
+            .unwrap_or(crate::time::MINUTE_MS);
         let wait = step.max(retry_after_ms.unwrap_or(0));
         let at = now.saturating_add(wait);
         let limit = queued_at.saturating_add(if graced {

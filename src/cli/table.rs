@@ -16,7 +16,7 @@ pub(super) fn when(ms: Option<i64>, now_ms: i64) -> String {
 
 /// "today", "1 day ago", "12 days ago", "in 2 days".
 pub(super) fn ago(ms: i64, now_ms: i64) -> String {
-    let days = (now_ms - ms).div_euclid(86_400_000);
+    let days = (now_ms - ms).div_euclid(crate::time::DAY_MS);
     match days {
         0 => "today".into(),
         1 => "1 day ago".into(),

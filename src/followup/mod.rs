@@ -8,3 +8,4 @@ pub use crate::time::calendar;
 pub mod ooo;
 pub mod policy;
 pub mod sweep;
+pub mod tags;

@@ -23,8 +23,7 @@ impl Policy {
     }
 }
 
-const DAY: i64 = 86_400_000;
-const HOUR: i64 = 3_600_000;
+use crate::time::{DAY_MS as DAY, HOUR_MS as HOUR};
 
 /// What the policy needs to know about one customer.
 #[derive(Debug, Clone, Default)]

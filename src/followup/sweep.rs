@@ -18,7 +18,7 @@ use crate::store::{Db, StoreError, followup as fu};
 use crate::supervise::{Backoff, Stop, supervise};
 use crate::time::rfc3339;
 
-const DAY: i64 = 86_400_000;
+use crate::time::DAY_MS as DAY;
 /// Customers judged per transaction.
 const PAGE: i64 = 20_000;
 

@@ -7,7 +7,8 @@ use crate::config::Config;
 use crate::message::{Message, Prepared};
 use crate::rules::RuleSet;
 use crate::store::batch::{
-    BatchReport, InTransaction, Savepoint, insert_failure, record_contact, savepoint, write_inputs,
+    BatchReport, InTransaction, Savepoint, advance_timers, insert_failure, savepoint, tally,
+    write_inputs,
 };
 use crate::store::{Context, Db, StoreError, Tx, now_ms};
 
@@ -133,9 +134,12 @@ async fn write_batch(
         rules
             .rule(&t.tag)
             .map(|r| (r.ttl_ms, r.next_step(&t.lang).to_string()))
-            .unwrap_or((90 * 86_400_000, String::new()))
+            .unwrap_or((90 * crate::time::DAY_MS, String::new()))
     };
-    let contact = record_contact(tx, &written, &step_of, config, now).await?;
+    let tally = tally(&written);
+    crate::store::tags::insert_hits(tx, &tally.hits).await?;
+    crate::followup::tags::record(tx, &tally.tags, &step_of, config, now).await?;
+    let contact = advance_timers(tx, tally, config, now).await?;
     let mut report = written.report.clone();
     report.add(&contact.report);
     if config.followup.group_rollup && !contact.touched.is_empty() {

@@ -1,14 +1,16 @@
 //! The rows a batch commit writes, in the order `pipeline::commit` drives them: the inputs
-//! (`write_inputs`: failures, sightings, messages new by key, upgrades, chat user ids), then
-//! what the new messages do to their customers (`record_contact`: tags and their evidence,
-//! contact times, `contact.updated` events); the savepoints of the one-input-at-a-time
-//! fallback, and the hook an IMAP source runs in the transaction.
+//! (`write_inputs`: failures, sightings, messages new by key, upgrades, chat user ids), what
+//! the new messages bring (`tally`: new messages, tag sightings, contact times; no database),
+//! then the contact times moved forward (`advance_timers`, with `contact.updated` events);
+//! the savepoints of the one-input-at-a-time fallback, and the hook an IMAP source runs in the
+//! transaction. Tag rows are in `tags`, their lifecycle in `followup::tags`.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
+pub use super::tags::TagSighting;
 use super::{Context, StoreError, Tx};
 use crate::events::{At, Event};
 use crate::message::{Direction, Message, Prepared};
@@ -72,138 +74,9 @@ fn later(a: Option<i64>, b: i64) -> Option<i64> {
 /// Rows per multi-row INSERT: few statements per batch, far below SQLite's parameter limit.
 const CHUNK: usize = 16;
 
-/// What one batch says about one customer's tag.
-struct TagGroup<'a> {
-    count: i64,
-    first_seen: i64,
-    /// The newest hit (by sent time): its evidence becomes the tag's.
-    latest: (&'a Message, &'a crate::message::TagHit),
-}
-
 /// How long a tag's evidence holds (ms) and the next step it suggests, in the hit's language:
 /// the rules' say, handed in by the caller.
 pub type StepOf<'a> = &'a (dyn Fn(&crate::message::TagHit) -> (i64, String) + Send + Sync);
-
-/// Store the batch's tag hits and fold them into the customers' tags: created as suggestions,
-/// or refreshed (newer evidence replaces older, never the reverse; a dismissed tag comes back
-/// only with evidence newer than the dismissal). A suggestion that became live from recent
-/// evidence is a `tag.suggested` event.
-async fn store_tags(
-    tx: &mut Tx,
-    hits: &[(&Message, &crate::message::TagHit)],
-    groups: HashMap<(&str, &str), TagGroup<'_>>,
-    step_of: StepOf<'_>,
-    config: &crate::config::Config,
-    now: i64,
-) -> Result<(), StoreError> {
-    const ROWS: usize = 100;
-    let backend = super::Backend::of(tx);
-    for chunk in hits.chunks(ROWS) {
-        let sql = format!(
-            "INSERT INTO message_tag (message_key, tag, rule, matched, evidence, field, span_start, span_end, lang, hits)
-             VALUES {} ON CONFLICT (message_key, tag) DO NOTHING",
-            backend.placeholders(chunk.len(), 10)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (m, t) in chunk {
-            q = q
-                .bind(&m.key)
-                .bind(&t.tag)
-                .bind(&t.rule)
-                .bind(&t.matched)
-                .bind(&t.evidence)
-                .bind(t.field)
-                .bind(t.start as i64)
-                .bind(t.end as i64)
-                .bind(&t.lang)
-                .bind(t.hits as i64);
-        }
-        q.execute(&mut **tx).await.ctx("store message tags")?;
-    }
-    let mut groups: Vec<((&str, &str), TagGroup)> = groups.into_iter().collect();
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut live: Vec<usize> = Vec::new();
-    for (base, chunk) in groups.chunks(ROWS).enumerate() {
-        let sql = format!(
-            "INSERT INTO customer_tag (customer_id, tag, state, first_seen, last_seen, expires_at,
-               evidence_count, last_message_key, last_rule, last_evidence, next_step, updated_at, suggested_at)
-             VALUES {}
-             ON CONFLICT (customer_id, tag) DO UPDATE SET
-               suggested_at = CASE WHEN (customer_tag.state = 'dismissed' AND excluded.last_seen > COALESCE(customer_tag.feedback_at, 0))
-                                     OR (customer_tag.expires_at <= excluded.updated_at AND excluded.expires_at > excluded.updated_at)
-                                   THEN excluded.suggested_at ELSE customer_tag.suggested_at END,
-               evidence_count = customer_tag.evidence_count + excluded.evidence_count,
-               first_seen = CASE WHEN excluded.first_seen < customer_tag.first_seen THEN excluded.first_seen ELSE customer_tag.first_seen END,
-               last_message_key = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_message_key ELSE customer_tag.last_message_key END,
-               last_rule = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_rule ELSE customer_tag.last_rule END,
-               last_evidence = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.last_evidence ELSE customer_tag.last_evidence END,
-               next_step = CASE WHEN excluded.last_seen >= customer_tag.last_seen THEN excluded.next_step ELSE customer_tag.next_step END,
-               expires_at = CASE WHEN excluded.expires_at > customer_tag.expires_at THEN excluded.expires_at ELSE customer_tag.expires_at END,
-               last_seen = CASE WHEN excluded.last_seen > customer_tag.last_seen THEN excluded.last_seen ELSE customer_tag.last_seen END,
-               state = CASE WHEN customer_tag.state = 'dismissed' AND excluded.last_seen > COALESCE(customer_tag.feedback_at, 0)
-                            THEN 'suggested' ELSE customer_tag.state END,
-               updated_at = excluded.updated_at
-             RETURNING customer_id, tag, suggested_at, state",
-            backend.placeholders(chunk.len(), 13)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for ((customer, tag), g) in chunk {
-            let (m, t) = g.latest;
-            let (ttl, step) = step_of(t);
-            q = q
-                .bind(*customer)
-                .bind(*tag)
-                .bind("suggested")
-                .bind(g.first_seen)
-                .bind(m.sent_at)
-                .bind(m.sent_at + ttl)
-                .bind(g.count)
-                .bind(&m.key)
-                .bind(&t.rule)
-                .bind(&t.evidence)
-                .bind(step)
-                .bind(now)
-                .bind(now);
-        }
-        let index: HashMap<(&str, &str), usize> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| (*k, base * ROWS + i))
-            .collect();
-        for row in q.fetch_all(&mut **tx).await.ctx("refresh customer tags")? {
-            let key = (row.get::<&str, _>(0), row.get::<&str, _>(1));
-            if row.get::<Option<i64>, _>(2) == Some(now)
-                && row.get::<&str, _>(3) == "suggested"
-                && let Some(i) = index.get(&key)
-            {
-                live.push(*i);
-            }
-        }
-    }
-    // A suggestion that became live with this batch, from recent evidence: tell the CRM.
-    live.sort_unstable();
-    for i in live {
-        let ((customer, tag), g) = &groups[i];
-        let (m, t) = g.latest;
-        if m.sent_at < now - config.followup.recent_ms() {
-            continue;
-        }
-        let (_, step) = step_of(t);
-        let summary = crate::store::followup::customer_summary(tx, customer).await?;
-        let event = Event::TagSuggested {
-            customer: summary,
-            tag: tag.to_string(),
-            rule: t.rule.clone(),
-            evidence: t.evidence.clone(),
-            message_key: crate::message::display_key(&m.key).to_string(),
-            next_step: step,
-            lang: t.lang.clone(),
-            sent_at: At(m.sent_at),
-        };
-        crate::store::outbox::emit(tx, &event, now).await?;
-    }
-    Ok(())
-}
 
 /// Work done in a batch's transaction just before its commit (an IMAP source moves its
 /// checkpoint: `mailboxes::Advance`).
@@ -468,26 +341,26 @@ pub async fn write_inputs<'a>(
     })
 }
 
-/// What a written batch's new messages (inserted or upgraded) do to their customers: tags and
-/// their evidence, contact times that only move forward, and a `contact.updated` event for
-/// recent contact. Returns the new messages and the customers whose times moved.
-pub async fn record_contact<'b>(
-    tx: &mut Tx,
-    written: &'b Written<'_>,
-    step_of: StepOf<'_>,
-    config: &crate::config::Config,
-    now: i64,
-) -> Result<Contact<'b>, StoreError> {
+/// What a written batch's new messages (inserted or upgraded) bring, counted without the
+/// database: the new messages, their tag hits and per (customer, tag) sightings (sorted), the
+/// contact times per customer, and the counts.
+pub struct Tally<'b> {
+    pub fresh: Vec<&'b Message>,
+    pub hits: Vec<(&'b Message, &'b crate::message::TagHit)>,
+    pub tags: Vec<TagSighting<'b>>,
+    timers: HashMap<&'b str, Timers<'b>>,
+    report: BatchReport,
+}
+
+/// Tally a written batch (see [`Tally`]).
+pub fn tally<'b>(written: &'b Written<'_>) -> Tally<'b> {
     let (candidates, inserted, upgraded) =
         (&written.messages, &written.inserted, &written.upgraded);
     let mut report = BatchReport::default();
-    // Contact times of the customers of new messages; tags and their evidence.
     let mut timers: HashMap<&str, Timers> = HashMap::new();
     let mut fresh: Vec<&Message> = Vec::new();
-    // Tag hits, and per (customer, tag) what this batch adds: written a few statements per
-    // batch, not two per hit (a round trip each on PostgreSQL).
     let mut hits: Vec<(&Message, &crate::message::TagHit)> = Vec::new();
-    let mut groups: HashMap<(&str, &str), TagGroup> = HashMap::new();
+    let mut tags: HashMap<(&str, &str), TagSighting> = HashMap::new();
     for m in candidates {
         let m: &Message = m;
         if upgraded.contains(&m.key) {
@@ -503,9 +376,11 @@ pub async fn record_contact<'b>(
             report.tags += 1;
             hits.push((m, t));
             if let Some(customer) = &m.customer {
-                let g = groups
+                let g = tags
                     .entry((customer.as_str(), t.tag.as_str()))
-                    .or_insert(TagGroup {
+                    .or_insert(TagSighting {
+                        customer,
+                        tag: &t.tag,
                         count: 0,
                         first_seen: m.sent_at,
                         latest: (m, t),
@@ -537,8 +412,32 @@ pub async fn record_contact<'b>(
             }
         }
     }
-    store_tags(tx, &hits, groups, step_of, config, now).await?;
+    let mut tags: Vec<TagSighting> = tags.into_values().collect();
+    tags.sort_by(|a, b| (a.customer, a.tag).cmp(&(b.customer, b.tag)));
+    Tally {
+        fresh,
+        hits,
+        tags,
+        timers,
+        report,
+    }
+}
 
+/// Move the contact times of a tallied batch's customers (only forward) and write a
+/// `contact.updated` event for recent contact. Returns the new messages and the customers
+/// whose times moved.
+pub async fn advance_timers<'b>(
+    tx: &mut Tx,
+    tally: Tally<'b>,
+    config: &crate::config::Config,
+    now: i64,
+) -> Result<Contact<'b>, StoreError> {
+    let Tally {
+        fresh,
+        timers,
+        mut report,
+        ..
+    } = tally;
     // Timestamps only move forward: each column takes the later of its value and the batch's.
     let timers: Vec<(&str, Timers)> = timers.into_iter().collect();
     for chunk in timers.chunks(CHUNK) {
@@ -600,7 +499,7 @@ pub async fn record_contact<'b>(
 }
 
 /// The new messages of a batch, the customers whose contact times moved, and the counts of
-/// [`record_contact`] (ingested, sightings, tags, unmatched, customers touched).
+/// the batch (ingested, sightings, tags, unmatched, customers touched).
 pub struct Contact<'b> {
     pub fresh: Vec<&'b Message>,
     pub touched: Vec<&'b str>,

@@ -10,6 +10,7 @@ pub mod mailboxes;
 pub mod messages;
 pub mod outbox;
 pub mod privacy;
+pub mod tags;
 
 use std::time::Duration;
 

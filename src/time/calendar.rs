@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 
-const DAY: i64 = 86_400_000;
+use super::{DAY_MS as DAY, HOUR_MS, MINUTE_MS};
 
 /// Countries whose weekend is not Saturday–Sunday (bit 0 = Monday … bit 6 = Sunday).
 const WEEKENDS: &[(&str, u8)] = &[
@@ -68,7 +68,7 @@ pub fn parse_offset(s: &str) -> Option<i64> {
     if h > 14 || m > 59 {
         return None;
     }
-    Some(sign * (h * 3_600_000 + m * 60_000))
+    Some(sign * (h * HOUR_MS + m * MINUTE_MS))
 }
 
 fn weekday_bit(name: &str) -> Option<u8> {
@@ -202,7 +202,7 @@ mod tests {
 
     fn ms(date: &str, hour: i64) -> i64 {
         let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
-        day_number(d) * DAY + hour * 3_600_000
+        day_number(d) * DAY + hour * HOUR_MS
     }
 
     fn cal(holidays: &[(&str, &[&str])]) -> Calendar {

@@ -4,6 +4,12 @@
 
 pub mod calendar;
 
+/// A minute, an hour and a day in milliseconds (a day of UTC time; the working calendar
+/// counts business days in `calendar`).
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
 /// Parse a duration such as "90d", "12h", "30m" (`None`: not one, or too long to count in ms).
 pub fn parse_duration_ms(s: &str) -> Option<i64> {
     let s = s.trim();
