@@ -92,7 +92,7 @@ pub enum Payload {
     Unreadable(String),
 }
 
-/// One input to `pipeline::ingest`.
+/// One input to the pipeline (`pipeline::Ingestor`).
 #[derive(Debug, Clone)]
 pub struct Inbound {
     pub origin: Origin,

@@ -1,9 +1,9 @@
-//! The library entry point used by every source: `pipeline::ingest` on a batch of inputs.
+//! The library entry point used by every source: an `Ingestor` given a batch of inputs.
 
 use std::sync::Arc;
 
 use keepwarm::config::Config;
-use keepwarm::message::{Inbound, Origin, Payload};
+use keepwarm::message::{Inbound, Origin, Payload, Pending};
 use keepwarm::store::{self, Db};
 use keepwarm::{directory, pipeline};
 
@@ -98,7 +98,12 @@ async fn a_batch_is_matched_classified_and_committed_once() {
         },
         inbound("bad-1", 1_781_000_000_000, ""),
     ];
-    let report = pipeline::ingest(&db, &ctx, batch.clone()).await.unwrap();
+    let ingestor = pipeline::Ingestor::new(&db, ctx);
+    let batch_of = |inputs: &[Inbound]| pipeline::Batch {
+        inputs: inputs.iter().cloned().map(Pending::ready).collect(),
+        hook: (),
+    };
+    let report = ingestor.ingest(batch_of(&batch)).await.unwrap();
     assert_eq!(
         (
             report.ingested,
@@ -108,7 +113,7 @@ async fn a_batch_is_matched_classified_and_committed_once() {
         ),
         (3, 1, 1, 0)
     );
-    let again = pipeline::ingest(&db, &ctx, batch).await.unwrap();
+    let again = ingestor.ingest(batch_of(&batch)).await.unwrap();
     assert_eq!((again.ingested, again.duplicates), (0, 5));
 
     let rows = store::messages::page(&db, 0, 100, None).await.unwrap();

@@ -1,7 +1,7 @@
 //! Chat deliveries over HTTP: the WhatsApp Cloud API webhook (verification handshake, signed
-//! deliveries) and the bridge endpoint for other chat apps (`POST /api/v1/messages`), and the
-//! group committer that stores concurrent deliveries in one transaction and answers each only
-//! after that commit.
+//! deliveries) and the bridge endpoint for other chat apps (`POST /api/v1/messages`). Each
+//! delivery is prepared here and handed to the pipeline's group commit, which stores
+//! concurrent deliveries in one transaction; each is answered only after that commit.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,68 +16,9 @@ use sha2::Sha256;
 use tracing::warn;
 
 use super::{ApiError, ApiState, BODY_LIMIT, error, same};
-use crate::app::App;
-use crate::message::{ChatEvent, EventKind};
-use crate::pipeline;
+use crate::message::{ChatEvent, EventKind, Pending};
+use crate::pipeline::{self, NotCommitted};
 use crate::source::whatsapp;
-
-/// A prepared delivery and where to report its commit: the source keys of its inputs the
-/// database refused (stored as failures), or why nothing was committed.
-pub(super) type Pending = (
-    Vec<crate::message::Prepared>,
-    tokio::sync::oneshot::Sender<Result<Vec<String>, NotCommitted>>,
-);
-
-/// Why a delivery was not committed: the sender retries.
-#[derive(Debug, Clone, thiserror::Error)]
-pub(super) enum NotCommitted {
-    #[error(transparent)]
-    Store(Arc<crate::store::StoreError>),
-    #[error("the committer stopped")]
-    Stopped,
-}
-
-/// Deliveries committed together at most: concurrent requests share one transaction (group
-/// commit), so 64 connections do not queue for SQLite's write lock one by one.
-pub(super) const GROUP_COMMIT_MAX: usize = 512;
-
-/// The group committer: takes every delivery waiting, stores them in one transaction, then
-/// answers each (200 only after that commit).
-pub(super) async fn group_committer(app: App, mut rx: tokio::sync::mpsc::Receiver<Pending>) {
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < GROUP_COMMIT_MAX {
-            match rx.try_recv() {
-                Ok(p) => group.push(p),
-                Err(_) => break,
-            }
-        }
-        let keys: Vec<Vec<String>> = group
-            .iter()
-            .map(|(p, _)| p.iter().map(|p| p.origin().source_key.clone()).collect())
-            .collect();
-        let batch: Vec<crate::message::Prepared> = group
-            .iter_mut()
-            .flat_map(|(p, _)| std::mem::take(p))
-            .collect();
-        let rules = app.rules.current();
-        // An input the database refuses is stored as a failure and fails only its own
-        // delivery; the others are committed and answered 200.
-        let result = crate::pipeline::commit(&app.db, &batch, &rules, &app.config)
-            .await
-            .map_err(Arc::new);
-        for ((_, reply), keys) in group.into_iter().zip(keys) {
-            let answer = match &result {
-                Ok(report) => Ok(keys
-                    .into_iter()
-                    .filter(|k| report.refused.contains(k))
-                    .collect()),
-                Err(e) => Err(NotCommitted::Store(Arc::clone(e))),
-            };
-            let _ = reply.send(answer);
-        }
-    }
-}
 
 #[derive(Deserialize)]
 pub(super) struct Handshake {
@@ -232,22 +173,8 @@ async fn store_events(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> R
         Err(e) => return ApiError::from(e).into_response(),
     };
     let batch = whatsapp::inbound_of(events, crate::store::now_ms());
-    // Small bodies are prepared right here; a large one on the blocking pool.
-    let prepared = if batch.len() <= 4 {
-        batch
-            .into_iter()
-            .map(|i| pipeline::prepare(&ctx, i))
-            .collect()
-    } else {
-        let ctx = Arc::clone(&ctx);
-        match tokio::task::spawn_blocking(move || {
-            batch
-                .into_iter()
-                .map(|i| pipeline::prepare(&ctx, i))
-                .collect::<Vec<_>>()
-        })
-        .await
-        {
+    let prepared =
+        match pipeline::prepare_all(&ctx, batch.into_iter().map(Pending::ready).collect()).await {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "Preparing a delivery failed.");
@@ -257,8 +184,7 @@ async fn store_events(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> R
                     "the delivery could not be processed",
                 );
             }
-        }
-    };
+        };
     // The group committer runs from `serve`, which mounts these routes.
     let Some(commits) = s.commits.get() else {
         return error(
@@ -267,15 +193,14 @@ async fn store_events(s: &ApiState, events: Vec<ChatEvent>, caller: Caller) -> R
             "the server is starting",
         );
     };
-    let (reply, done) = tokio::sync::oneshot::channel();
-    if commits.send((prepared, reply)).await.is_err() {
+    let committed = commits.submit(prepared).await;
+    if let Err(NotCommitted::Stopped) = committed {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "stopping",
             "the server is stopping",
         );
     }
-    let committed = done.await.unwrap_or(Err(NotCommitted::Stopped));
     match committed {
         Ok(refused) if refused.is_empty() || caller == Caller::WhatsApp => {
             if !refused.is_empty() {

@@ -9,7 +9,7 @@ mod error;
 pub mod rest;
 
 pub use chat::{BridgeError, BridgeMessage, bridge_event, signature_ok};
-use chat::{GROUP_COMMIT_MAX, Pending, deliver, group_committer, verify};
+use chat::{deliver, verify};
 pub use error::ApiError;
 
 use std::net::SocketAddr;
@@ -45,8 +45,8 @@ pub struct ApiState {
     verify_token: Option<String>,
     pub(crate) tokens: Vec<String>,
     context: tokio::sync::RwLock<Option<(Instant, Arc<Context>)>>,
-    /// Deliveries waiting for the group committer (started by `serve`).
-    commits: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
+    /// The group committer of deliveries (started by `serve`).
+    commits: std::sync::OnceLock<crate::pipeline::GroupCommit>,
     /// Bearer tokens of the admin listener (none: loopback only, no token).
     admin_tokens: Vec<String>,
     /// Slots for webhook bodies read before their signature can be checked.
@@ -397,10 +397,14 @@ pub async fn serve(
             "WhatsApp webhook off: no whatsapp.app_secret (set allow_unsigned = true only for tests)."
         );
     }
-    let (tx, rx) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
-    if state.commits.set(tx).is_ok() {
-        tokio::spawn(group_committer(state.app.clone(), rx));
-    }
+    state.commits.get_or_init(|| {
+        let rules = state.app.rules.clone();
+        crate::pipeline::GroupCommit::start(
+            state.app.db.clone(),
+            std::sync::Arc::clone(&state.app.config),
+            move || rules.current(),
+        )
+    });
     let addr = listener.local_addr().ok();
     info!(addr = ?addr, webhook = state.webhook_enabled(), "HTTP server listening.");
     let limits = limits(&state.app.config.http);

@@ -81,9 +81,8 @@ where
     I: Iterator<Item = crate::message::Pending> + Send + 'static,
 {
     let db = Db::open(&config.database).await?;
-    let ctx = Arc::new(
-        pipeline::Context::load(&db, load_rules(config)?, Arc::new(config.clone())).await?,
-    );
+    let ingestor =
+        pipeline::Ingestor::load(&db, load_rules(config)?, Arc::new(config.clone())).await?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
@@ -94,12 +93,8 @@ where
     } else {
         None
     };
-    let report = pipeline::ingest_stream(
-        &db,
-        ctx,
-        source,
-        config.ingest.batch_size,
-        |r: &RunReport| {
+    let report = ingestor
+        .stream(source, config.ingest.batch_size, |r: &RunReport| {
             if let Some(bar) = &bar {
                 bar.set_message(format!(
                     "{} messages ({} new, {} failed), {:.0}/s",
@@ -110,9 +105,8 @@ where
                 ));
                 bar.tick();
             }
-        },
-    )
-    .await?;
+        })
+        .await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -308,7 +302,7 @@ pub async fn status(config: &Config, format: Format) -> Result<()> {
             .map(|l| l.owner.clone())
     };
     let lease_ms = config.cluster.lease_ms();
-    let instances = store::cluster::instances(&db, lease_ms, 24 * 3_600_000).await?;
+    let instances = store::cluster::instances(&db, lease_ms, crate::time::DAY_MS).await?;
     if format == Format::Json {
         let json: Vec<serde_json::Value> = rows
             .iter()

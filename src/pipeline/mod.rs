@@ -1,23 +1,24 @@
-//! The one way in: `prepare` (pure: normalize → classify → match) and `commit` (one transaction
-//! per batch: messages, sightings, failures, leads, tags, customer timers; `commit.rs`). `ingest` does both for a batch;
-//! `ingest_stream` overlaps reading, parallel parsing and committing for bulk sources.
+//! The one way in: `prepare` (pure: normalize → classify → match → tag) and `commit` (one
+//! transaction per batch: messages, sightings, failures, leads, tags, customer timers;
+//! `commit.rs`). Sources hand their inputs to an `Ingestor` or a `GroupCommit` (`ingest.rs`),
+//! which overlap the two.
 
 use std::sync::Arc;
-use std::time::Instant;
-
-use rayon::prelude::*;
 
 use crate::directory::identity::{Directory, Match, domain_of};
-use crate::message::{
-    Channel, Direction, Inbound, Message, Origin, Payload, Pending, Prepared, TagHit,
-};
+use crate::message::{Channel, Direction, Inbound, Message, Origin, Payload, Prepared, TagHit};
 use crate::normalize::{self, Class, autoreply};
 use crate::rules::RuleSet;
 use crate::store::batch::BatchReport;
 use crate::store::{Db, StoreError};
 
 pub mod commit;
+pub mod ingest;
 pub use commit::{commit, commit_with};
+pub use ingest::{
+    Batch, Committed, GROUP_COMMIT_MAX, GroupCommit, IngestError, Ingestor, NotCommitted,
+    prepare_all,
+};
 
 /// What `prepare` needs besides the input: the directory snapshot and limits.
 #[derive(Debug, Clone)]
@@ -422,24 +423,6 @@ pub fn suggest_tags(rules: &RuleSet, subject: &str, body: &str, outbound: bool) 
     out
 }
 
-/// Prepare (in parallel) and commit one batch.
-pub async fn ingest(
-    db: &Db,
-    ctx: &Arc<Context>,
-    batch: Vec<Inbound>,
-) -> Result<BatchReport, StoreError> {
-    let ctx2 = Arc::clone(ctx);
-    let prepared = tokio::task::spawn_blocking(move || {
-        batch
-            .into_par_iter()
-            .map(|i| prepare(&ctx2, i))
-            .collect::<Vec<_>>()
-    })
-    .await
-    .expect("prepare panicked");
-    commit(db, &prepared, &ctx.rules, &ctx.config).await
-}
-
 /// Totals of a whole ingest run.
 #[derive(Debug, Default, Clone)]
 pub struct RunReport {
@@ -471,78 +454,4 @@ impl RunReport {
             self.rate()
         )
     }
-}
-
-/// Bulk ingestion: a reader thread pulls inputs from `source`, batches them (by count and
-/// bytes), prepares each batch in parallel, and hands it to this task to commit, so reading,
-/// parsing and committing overlap. Memory is bounded by two batches in flight.
-pub async fn ingest_stream<I>(
-    db: &Db,
-    ctx: Arc<Context>,
-    source: I,
-    batch_size: usize,
-    mut progress: impl FnMut(&RunReport),
-) -> Result<RunReport, StoreError>
-where
-    I: Iterator<Item = Pending> + Send + 'static,
-{
-    const MAX_BATCH_BYTES: u64 = 32 << 20;
-    let started = Instant::now();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Prepared>>(1);
-    let rules = Arc::clone(&ctx.rules);
-    let config = Arc::clone(&ctx.config);
-    let reader = std::thread::spawn(move || {
-        let mut source = source.peekable();
-        while source.peek().is_some() {
-            let mut batch = Vec::with_capacity(batch_size);
-            let mut bytes = 0u64;
-            while batch.len() < batch_size && bytes < MAX_BATCH_BYTES {
-                let Some(item) = source.next() else { break };
-                bytes += item.size;
-                batch.push(item);
-            }
-            // Read and prepare on all cores; only prepared (small) messages stay in memory.
-            let t = Instant::now();
-            let n = batch.len();
-            let prepared: Vec<Prepared> = batch
-                .into_par_iter()
-                .map(|p| prepare(&ctx, (p.load)()))
-                .collect();
-            tracing::debug!(
-                messages = n,
-                bytes,
-                ms = t.elapsed().as_millis() as u64,
-                "Batch prepared."
-            );
-            if tx.blocking_send(prepared).is_err() {
-                return;
-            }
-        }
-    });
-    let mut report = RunReport::default();
-    let mut result = Ok(());
-    while let Some(prepared) = rx.recv().await {
-        let t = Instant::now();
-        let committed = commit(db, &prepared, &rules, &config).await;
-        tracing::debug!(
-            messages = prepared.len(),
-            ms = t.elapsed().as_millis() as u64,
-            "Batch committed."
-        );
-        match committed {
-            Ok(b) => {
-                report.batch.add(&b);
-                report.elapsed_secs = started.elapsed().as_secs_f64();
-                progress(&report);
-            }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-    }
-    drop(rx);
-    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
-    report.elapsed_secs = started.elapsed().as_secs_f64();
-    result.map(|_| report)
 }

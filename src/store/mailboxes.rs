@@ -54,26 +54,26 @@ pub async fn checkpoint(db: &Db, account: &str, folder: &str) -> Result<Checkpoi
     })
 }
 
-/// Move the checkpoint (inside the transaction that stored the messages it covers), with the
+/// Move a folder's checkpoint in the transaction that stores the chunk it covers, with the
 /// number of messages still to fetch.
-/// Move a folder's checkpoint in the transaction of the chunk it covers.
-pub struct Advance<'a> {
-    pub account: &'a str,
-    pub folder: &'a str,
-    pub rep: Option<&'a str>,
-    pub checkpoint: &'a Checkpoint,
+#[derive(Debug, Clone)]
+pub struct Advance {
+    pub account: String,
+    pub folder: String,
+    pub rep: Option<String>,
+    pub checkpoint: Checkpoint,
     /// Messages still to come after the chunk.
     pub behind: u32,
 }
 
-impl super::batch::InTransaction for Advance<'_> {
+impl super::batch::InTransaction for Advance {
     fn run<'t>(&'t self, tx: &'t mut Tx) -> futures::future::BoxFuture<'t, Result<(), StoreError>> {
         Box::pin(advance(
             tx,
-            self.account,
-            self.folder,
-            self.rep,
-            self.checkpoint,
+            &self.account,
+            &self.folder,
+            self.rep.as_deref(),
+            &self.checkpoint,
             self.behind,
         ))
     }

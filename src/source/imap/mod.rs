@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use async_imap::extensions::idle::IdleResponse;
 use async_imap::{Client, Session};
 use futures::StreamExt;
-use rayon::prelude::*;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -25,8 +24,8 @@ use super::oauth::{TokenSource, XOAuth2};
 use super::utf7;
 use crate::app::App;
 use crate::config::{ImapConfig, TlsMode, read_secret};
-use crate::message::{Inbound, Origin, Payload, Prepared};
-use crate::pipeline::{self, Context};
+use crate::message::{Inbound, Origin, Payload, Pending};
+use crate::pipeline::{self, Batch, Ingestor};
 use crate::store::batch::BatchReport;
 use crate::store::{StoreError, mailboxes, now_ms};
 pub use crate::supervise::Stop;
@@ -84,6 +83,17 @@ pub enum ImapError {
     Server(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<pipeline::IngestError> for ImapError {
+    fn from(e: pipeline::IngestError) -> ImapError {
+        match e {
+            pipeline::IngestError::Store(e) => ImapError::Store(e),
+            pipeline::IngestError::Prepare(why) => {
+                ImapError::Server(format!("message preparation failed: {why}"))
+            }
+        }
+    }
 }
 
 impl ImapError {

@@ -22,15 +22,6 @@ pub struct Synced {
     pub complete: bool,
 }
 
-/// One chunk on its way from the network to the database.
-struct Fetched {
-    inbound: Vec<Inbound>,
-    checkpoint: mailboxes::Checkpoint,
-    bytes: u64,
-    /// Messages still to come after this chunk.
-    behind: u32,
-}
-
 /// Bring one folder up to date: fetch every message after the checkpoint (the backfill window
 /// on a first sync), in chunks, overlapping network, parsing and database work; each chunk's
 /// messages and the checkpoint that covers them are committed together.
@@ -124,16 +115,16 @@ pub async fn sync_folder(
     info!(account = %name, folder = %folder.name, messages = total, uid_validity = validity,
         from_uid = cp.last_uid + 1, "Folder sync started.");
 
-    let ctx = Arc::new(Context::load(db, app.rules.current(), Arc::clone(&app.config)).await?);
+    let ingestor = Ingestor::load(db, app.rules.current(), Arc::clone(&app.config)).await?;
     let mailbox = format!("{name}/{}", folder.name);
     let rep = account.cfg.rep.clone();
-    let (fetched_tx, mut fetched_rx) = mpsc::channel::<Fetched>(1);
-    let (prepared_tx, mut prepared_rx) =
-        mpsc::channel::<(Vec<Prepared>, mailboxes::Checkpoint, u32)>(1);
+    // Chunks go to the pipeline, which prepares one while the one before commits.
+    let (fetched_tx, fetched_rx) = mpsc::channel::<Batch<mailboxes::Advance>>(1);
 
     // Stage 1: the network.
     let n_chunks = chunks.len();
     let mut all_sent = false;
+    let mut fetched_bytes = 0u64;
     let fetcher = async {
         let mut done = 0u32;
         for (i, chunk) in chunks.into_iter().enumerate() {
@@ -196,86 +187,41 @@ pub async fn sync_folder(
                 },
                 backfill_since: if last { None } else { cp.backfill_since },
             };
-            let item = Fetched {
-                inbound,
-                checkpoint,
-                bytes: chunk_bytes,
-                behind: total - done,
+            let item = Batch {
+                inputs: inbound.into_iter().map(Pending::ready).collect(),
+                hook: mailboxes::Advance {
+                    account: name.to_string(),
+                    folder: folder.name.clone(),
+                    rep: rep.clone(),
+                    checkpoint,
+                    behind: total - done,
+                },
             };
             if fetched_tx.send(item).await.is_err() {
                 return Ok(());
             }
+            fetched_bytes += chunk_bytes;
         }
         drop(fetched_tx);
         all_sent = true;
         Ok::<(), ImapError>(())
     };
-    // Stage 2: parsing, matching and rules on every core.
-    let preparer = async {
-        while let Some(f) = fetched_rx.recv().await {
-            let ctx = Arc::clone(&ctx);
-            let Fetched {
-                inbound,
-                checkpoint,
-                bytes,
-                behind,
-            } = f;
-            let n = inbound.len();
-            let prepared = tokio::task::spawn_blocking(move || {
-                inbound
-                    .into_par_iter()
-                    .map(|i| pipeline::prepare(&ctx, i))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|e| ImapError::Server(format!("message preparation panicked: {e}")))?;
-            debug!(messages = n, bytes, "Chunk prepared.");
-            if prepared_tx
-                .send((prepared, checkpoint, behind))
-                .await
-                .is_err()
-            {
-                break;
-            }
-            synced.bytes += bytes;
-        }
-        drop(prepared_tx);
-        Ok::<(), ImapError>(())
-    };
-    // Stage 3: one transaction per chunk, checkpoint included.
+    // Stages 2 and 3: parsing, matching and rules on every core; one transaction per chunk,
+    // checkpoint included.
     let mut report = BatchReport::default();
     let mut fetched_count = 0usize;
     let mut committed = 0usize;
-    let committer = async {
-        while let Some((prepared, checkpoint, behind)) = prepared_rx.recv().await {
-            let started = Instant::now();
-            let r = crate::pipeline::commit_with(
-                db,
-                &prepared,
-                &ctx.rules,
-                &ctx.config,
-                &mailboxes::Advance {
-                    account: name,
-                    folder: &folder.name,
-                    rep: rep.as_deref(),
-                    checkpoint: &checkpoint,
-                    behind,
-                },
-            )
-            .await?;
-            crate::metrics::latency("imap", started.elapsed().as_secs_f64());
-            report.add(&r);
-            fetched_count += prepared.len();
-            committed += 1;
-        }
-        Ok::<(), ImapError>(())
-    };
-    let (f, p, c) = tokio::join!(fetcher, preparer, committer);
-    // The database's error explains a stopped pipeline best, then the parser's, then the
-    // network's.
-    c?;
+    let pipe = ingestor.pipe(fetched_rx, |c| {
+        crate::metrics::latency("imap", c.took.as_secs_f64());
+        report.add(c.report);
+        fetched_count += c.inputs;
+        committed += 1;
+    });
+    let (f, p) = tokio::join!(fetcher, pipe);
+    // The database's error explains a stopped sync best, then the network's.
     p?;
     f?;
+    synced.bytes = fetched_bytes;
     synced.complete = all_sent && committed == n_chunks;
     synced.report = report;
     synced.fetched = fetched_count;
