@@ -148,3 +148,83 @@ async fn a_batch_is_matched_classified_and_committed_once() {
     let failures = store::messages::failures(&db).await.unwrap();
     assert_eq!(failures[0].reason, "empty message");
 }
+
+/// Writers that commit at the same time (two instances on PostgreSQL) each add their sightings
+/// of a customer's tag: none is lost, whether the tag is new to both or already stored.
+#[tokio::test]
+async fn concurrent_writers_lose_no_sighting_of_a_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = CONFIG.replace("DBPATH", dir.path().join("kw.db").to_str().unwrap());
+    let mut config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
+    config.database.url = common::db::TestDb::fresh().url(dir.path());
+    let db = Db::open(&config.database).await.unwrap();
+    let parsed = directory::import::parse_csv(CUSTOMERS.as_bytes(), &config);
+    store::customers::apply_import(&db, parsed, &store::customers::Actor::cli("import", None))
+        .await
+        .unwrap();
+    let rules = Arc::new(keepwarm::rules::load(None).unwrap());
+    let config = Arc::new(config);
+    let writer = || async {
+        pipeline::Ingestor::load(&db, Arc::clone(&rules), Arc::clone(&config))
+            .await
+            .unwrap()
+    };
+    let (a, b) = (writer().await, writer().await);
+    let now = store::now_ms();
+    let mail = |n: usize| {
+        let sent = chrono::DateTime::from_timestamp_millis(now - 3_600_000 + n as i64 * 1000)
+            .unwrap()
+            .to_rfc2822();
+        let raw = format!(
+            "From: Mike <mike@brightwaylighting.example>\nTo: amy@sinoexport.example\n\
+             Subject: Quote {n}\nMessage-ID: <q{n}@brightwaylighting.example>\nDate: {sent}\n\n\
+             Your price is too high for our market. We need a better discount before we order.\n"
+        );
+        pipeline::Batch {
+            inputs: vec![Pending::ready(inbound(&format!("q{n}"), now, &raw))],
+            hook: (),
+        }
+    };
+    // A keeps its transaction open a while after writing its tags; B writes the same tag
+    // meanwhile: its sightings must add to A's, not overwrite them with what B read first.
+    struct Linger;
+    impl store::batch::InTransaction for Linger {
+        fn run<'t>(
+            &'t self,
+            _: &'t mut store::Tx,
+        ) -> futures::future::BoxFuture<'t, Result<(), store::StoreError>> {
+            Box::pin(async {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                Ok(())
+            })
+        }
+    }
+    let lingering = |n: usize| {
+        let b = mail(n);
+        pipeline::Batch {
+            inputs: b.inputs,
+            hook: Linger,
+        }
+    };
+    let rounds = 3;
+    for round in 0..rounds {
+        let later = async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            b.ingest(mail(2 * round + 1)).await
+        };
+        let (ra, rb) = tokio::join!(a.ingest(lingering(2 * round)), later);
+        assert_eq!((ra.unwrap().ingested, rb.unwrap().ingested), (1, 1));
+    }
+    let tags = store::customers::customer_tags(&db, "C1", store::now_ms())
+        .await
+        .unwrap();
+    let price = tags
+        .iter()
+        .find(|t| t.tag == "price-sensitive")
+        .unwrap_or_else(|| panic!("no price-sensitive tag in {tags:?}"));
+    assert_eq!(price.evidence_count, 2 * rounds as i64, "{price:?}");
+    assert_eq!(
+        price.message_key,
+        format!("q{}@brightwaylighting.example", 2 * rounds - 1)
+    );
+}

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use crate::config::Config;
 use crate::events::{At, Event};
 use crate::store::batch::StepOf;
-use crate::store::tags::{self, CustomerTag, TagSighting, TagState};
+use crate::store::tags::{self, StoredTag, TagSighting, TagState};
 use crate::store::{StoreError, Tx};
 
 /// What a batch's sightings of one tag bring: evidence, its lifetime and the next step.
@@ -29,8 +29,8 @@ pub struct Evidence {
 }
 
 /// A tag seen for the first time: a live suggestion from now.
-pub fn fresh(customer: &str, tag: &str, e: &Evidence, now: i64) -> CustomerTag {
-    CustomerTag {
+pub fn fresh(customer: &str, tag: &str, e: &Evidence, now: i64) -> StoredTag {
+    StoredTag {
         customer_id: customer.to_string(),
         tag: tag.to_string(),
         state: TagState::Suggested,
@@ -49,14 +49,14 @@ pub fn fresh(customer: &str, tag: &str, e: &Evidence, now: i64) -> CustomerTag {
 }
 
 /// A stored tag with a batch's evidence folded in.
-pub fn merge(old: &CustomerTag, e: &Evidence, now: i64) -> CustomerTag {
+pub fn merge(old: &StoredTag, e: &Evidence, now: i64) -> StoredTag {
     // Dismissed, and this evidence is newer than the rep's answer: a suggestion again.
     let back = old.state == TagState::Dismissed && e.last_seen > old.feedback_at.unwrap_or(0);
     // Expired, and this evidence is live: suggested again (the CRM hears of it anew).
     let revived = old.expires_at <= now && e.expires_at > now;
     let newer = e.last_seen >= old.last_seen;
     let pick = |new: &String, old: &String| if newer { new.clone() } else { old.clone() };
-    CustomerTag {
+    StoredTag {
         customer_id: old.customer_id.clone(),
         tag: old.tag.clone(),
         state: if back { TagState::Suggested } else { old.state },
@@ -79,7 +79,7 @@ pub fn merge(old: &CustomerTag, e: &Evidence, now: i64) -> CustomerTag {
 }
 
 /// Did the tag become a live suggestion at `now`?
-pub fn became_live(t: &CustomerTag, now: i64) -> bool {
+pub fn became_live(t: &StoredTag, now: i64) -> bool {
     t.state == TagState::Suggested && t.suggested_at == Some(now)
 }
 
@@ -111,7 +111,7 @@ pub async fn record(
             }
         })
         .collect();
-    let rows: Vec<CustomerTag> = sightings
+    let rows: Vec<StoredTag> = sightings
         .iter()
         .zip(&evidence)
         .map(|(s, e)| fresh(s.customer, s.tag, e, now))

@@ -44,7 +44,7 @@ impl TagState {
 
 /// One customer's tag as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerTag {
+pub struct StoredTag {
     pub customer_id: String,
     pub tag: String,
     pub state: TagState,
@@ -108,7 +108,7 @@ const COLUMNS: &str = "customer_id, tag, state, first_seen, last_seen, expires_a
 
 fn bind_row<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    t: &'q CustomerTag,
+    t: &'q StoredTag,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     q.bind(&t.customer_id)
         .bind(&t.tag)
@@ -130,7 +130,7 @@ fn bind_row<'q>(
 /// exists (or that another transaction is inserting: PostgreSQL waits for it) is left alone.
 pub async fn insert_new(
     tx: &mut Tx,
-    rows: &[CustomerTag],
+    rows: &[StoredTag],
 ) -> Result<HashSet<(String, String)>, StoreError> {
     let backend = Backend::of(tx);
     let mut inserted = HashSet::new();
@@ -156,7 +156,7 @@ pub async fn insert_new(
 pub async fn lock(
     tx: &mut Tx,
     keys: &[(&str, &str)],
-) -> Result<HashMap<(String, String), CustomerTag>, StoreError> {
+) -> Result<HashMap<(String, String), StoredTag>, StoreError> {
     let backend = Backend::of(tx);
     let mut out = HashMap::new();
     for chunk in keys.chunks(ROWS) {
@@ -173,7 +173,7 @@ pub async fn lock(
             q = q.bind(*customer).bind(*tag);
         }
         for r in q.fetch_all(&mut **tx).await.ctx("read customer tags")? {
-            let t = CustomerTag {
+            let t = StoredTag {
                 customer_id: r.get(0),
                 tag: r.get(1),
                 state: TagState::parse(r.get(2)),
@@ -197,7 +197,7 @@ pub async fn lock(
 
 /// Write these rows over the stored ones (the reps' answer, `feedback_at`, is not theirs to
 /// change and is kept).
-pub async fn overwrite(tx: &mut Tx, rows: &[CustomerTag]) -> Result<(), StoreError> {
+pub async fn overwrite(tx: &mut Tx, rows: &[StoredTag]) -> Result<(), StoreError> {
     let backend = Backend::of(tx);
     for chunk in rows.chunks(ROWS) {
         let sql = format!(
