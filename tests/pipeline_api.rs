@@ -228,3 +228,71 @@ async fn concurrent_writers_lose_no_sighting_of_a_tag() {
         format!("q{}@brightwaylighting.example", 2 * rounds - 1)
     );
 }
+
+/// A batch whose transaction does not commit (its hook fails) is not counted in the metrics;
+/// the same batch committed later is.
+#[tokio::test]
+async fn metrics_count_only_what_was_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = CONFIG.replace("DBPATH", dir.path().join("kw.db").to_str().unwrap());
+    let mut config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
+    config.database.url = common::db::TestDb::fresh().url(dir.path());
+    let db = Db::open(&config.database).await.unwrap();
+    let ingestor = pipeline::Ingestor::load(
+        &db,
+        Arc::new(keepwarm::rules::load(None).unwrap()),
+        Arc::new(config),
+    )
+    .await
+    .unwrap();
+    struct Fail;
+    impl store::batch::InTransaction for Fail {
+        fn run<'t>(
+            &'t self,
+            _: &'t mut store::Tx,
+        ) -> futures::future::BoxFuture<'t, Result<(), store::StoreError>> {
+            Box::pin(async {
+                Err(store::StoreError::Query {
+                    context: "fail on purpose",
+                    source: sqlx::Error::PoolClosed,
+                })
+            })
+        }
+    }
+    let mail = || {
+        vec![Pending::ready(Inbound {
+            origin: Origin {
+                source_key: "uncommitted:1".into(),
+                mailbox: "test".into(),
+                rep: None,
+                received_at: 1_781_000_000_000,
+                verify_sender: false,
+            },
+            payload: Payload::Email(
+                b"From: a@b.example\nTo: amy@sinoexport.example\nSubject: hi\nMessage-ID: <u1@b.example>\n\
+                  Date: Tue, 09 Jun 2026 10:00:00 +0000\n\nHello, the price is too high.\n"
+                    .to_vec(),
+            ),
+        })]
+    };
+    let line = r#"keepwarm_messages_total{source="uncommitted",outcome="ingested"}"#;
+    let failed = ingestor
+        .ingest(pipeline::Batch {
+            inputs: mail(),
+            hook: Fail,
+        })
+        .await;
+    assert!(failed.is_err());
+    let metrics = keepwarm::metrics::render(&[], &[], 0);
+    assert!(!metrics.contains(line), "{metrics}");
+    let ok = ingestor
+        .ingest(pipeline::Batch {
+            inputs: mail(),
+            hook: (),
+        })
+        .await
+        .unwrap();
+    assert_eq!(ok.ingested, 1);
+    let metrics = keepwarm::metrics::render(&[], &[], 0);
+    assert!(metrics.contains(&format!("{line} 1")), "{metrics}");
+}

@@ -4,7 +4,7 @@
 //! one-input-at-a-time fallback that keeps one bad input from stopping the others.
 
 use crate::config::Config;
-use crate::message::{Message, Prepared};
+use crate::message::Prepared;
 use crate::rules::RuleSet;
 use crate::store::batch::{
     BatchReport, InTransaction, Savepoint, advance_timers, insert_failure, savepoint, tally,
@@ -48,9 +48,10 @@ pub async fn commit_with(
 ) -> Result<BatchReport, StoreError> {
     let mut tx = db.begin_write().await?;
     let error = match write_batch(&mut tx, batch, rules, config).await {
-        Ok(report) => {
+        Ok((report, hits)) => {
             hook.run(&mut tx).await?;
             tx.commit().await.ctx("commit a batch")?;
+            count(batch, &report, &hits);
             return Ok(report);
         }
         Err(e) if e.is_input_fault() => e,
@@ -60,9 +61,10 @@ pub async fn commit_with(
     tracing::warn!(error = %error, inputs = batch.len(),
         "The database refused a batch; storing it one input at a time.");
     let mut tx = db.begin_write().await?;
-    let report = one_by_one(&mut tx, batch, rules, config).await?;
+    let (report, hits) = one_by_one(&mut tx, batch, rules, config).await?;
     hook.run(&mut tx).await?;
     tx.commit().await.ctx("commit a batch")?;
+    count(batch, &report, &hits);
     Ok(report)
 }
 
@@ -73,15 +75,17 @@ async fn one_by_one(
     batch: &[Prepared],
     rules: &RuleSet,
     config: &Config,
-) -> Result<BatchReport, StoreError> {
+) -> Result<(BatchReport, Vec<String>), StoreError> {
     let mut report = BatchReport::default();
+    let mut hits = Vec::new();
     let mut first_refusal = None;
     for p in batch {
         savepoint(tx, Savepoint::Mark).await?;
         match write_batch(tx, std::slice::from_ref(p), rules, config).await {
-            Ok(r) => {
+            Ok((r, h)) => {
                 savepoint(tx, Savepoint::Release).await?;
                 report.add(&r);
+                hits.extend(h);
             }
             Err(e) if e.is_input_fault() => {
                 savepoint(tx, Savepoint::RollBack).await?;
@@ -113,16 +117,17 @@ async fn one_by_one(
     {
         return Err(e);
     }
-    Ok(report)
+    Ok((report, hits))
 }
 
-/// Write a batch inside a transaction the caller commits.
+/// Write a batch inside a transaction the caller commits: its report and the tags its new
+/// messages carry (counted once the transaction commits).
 async fn write_batch(
     tx: &mut Tx,
     batch: &[Prepared],
     rules: &RuleSet,
     config: &Config,
-) -> Result<BatchReport, StoreError> {
+) -> Result<(BatchReport, Vec<String>), StoreError> {
     let now = now_ms();
     let mut written = write_inputs(tx, batch, now).await?;
     if config.leads.enabled {
@@ -146,13 +151,17 @@ async fn write_batch(
         crate::store::followup::recheck_groups(tx, &contact.touched).await?;
     }
     crate::followup::ownership::after_contact(tx, &contact.fresh, config, now).await?;
-    count(batch, &report, &contact.fresh);
-    Ok(report)
+    let hits = contact
+        .fresh
+        .iter()
+        .flat_map(|m| m.tags.iter().map(|t| t.tag.clone()))
+        .collect();
+    Ok((report, hits))
 }
 
-/// Metrics by the batch's source: imap, maildir, mbox, or the chat channel (whatsapp,
-/// wechat…).
-fn count(batch: &[Prepared], report: &BatchReport, fresh: &[&Message]) {
+/// Metrics of a committed batch by its source: imap, maildir, mbox, or the chat channel
+/// (whatsapp, wechat…).
+fn count(batch: &[Prepared], report: &BatchReport, hits: &[String]) {
     let source = batch
         .first()
         .map(|p| match p {
@@ -168,9 +177,7 @@ fn count(batch: &[Prepared], report: &BatchReport, fresh: &[&Message]) {
     crate::metrics::messages(source, "sighting", report.sightings);
     crate::metrics::messages(source, "duplicate", report.duplicates);
     crate::metrics::messages(source, "failed", report.failed);
-    for m in fresh {
-        for t in &m.tags {
-            crate::metrics::rule_hit(&t.tag);
-        }
+    for tag in hits {
+        crate::metrics::rule_hit(tag);
     }
 }
