@@ -37,13 +37,20 @@ fn inbound(key: &str, received_at: i64, raw: &str) -> Inbound {
     }
 }
 
-#[tokio::test]
-async fn a_batch_is_matched_classified_and_committed_once() {
+/// A fresh database (SQLite in a temporary directory, or its own PostgreSQL database) and the
+/// config that points at it.
+async fn workspace() -> (tempfile::TempDir, Config, Db) {
     let dir = tempfile::tempdir().unwrap();
     let text = CONFIG.replace("DBPATH", dir.path().join("kw.db").to_str().unwrap());
     let mut config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
     config.database.url = common::db::TestDb::fresh().url(dir.path());
     let db = Db::open(&config.database).await.unwrap();
+    (dir, config, db)
+}
+
+#[tokio::test]
+async fn a_batch_is_matched_classified_and_committed_once() {
+    let (_dir, mut config, db) = workspace().await;
     let parsed = directory::import::parse_csv(CUSTOMERS.as_bytes(), &config);
     let summary =
         store::customers::apply_import(&db, parsed, &store::customers::Actor::cli("import", None))
@@ -153,11 +160,7 @@ async fn a_batch_is_matched_classified_and_committed_once() {
 /// of a customer's tag: none is lost, whether the tag is new to both or already stored.
 #[tokio::test]
 async fn concurrent_writers_lose_no_sighting_of_a_tag() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = CONFIG.replace("DBPATH", dir.path().join("kw.db").to_str().unwrap());
-    let mut config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
-    config.database.url = common::db::TestDb::fresh().url(dir.path());
-    let db = Db::open(&config.database).await.unwrap();
+    let (_dir, config, db) = workspace().await;
     let parsed = directory::import::parse_csv(CUSTOMERS.as_bytes(), &config);
     store::customers::apply_import(&db, parsed, &store::customers::Actor::cli("import", None))
         .await
@@ -233,11 +236,7 @@ async fn concurrent_writers_lose_no_sighting_of_a_tag() {
 /// the same batch committed later is.
 #[tokio::test]
 async fn metrics_count_only_what_was_committed() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = CONFIG.replace("DBPATH", dir.path().join("kw.db").to_str().unwrap());
-    let mut config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
-    config.database.url = common::db::TestDb::fresh().url(dir.path());
-    let db = Db::open(&config.database).await.unwrap();
+    let (_dir, config, db) = workspace().await;
     let ingestor = pipeline::Ingestor::load(
         &db,
         Arc::new(keepwarm::rules::load(None).unwrap()),
