@@ -233,6 +233,40 @@ impl Origin {
     }
 }
 
+#[cfg(test)]
+impl Message {
+    /// A new inbound human email from `from` (for unit tests of the policy).
+    pub(crate) fn sample(key: &str, from: &str) -> Message {
+        Message {
+            key: key.into(),
+            message_id: None,
+            channel: Channel::Email,
+            direction: Direction::Inbound,
+            class: Class::Human,
+            counts_as_contact: true,
+            customer: None,
+            group: None,
+            match_reason: MatchReason::None,
+            counterpart: Some(from.into()),
+            rep: None,
+            from: Some(from.into()),
+            to: Vec::new(),
+            subject: "Price for 2,000 pcs".into(),
+            body: "Please quote.".into(),
+            sent_at: 1_000,
+            received_at: 1_000,
+            in_reply_to: None,
+            tags: Vec::new(),
+            chat_user: None,
+            raw: None,
+            from_name: None,
+            away_until: None,
+            lead_domain: None,
+            flags: Vec::new(),
+        }
+    }
+}
+
 impl Message {
     /// Make every stored value storable on both databases: NULs replaced with U+FFFD in every
     /// text, identifiers bounded (keys hashed when too long, names cut), the subject cut.

@@ -168,36 +168,11 @@ pub async fn make(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Channel;
 
     fn inquiry(key: &str, from: &str, rep: Option<&str>) -> Message {
-        Message {
-            key: key.into(),
-            message_id: None,
-            channel: Channel::Email,
-            direction: Direction::Inbound,
-            class: Class::Human,
-            counts_as_contact: true,
-            customer: None,
-            group: None,
-            match_reason: MatchReason::None,
-            counterpart: Some(from.into()),
-            rep: rep.map(str::to_string),
-            from: Some(from.into()),
-            to: Vec::new(),
-            subject: "Price for 2,000 pcs".into(),
-            body: "Please quote.".into(),
-            sent_at: 1_000,
-            received_at: 1_000,
-            in_reply_to: None,
-            tags: Vec::new(),
-            chat_user: None,
-            raw: None,
-            from_name: None,
-            away_until: None,
-            lead_domain: None,
-            flags: Vec::new(),
-        }
+        let mut m = Message::sample(key, from);
+        m.rep = rep.map(str::to_string);
+        m
     }
 
     fn team(reps: &str) -> Config {

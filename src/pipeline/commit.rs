@@ -144,7 +144,8 @@ async fn write_batch(
     let tally = tally(&written);
     crate::store::tags::insert_hits(tx, &tally.hits).await?;
     crate::followup::tags::record(tx, &tally.tags, &step_of, config, now).await?;
-    let contact = advance_timers(tx, tally, config, now).await?;
+    let contact = advance_timers(tx, tally, now).await?;
+    crate::followup::contact::tell(tx, &contact.moved, config, now).await?;
     let mut report = written.report.clone();
     report.add(&contact.report);
     if config.followup.group_rollup && !contact.touched.is_empty() {

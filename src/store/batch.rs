@@ -12,7 +12,6 @@ use sqlx::Row;
 
 pub use super::tags::TagSighting;
 use super::{Context, StoreError, Tx};
-use crate::events::{At, Event};
 use crate::message::{Direction, Message, Prepared};
 use crate::normalize::Class;
 
@@ -423,13 +422,11 @@ pub fn tally<'b>(written: &'b Written<'_>) -> Tally<'b> {
     }
 }
 
-/// Move the contact times of a tallied batch's customers (only forward) and write a
-/// `contact.updated` event for recent contact. Returns the new messages and the customers
-/// whose times moved.
+/// Move the contact times of a tallied batch's customers (only forward). Returns the new
+/// messages, the customers touched and those whose times moved.
 pub async fn advance_timers<'b>(
     tx: &mut Tx,
     tally: Tally<'b>,
-    config: &crate::config::Config,
     now: i64,
 ) -> Result<Contact<'b>, StoreError> {
     let Tally {
@@ -440,6 +437,7 @@ pub async fn advance_timers<'b>(
     } = tally;
     // Timestamps only move forward: each column takes the later of its value and the batch's.
     let timers: Vec<(&str, Timers)> = timers.into_iter().collect();
+    let mut moved = Vec::new();
     for chunk in timers.chunks(CHUNK) {
         let sql = format!(
             "UPDATE customer SET
@@ -463,45 +461,44 @@ pub async fn advance_timers<'b>(
                 .bind(t.inbound.max(t.outbound))
                 .bind(now);
         }
-        let moved = q.fetch_all(&mut **tx).await.ctx("update contact times")?;
-        report.customers_touched += moved.len();
-        // Recent contact is news for the CRM (a backfill of old mail is not: the CRM reads the
-        // current state through the API).
-        let recent = now - config.followup.recent_ms();
-        for r in &moved {
+        let rows = q.fetch_all(&mut **tx).await.ctx("update contact times")?;
+        report.customers_touched += rows.len();
+        for r in &rows {
             let id: &str = r.get(0);
-            let Some(m) = chunk
-                .iter()
-                .find(|(c, _)| *c == id)
-                .and_then(|(_, t)| t.latest)
-                .filter(|m| m.sent_at >= recent)
-            else {
-                continue;
-            };
-            let event = Event::ContactUpdated {
+            moved.push(Moved {
                 customer: crate::store::outbox::customer_ref(id, r.get(1), r.get(2), r.get(3)),
-                last_inbound_at: r.get::<Option<i64>, _>(4).map(At),
-                last_outbound_at: r.get::<Option<i64>, _>(5).map(At),
-                direction: m.direction.as_str().to_string(),
-                channel: m.channel.as_str().to_string(),
-                message_key: crate::message::display_key(&m.key).to_string(),
-                rep: m.rep.clone(),
-                sent_at: At(m.sent_at),
-            };
-            crate::store::outbox::emit(tx, &event, now).await?;
+                last_inbound_at: r.get(4),
+                last_outbound_at: r.get(5),
+                latest: chunk
+                    .iter()
+                    .find(|(c, _)| *c == id)
+                    .and_then(|(_, t)| t.latest),
+            });
         }
     }
     Ok(Contact {
         touched: timers.iter().map(|(c, _)| *c).collect(),
         fresh,
+        moved,
         report,
     })
 }
 
-/// The new messages of a batch, the customers whose contact times moved, and the counts of
-/// the batch (ingested, sightings, tags, unmatched, customers touched).
+/// A customer whose contact times a batch moved: its times now and the batch's latest message
+/// of contact with it (not an internal one).
+pub struct Moved<'b> {
+    pub customer: crate::events::CustomerRef,
+    pub last_inbound_at: Option<i64>,
+    pub last_outbound_at: Option<i64>,
+    pub latest: Option<&'b Message>,
+}
+
+/// The new messages of a batch, the customers it touched and those whose contact times
+/// moved, and the counts of the batch (ingested, sightings, tags, unmatched, customers
+/// touched).
 pub struct Contact<'b> {
     pub fresh: Vec<&'b Message>,
     pub touched: Vec<&'b str>,
+    pub moved: Vec<Moved<'b>>,
     pub report: BatchReport,
 }
