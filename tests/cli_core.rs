@@ -521,6 +521,7 @@ fn config_example_documents_a_valid_config() {
         "header_timeout",
         "request_timeout",
         "reject_grace",
+        "release_start_after",
     ] {
         assert!(
             text.contains(&format!("\n{key} = ")),

@@ -99,9 +99,12 @@ fn customer(w: &Workspace, id: &str) -> Value {
 
 const HEADER: &str = "id,name,group,tier,owner,emails,domains,phones,country\n";
 
+/// A team whose directory has been known long enough for releases (a fresh install holds them).
+const RELEASING: &str = "[pool]\nrelease_start_after = \"1s\"\n";
+
 #[test]
 fn tier_timers_sweep_events_and_release_to_the_pool() {
-    let w = Workspace::new("");
+    let w = Workspace::new(RELEASING);
     customers(
         &w,
         &format!(
@@ -593,6 +596,7 @@ fn a_release_waits_while_the_owners_mailbox_is_unhealthy() {
         "[[imap]]\nname = \"alice-old\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"alice@example.test\"\npassword_env = \"ALICE_PW\"\nrep = \"alice\"\ntimeout = \"2s\"\n",
         common::free_port()
     );
+    let good = format!("{RELEASING}{good}");
     let w = Workspace::new(&format!("{good}{broken}"));
     customers(
         &w,
@@ -642,7 +646,7 @@ fn a_release_waits_while_the_owners_mailbox_is_unhealthy() {
 
 #[test]
 fn the_daemon_sweeps_on_its_own() {
-    let w = Workspace::new("[followup]\nsweep_interval = \"1s\"\n");
+    let w = Workspace::new(&format!("{RELEASING}[followup]\nsweep_interval = \"1s\"\n"));
     customers(
         &w,
         &format!("{HEADER}H2,Hue Lights,,high-potential,alice,mua@huelights.example,,,VN\n"),
@@ -666,4 +670,141 @@ fn the_daemon_sweeps_on_its_own() {
     assert!(run.stop().success());
     assert_eq!(customer(&w, "H2")["owner"], Value::Null);
     assert_eq!(events(&w, "customer.released").len(), 1);
+}
+
+/// A fresh install releases nobody: not while the directory is younger than
+/// `pool.release_start_after` (default: the longest tier interval), not while a configured
+/// mailbox has not finished its first sync. The board shows what would be released and why.
+#[test]
+fn a_fresh_install_releases_nobody_until_its_history_is_in() {
+    let w = Workspace::new("");
+    let csv =
+        format!("{HEADER}H1,Hanoi Lamps,,high-potential,alice,buyer@hanoilamps.example,,,VN\n");
+    customers(&w, &csv);
+    let imported = now_secs();
+    // The only mail in so far: an offer 20 days old (a week's interval, three days' grace).
+    ingest(
+        &w,
+        "m1",
+        &[mail(
+            "alice@sinoexport.example",
+            "buyer@hanoilamps.example",
+            "h-out",
+            imported - 20 * DAY,
+            "Our quotation.",
+        )],
+    );
+    let r = sweep(&w, imported + 60);
+    assert_eq!(
+        (r["released"].as_i64(), r["frozen"].as_i64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+    assert_eq!(customer(&w, "H1")["owner"], "alice");
+    let b = entry(&board(&w, imported + 60), "H1");
+    assert_eq!(b["state"], "released", "what the policy would do");
+    assert!(
+        b["release_frozen"]
+            .as_str()
+            .unwrap()
+            .contains("pool.release_start_after"),
+        "{b}"
+    );
+    assert!(events(&w, "customer.released").is_empty());
+    // The longest built-in interval is 90 days: still held the day before (every overdue
+    // customer of the directory is), released after.
+    let r = sweep(&w, imported + 89 * DAY);
+    assert_eq!(r["released"], 0, "{r}");
+    assert!(r["frozen"].as_i64() >= Some(1), "{r}");
+    assert_eq!(customer(&w, "H1")["owner"], "alice");
+    let r = sweep(&w, imported + 90 * DAY + 60);
+    assert!(r["released"].as_i64() >= Some(1), "{r}");
+    assert_eq!(customer(&w, "H1")["owner"], Value::Null);
+    assert!(
+        events(&w, "customer.released")
+            .iter()
+            .any(|e| e["customer_id"] == "H1")
+    );
+
+    // A configured mailbox that has not finished its first sync holds every release, whoever
+    // owns the customer (its history may hold the contact that keeps one).
+    let mailbox = format!(
+        "{RELEASING}[[imap]]\nname = \"shared\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nusername = \"sales@example.test\"\npassword_env = \"SALES_PW\"\n",
+        common::free_port()
+    );
+    let w = Workspace::new(&mailbox);
+    customers(&w, &csv);
+    ingest(
+        &w,
+        "m1",
+        &[mail(
+            "alice@sinoexport.example",
+            "buyer@hanoilamps.example",
+            "h-out",
+            now_secs() - 20 * DAY,
+            "Our quotation.",
+        )],
+    );
+    let r = sweep(&w, now_secs() + 60);
+    assert_eq!(r["released"], 0, "{r}");
+    assert_eq!(customer(&w, "H1")["owner"], "alice");
+    let b = entry(&board(&w, now_secs() + 60), "H1");
+    assert!(
+        b["release_frozen"]
+            .as_str()
+            .unwrap()
+            .contains("mailbox shared"),
+        "{b}"
+    );
+}
+
+/// A new customer's first touch counts from the first message they sent us, not from when
+/// keepwarm learned of them nor from their latest message.
+#[test]
+fn first_touch_counts_from_the_customers_first_message() {
+    let w = Workspace::new("");
+    customers(
+        &w,
+        &format!("{HEADER}N1,Nairobi Bulbs,,new,alice,orders@nairobibulbs.example,,,KE\n"),
+    );
+    let now = now_secs();
+    let first = now - 4 * DAY;
+    ingest(
+        &w,
+        "m1",
+        &[
+            mail(
+                "orders@nairobibulbs.example",
+                "alice@sinoexport.example",
+                "n-1",
+                first,
+                "Do you make 12 W bulbs?",
+            ),
+            mail(
+                "orders@nairobibulbs.example",
+                "alice@sinoexport.example",
+                "n-2",
+                now - DAY,
+                "Any news on the 12 W bulbs?",
+            ),
+        ],
+    );
+    let b = entry(&board(&w, now), "N1");
+    assert_eq!(b["tier_reason"], "first touch", "{b}");
+    assert_eq!(b["tier_due_at"], (first + 3 * DAY) * 1000, "{b}");
+    assert_eq!(b["state"], "overdue", "{b}");
+    // An older message backfilled later moves the clock back to it.
+    ingest(
+        &w,
+        "m2",
+        &[mail(
+            "orders@nairobibulbs.example",
+            "alice@sinoexport.example",
+            "n-0",
+            first - DAY,
+            "Please send your catalogue.",
+        )],
+    );
+    let b = entry(&board(&w, now), "N1");
+    assert_eq!(b["tier_due_at"], (first + 2 * DAY) * 1000, "{b}");
 }

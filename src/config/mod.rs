@@ -86,6 +86,9 @@ pub struct Config {
     /// Lead routing: inquiries from unknown senders become customers dealt to reps.
     #[serde(default)]
     pub leads: LeadsConfig,
+    /// The public pool: when releases start.
+    #[serde(default)]
+    pub pool: PoolConfig,
     /// The CRM hand-off: signed outbound webhooks.
     #[serde(default)]
     pub crm: CrmConfig,

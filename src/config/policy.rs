@@ -29,6 +29,18 @@ impl Default for LeadsConfig {
     }
 }
 
+/// `[pool]`: the public pool's rules.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Nobody is released by the no-contact rule until the directory has been known this long
+    /// (counted from the first customer imported), so that a fresh install, whose mail history
+    /// is not in yet, releases nobody; the board shows what would be released and why.
+    /// Default: the longest tier interval.
+    #[serde(default)]
+    pub release_start_after: Option<Span>,
+}
+
 /// `[followup]`: the written policy keepwarm enforces.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -236,7 +248,28 @@ impl Config {
     }
 }
 
+impl Config {
+    /// How long the directory must have been known before releases start (ms).
+    pub fn release_start_after_ms(&self) -> i64 {
+        match &self.pool.release_start_after {
+            Some(span) => span.ms(),
+            None => self.followup.longest_interval_days() * crate::time::DAY_MS,
+        }
+    }
+}
+
 impl FollowupConfig {
+    /// The longest contact interval of any tier (built in or configured), in days.
+    pub fn longest_interval_days(&self) -> i64 {
+        TIERS
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(self.tiers.keys().map(String::as_str))
+            .map(|n| self.tier(n).interval_days)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The sweep's interval.
     pub fn sweep_interval_ms(&self) -> i64 {
         self.sweep_interval.ms()

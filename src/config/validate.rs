@@ -296,6 +296,7 @@ impl Config {
         for (key, value) in [
             ("retention.failure_raw", &self.retention.failure_raw),
             ("retention.chat_raw", &self.retention.chat_raw),
+            ("pool.release_start_after", &self.pool.release_start_after),
         ] {
             if let Some(v) = value
                 && !v.is_valid()

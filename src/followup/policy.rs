@@ -29,8 +29,11 @@ use crate::time::{DAY_MS as DAY, HOUR_MS as HOUR};
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     pub tier: String,
-    /// When the customer entered the directory (the first-touch clock of new customers).
+    /// When the customer entered the directory (assigned: the first-touch clock of a new
+    /// customer who never wrote).
     pub created_at: i64,
+    /// When the customer first wrote to us (the first-touch clock of a new customer who did).
+    pub first_inbound_at: Option<i64>,
     pub last_inbound_at: Option<i64>,
     pub last_outbound_at: Option<i64>,
     /// ISO country code (weekends and holidays).
@@ -120,11 +123,16 @@ pub fn assess(facts: &Facts, policy: &Policy, now: i64) -> Assessment {
             (a, b) => a.or(b),
         }
     };
-    // A new customer we never wrote to gets the first-touch deadline; everyone else the tier
-    // interval from the last contact (or from entering the directory, without any contact).
+    // A new customer we never wrote to gets the first-touch deadline, counted from the first
+    // message they sent us (or from when they were assigned, if they never wrote); everyone
+    // else the tier interval from the last contact (or from entering the directory, without
+    // any contact).
     let (base, days, tier_reason) = if facts.tier == "new" && facts.last_outbound_at.is_none() {
         (
-            facts.created_at.max(facts.last_inbound_at.unwrap_or(0)),
+            facts
+                .first_inbound_at
+                .or(facts.last_inbound_at)
+                .unwrap_or(facts.created_at),
             policy.first_touch_days,
             "first touch",
         )
@@ -346,6 +354,44 @@ mod tests {
         };
         let a = assess(&f, &p, T0);
         assert_eq!((a.next_due_at, a.reason), (T0 + 3 * DAY, "first touch"));
+    }
+
+    #[test]
+    fn first_touch_counts_from_the_first_message_the_customer_sent() {
+        let p = Policy::default();
+        // Wrote four days before keepwarm learned of them, and twice since: late already.
+        let f = Facts {
+            tier: "new".into(),
+            created_at: T0,
+            first_inbound_at: Some(T0 - 4 * DAY),
+            last_inbound_at: Some(T0 - DAY),
+            ..Facts::default()
+        };
+        let a = assess(&f, &p, T0);
+        assert_eq!(
+            a.tier_due_at,
+            T0 - DAY,
+            "three days after the first message"
+        );
+        assert_eq!(a.tier_reason, "first touch");
+        assert_eq!(a.state, State::Overdue, "a day past due");
+        assert_eq!(assess(&f, &p, T0 - DAY).state, State::Due);
+        assert_eq!(assess(&f, &p, T0 - DAY - 1).state, State::DueSoon);
+        // Never wrote: from when they were assigned.
+        let f = Facts {
+            first_inbound_at: None,
+            last_inbound_at: None,
+            ..f
+        };
+        assert_eq!(assess(&f, &p, T0).tier_due_at, T0 + 3 * DAY);
+        // Once we wrote, the tier interval from the last contact applies.
+        let f = Facts {
+            first_inbound_at: Some(T0 - 4 * DAY),
+            last_inbound_at: Some(T0 - 4 * DAY),
+            last_outbound_at: Some(T0 - 2 * DAY),
+            ..f
+        };
+        assert_eq!(assess(&f, &p, T0).tier_reason, "contact interval");
     }
 
     #[test]

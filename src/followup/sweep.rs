@@ -81,6 +81,42 @@ pub fn unhealthy_reps(health: &[Health], config: &Config, now: i64) -> HashMap<S
     out
 }
 
+/// Why nobody may be released now, if so: a configured mailbox has not finished its first
+/// sync (its history may hold the contact that keeps a customer), or the directory is younger
+/// than `pool.release_start_after` (a fresh install: the mail history is not in yet). The
+/// mailboxes are judged as keepwarm sees them today; the directory's age at the policy's `now`.
+pub fn release_hold(
+    health: &[Health],
+    config: &Config,
+    directory_since: Option<i64>,
+    now: i64,
+) -> Option<String> {
+    for account in &config.imap {
+        let name = &account.name;
+        let rows: Vec<&Health> = health.iter().filter(|h| h.account == *name).collect();
+        if rows.iter().all(|h| h.folder == "*") {
+            return Some(format!(
+                "mailbox {name} has not finished its first sync: releases wait for its history"
+            ));
+        }
+        if let Some(h) = rows.iter().find(|h| h.last_sync_at.is_none()) {
+            return Some(format!(
+                "mailbox {name}/{} is still backfilling: releases wait for its history",
+                h.folder
+            ));
+        }
+    }
+    let wait = config.release_start_after_ms();
+    let since = directory_since.unwrap_or(now);
+    (now < since.saturating_add(wait)).then(|| {
+        format!(
+            "the directory is {} days old: releases start once it is {} days old (pool.release_start_after)",
+            (now - since).max(0) / DAY,
+            wait / DAY
+        )
+    })
+}
+
 /// The facts the policy judges, with the group's latest contact when roll-up is on.
 pub fn facts_of(row: &TimerRow, groups: &GroupContact) -> Facts {
     let (mut inbound, mut outbound) = (row.last_inbound_at, row.last_outbound_at);
@@ -91,6 +127,7 @@ pub fn facts_of(row: &TimerRow, groups: &GroupContact) -> Facts {
     Facts {
         tier: row.tier.clone(),
         created_at: row.created_at,
+        first_inbound_at: row.first_inbound_at,
         last_inbound_at: inbound,
         last_outbound_at: outbound,
         country: row.country.clone(),
@@ -240,6 +277,8 @@ pub async fn sweep(
     let policy = &judging.policy;
     let health = crate::store::mailboxes::health(db).await?;
     let unhealthy = unhealthy_reps(&health, config, health_now);
+    let since = crate::store::customers::directory_since(db).await?;
+    let hold = release_hold(&health, config, since, now);
     // A new policy: every customer is judged again (in id order), and only the verdicts that
     // differ are written. Otherwise only those whose next boundary has passed.
     let everyone = {
@@ -275,7 +314,8 @@ pub async fn sweep(
                 .owner
                 .as_ref()
                 .and_then(|o| unhealthy.get(o))
-                .map(String::as_str);
+                .map(String::as_str)
+                .or(hold.as_deref());
             let j = judge(row, &a, policy, owner_problem, now);
             if j.verdict.release_frozen.is_some() {
                 report.frozen += 1;
@@ -494,6 +534,7 @@ async fn sweep_once(db: &Db, config: &std::sync::Arc<Config>) {
 mod tests {
     use super::*;
     use crate::config::ImapConfig;
+    use crate::time::HOUR_MS;
 
     const T0: i64 = 1_780_000_000_000;
 
@@ -506,6 +547,7 @@ mod tests {
             country: None,
             group: None,
             created_at: T0 - 400 * DAY,
+            first_inbound_at: None,
             last_inbound_at: Some(outbound - DAY),
             last_outbound_at: Some(outbound),
             paused_from: None,
@@ -631,5 +673,49 @@ password_env = "X""#;
                 .contains("has not synced since")
         );
         assert!(unhealthy_reps(&[h("*", None, 3)], &config, now)["ann"].contains("failing"));
+        // Releases wait for every mailbox's first sync, whoever owns the customer.
+        let long_ago = Some(now - 400 * DAY);
+        assert!(
+            release_hold(&[], &config, long_ago, now)
+                .unwrap()
+                .contains("first sync")
+        );
+        assert!(
+            release_hold(&[h("INBOX", None, 0)], &config, long_ago, now)
+                .unwrap()
+                .contains("backfilling")
+        );
+        assert_eq!(
+            release_hold(&[h("INBOX", Some(now), 2)], &config, long_ago, now),
+            None,
+            "a failing mailbox holds its own rep's customers (unhealthy_reps), not everyone's"
+        );
+    }
+
+    #[test]
+    fn releases_start_once_the_directory_is_old_enough() {
+        let mut config = Config::default();
+        // Default: the longest tier interval (low-potential, 90 days).
+        let since = T0 - 90 * DAY;
+        assert!(
+            release_hold(&[], &config, Some(since + 1), T0)
+                .unwrap()
+                .contains("89 days old")
+        );
+        assert_eq!(release_hold(&[], &config, Some(since), T0), None);
+        // A longer configured tier moves the default; a set value beats it.
+        config.followup.tiers.insert(
+            "strategic".into(),
+            crate::config::TierOverride {
+                interval_days: Some(120),
+                ..Default::default()
+            },
+        );
+        assert!(release_hold(&[], &config, Some(since), T0).is_some());
+        config.pool.release_start_after = Some("1h".into());
+        assert_eq!(release_hold(&[], &config, Some(T0 - HOUR_MS), T0), None);
+        assert!(release_hold(&[], &config, Some(T0 - HOUR_MS + 1), T0).is_some());
+        // An empty directory has nothing to release, and no age yet.
+        assert!(release_hold(&[], &config, None, T0).is_some());
     }
 }

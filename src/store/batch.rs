@@ -60,6 +60,8 @@ impl BatchReport {
 
 #[derive(Default)]
 struct Timers<'a> {
+    /// The batch's earliest inbound contact (the first-touch clock starts at the first).
+    first_inbound: Option<i64>,
     inbound: Option<i64>,
     outbound: Option<i64>,
     /// The latest message that moved them (for the `contact.updated` event).
@@ -405,7 +407,10 @@ pub fn tally<'b>(written: &'b Written<'_>) -> Tally<'b> {
                 t.latest = Some(m);
             }
             match m.direction {
-                Direction::Inbound => t.inbound = later(t.inbound, m.sent_at),
+                Direction::Inbound => {
+                    t.inbound = later(t.inbound, m.sent_at);
+                    t.first_inbound = Some(t.first_inbound.map_or(m.sent_at, |f| f.min(m.sent_at)));
+                }
                 Direction::Outbound => t.outbound = later(t.outbound, m.sent_at),
                 Direction::Internal => {}
             }
@@ -475,6 +480,25 @@ pub async fn advance_timers<'b>(
                     .and_then(|(_, t)| t.latest),
             });
         }
+    }
+    // The first inbound contact only moves back (a backfill of older mail finds an earlier one).
+    let firsts: Vec<(&str, i64)> = timers
+        .iter()
+        .filter_map(|(c, t)| t.first_inbound.map(|f| (*c, f)))
+        .collect();
+    for chunk in firsts.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE customer SET first_inbound_at = v.column2, check_at = 0
+             FROM (VALUES {}) AS v
+             WHERE customer.id = v.column1
+               AND (first_inbound_at IS NULL OR first_inbound_at > v.column2)",
+            super::Backend::of(tx).placeholders(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (customer, first) in chunk {
+            q = q.bind(*customer).bind(*first);
+        }
+        q.execute(&mut **tx).await.ctx("move first contact times")?;
     }
     Ok(Contact {
         touched: timers.iter().map(|(c, _)| *c).collect(),

@@ -474,6 +474,16 @@ fn customer_row(row: &sqlx::any::AnyRow) -> CustomerRow {
 const CUSTOMER_COLUMNS: &str =
     "id, name, group_id, tier, owner, country, last_inbound_at, last_outbound_at, last_contact_at";
 
+/// When the directory became known: the time the first customer still in it was added
+/// (`None`: no customer yet).
+pub async fn directory_since(db: &Db) -> Result<Option<i64>, StoreError> {
+    sqlx::query("SELECT MIN(created_at) FROM customer")
+        .fetch_one(db.pool())
+        .await
+        .ctx("read when the directory began")
+        .map(|r| r.get::<Option<i64>, _>(0))
+}
+
 /// All customers, least recently contacted first (never contacted at the top).
 pub async fn list_customers(db: &Db) -> Result<Vec<CustomerRow>, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

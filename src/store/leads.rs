@@ -177,6 +177,7 @@ pub async fn attach_stored(
     if attached.rows_affected() > 0 {
         sqlx::query(
             "UPDATE customer SET
+               first_inbound_at = (SELECT MIN(sent_at) FROM message WHERE customer_id = $1 AND direction = 'inbound' AND counts_as_contact = $2),
                last_inbound_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND direction = 'inbound' AND counts_as_contact = $2),
                last_outbound_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND direction = 'outbound' AND counts_as_contact = $2),
                last_contact_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND counts_as_contact = $2),
