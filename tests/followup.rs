@@ -808,3 +808,66 @@ fn first_touch_counts_from_the_customers_first_message() {
     let b = entry(&board(&w, now), "N1");
     assert_eq!(b["tier_due_at"], (first + 2 * DAY) * 1000, "{b}");
 }
+
+/// The board's state is the most urgent truth: an unanswered customer is overdue on the reply
+/// clock even while the tier timer is far off.
+#[test]
+fn an_unanswered_customer_is_overdue_whatever_the_tier_timer_says() {
+    let w = Workspace::new("");
+    customers(
+        &w,
+        &format!("{HEADER}V2,Vigo Lumen,,vip,alice,compras@vigolumen.example,,,ES\n"),
+    );
+    let now = now_secs();
+    ingest(
+        &w,
+        "m1",
+        &[
+            mail(
+                "alice@sinoexport.example",
+                "compras@vigolumen.example",
+                "v2-out",
+                now - 4 * DAY,
+                "Our offer.",
+            ),
+            mail(
+                "compras@vigolumen.example",
+                "alice@sinoexport.example",
+                "v2-in",
+                now - 3 * DAY,
+                "Can you do 5% less?",
+            ),
+        ],
+    );
+    let b = entry(&board(&w, now), "V2");
+    assert_eq!(
+        (b["state"].as_str(), b["reason"].as_str()),
+        (Some("overdue"), Some("reply to the customer")),
+        "{b}"
+    );
+    assert_eq!(b["tier_due_at"].as_i64().unwrap() / 1000, now + 27 * DAY);
+    let overdue: Vec<Value> = serde_json::from_str(&w.ok(&[
+        "followups",
+        "--state",
+        "overdue",
+        "--format",
+        "json",
+        "--at",
+        &rfc3339(now),
+    ]))
+    .unwrap();
+    assert!(overdue.iter().any(|c| c["customer"] == "V2"));
+    // Answered: nothing is late.
+    ingest(
+        &w,
+        "m2",
+        &[mail(
+            "alice@sinoexport.example",
+            "compras@vigolumen.example",
+            "v2-answer",
+            now - 60,
+            "Yes, 5% less for 2,000 pcs.",
+        )],
+    );
+    assert_eq!(entry(&board(&w, now), "V2")["state"], "ok");
+}

@@ -90,7 +90,15 @@ impl State {
 /// The judgement of one customer at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Assessment {
+    /// The most urgent truth of the tier (or first-touch) clock and the reply clock: a reply
+    /// 112 days late is overdue whatever the tier timer says. What a person sees. (The
+    /// second follow-up's deadline is in `follow_up_due_at` and its events, not in the state:
+    /// keepwarm does not yet know whether the follow-up already went out.)
     pub state: State,
+    /// What the tier timer alone says (its transitions are the `followup.due` and
+    /// `followup.overdue` events, and only it releases a customer to the pool).
+    #[serde(skip)]
+    pub tier_state: State,
     /// When the tier's contact interval runs out, and which clock it is ("first touch" for a
     /// new customer we never wrote to, else "contact interval").
     pub tier_due_at: i64,
@@ -147,7 +155,7 @@ pub fn assess(facts: &Facts, policy: &Policy, now: i64) -> Assessment {
     let warn_at = tier_due_at - tier.warn_days * DAY;
     let overdue_at = tier_due_at + policy.overdue_after_days * DAY;
     let release_at = tier_due_at + tier.release_grace_days * DAY;
-    let state = if tier.release && now >= release_at {
+    let tier_state = if tier.release && now >= release_at {
         State::Released
     } else if now >= overdue_at {
         State::Overdue
@@ -173,6 +181,13 @@ pub fn assess(facts: &Facts, policy: &Policy, now: i64) -> Assessment {
         }
         _ => (None, None),
     };
+    // A reply deadline passed is due, and overdue after the same grace as the tier timer's.
+    let reply_state = match reply_due_at {
+        Some(d) if now >= d + policy.overdue_after_days * DAY => State::Overdue,
+        Some(d) if now >= d => State::Due,
+        _ => State::Ok,
+    };
+    let state = tier_state.min(reply_state);
     let mut next = (tier_due_at, tier_reason);
     if let Some(r) = reply_due_at
         && r < next.0
@@ -200,6 +215,7 @@ pub fn assess(facts: &Facts, policy: &Policy, now: i64) -> Assessment {
     Assessment {
         check_at,
         state,
+        tier_state,
         tier_due_at,
         tier_reason,
         awaiting_reply_since,
@@ -300,19 +316,51 @@ mod tests {
             let f = facts(tier, Some(T0 - DAY), Some(T0));
             let due = T0 + days * DAY;
             let a = assess(&f, &p, due - 1);
-            assert_ne!(a.state, State::Due, "{tier} one ms early");
+            assert_ne!(a.tier_state, State::Due, "{tier} one ms early");
             assert_eq!(
-                assess(&f, &p, due).state,
+                assess(&f, &p, due).tier_state,
                 State::Due,
                 "{tier} exactly on time"
             );
-            assert_eq!(assess(&f, &p, due + 1000).state, State::Due, "{tier} +1 s");
+            assert_eq!(
+                assess(&f, &p, due + 1000).tier_state,
+                State::Due,
+                "{tier} +1 s"
+            );
             assert_eq!(a.tier_due_at, due);
         }
         let f = facts("vip", None, Some(T0));
         let warn = T0 + (30 - p.config.tier("vip").warn_days) * DAY;
-        assert_eq!(assess(&f, &p, warn - 1000).state, State::Ok);
-        assert_eq!(assess(&f, &p, warn).state, State::DueSoon);
+        assert_eq!(assess(&f, &p, warn - 1000).tier_state, State::Ok);
+        assert_eq!(assess(&f, &p, warn).tier_state, State::DueSoon);
+    }
+
+    #[test]
+    fn the_state_is_the_most_urgent_of_every_clock() {
+        let p = Policy::default();
+        // The customer wrote 112 days ago and nobody answered.
+        let late_reply = facts("vip", Some(T0 - 112 * DAY), None);
+        let a = assess(&late_reply, &p, T0);
+        assert_eq!(a.state, State::Overdue);
+        assert_eq!(a.reason, "reply to the customer");
+        // Answered within the day: nothing is late.
+        let answered = facts("vip", Some(T0 - 2 * HOUR), Some(T0 - HOUR));
+        assert_eq!(assess(&answered, &p, T0).state, State::Ok);
+        // A reply due now is due, a day later overdue, while the tier timer is fine.
+        let waiting = facts("vip", Some(T0), None);
+        let due = T0 + p.config.reply_within_hours * HOUR;
+        let a = assess(&waiting, &p, due - 1);
+        assert_eq!((a.state, a.tier_state), (State::Ok, State::Ok));
+        assert_eq!(assess(&waiting, &p, due).state, State::Due);
+        assert_eq!(assess(&waiting, &p, due + DAY).state, State::Overdue);
+        assert_eq!(assess(&waiting, &p, due + DAY).tier_state, State::Ok);
+        // The second follow-up's deadline is told, not the state (it may have gone out).
+        let offer = facts("vip", Some(T0 - DAY), Some(T0));
+        let a = assess(&offer, &p, T0 + 8 * DAY);
+        assert_eq!((a.state, a.reason), (State::Ok, "second follow-up"));
+        // Released stays the most urgent.
+        let gone = facts("high-potential", Some(T0 - 30 * DAY), None);
+        assert_eq!(assess(&gone, &p, T0).state, State::Released);
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub fn judge(
     now: i64,
 ) -> Judgement {
     let old = row.fu_state.as_deref().and_then(State::parse);
-    let mut state = a.state;
+    let mut state = a.tier_state;
     let mut check_at = a.check_at;
     let mut frozen = None;
     let mut release = None;
