@@ -145,7 +145,14 @@ fn tier_timers_sweep_events_and_release_to_the_pool() {
     assert_eq!(entry(&board(&w, due - 1), "H1")["state"], "due-soon");
     assert_eq!(entry(&board(&w, due), "H1")["state"], "due");
     assert_eq!(entry(&board(&w, due + 1), "H1")["state"], "due");
-    assert_eq!(entry(&board(&w, due), "V1")["state"], "ok");
+    // V1 (a VIP, 30 days) is far from its tier deadline, but the catalogue went unanswered:
+    // the second follow-up is due the same day, and the state says so.
+    assert_eq!(entry(&board(&w, due - 1), "V1")["state"], "ok");
+    let v1 = entry(&board(&w, due), "V1");
+    assert_eq!(
+        (v1["state"].as_str(), v1["reason"].as_str()),
+        (Some("due"), Some("second follow-up"))
+    );
 
     // Today all is well: no events.
     let r = sweep(&w, now_secs());
@@ -870,4 +877,77 @@ fn an_unanswered_customer_is_overdue_whatever_the_tier_timer_says() {
         )],
     );
     assert_eq!(entry(&board(&w, now), "V2")["state"], "ok");
+}
+
+/// The second follow-up is due once, seven days after our first unanswered message: a customer
+/// we already followed up is not late again before the tier interval.
+#[test]
+fn the_second_follow_up_is_due_once() {
+    let w = Workspace::new("");
+    customers(
+        &w,
+        &format!("{HEADER}V3,Vaasa Valo,,vip,alice,osto@vaasavalo.example,,,FI\n"),
+    );
+    let now = now_secs();
+    let offer = mail(
+        "alice@sinoexport.example",
+        "osto@vaasavalo.example",
+        "v3-offer",
+        now - 20 * DAY,
+        "Our offer.",
+    );
+    ingest(&w, "m1", &[offer]);
+    let b = entry(&board(&w, now), "V3");
+    assert_eq!(
+        (b["state"].as_str(), b["reason"].as_str()),
+        (Some("overdue"), Some("second follow-up")),
+        "{b}"
+    );
+    assert_eq!(
+        b["follow_up_due_at"].as_i64().unwrap() / 1000,
+        now - 13 * DAY
+    );
+    // The follow-up went out on day 8; still no answer: the tier interval is what is left.
+    ingest(
+        &w,
+        "m2",
+        &[mail(
+            "alice@sinoexport.example",
+            "osto@vaasavalo.example",
+            "v3-follow-up",
+            now - 12 * DAY,
+            "Any thoughts on our offer?",
+        )],
+    );
+    let b = entry(&board(&w, now), "V3");
+    assert_eq!(b["state"], "ok", "{b}");
+    assert_eq!(b["follow_up_due_at"], Value::Null, "{b}");
+    assert_eq!(b["tier_due_at"].as_i64().unwrap() / 1000, now + 18 * DAY);
+    // An answer, then a new offer of ours: a new stretch, a new second follow-up.
+    ingest(
+        &w,
+        "m3",
+        &[
+            mail(
+                "osto@vaasavalo.example",
+                "alice@sinoexport.example",
+                "v3-answer",
+                now - 10 * DAY,
+                "Thanks, we will think about it.",
+            ),
+            mail(
+                "alice@sinoexport.example",
+                "osto@vaasavalo.example",
+                "v3-offer-2",
+                now - 9 * DAY,
+                "A better offer.",
+            ),
+        ],
+    );
+    let b = entry(&board(&w, now), "V3");
+    assert_eq!(
+        b["follow_up_due_at"].as_i64().unwrap() / 1000,
+        now - 2 * DAY
+    );
+    assert_eq!(b["state"], "overdue", "{b}");
 }

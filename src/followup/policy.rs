@@ -34,6 +34,9 @@ pub struct Facts {
     pub created_at: i64,
     /// When the customer first wrote to us (the first-touch clock of a new customer who did).
     pub first_inbound_at: Option<i64>,
+    /// Our first message since their last that they have not answered (`None`: unknown, or
+    /// none): a later unanswered message of ours is the second follow-up, already sent.
+    pub unanswered_since: Option<i64>,
     pub last_inbound_at: Option<i64>,
     pub last_outbound_at: Option<i64>,
     /// ISO country code (weekends and holidays).
@@ -90,10 +93,8 @@ impl State {
 /// The judgement of one customer at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Assessment {
-    /// The most urgent truth of the tier (or first-touch) clock and the reply clock: a reply
-    /// 112 days late is overdue whatever the tier timer says. What a person sees. (The
-    /// second follow-up's deadline is in `follow_up_due_at` and its events, not in the state:
-    /// keepwarm does not yet know whether the follow-up already went out.)
+    /// The most urgent truth of every clock (tier or first touch, reply, second follow-up): a
+    /// reply 112 days late is overdue whatever the tier timer says. What a person sees.
     pub state: State,
     /// What the tier timer alone says (its transitions are the `followup.due` and
     /// `followup.overdue` events, and only it releases a customer to the pool).
@@ -174,20 +175,28 @@ pub fn assess(facts: &Facts, policy: &Policy, now: i64) -> Assessment {
         ),
         _ => (None, None),
     };
+    // The second follow-up is due once, seven days after our first unanswered message; a
+    // later message of ours was that follow-up.
+    let followed_up = facts
+        .unanswered_since
+        .is_some_and(|u| Some(u) < facts.last_outbound_at);
     let (waiting_since, follow_up_due_at) = match (facts.last_inbound_at, facts.last_outbound_at) {
-        (i, Some(o)) if i.is_none_or(|i| i < o) => {
+        (i, Some(o)) if i.is_none_or(|i| i < o) && !followed_up => {
             let due = paused(o + policy.no_reply_follow_up_days * DAY, o, facts.paused);
             (Some(o), Some(cal.roll_forward(due, country)))
         }
         _ => (None, None),
     };
-    // A reply deadline passed is due, and overdue after the same grace as the tier timer's.
-    let reply_state = match reply_due_at {
+    // A reply or second follow-up deadline passed is due, and overdue after the same grace as
+    // the tier timer's.
+    let clock = |due: Option<i64>| match due {
         Some(d) if now >= d + policy.overdue_after_days * DAY => State::Overdue,
         Some(d) if now >= d => State::Due,
         _ => State::Ok,
     };
-    let state = tier_state.min(reply_state);
+    let state = tier_state
+        .min(clock(reply_due_at))
+        .min(clock(follow_up_due_at));
     let mut next = (tier_due_at, tier_reason);
     if let Some(r) = reply_due_at
         && r < next.0
@@ -354,10 +363,17 @@ mod tests {
         assert_eq!(assess(&waiting, &p, due).state, State::Due);
         assert_eq!(assess(&waiting, &p, due + DAY).state, State::Overdue);
         assert_eq!(assess(&waiting, &p, due + DAY).tier_state, State::Ok);
-        // The second follow-up's deadline is told, not the state (it may have gone out).
-        let offer = facts("vip", Some(T0 - DAY), Some(T0));
-        let a = assess(&offer, &p, T0 + 8 * DAY);
-        assert_eq!((a.state, a.reason), (State::Ok, "second follow-up"));
+        // The second follow-up: due seven days after our first unanswered message, once.
+        let mut offer = facts("vip", Some(T0 - DAY), Some(T0));
+        offer.unanswered_since = Some(T0);
+        assert_eq!(assess(&offer, &p, T0 + 7 * DAY - 1).state, State::Ok);
+        let a = assess(&offer, &p, T0 + 7 * DAY);
+        assert_eq!((a.state, a.reason), (State::Due, "second follow-up"));
+        // It went out on day 6: nothing more is due before the tier interval.
+        offer.last_outbound_at = Some(T0 + 6 * DAY);
+        let a = assess(&offer, &p, T0 + 20 * DAY);
+        assert_eq!((a.state, a.follow_up_due_at), (State::Ok, None));
+        assert_eq!(a.tier_due_at, T0 + 36 * DAY);
         // Released stays the most urgent.
         let gone = facts("high-potential", Some(T0 - 30 * DAY), None);
         assert_eq!(assess(&gone, &p, T0).state, State::Released);

@@ -500,6 +500,23 @@ pub async fn advance_timers<'b>(
         }
         q.execute(&mut **tx).await.ctx("move first contact times")?;
     }
+    // Our first unanswered message since the customer's last: read again from the messages
+    // (mail found out of order may land before or after their last message).
+    for chunk in timers.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE customer SET unanswered_since = (
+               SELECT MIN(m.sent_at) FROM message m
+                WHERE m.customer_id = customer.id AND m.direction = 'outbound'
+                  AND m.counts_as_contact = 1 AND m.sent_at > COALESCE(customer.last_inbound_at, -1))
+             WHERE id IN ({})",
+            super::Backend::of(tx).params(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (customer, _) in chunk {
+            q = q.bind(*customer);
+        }
+        q.execute(&mut **tx).await.ctx("find unanswered messages")?;
+    }
     Ok(Contact {
         touched: timers.iter().map(|(c, _)| *c).collect(),
         fresh,

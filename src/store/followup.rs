@@ -222,6 +222,8 @@ pub struct TimerRow {
     pub created_at: i64,
     /// When the customer first wrote to us.
     pub first_inbound_at: Option<i64>,
+    /// Our first message since their last that they have not answered.
+    pub unanswered_since: Option<i64>,
     pub last_inbound_at: Option<i64>,
     pub last_outbound_at: Option<i64>,
     pub paused_from: Option<i64>,
@@ -242,7 +244,7 @@ pub struct TimerRow {
 const TIMER_COLUMNS: &str = "id, name, tier, owner, country, group_id, created_at, last_inbound_at,
     last_outbound_at, paused_from, paused_until, fu_state, notified_due_at, release_frozen,
     conflict_rep, conflict_at, pool_changed_at, pool_reason, next_due_at, due_reason, check_at,
-    first_inbound_at";
+    first_inbound_at, unanswered_since";
 
 fn timer_row(r: &sqlx::any::AnyRow) -> TimerRow {
     TimerRow {
@@ -268,6 +270,7 @@ fn timer_row(r: &sqlx::any::AnyRow) -> TimerRow {
         due_reason: r.get(19),
         check_at: r.get(20),
         first_inbound_at: r.get(21),
+        unanswered_since: r.get(22),
     }
 }
 

@@ -181,6 +181,8 @@ pub async fn attach_stored(
                last_inbound_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND direction = 'inbound' AND counts_as_contact = $2),
                last_outbound_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND direction = 'outbound' AND counts_as_contact = $2),
                last_contact_at = (SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND counts_as_contact = $2),
+               unanswered_since = (SELECT MIN(sent_at) FROM message WHERE customer_id = $1 AND direction = 'outbound' AND counts_as_contact = $2
+                 AND sent_at > COALESCE((SELECT MAX(sent_at) FROM message WHERE customer_id = $1 AND direction = 'inbound' AND counts_as_contact = $2), -1)),
                check_at = 0
              WHERE id = $1",
         )
