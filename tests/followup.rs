@@ -99,6 +99,13 @@ fn customer(w: &Workspace, id: &str) -> Value {
 
 const HEADER: &str = "id,name,group,tier,owner,emails,domains,phones,country\n";
 
+/// A workspace whose directory holds the one customer of CSV row `row`.
+fn one_customer(row: &str) -> Workspace {
+    let w = Workspace::new("");
+    customers(&w, &format!("{HEADER}{row}\n"));
+    w
+}
+
 /// A team whose directory has been known long enough for releases (a fresh install holds them).
 const RELEASING: &str = "[pool]\nrelease_start_after = \"1s\"\n";
 
@@ -769,11 +776,7 @@ fn a_fresh_install_releases_nobody_until_its_history_is_in() {
 /// keepwarm learned of them nor from their latest message.
 #[test]
 fn first_touch_counts_from_the_customers_first_message() {
-    let w = Workspace::new("");
-    customers(
-        &w,
-        &format!("{HEADER}N1,Nairobi Bulbs,,new,alice,orders@nairobibulbs.example,,,KE\n"),
-    );
+    let w = one_customer("N1,Nairobi Bulbs,,new,alice,orders@nairobibulbs.example,,,KE");
     let now = now_secs();
     let first = now - 4 * DAY;
     ingest(
@@ -820,11 +823,7 @@ fn first_touch_counts_from_the_customers_first_message() {
 /// clock even while the tier timer is far off.
 #[test]
 fn an_unanswered_customer_is_overdue_whatever_the_tier_timer_says() {
-    let w = Workspace::new("");
-    customers(
-        &w,
-        &format!("{HEADER}V2,Vigo Lumen,,vip,alice,compras@vigolumen.example,,,ES\n"),
-    );
+    let w = one_customer("V2,Vigo Lumen,,vip,alice,compras@vigolumen.example,,,ES");
     let now = now_secs();
     ingest(
         &w,
@@ -883,11 +882,7 @@ fn an_unanswered_customer_is_overdue_whatever_the_tier_timer_says() {
 /// we already followed up is not late again before the tier interval.
 #[test]
 fn the_second_follow_up_is_due_once() {
-    let w = Workspace::new("");
-    customers(
-        &w,
-        &format!("{HEADER}V3,Vaasa Valo,,vip,alice,osto@vaasavalo.example,,,FI\n"),
-    );
+    let w = one_customer("V3,Vaasa Valo,,vip,alice,osto@vaasavalo.example,,,FI");
     let now = now_secs();
     let offer = mail(
         "alice@sinoexport.example",
