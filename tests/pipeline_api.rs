@@ -295,3 +295,71 @@ async fn metrics_count_only_what_was_committed() {
     let metrics = keepwarm::metrics::render(&[], &[], 0);
     assert!(metrics.contains(&format!("{line} 1")), "{metrics}");
 }
+
+/// A batch whose commit fails ends the pipe with that error while later batches are still
+/// queued: the stages waiting on each other let go (no hang), and nothing after it commits.
+#[tokio::test]
+async fn a_failed_commit_ends_the_pipe_without_hanging() {
+    let (_dir, config, db) = workspace().await;
+    let ingestor = pipeline::Ingestor::load(
+        &db,
+        Arc::new(keepwarm::rules::load(None).unwrap()),
+        Arc::new(config),
+    )
+    .await
+    .unwrap();
+    /// Fails the commit of batch `fail`.
+    struct FailAt(usize, usize);
+    impl store::batch::InTransaction for FailAt {
+        fn run<'t>(
+            &'t self,
+            _: &'t mut store::Tx,
+        ) -> futures::future::BoxFuture<'t, Result<(), store::StoreError>> {
+            let fail = self.0 == self.1;
+            Box::pin(async move {
+                if fail {
+                    Err(store::StoreError::Query {
+                        context: "fail on purpose",
+                        source: sqlx::Error::PoolClosed,
+                    })
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let feeder = tokio::spawn(async move {
+        for n in 0..8 {
+            let raw = format!(
+                "From: a@b.example\nTo: amy@sinoexport.example\nSubject: {n}\nMessage-ID: <p{n}@b.example>\n\
+                 Date: Tue, 09 Jun 2026 10:00:00 +0000\n\nHello {n}.\n"
+            );
+            let batch = pipeline::Batch {
+                inputs: vec![Pending::ready(inbound(
+                    &format!("p{n}"),
+                    1_781_000_000_000,
+                    &raw,
+                ))],
+                hook: FailAt(1, n),
+            };
+            if tx.send(batch).await.is_err() {
+                return n;
+            }
+        }
+        8
+    });
+    let mut committed = 0;
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        ingestor.pipe(rx, |_| committed += 1),
+    )
+    .await
+    .expect("the pipe hung after a failed commit");
+    assert!(result.is_err());
+    assert_eq!(committed, 1, "only the batch before the failed one");
+    assert!(
+        feeder.await.unwrap() < 8,
+        "the sender learns the pipe stopped"
+    );
+}

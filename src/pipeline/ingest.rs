@@ -125,7 +125,7 @@ impl Ingestor {
         mut batches: mpsc::Receiver<Batch<H>>,
         mut committed: impl FnMut(Committed<'_, H>),
     ) -> Result<(), IngestError> {
-        let (ready, mut prepared) = mpsc::channel::<(Vec<Prepared>, H)>(1);
+        let (ready, prepared) = mpsc::channel::<(Vec<Prepared>, H)>(1);
         let preparer = async {
             while let Some(batch) = batches.recv().await {
                 let n = batch.inputs.len();
@@ -144,6 +144,9 @@ impl Ingestor {
             Ok::<(), IngestError>(())
         };
         let committer = async {
+            // Owned here, so that a failed commit drops it and the preparer (and through it
+            // the sender of `batches`) stops instead of waiting for room forever.
+            let mut prepared = prepared;
             while let Some((p, hook)) = prepared.recv().await {
                 let t = Instant::now();
                 let report = self.commit(&p, &hook).await?;
