@@ -48,6 +48,39 @@ async fn workspace() -> (tempfile::TempDir, Config, Db) {
     (dir, config, db)
 }
 
+/// An ingestor over `db` with the default rules.
+async fn ingestor(db: &Db, config: Config) -> pipeline::Ingestor {
+    pipeline::Ingestor::load(
+        db,
+        Arc::new(keepwarm::rules::load(None).unwrap()),
+        Arc::new(config),
+    )
+    .await
+    .unwrap()
+}
+
+/// A hook that fails its transaction (`true`) or lets it commit.
+struct Failing(bool);
+
+impl store::batch::InTransaction for Failing {
+    fn run<'t>(
+        &'t self,
+        _: &'t mut store::Tx,
+    ) -> futures::future::BoxFuture<'t, Result<(), store::StoreError>> {
+        let fail = self.0;
+        Box::pin(async move {
+            if fail {
+                Err(store::StoreError::Query {
+                    context: "fail on purpose",
+                    source: sqlx::Error::PoolClosed,
+                })
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
 #[tokio::test]
 async fn a_batch_is_matched_classified_and_committed_once() {
     let (_dir, mut config, db) = workspace().await;
@@ -237,27 +270,7 @@ async fn concurrent_writers_lose_no_sighting_of_a_tag() {
 #[tokio::test]
 async fn metrics_count_only_what_was_committed() {
     let (_dir, config, db) = workspace().await;
-    let ingestor = pipeline::Ingestor::load(
-        &db,
-        Arc::new(keepwarm::rules::load(None).unwrap()),
-        Arc::new(config),
-    )
-    .await
-    .unwrap();
-    struct Fail;
-    impl store::batch::InTransaction for Fail {
-        fn run<'t>(
-            &'t self,
-            _: &'t mut store::Tx,
-        ) -> futures::future::BoxFuture<'t, Result<(), store::StoreError>> {
-            Box::pin(async {
-                Err(store::StoreError::Query {
-                    context: "fail on purpose",
-                    source: sqlx::Error::PoolClosed,
-                })
-            })
-        }
-    }
+    let ingestor = ingestor(&db, config).await;
     let mail = || {
         vec![Pending::ready(Inbound {
             origin: Origin {
@@ -278,7 +291,7 @@ async fn metrics_count_only_what_was_committed() {
     let failed = ingestor
         .ingest(pipeline::Batch {
             inputs: mail(),
-            hook: Fail,
+            hook: Failing(true),
         })
         .await;
     assert!(failed.is_err());
@@ -301,33 +314,7 @@ async fn metrics_count_only_what_was_committed() {
 #[tokio::test]
 async fn a_failed_commit_ends_the_pipe_without_hanging() {
     let (_dir, config, db) = workspace().await;
-    let ingestor = pipeline::Ingestor::load(
-        &db,
-        Arc::new(keepwarm::rules::load(None).unwrap()),
-        Arc::new(config),
-    )
-    .await
-    .unwrap();
-    /// Fails the commit of batch `fail`.
-    struct FailAt(usize, usize);
-    impl store::batch::InTransaction for FailAt {
-        fn run<'t>(
-            &'t self,
-            _: &'t mut store::Tx,
-        ) -> futures::future::BoxFuture<'t, Result<(), store::StoreError>> {
-            let fail = self.0 == self.1;
-            Box::pin(async move {
-                if fail {
-                    Err(store::StoreError::Query {
-                        context: "fail on purpose",
-                        source: sqlx::Error::PoolClosed,
-                    })
-                } else {
-                    Ok(())
-                }
-            })
-        }
-    }
+    let ingestor = ingestor(&db, config).await;
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let feeder = tokio::spawn(async move {
         for n in 0..8 {
@@ -341,7 +328,7 @@ async fn a_failed_commit_ends_the_pipe_without_hanging() {
                     1_781_000_000_000,
                     &raw,
                 ))],
-                hook: FailAt(1, n),
+                hook: Failing(n == 1),
             };
             if tx.send(batch).await.is_err() {
                 return n;

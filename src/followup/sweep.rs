@@ -58,10 +58,8 @@ pub fn unhealthy_reps(health: &[Health], config: &Config, now: i64) -> HashMap<S
                 h.failures,
                 h.last_error.as_deref().unwrap_or("unknown error")
             ))
-        } else if rows.iter().all(|h| h.folder == "*") {
-            Some(format!("mailbox {name} has never synced"))
-        } else if let Some(h) = rows.iter().find(|h| h.last_sync_at.is_none()) {
-            Some(format!("mailbox {name}/{} is still backfilling", h.folder))
+        } else if let Some(why) = first_sync_pending(name, &rows) {
+            Some(why)
         } else {
             rows.iter()
                 .filter_map(|h| h.last_sync_at.map(|at| (h, at)))
@@ -92,18 +90,12 @@ pub fn release_hold(
     now: i64,
 ) -> Option<String> {
     for account in &config.imap {
-        let name = &account.name;
-        let rows: Vec<&Health> = health.iter().filter(|h| h.account == *name).collect();
-        if rows.iter().all(|h| h.folder == "*") {
-            return Some(format!(
-                "mailbox {name} has not finished its first sync: releases wait for its history"
-            ));
-        }
-        if let Some(h) = rows.iter().find(|h| h.last_sync_at.is_none()) {
-            return Some(format!(
-                "mailbox {name}/{} is still backfilling: releases wait for its history",
-                h.folder
-            ));
+        let rows: Vec<&Health> = health
+            .iter()
+            .filter(|h| h.account == account.name)
+            .collect();
+        if let Some(why) = first_sync_pending(&account.name, &rows) {
+            return Some(format!("{why}: releases wait for its history"));
         }
     }
     let wait = config.release_start_after_ms();
@@ -115,6 +107,17 @@ pub fn release_hold(
             wait / DAY
         )
     })
+}
+
+/// Why account `name` (its health rows) has not finished its first sync, if it has not: it
+/// never synced, or a folder is still backfilling.
+fn first_sync_pending(name: &str, rows: &[&Health]) -> Option<String> {
+    if rows.iter().all(|h| h.folder == "*") {
+        return Some(format!("mailbox {name} has never synced"));
+    }
+    rows.iter()
+        .find(|h| h.last_sync_at.is_none())
+        .map(|h| format!("mailbox {name}/{} is still backfilling", h.folder))
 }
 
 /// The facts the policy judges, with the group's latest contact when roll-up is on.
@@ -680,7 +683,7 @@ password_env = "X""#;
         assert!(
             release_hold(&[], &config, long_ago, now)
                 .unwrap()
-                .contains("first sync")
+                .contains("never synced")
         );
         assert!(
             release_hold(&[h("INBOX", None, 0)], &config, long_ago, now)

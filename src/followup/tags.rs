@@ -117,22 +117,27 @@ pub async fn record(
         .map(|(s, e)| fresh(s.customer, s.tag, e, now))
         .collect();
     let inserted: HashSet<(String, String)> = tags::insert_new(tx, &rows).await?;
-    let is_new = |s: &TagSighting| inserted.contains(&(s.customer.to_string(), s.tag.to_string()));
+    let key = |s: &TagSighting| (s.customer.to_string(), s.tag.to_string());
+    let new: Vec<bool> = sightings
+        .iter()
+        .map(|s| inserted.contains(&key(s)))
+        .collect();
     let known: Vec<(&str, &str)> = sightings
         .iter()
-        .filter(|s| !is_new(s))
-        .map(|s| (s.customer, s.tag))
+        .zip(&new)
+        .filter(|(_, new)| !**new)
+        .map(|(s, _)| (s.customer, s.tag))
         .collect();
     let stored = tags::lock(tx, &known).await?;
     let mut merged = Vec::with_capacity(known.len());
     let mut live = Vec::new();
     for (i, (s, e)) in sightings.iter().zip(&evidence).enumerate() {
-        if is_new(s) {
+        if new[i] {
             live.push(i);
             continue;
         }
         // A row gone since the insert saw it (erased meanwhile) stays gone.
-        let Some(old) = stored.get(&(s.customer.to_string(), s.tag.to_string())) else {
+        let Some(old) = stored.get(&key(s)) else {
             continue;
         };
         let row = merge(old, e, now);

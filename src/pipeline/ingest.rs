@@ -8,7 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Context, RunReport, commit_with, prepare};
+use super::{Context, RunReport, commit, commit_with, prepare};
 use crate::config::Config;
 use crate::message::{Pending, Prepared};
 use crate::rules::RuleSet;
@@ -290,13 +290,9 @@ async fn group_committer(
             .collect();
         // An input the database refuses is stored as a failure and fails only its own
         // delivery; the others are committed and answered.
-        let result = if batch.is_empty() {
-            Ok(BatchReport::default())
-        } else {
-            commit_with(&db, &batch, &rules(), &config, &())
-                .await
-                .map_err(Arc::new)
-        };
+        let result = commit(&db, &batch, &rules(), &config)
+            .await
+            .map_err(Arc::new);
         for ((_, reply), keys) in group.into_iter().zip(keys) {
             let answer = match &result {
                 Ok(report) => Ok(keys
