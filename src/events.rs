@@ -55,14 +55,18 @@ pub enum Event {
         rep: Option<String>,
         sent_at: At,
     },
-    /// A pool customer was claimed by a rep's contact.
+    /// A pool customer was claimed by a rep: by contacting it (`how` = "contact", with the
+    /// message) or by a command or API call ("command").
     #[serde(rename = "customer.claimed")]
     CustomerClaimed {
         customer: CustomerRef,
         owner: String,
         reason: String,
-        message_key: String,
-        sent_at: At,
+        how: String,
+        /// The pool it was claimed from.
+        pool: Option<String>,
+        message_key: Option<String>,
+        sent_at: Option<At>,
     },
     /// Another rep contacted a customer (or a claim was refused).
     #[serde(rename = "customer.conflict")]
@@ -75,15 +79,39 @@ pub enum Event {
         channel: String,
         sent_at: At,
     },
-    /// A neglected customer went to the public pool.
+    /// A customer went to a pool: neglected (`how` = "no-contact", with the due date it
+    /// missed) or released by a person ("manual", with who and why).
     #[serde(rename = "customer.released")]
     CustomerReleased {
         customer: CustomerRef,
         former_owner: Option<String>,
         reason: String,
-        due_at: At,
+        how: String,
+        pool: String,
+        by: Option<String>,
+        due_at: Option<At>,
         last_inbound_at: Option<At>,
         last_outbound_at: Option<At>,
+    },
+    /// A manager gave a customer to a rep (`forced`: over the rep's cap or tenure rule).
+    #[serde(rename = "customer.assigned")]
+    CustomerAssigned {
+        customer: CustomerRef,
+        owner: String,
+        former_owner: Option<String>,
+        reason: String,
+        by: String,
+        forced: bool,
+    },
+    /// The no-contact rule will release this customer at `release_at` unless someone contacts
+    /// it first (`[pool] warn_before_release` ahead).
+    #[serde(rename = "customer.release_warning")]
+    CustomerReleaseWarning {
+        customer: CustomerRef,
+        owner: String,
+        release_at: At,
+        due_at: At,
+        reason: String,
     },
     #[serde(rename = "followup.due")]
     FollowupDue(Due),
@@ -131,6 +159,8 @@ impl Event {
             Event::CustomerClaimed { .. } => "customer.claimed",
             Event::CustomerConflict { .. } => "customer.conflict",
             Event::CustomerReleased { .. } => "customer.released",
+            Event::CustomerAssigned { .. } => "customer.assigned",
+            Event::CustomerReleaseWarning { .. } => "customer.release_warning",
             Event::FollowupDue(_) => "followup.due",
             Event::FollowupOverdue(_) => "followup.overdue",
             Event::LeadCreated { .. } => "lead.created",
@@ -146,6 +176,8 @@ impl Event {
             | Event::CustomerClaimed { customer, .. }
             | Event::CustomerConflict { customer, .. }
             | Event::CustomerReleased { customer, .. }
+            | Event::CustomerAssigned { customer, .. }
+            | Event::CustomerReleaseWarning { customer, .. }
             | Event::LeadCreated { customer, .. }
             | Event::LeadAssigned { customer, .. }
             | Event::TagSuggested { customer, .. } => customer,

@@ -54,8 +54,19 @@ fn samples() -> Vec<Event> {
             customer: customer(Some("bo")),
             owner: "bo".into(),
             reason: "claimed by contact (email message)".into(),
-            message_key: "k".into(),
-            sent_at: at,
+            how: "contact".into(),
+            pool: Some("public".into()),
+            message_key: Some("k".into()),
+            sent_at: Some(at),
+        },
+        Event::CustomerClaimed {
+            customer: customer(Some("bo")),
+            owner: "bo".into(),
+            reason: "met them at the fair".into(),
+            how: "command".into(),
+            pool: Some("europe".into()),
+            message_key: None,
+            sent_at: None,
         },
         Event::CustomerConflict {
             customer: customer(Some("ana")),
@@ -79,9 +90,38 @@ fn samples() -> Vec<Event> {
             customer: customer(None),
             former_owner: Some("ana".into()),
             reason: "no contact for 45 days".into(),
-            due_at: at,
+            how: "no-contact".into(),
+            pool: "public".into(),
+            by: None,
+            due_at: Some(at),
             last_inbound_at: None,
             last_outbound_at: Some(at),
+        },
+        Event::CustomerReleased {
+            customer: customer(None),
+            former_owner: Some("ana".into()),
+            reason: "the buyer moved to our Dubai office".into(),
+            how: "manual".into(),
+            pool: "middle-east".into(),
+            by: Some("cli:lin".into()),
+            due_at: None,
+            last_inbound_at: Some(at),
+            last_outbound_at: None,
+        },
+        Event::CustomerAssigned {
+            customer: customer(Some("bo")),
+            owner: "bo".into(),
+            former_owner: Some("ana".into()),
+            reason: "ana left the team".into(),
+            by: "cli:lin".into(),
+            forced: false,
+        },
+        Event::CustomerReleaseWarning {
+            customer: customer(Some("ana")),
+            owner: "ana".into(),
+            release_at: at,
+            due_at: at,
+            reason: "contact interval".into(),
         },
         Event::FollowupDue(due("due", "contact interval")),
         Event::FollowupDue(due("due-soon", "reply to the customer")),
@@ -129,6 +169,8 @@ fn every_event_matches_its_schema_and_every_schema_has_an_event() {
             | Event::CustomerClaimed { .. }
             | Event::CustomerConflict { .. }
             | Event::CustomerReleased { .. }
+            | Event::CustomerAssigned { .. }
+            | Event::CustomerReleaseWarning { .. }
             | Event::FollowupDue(_)
             | Event::FollowupOverdue(_)
             | Event::LeadCreated { .. }

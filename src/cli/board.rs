@@ -269,7 +269,8 @@ pub async fn followups(
     Ok(())
 }
 
-pub async fn pool(config: &Config, history: bool, format: Format) -> Result<()> {
+pub async fn pool(config: &Config, history: bool, rep: Option<&str>, format: Format) -> Result<()> {
+    super::customers::check_rep(config, rep)?;
     let db = Db::open(&config.database).await?;
     let now = store::now_ms();
     if history {
@@ -280,26 +281,37 @@ pub async fn pool(config: &Config, history: bool, format: Format) -> Result<()> 
         }
         for r in &rows {
             println!(
-                "{:<26} {:<9} {:<12} {:<12} {}",
+                "{:<26} {:<9} {:<12} {:<12} {:<12} {:<14} {}",
                 when(Some(r.at), now),
                 r.action,
                 r.customer_id,
                 r.rep.as_deref().unwrap_or("-"),
+                r.pool.as_deref().unwrap_or("-"),
+                r.actor.as_deref().unwrap_or("policy"),
                 r.reason
             );
         }
         println!("{} changes", rows.len());
         return Ok(());
     }
-    let rows = store::followup::pool(&db).await?;
+    let mut rows = store::followup::pool(&db).await?;
+    for r in &mut rows {
+        let pool =
+            store::ownership::pool_of(config, r.pool.as_deref(), r.country.as_deref(), &r.tier);
+        r.pool = Some(pool.to_string());
+    }
+    if let Some(rep) = rep {
+        rows.retain(|r| config.rep_in_pool(rep, r.pool.as_deref().unwrap_or_default()));
+    }
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     println!(
-        "{:<12} {} {:<15} {:<22} {:<22} {:<12} REASON",
+        "{:<12} {} {:<12} {:<15} {:<22} {:<22} {:<12} REASON",
         "CUSTOMER",
         cell("NAME", 24),
+        "POOL",
         "TIER",
         "LAST CONTACT",
         "RELEASED",
@@ -307,9 +319,10 @@ pub async fn pool(config: &Config, history: bool, format: Format) -> Result<()> 
     );
     for r in &rows {
         println!(
-            "{:<12} {} {:<15} {:<22} {:<22} {:<12} {}",
+            "{:<12} {} {:<12} {:<15} {:<22} {:<22} {:<12} {}",
             r.id,
             cell(&r.name, 24),
+            r.pool.as_deref().unwrap_or("-"),
             r.tier,
             ago_or_never(r.last_contact_at, now),
             r.released_at

@@ -49,6 +49,8 @@ pub enum CustomersCmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    #[command(flatten)]
+    Own(super::ownership::OwnCmd),
     /// One customer in detail.
     Show {
         id: String,
@@ -65,6 +67,7 @@ pub async fn run(config: &Config, cmd: CustomersCmd) -> Result<()> {
         CustomersCmd::History { id, format } => privacy::history(config, &id, format).await,
         CustomersCmd::List { format } => customers_list(config, format).await,
         CustomersCmd::Show { id, format } => customers_show(config, &id, format).await,
+        CustomersCmd::Own(cmd) => super::ownership::customers(config, cmd).await,
     }
 }
 

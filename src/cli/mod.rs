@@ -12,6 +12,7 @@ use crate::store::Db;
 mod board;
 mod customers;
 mod mail;
+mod ownership;
 mod privacy;
 mod rules;
 mod table;
@@ -86,11 +87,17 @@ pub enum Command {
     },
     /// Drop raw content past `[retention]` now (the daemon does it hourly).
     Retention,
-    /// The public pool: customers without an owner, when and why they were released.
+    /// The pools: customers without an owner, which pool, when and why they were released;
+    /// `pool claim` and `pool release` change them.
     Pool {
-        /// Ownership changes (released, claimed) instead, newest first.
+        #[command(subcommand)]
+        action: Option<ownership::PoolCmd>,
+        /// Ownership changes (released, claimed, assigned) instead, newest first, with who.
         #[arg(long)]
         history: bool,
+        /// Only the pools this rep is a member of.
+        #[arg(long)]
+        rep: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -170,7 +177,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Status { format } => mail::status(&config, format).await,
         Command::Sweep { at, format } => board::sweep(&config, at.as_deref(), format).await,
-        Command::Pool { history, format } => board::pool(&config, history, format).await,
+        Command::Pool {
+            action: Some(cmd), ..
+        } => ownership::pool(&config, cmd).await,
+        Command::Pool {
+            action: None,
+            history,
+            rep,
+            format,
+        } => board::pool(&config, history, rep.as_deref(), format).await,
         Command::Outbox(cmd) => board::outbox(&config, cmd).await,
         Command::Followups {
             at,

@@ -74,16 +74,25 @@ pub async fn history(config: &Config, id: &str, format: Format) -> Result<()> {
         );
     }
     for p in &policy {
+        let pool = p
+            .pool
+            .as_deref()
+            .map(|p| format!(" (pool {p})"))
+            .unwrap_or_default();
         println!(
-            "{:<26} {:<6} {}  by the policy: {}",
+            "{:<26} {:<6} {}{pool}  by {}: {}",
             when(Some(p.at), now),
             p.action,
             p.rep.as_deref().unwrap_or("-"),
+            match p.actor.as_deref() {
+                None | Some("policy") => "the policy",
+                Some(who) => who,
+            },
             p.reason
         );
     }
     println!(
-        "{} changes by people, {} by the policy",
+        "{} changes of fields, {} of owner",
         changes.len(),
         policy.len()
     );

@@ -89,6 +89,9 @@ pub struct Config {
     /// The public pool: when releases start.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// `[[pools]]`: several pools, by region, product line or team (default: one, `public`).
+    #[serde(default)]
+    pub pools: Vec<PoolDef>,
     /// The CRM hand-off: signed outbound webhooks.
     #[serde(default)]
     pub crm: CrmConfig,

@@ -29,8 +29,9 @@ impl Default for LeadsConfig {
     }
 }
 
-/// `[pool]`: the public pool's rules.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[pool]`: the public pool's rules and the ownership limits of the team. Every cap and limit
+/// is off unless set; a rep's own `max_customers` / `max_protected` beats the team's.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
     /// Nobody is released by the no-contact rule until the directory has been known this long
@@ -39,7 +40,97 @@ pub struct PoolConfig {
     /// Default: the longest tier interval.
     #[serde(default)]
     pub release_start_after: Option<Span>,
+    /// Customers one rep may claim from the pools per day (by command, API or contact).
+    #[serde(default)]
+    pub claim_daily_limit: Option<u32>,
+    /// ... and per calendar month.
+    #[serde(default)]
+    pub claim_monthly_limit: Option<u32>,
+    /// A rep whose customer was released (or taken away) may claim it back only after this.
+    #[serde(default)]
+    pub reclaim_cooldown: Option<Span>,
+    /// Nobody may claim a customer for this long after its release.
+    #[serde(default)]
+    pub release_embargo: Option<Span>,
+    /// A `customer.release_warning` event (and the board's flag) this long before the
+    /// no-contact rule releases a customer.
+    #[serde(default)]
+    pub warn_before_release: Option<Span>,
+    /// Customers at stage `signed` are never released by the no-contact rule (default true).
+    #[serde(default = "default_true")]
+    pub signed_exempt: bool,
+    /// Customers one rep may own at most (the team's default).
+    #[serde(default)]
+    pub max_customers: Option<u32>,
+    /// Customers one rep may protect at most (signed ones are protected without limit).
+    #[serde(default)]
+    pub max_protected: Option<u32>,
+    /// Whether signed customers count toward `max_customers` (default true).
+    #[serde(default = "default_true")]
+    pub cap_counts_signed: bool,
 }
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            release_start_after: None,
+            claim_daily_limit: None,
+            claim_monthly_limit: None,
+            reclaim_cooldown: None,
+            release_embargo: None,
+            warn_before_release: None,
+            signed_exempt: true,
+            max_customers: None,
+            max_protected: None,
+            cap_counts_signed: true,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// What of the pool's rules changes how the sweep judges a stored customer.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{} {:?} {:?}",
+            self.signed_exempt,
+            self.warn_before_release.as_ref().map(Span::ms),
+            self.release_embargo.as_ref().map(Span::ms)
+        )
+    }
+}
+
+/// `[[pools]]`: a pool of released customers, with the filters that send a customer there
+/// (all that are set must match) and, through `[[reps]] pools`, its members. A customer
+/// released goes to the first pool that matches; one without filters takes the rest. Without
+/// any `[[pools]]`, there is one pool, `public`, open to every rep.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolDef {
+    pub name: String,
+    /// ISO 3166 country codes of the customers it takes.
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// Tiers it takes.
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    /// Former owners whose customers it takes (a team's pool).
+    #[serde(default)]
+    pub owners: Vec<String>,
+}
+
+impl PoolDef {
+    pub fn takes(&self, country: Option<&str>, tier: &str, former_owner: Option<&str>) -> bool {
+        let any = |list: &[String], v: Option<&str>| {
+            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x.eq_ignore_ascii_case(v)))
+        };
+        any(&self.countries, country)
+            && any(&self.tiers, Some(tier))
+            && any(&self.owners, former_owner)
+    }
+}
+
+/// The pool of the team that configures none.
+pub const DEFAULT_POOL: &str = "public";
 
 /// `[followup]`: the written policy keepwarm enforces.
 #[derive(Debug, Clone, Deserialize)]
@@ -94,9 +185,10 @@ pub struct FollowupConfig {
     /// A customer in the public pool contacted by a rep becomes that rep's customer.
     #[serde(default = "default_true")]
     pub claim_on_contact: bool,
-    /// Pool customers one rep may claim per day (by contacting them).
-    #[serde(default = "default_claim_limit")]
-    pub claim_daily_limit: u32,
+    /// Kept for configs written before `[pool] claim_daily_limit`, which it stands for when
+    /// that is not set.
+    #[serde(default)]
+    pub claim_daily_limit: Option<u32>,
     /// Only contact this recent claims a pool customer or flags a conflict: older mail is
     /// history being backfilled.
     #[serde(default = "default_recent")]
@@ -120,7 +212,7 @@ impl Default for FollowupConfig {
             holidays: Default::default(),
             weekends: Default::default(),
             claim_on_contact: true,
-            claim_daily_limit: default_claim_limit(),
+            claim_daily_limit: None,
             recent: default_recent(),
         }
     }
@@ -134,9 +226,6 @@ fn default_stalled_after() -> Span {
 }
 fn default_utc_offset() -> String {
     "+00:00".into()
-}
-fn default_claim_limit() -> u32 {
-    10
 }
 fn default_recent() -> Span {
     "7d".into()
@@ -182,7 +271,8 @@ pub struct TierPolicy {
     pub release_grace_days: i64,
 }
 
-/// Built-in tiers: VIP 30 days (never released), repeat 45, one-time 45, high-potential 7,
+/// Built-in tiers (every one released to the pool when neglected, as the method says): VIP 30
+/// days, repeat 45, one-time 45, high-potential 7,
 /// low-potential 90, new 3 (first touch).
 pub const TIERS: &[(&str, TierPolicy)] = &[
     (
@@ -190,7 +280,7 @@ pub const TIERS: &[(&str, TierPolicy)] = &[
         TierPolicy {
             interval_days: 30,
             warn_days: 7,
-            release: false,
+            release: true,
             release_grace_days: 14,
         },
     ),
@@ -245,6 +335,62 @@ impl Config {
     /// How old a message may be and still become a lead.
     pub fn leads_max_age_ms(&self) -> i64 {
         self.leads.max_age.ms()
+    }
+}
+
+impl Config {
+    /// Pool claims per rep and day at most (`[pool]`, else the older `[followup]` key).
+    pub fn claim_daily_limit(&self) -> Option<u32> {
+        self.pool
+            .claim_daily_limit
+            .or(self.followup.claim_daily_limit)
+    }
+
+    /// The `[[reps]]` entry of `id`.
+    pub fn rep(&self, id: &str) -> Option<&RepConfig> {
+        self.reps.iter().find(|r| r.id == id)
+    }
+
+    /// How many customers `rep` may own (its own cap, else the team's).
+    pub fn max_customers(&self, rep: &str) -> Option<u32> {
+        self.rep(rep)
+            .and_then(|r| r.max_customers)
+            .or(self.pool.max_customers)
+    }
+
+    /// How many customers `rep` may protect (its own quota, else the team's).
+    pub fn max_protected(&self, rep: &str) -> Option<u32> {
+        self.rep(rep)
+            .and_then(|r| r.max_protected)
+            .or(self.pool.max_protected)
+    }
+
+    /// The pool a customer released now goes to: the first `[[pools]]` that takes it (one
+    /// without filters takes every customer: the config is refused without one), else `public`.
+    pub fn pool_for(&self, country: Option<&str>, tier: &str, former_owner: Option<&str>) -> &str {
+        self.pools
+            .iter()
+            .find(|p| p.takes(country, tier, former_owner))
+            .map(|p| p.name.as_str())
+            .unwrap_or(DEFAULT_POOL)
+    }
+
+    /// Whether `rep` sees and claims the customers of `pool`: reps without a `pools` list
+    /// belong to every pool (so does anyone when no `[[reps]]` are configured).
+    pub fn rep_in_pool(&self, rep: &str, pool: &str) -> bool {
+        match self.rep(rep).and_then(|r| r.pools.as_ref()) {
+            Some(list) => list.iter().any(|p| p == pool),
+            None => true,
+        }
+    }
+
+    /// The fingerprint of everything that decides how the sweep judges a stored customer.
+    pub fn sweep_fingerprint(&self) -> String {
+        format!(
+            "{} {}",
+            self.followup.fingerprint(),
+            self.pool.fingerprint()
+        )
     }
 }
 
@@ -323,6 +469,11 @@ impl FollowupConfig {
     }
 
     /// The policy of a tier (an unknown tier is treated as one-time).
+    /// Whether `name` is a built-in tier or one defined under `[followup.tiers]`.
+    pub fn knows_tier(&self, name: &str) -> bool {
+        TIERS.iter().any(|(n, _)| *n == name) || self.tiers.contains_key(name)
+    }
+
     pub fn tier(&self, name: &str) -> TierPolicy {
         let base = TIERS
             .iter()
@@ -388,6 +539,27 @@ pub struct RepConfig {
     /// Leads per day at most (none: no cap).
     #[serde(default)]
     pub daily_lead_cap: Option<u32>,
+    /// The day the rep joined the company ("YYYY-MM-DD"): a VIP customer's owner must have
+    /// been with the company a year. Unknown: no VIP is refused for tenure.
+    #[serde(default)]
+    pub joined: Option<String>,
+    /// Customers this rep may own at most (beats `[pool] max_customers`).
+    #[serde(default)]
+    pub max_customers: Option<u32>,
+    /// Customers this rep may protect at most (beats `[pool] max_protected`).
+    #[serde(default)]
+    pub max_protected: Option<u32>,
+    /// The `[[pools]]` this rep sees and claims from (left out: every pool).
+    #[serde(default)]
+    pub pools: Option<Vec<String>>,
+}
+
+impl RepConfig {
+    /// When the rep joined (Unix ms at UTC midnight), if known and well-formed.
+    pub fn joined_ms(&self) -> Option<i64> {
+        let d = chrono::NaiveDate::parse_from_str(self.joined.as_deref()?, "%Y-%m-%d").ok()?;
+        Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+    }
 }
 
 impl Default for TeamConfig {

@@ -293,10 +293,14 @@ impl Config {
                 add(key("timeout"), format!("{:?} is not a duration", w.timeout));
             }
         }
+        self.validate_pools(&mut add);
         for (key, value) in [
             ("retention.failure_raw", &self.retention.failure_raw),
             ("retention.chat_raw", &self.retention.chat_raw),
             ("pool.release_start_after", &self.pool.release_start_after),
+            ("pool.reclaim_cooldown", &self.pool.reclaim_cooldown),
+            ("pool.release_embargo", &self.pool.release_embargo),
+            ("pool.warn_before_release", &self.pool.warn_before_release),
         ] {
             if let Some(v) = value
                 && !v.is_valid()
@@ -381,6 +385,84 @@ impl Config {
             }
         }
         problems
+    }
+
+    /// `[[pools]]`, the reps' pool memberships, joining dates and caps.
+    fn validate_pools(&self, add: &mut impl FnMut(String, String)) {
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in self.pools.iter().enumerate() {
+            let key = |k: &str| format!("pools[{i}].{k}");
+            if p.name.trim().is_empty() || p.name.chars().any(char::is_control) {
+                add(key("name"), "must not be empty".into());
+            } else if !names.insert(p.name.as_str()) {
+                add(key("name"), format!("{:?} names two pools", p.name));
+            }
+            for (j, c) in p.countries.iter().enumerate() {
+                if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                    add(
+                        format!("pools[{i}].countries[{j}]"),
+                        format!("{c:?} is not a two-letter ISO 3166 code"),
+                    );
+                }
+            }
+            for (j, t) in p.tiers.iter().enumerate() {
+                if !self.followup.knows_tier(t) {
+                    add(
+                        format!("pools[{i}].tiers[{j}]"),
+                        format!("{t:?} is not a tier (built-in or [followup.tiers.*])"),
+                    );
+                }
+            }
+            for (j, o) in p.owners.iter().enumerate() {
+                if !self.reps.is_empty() && self.rep(o).is_none() {
+                    add(
+                        format!("pools[{i}].owners[{j}]"),
+                        format!("no [[reps]] entry has id {o:?}"),
+                    );
+                }
+            }
+        }
+        if !self.pools.is_empty()
+            && !self
+                .pools
+                .iter()
+                .any(|p| p.countries.is_empty() && p.tiers.is_empty() && p.owners.is_empty())
+        {
+            add(
+                "pools".into(),
+                "one pool must take the customers no other takes (a pool without countries, tiers or owners)".into(),
+            );
+        }
+        let pool_names: Vec<&str> = if self.pools.is_empty() {
+            vec![super::DEFAULT_POOL]
+        } else {
+            self.pools.iter().map(|p| p.name.as_str()).collect()
+        };
+        for (i, rep) in self.reps.iter().enumerate() {
+            if rep.joined.is_some() && rep.joined_ms().is_none() {
+                add(
+                    format!("reps[{i}].joined"),
+                    format!(
+                        "{:?} is not a date like \"2024-03-01\"",
+                        rep.joined.as_deref().unwrap_or("")
+                    ),
+                );
+            }
+            for (j, p) in rep.pools.iter().flatten().enumerate() {
+                if !pool_names.contains(&p.as_str()) {
+                    add(
+                        format!("reps[{i}].pools[{j}]"),
+                        format!("no pool is named {p:?} (pools: {})", pool_names.join(", ")),
+                    );
+                }
+            }
+        }
+        if self.pool.claim_daily_limit.is_some() && self.followup.claim_daily_limit.is_some() {
+            add(
+                "followup.claim_daily_limit".into(),
+                "set the daily claim limit once, as pool.claim_daily_limit".into(),
+            );
+        }
     }
 
     fn validate_imap(&self, add: &mut impl FnMut(String, String)) {

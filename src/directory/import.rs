@@ -1,4 +1,4 @@
-//! CSV customer import: `id,name,group,tier,owner,emails,domains,phones,country`, lists
+//! CSV customer import: `id,name,group,tier,owner,emails,domains,phones,country[,stage]`, lists
 //! separated by `;`. Reads UTF-8 (with or without BOM) and GBK/GB18030 as Chinese Excel saves it.
 //! Parsing and validation are pure; the store applies the result.
 
@@ -9,6 +9,17 @@ use unicode_normalization::UnicodeNormalization;
 use crate::config::Config;
 use crate::directory::freemail::FreeMail;
 use crate::directory::identity::{normalize_domain, normalize_email, normalize_phone};
+
+/// A stage as a team writes it (English, or the Chinese statuses of its spreadsheets).
+pub fn normalize_stage(s: &str) -> Option<&'static str> {
+    Some(match s.trim().to_lowercase().as_str() {
+        "potential" | "潜在" | "待开发" => "potential",
+        "target" | "目标" | "开发中" | "跟进中" => "target",
+        "signed" | "签约" | "已签约" | "成交" | "已成交" => "signed",
+        "dormant" | "沉睡" | "休眠" => "dormant",
+        _ => return None,
+    })
+}
 
 /// Tiers of the default follow-up policy.
 pub const TIERS: &[&str] = &[
@@ -31,6 +42,9 @@ pub struct CustomerRecord {
     pub tier: String,
     pub owner: Option<String>,
     pub country: Option<String>,
+    /// potential, target, signed, dormant (`None`: the column is absent or empty, the stored
+    /// stage stays).
+    pub stage: Option<String>,
     pub emails: Vec<String>,
     pub domains: Vec<String>,
     pub phones: Vec<String>,
@@ -217,7 +231,7 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
         return out;
     };
     let known = [
-        "id", "name", "group", "tier", "owner", "emails", "domains", "phones", "country",
+        "id", "name", "group", "tier", "owner", "emails", "domains", "phones", "country", "stage",
     ];
     for h in &headers {
         if !known.contains(&h.as_str()) {
@@ -236,6 +250,7 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
         col("phones"),
         col("country"),
     );
+    let c_stage = col("stage");
 
     let mut seen_ids: HashMap<String, usize> = HashMap::new();
     for result in reader.records() {
@@ -344,6 +359,18 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
                 }
             }
         };
+        let stage = match get(c_stage) {
+            "" => None,
+            s => match normalize_stage(s) {
+                Some(st) => Some(st.to_string()),
+                None => {
+                    problems.push(format!(
+                        "stage {s:?} is not one of potential, target, signed, dormant"
+                    ));
+                    None
+                }
+            },
+        };
         let mut emails = Vec::new();
         for e in split_list(get(c_emails)) {
             match normalize_email(e) {
@@ -386,6 +413,7 @@ pub fn parse_csv(bytes: &[u8], config: &Config) -> ParsedCsv {
                 tier,
                 owner,
                 country,
+                stage,
                 emails,
                 domains,
                 phones,

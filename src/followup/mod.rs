@@ -2,6 +2,7 @@
 //! board that shows them.
 
 pub mod assign;
+pub mod changes;
 pub mod contact;
 pub mod leads;
 pub mod ownership;

@@ -104,6 +104,8 @@ pub struct Assessment {
     /// new customer we never wrote to, else "contact interval").
     pub tier_due_at: i64,
     pub tier_reason: &'static str,
+    /// When the no-contact rule releases the customer (tiers that release).
+    pub release_at: Option<i64>,
     /// The customer wrote last and we have not answered: since when, and the answer's deadline.
     pub awaiting_reply_since: Option<i64>,
     pub reply_due_at: Option<i64>,
@@ -227,6 +229,7 @@ pub fn assess(facts: &Facts, policy: &Policy, now: i64) -> Assessment {
         tier_state,
         tier_due_at,
         tier_reason,
+        release_at: tier.release.then_some(release_at),
         awaiting_reply_since,
         reply_due_at,
         waiting_since,
@@ -271,6 +274,19 @@ mod tests {
         assert_eq!(assess(&later, &p, T0).tier_due_at, T0 + 42 * DAY);
     }
 
+    /// A team that never releases its VIPs (`[followup.tiers.vip] release = false`).
+    fn kept_vips() -> Policy {
+        let mut cfg = FollowupConfig::default();
+        cfg.tiers.insert(
+            "vip".into(),
+            crate::config::TierOverride {
+                release: Some(false),
+                ..Default::default()
+            },
+        );
+        Policy::new(&cfg)
+    }
+
     #[test]
     fn check_at_is_the_next_boundary() {
         let p = Policy::default();
@@ -279,8 +295,10 @@ mod tests {
         assert_eq!(assess(&f, &p, T0).check_at, T0 + 7 * DAY);
         assert_eq!(assess(&f, &p, T0 + 7 * DAY).check_at, T0 + 23 * DAY);
         assert_eq!(assess(&f, &p, T0 + 30 * DAY).check_at, T0 + 31 * DAY);
-        // VIPs are never released: nothing more to wait for once overdue.
-        assert_eq!(assess(&f, &p, T0 + 31 * DAY).check_at, i64::MAX);
+        // Then the release, 14 days after the due date; then nothing more to wait for.
+        assert_eq!(assess(&f, &p, T0 + 31 * DAY).check_at, T0 + 44 * DAY);
+        assert_eq!(assess(&f, &p, T0 + 44 * DAY).check_at, i64::MAX);
+        assert_eq!(assess(&f, &kept_vips(), T0 + 31 * DAY).check_at, i64::MAX);
     }
 
     #[test]
@@ -346,7 +364,7 @@ mod tests {
 
     #[test]
     fn the_state_is_the_most_urgent_of_every_clock() {
-        let p = Policy::default();
+        let p = kept_vips();
         // The customer wrote 112 days ago and nobody answered.
         let late_reply = facts("vip", Some(T0 - 112 * DAY), None);
         let a = assess(&late_reply, &p, T0);
@@ -390,9 +408,14 @@ mod tests {
         );
         let grace = p.config.tier("high-potential").release_grace_days;
         assert_eq!(assess(&f, &p, due + grace * DAY).state, State::Released);
-        // VIPs are never released by default.
+        // VIPs too, as the method says (30 days, then the grace), unless the team keeps them.
         let f = facts("vip", None, Some(T0));
-        assert_eq!(assess(&f, &p, T0 + 400 * DAY).state, State::Overdue);
+        assert_eq!(assess(&f, &p, T0 + 44 * DAY - 1).state, State::Overdue);
+        assert_eq!(assess(&f, &p, T0 + 44 * DAY).state, State::Released);
+        assert_eq!(
+            assess(&f, &kept_vips(), T0 + 400 * DAY).state,
+            State::Overdue
+        );
     }
 
     #[test]

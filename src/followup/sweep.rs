@@ -9,7 +9,7 @@ use std::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use super::policy::{Assessment, Facts, Policy, State, assess};
-use crate::config::Config;
+use crate::config::{Config, PoolConfig};
 use crate::events::{At, Event};
 use crate::store::followup::{GroupContact, TimerRow, Verdict};
 use crate::store::mailboxes::Health;
@@ -33,6 +33,8 @@ pub struct SweepReport {
     pub released: usize,
     /// Releases held back because the owner's mailbox is unhealthy.
     pub frozen: usize,
+    /// Release warnings written.
+    pub warned: usize,
     pub elapsed_secs: f64,
 }
 
@@ -129,7 +131,7 @@ pub fn facts_of(row: &TimerRow, groups: &GroupContact) -> Facts {
     }
     Facts {
         tier: row.tier.clone(),
-        created_at: row.created_at,
+        created_at: row.owned_since.unwrap_or(row.created_at),
         first_inbound_at: row.first_inbound_at,
         unanswered_since: row.unanswered_since,
         last_inbound_at: inbound,
@@ -186,6 +188,8 @@ pub struct Judgement {
     pub notices: Vec<Notice>,
     /// Release to the pool, with the reason kept in history.
     pub release: Option<String>,
+    /// Warn the owner that the customer is released at this moment (`customer.release_warning`).
+    pub warning: Option<i64>,
 }
 
 /// Decide a customer's new state, events and release from its assessment. Pure.
@@ -193,6 +197,7 @@ pub fn judge(
     row: &TimerRow,
     a: &Assessment,
     policy: &Policy,
+    pool: &PoolConfig,
     unhealthy: Option<&str>,
     now: i64,
 ) -> Judgement {
@@ -201,14 +206,17 @@ pub fn judge(
     let mut check_at = a.check_at;
     let mut frozen = None;
     let mut release = None;
+    let exempt = row.exempt(pool.signed_exempt);
     if state == State::Released && row.owner.is_some() {
-        match unhealthy {
-            Some(why) => {
+        match (exempt, unhealthy) {
+            // Protected and signed customers stay with their owner, overdue.
+            (Some(_), _) => state = State::Overdue,
+            (None, Some(why)) => {
                 state = State::Overdue;
                 frozen = Some(why.to_string());
                 check_at = now + policy.config.sweep_interval_ms();
             }
-            None => {
+            (None, None) => {
                 let tier = policy.config.tier(&row.tier);
                 let since = row
                     .last_inbound_at
@@ -220,6 +228,23 @@ pub fn judge(
                     row.tier, tier.interval_days, tier.release_grace_days
                 ));
             }
+        }
+    }
+    // The warning before a release: once per release moment, from `warn_before_release`
+    // ahead (the first judgement only records it, like every other notice).
+    let mut warned = row.warned_release_at;
+    let mut warning = None;
+    if let (Some(span), Some(release_at), Some(_), None) =
+        (&pool.warn_before_release, a.release_at, &row.owner, exempt)
+    {
+        let from = release_at.saturating_sub(span.ms());
+        if now < from {
+            check_at = check_at.min(from);
+        } else if now < release_at && warned != Some(release_at) {
+            if old.is_some() {
+                warning = Some(release_at);
+            }
+            warned = Some(release_at);
         }
     }
     let mut notices = Vec::new();
@@ -262,9 +287,11 @@ pub fn judge(
             check_at,
             notified_due_at: notified,
             release_frozen: frozen,
+            warned_release_at: warned,
         },
         notices,
         release,
+        warning,
     }
 }
 
@@ -287,7 +314,7 @@ pub async fn sweep(
     // differ are written. Otherwise only those whose next boundary has passed.
     let everyone = {
         let mut tx = db.begin_write().await?;
-        let changed = fu::policy_changed(&mut tx, &config.followup.fingerprint()).await?;
+        let changed = fu::policy_changed(&mut tx, &config.sweep_fingerprint()).await?;
         tx.commit().await.map_err(|source| StoreError::Query {
             context: "commit the policy",
             source,
@@ -320,7 +347,7 @@ pub async fn sweep(
                 .and_then(|o| unhealthy.get(o))
                 .map(String::as_str)
                 .or(hold.as_deref());
-            let j = judge(row, &a, policy, owner_problem, now);
+            let j = judge(row, &a, policy, &config.pool, owner_problem, now);
             if j.verdict.release_frozen.is_some() {
                 report.frozen += 1;
             }
@@ -346,17 +373,38 @@ pub async fn sweep(
                 };
                 events.push(event);
             }
+            if let (Some(release_at), Some(owner)) = (j.warning, &row.owner) {
+                report.warned += 1;
+                events.push(Event::CustomerReleaseWarning {
+                    customer: customer_ref(&row.id, &row.name, &row.tier, Some(owner)),
+                    owner: owner.clone(),
+                    release_at: At(release_at),
+                    due_at: At(a.tier_due_at),
+                    reason: a.tier_reason.to_string(),
+                });
+            }
             if let Some(reason) = &j.release {
                 report.released += 1;
+                let pool = config
+                    .pool_for(row.country.as_deref(), &row.tier, row.owner.as_deref())
+                    .to_string();
                 events.push(Event::CustomerReleased {
                     customer: customer_ref(&row.id, &row.name, &row.tier, None),
                     former_owner: row.owner.clone(),
                     reason: reason.clone(),
-                    due_at: At(a.tier_due_at),
+                    how: "no-contact".into(),
+                    pool: pool.clone(),
+                    by: None,
+                    due_at: Some(At(a.tier_due_at)),
                     last_inbound_at: row.last_inbound_at.map(At),
                     last_outbound_at: row.last_outbound_at.map(At),
                 });
-                releases.push((row.id.clone(), row.owner.clone(), reason.clone()));
+                releases.push(fu::Release {
+                    customer: row.id.clone(),
+                    former: row.owner.clone(),
+                    pool,
+                    reason: reason.clone(),
+                });
             }
             // A customer picked by its passed boundary is always written (its next boundary
             // moves on, else the next page would pick it again).
@@ -392,7 +440,7 @@ pub async fn sweep(
         }
     }
     if everyone {
-        fu::remember_policy(db, &config.followup.fingerprint()).await?;
+        fu::remember_policy(db, &config.sweep_fingerprint()).await?;
     }
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(report)
@@ -567,6 +615,11 @@ mod tests {
             next_due_at: None,
             due_reason: None,
             check_at: 0,
+            stage: "potential".into(),
+            protected: false,
+            pool: None,
+            owned_since: None,
+            warned_release_at: None,
         }
     }
 
@@ -577,7 +630,14 @@ mod tests {
         let now = T0 + 30 * DAY;
         let a = assess(&facts_of(&r, &GroupContact::new()), &p, now);
         assert_eq!(a.state, State::Released);
-        let j = judge(&r, &a, &p, Some("mailbox ann/INBOX failing"), now);
+        let j = judge(
+            &r,
+            &a,
+            &p,
+            &PoolConfig::default(),
+            Some("mailbox ann/INBOX failing"),
+            now,
+        );
         assert!(j.release.is_none());
         assert_eq!(j.verdict.state, "overdue");
         assert_eq!(
@@ -585,7 +645,7 @@ mod tests {
             Some("mailbox ann/INBOX failing")
         );
         assert!(j.verdict.check_at > now);
-        let j = judge(&r, &a, &p, None, now);
+        let j = judge(&r, &a, &p, &PoolConfig::default(), None, now);
         assert!(j.release.unwrap().contains("no contact for 30 days"));
         assert_eq!(j.verdict.state, "released");
     }
@@ -597,7 +657,7 @@ mod tests {
         let groups = GroupContact::new();
         let at = |now: i64, r: &TimerRow| {
             let a = assess(&facts_of(r, &groups), &p, now);
-            judge(r, &a, &p, None, now)
+            judge(r, &a, &p, &PoolConfig::default(), None, now)
         };
         // The first judgement is the baseline: an already overdue customer writes no event.
         let late = at(T0 + 31 * DAY, &r);
@@ -624,6 +684,61 @@ mod tests {
         // The pool's customers have nobody to tell.
         let pool = row("vip", None, T0);
         assert!(at(T0 + 31 * DAY, &pool).notices.is_empty());
+    }
+
+    #[test]
+    fn protected_and_signed_customers_stay_overdue_and_are_never_released() {
+        let p = Policy::default();
+        let pool = PoolConfig::default();
+        let now = T0 + 30 * DAY;
+        for (stage, protected) in [("potential", true), ("signed", false)] {
+            let mut r = row("high-potential", Some("ann"), T0);
+            r.stage = stage.into();
+            r.protected = protected;
+            let a = assess(&facts_of(&r, &GroupContact::new()), &p, now);
+            let j = judge(&r, &a, &p, &pool, None, now);
+            assert!(j.release.is_none(), "{stage} {protected}");
+            assert_eq!(j.verdict.state, "overdue");
+        }
+        // signed_exempt = false: a signed customer goes like any other.
+        let mut r = row("high-potential", Some("ann"), T0);
+        r.stage = "signed".into();
+        let a = assess(&facts_of(&r, &GroupContact::new()), &p, now);
+        let not_exempt = PoolConfig {
+            signed_exempt: false,
+            ..PoolConfig::default()
+        };
+        assert!(judge(&r, &a, &p, &not_exempt, None, now).release.is_some());
+    }
+
+    #[test]
+    fn the_release_warning_comes_once_at_its_moment() {
+        let p = Policy::default();
+        let pool = PoolConfig {
+            warn_before_release: Some("3d".into()),
+            ..PoolConfig::default()
+        };
+        let mut r = row("repeat", Some("ann"), T0);
+        r.fu_state = Some("ok".into());
+        let groups = GroupContact::new();
+        // repeat: due at 45 days, released 14 days later: the warning from day 56.
+        let release_at = T0 + 59 * DAY;
+        let at = |now: i64, r: &TimerRow| {
+            let a = assess(&facts_of(r, &groups), &p, now);
+            judge(r, &a, &p, &pool, None, now)
+        };
+        let before = at(release_at - 3 * DAY - 1, &r);
+        assert_eq!(before.warning, None);
+        assert_eq!(before.verdict.check_at, release_at - 3 * DAY);
+        let j = at(release_at - 3 * DAY, &r);
+        assert_eq!(j.warning, Some(release_at));
+        r.warned_release_at = j.verdict.warned_release_at;
+        assert_eq!(at(release_at - DAY, &r).warning, None);
+        // Protected: no warning, nothing to release.
+        let mut p2 = row("repeat", Some("ann"), T0);
+        p2.fu_state = Some("ok".into());
+        p2.protected = true;
+        assert_eq!(at(release_at - DAY, &p2).warning, None);
     }
 
     #[test]

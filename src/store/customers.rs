@@ -29,6 +29,7 @@ struct Existing {
     tier: String,
     owner: Option<String>,
     country: Option<String>,
+    stage: String,
     identities: BTreeSet<(String, String)>,
 }
 
@@ -103,11 +104,12 @@ pub async fn apply_import(
 
     // Current state.
     let mut existing: HashMap<String, Existing> = HashMap::new();
-    for row in
-        sqlx::query("SELECT id, name, name_key, group_id, tier, owner, country FROM customer")
-            .fetch_all(&mut *tx)
-            .await
-            .ctx("load customers")?
+    for row in sqlx::query(
+        "SELECT id, name, name_key, group_id, tier, owner, country, stage FROM customer",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .ctx("load customers")?
     {
         existing.insert(
             row.get("id"),
@@ -118,6 +120,7 @@ pub async fn apply_import(
                 tier: row.get("tier"),
                 owner: row.get("owner"),
                 country: row.get("country"),
+                stage: row.get("stage"),
                 identities: BTreeSet::new(),
             },
         );
@@ -269,6 +272,7 @@ pub async fn apply_import(
                     && e.tier == rec.tier
                     && e.owner == rec.owner
                     && e.country == rec.country
+                    && rec.stage.as_ref().is_none_or(|s| *s == e.stage)
                     && e.identities == new_ids;
                 if same {
                     summary.unchanged += 1;
@@ -278,11 +282,18 @@ pub async fn apply_import(
             }
         }
         sqlx::query(
-            "INSERT INTO customer (id, name, name_key, group_id, tier, owner, country, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+            "INSERT INTO customer (id, name, name_key, group_id, tier, owner, country, created_at,
+               updated_at, stage, owned_since)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, COALESCE($9, 'potential'), $10)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key,
                group_id = excluded.group_id, tier = excluded.tier, owner = excluded.owner,
                country = excluded.country, updated_at = excluded.updated_at, check_at = 0,
+               stage = CASE WHEN $9 IS NULL THEN customer.stage ELSE excluded.stage END,
+               owned_since = CASE WHEN customer.owner IS NOT DISTINCT FROM excluded.owner
+                                  THEN customer.owned_since ELSE excluded.owned_since END,
+               protected = CASE WHEN customer.owner IS NOT DISTINCT FROM excluded.owner
+                                THEN customer.protected ELSE 0 END,
+               pool = CASE WHEN excluded.owner IS NULL THEN customer.pool ELSE NULL END,
                conflict_rep = CASE WHEN customer.owner IS NOT DISTINCT FROM excluded.owner
                                    THEN customer.conflict_rep ELSE NULL END,
                conflict_at = CASE WHEN customer.owner IS NOT DISTINCT FROM excluded.owner
@@ -296,6 +307,8 @@ pub async fn apply_import(
         .bind(&rec.owner)
         .bind(&rec.country)
         .bind(now)
+        .bind(&rec.stage)
+        .bind(rec.owner.as_ref().map(|_| now))
         .execute(&mut *tx)
         .await
         .ctx("upsert a customer")?;
@@ -326,6 +339,13 @@ pub async fn apply_import(
                 now,
             )
             .await?;
+        }
+        let old_stage = before.map(|e| e.stage.as_str());
+        if let Some(stage) = &rec.stage
+            && old_stage != Some(stage.as_str())
+        {
+            let old = old_stage.or(Some("potential"));
+            record_change(&mut tx, &rec.id, "stage", old, Some(stage), actor, now).await?;
         }
         // Identities learned from chat (WhatsApp user ids) are not in the CSV: they stay.
         sqlx::query(
@@ -455,6 +475,12 @@ pub struct CustomerRow {
     pub last_inbound_at: Option<i64>,
     pub last_outbound_at: Option<i64>,
     pub last_contact_at: Option<i64>,
+    /// potential, target, signed, dormant.
+    pub stage: String,
+    /// Protected by its owner, or signed.
+    pub protected: bool,
+    /// The pool it sits in, when it has no owner (`None` there: the default pool).
+    pub pool: Option<String>,
 }
 
 fn customer_row(row: &sqlx::any::AnyRow) -> CustomerRow {
@@ -468,11 +494,14 @@ fn customer_row(row: &sqlx::any::AnyRow) -> CustomerRow {
         last_inbound_at: row.get("last_inbound_at"),
         last_outbound_at: row.get("last_outbound_at"),
         last_contact_at: row.get("last_contact_at"),
+        stage: row.get("stage"),
+        protected: row.get::<i64, _>("protected") != 0 || row.get::<String, _>("stage") == "signed",
+        pool: row.get("pool"),
     }
 }
 
-const CUSTOMER_COLUMNS: &str =
-    "id, name, group_id, tier, owner, country, last_inbound_at, last_outbound_at, last_contact_at";
+const CUSTOMER_COLUMNS: &str = "id, name, group_id, tier, owner, country, last_inbound_at,
+    last_outbound_at, last_contact_at, stage, protected, pool";
 
 /// When the directory became known: the time the first customer still in it was added
 /// (`None`: no customer yet).

@@ -88,69 +88,6 @@ pub async fn pause(tx: &mut Tx, customer: &str, from: i64, until: i64) -> Result
     Ok(())
 }
 
-/// Who owns a customer now, and the last conflict flagged on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnerRow {
-    pub name: String,
-    pub tier: String,
-    pub owner: Option<String>,
-    pub conflict_rep: Option<String>,
-    pub conflict_at: Option<i64>,
-}
-
-/// The owner row of `customer`, inside the batch's transaction.
-pub async fn owner_row(tx: &mut Tx, customer: &str) -> Result<Option<OwnerRow>, StoreError> {
-    let row = sqlx::query(
-        "SELECT name, tier, owner, conflict_rep, conflict_at FROM customer WHERE id = $1",
-    )
-    .bind(customer)
-    .fetch_optional(&mut **tx)
-    .await
-    .ctx("read a customer's owner")?;
-    Ok(row.map(|r| OwnerRow {
-        name: r.get(0),
-        tier: r.get(1),
-        owner: r.get(2),
-        conflict_rep: r.get(3),
-        conflict_at: r.get(4),
-    }))
-}
-
-/// How many customers `rep` claimed since `since`.
-pub async fn claims_since(tx: &mut Tx, rep: &str, since: i64) -> Result<u32, StoreError> {
-    Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM pool_history WHERE rep_id = $1 AND action = 'claimed' AND at >= $2",
-    )
-    .bind(rep)
-    .bind(since)
-    .fetch_one(&mut **tx)
-    .await
-    .ctx("count today's claims")? as u32)
-}
-
-/// `rep` owns `customer` from now on (claimed from the pool), with its history record.
-pub async fn claim(
-    tx: &mut Tx,
-    customer: &str,
-    rep: &str,
-    reason: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE customer SET owner = $1, pool_changed_at = $2, pool_reason = $3,
-           release_frozen = NULL, conflict_rep = NULL, conflict_at = NULL, check_at = 0
-         WHERE id = $4",
-    )
-    .bind(rep)
-    .bind(now)
-    .bind(reason)
-    .bind(customer)
-    .execute(&mut **tx)
-    .await
-    .ctx("claim a customer")?;
-    history(tx, customer, "claimed", Some(rep), reason, now).await
-}
-
 /// Flag `customer` as contacted by `rep`, who does not own it (the board shows it).
 pub async fn flag_conflict(
     tx: &mut Tx,
@@ -165,28 +102,6 @@ pub async fn flag_conflict(
         .execute(&mut **tx)
         .await
         .ctx("flag a conflict")?;
-    Ok(())
-}
-
-async fn history(
-    tx: &mut Tx,
-    customer: &str,
-    action: &str,
-    rep: Option<&str>,
-    reason: &str,
-    at: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO pool_history (customer_id, action, rep_id, reason, at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(customer)
-    .bind(action)
-    .bind(rep)
-    .bind(reason)
-    .bind(at)
-    .execute(&mut **tx)
-    .await
-    .ctx("write pool history")?;
     Ok(())
 }
 
@@ -239,12 +154,36 @@ pub struct TimerRow {
     pub next_due_at: Option<i64>,
     pub due_reason: Option<String>,
     pub check_at: i64,
+    /// potential, target, signed, dormant.
+    pub stage: String,
+    /// Protected by its owner.
+    pub protected: bool,
+    /// The pool it sits in (without owner).
+    pub pool: Option<String>,
+    /// When the owner got it (claim or assignment).
+    pub owned_since: Option<i64>,
+    /// The release moment a warning was written for.
+    pub warned_release_at: Option<i64>,
+}
+
+impl TimerRow {
+    /// Never released by the no-contact rule: protected by its owner, or signed (when
+    /// `[pool] signed_exempt`).
+    pub fn exempt(&self, signed_exempt: bool) -> Option<&'static str> {
+        if self.stage == "signed" && signed_exempt {
+            Some("signed")
+        } else if self.protected {
+            Some("protected")
+        } else {
+            None
+        }
+    }
 }
 
 const TIMER_COLUMNS: &str = "id, name, tier, owner, country, group_id, created_at, last_inbound_at,
     last_outbound_at, paused_from, paused_until, fu_state, notified_due_at, release_frozen,
     conflict_rep, conflict_at, pool_changed_at, pool_reason, next_due_at, due_reason, check_at,
-    first_inbound_at, unanswered_since";
+    first_inbound_at, unanswered_since, stage, protected, pool, owned_since, warned_release_at";
 
 fn timer_row(r: &sqlx::any::AnyRow) -> TimerRow {
     TimerRow {
@@ -271,6 +210,11 @@ fn timer_row(r: &sqlx::any::AnyRow) -> TimerRow {
         check_at: r.get(20),
         first_inbound_at: r.get(21),
         unanswered_since: r.get(22),
+        stage: r.get(23),
+        protected: r.get::<i64, _>(24) != 0,
+        pool: r.get(25),
+        owned_since: r.get(26),
+        warned_release_at: r.get(27),
     }
 }
 
@@ -342,6 +286,7 @@ impl Verdict {
             && row.check_at == self.check_at
             && row.notified_due_at == self.notified_due_at
             && row.release_frozen == self.release_frozen
+            && row.warned_release_at == self.warned_release_at
     }
 }
 
@@ -355,6 +300,7 @@ pub struct Verdict {
     pub check_at: i64,
     pub notified_due_at: Option<i64>,
     pub release_frozen: Option<String>,
+    pub warned_release_at: Option<i64>,
 }
 
 /// Write verdicts (a few statements per hundreds of rows).
@@ -363,9 +309,10 @@ pub async fn write_verdicts(tx: &mut Tx, verdicts: &[Verdict]) -> Result<(), Sto
     for chunk in verdicts.chunks(ROWS) {
         let sql = format!(
             "UPDATE customer SET fu_state = v.column2, next_due_at = v.column3, due_reason = v.column4,
-               check_at = v.column5, notified_due_at = v.column6, release_frozen = v.column7
+               check_at = v.column5, notified_due_at = v.column6, release_frozen = v.column7,
+               warned_release_at = v.column8
              FROM (VALUES {}) AS v WHERE customer.id = v.column1",
-            super::Backend::of(tx).placeholders(chunk.len(), 7)
+            super::Backend::of(tx).placeholders(chunk.len(), 8)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for v in chunk {
@@ -376,47 +323,54 @@ pub async fn write_verdicts(tx: &mut Tx, verdicts: &[Verdict]) -> Result<(), Sto
                 .bind(v.reason)
                 .bind(v.check_at)
                 .bind(v.notified_due_at)
-                .bind(&v.release_frozen);
+                .bind(&v.release_frozen)
+                .bind(v.warned_release_at);
         }
         q.execute(&mut **tx).await.ctx("write follow-up states")?;
     }
     Ok(())
 }
 
-/// Release customers to the public pool: (customer, former owner, reason). The owners go; the
-/// history stays (the caller writes the `customer.released` events in the same transaction).
-pub async fn release_all(
-    tx: &mut Tx,
-    releases: &[(String, Option<String>, String)],
-    now: i64,
-) -> Result<(), StoreError> {
+/// A release by the no-contact rule.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub customer: String,
+    pub former: Option<String>,
+    pub pool: String,
+    pub reason: String,
+}
+
+/// Release customers to their pools. The owners go; the history stays (the caller writes the
+/// `customer.released` events in the same transaction).
+pub async fn release_all(tx: &mut Tx, releases: &[Release], now: i64) -> Result<(), StoreError> {
     const ROWS: usize = 200;
     for chunk in releases.chunks(ROWS) {
         let sql = format!(
-            "UPDATE customer SET owner = NULL, pool_changed_at = v.column3, pool_reason = v.column2,
-               release_frozen = NULL, conflict_rep = NULL, conflict_at = NULL
+            "UPDATE customer SET owner = NULL, pool = v.column4, pool_changed_at = v.column3,
+               pool_reason = v.column2, owned_since = NULL, protected = 0, release_frozen = NULL,
+               conflict_rep = NULL, conflict_at = NULL, warned_release_at = NULL
              FROM (VALUES {}) AS v WHERE customer.id = v.column1",
-            super::Backend::of(tx).placeholders(chunk.len(), 3)
+            super::Backend::of(tx).placeholders(chunk.len(), 4)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, _, reason) in chunk {
-            q = q.bind(id).bind(reason).bind(now);
+        for r in chunk {
+            q = q.bind(&r.customer).bind(&r.reason).bind(now).bind(&r.pool);
         }
         q.execute(&mut **tx).await.ctx("release customers")?;
-        let sql = format!(
-            "INSERT INTO pool_history (customer_id, action, rep_id, reason, at) VALUES {}",
-            super::Backend::of(tx).placeholders(chunk.len(), 5)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, owner, reason) in chunk {
-            q = q
-                .bind(id)
-                .bind("released")
-                .bind(owner)
-                .bind(reason)
-                .bind(now);
-        }
-        q.execute(&mut **tx).await.ctx("write pool history")?;
+        let changes: Vec<super::ownership::Change> = chunk
+            .iter()
+            .map(|r| super::ownership::Change {
+                customer: &r.customer,
+                action: "released",
+                owner: None,
+                former: r.former.as_deref(),
+                pool: Some(&r.pool),
+                reason: &r.reason,
+                actor: "policy",
+                at: now,
+            })
+            .collect();
+        super::ownership::record(tx, &changes).await?;
     }
     Ok(())
 }
@@ -454,12 +408,15 @@ pub struct PoolRow {
     pub released_at: Option<i64>,
     pub former_owner: Option<String>,
     pub reason: Option<String>,
+    /// The pool it sits in (`None`: not recorded, the default pool).
+    pub pool: Option<String>,
 }
 
 /// The public pool: customers without an owner, most recently released first.
 pub async fn pool(db: &Db) -> Result<Vec<PoolRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT c.id, c.name, c.tier, c.country, c.last_contact_at, h.at, h.rep_id, h.reason
+        "SELECT c.id, c.name, c.tier, c.country, c.last_contact_at, h.at, h.rep_id, h.reason,
+                c.pool
          FROM customer c
          LEFT JOIN pool_history h ON h.id = (SELECT MAX(id) FROM pool_history x
                                             WHERE x.customer_id = c.id AND x.action = 'released')
@@ -480,6 +437,7 @@ pub async fn pool(db: &Db) -> Result<Vec<PoolRow>, StoreError> {
             released_at: r.get(5),
             former_owner: r.get(6),
             reason: r.get(7),
+            pool: r.get(8),
         })
         .collect())
 }
@@ -492,6 +450,10 @@ pub struct HistoryRow {
     pub rep: Option<String>,
     pub reason: String,
     pub at: i64,
+    /// Who: `policy`, `cli:<user>`, `api:<fingerprint>` (none: before this was recorded).
+    pub actor: Option<String>,
+    pub former_owner: Option<String>,
+    pub pool: Option<String>,
 }
 
 /// Ownership changes made by the policy (of one customer, or all), newest first.
@@ -501,7 +463,7 @@ pub async fn pool_history(
     limit: i64,
 ) -> Result<Vec<HistoryRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT customer_id, action, rep_id, reason, at FROM pool_history
+        "SELECT customer_id, action, rep_id, reason, at, actor, former_owner, pool FROM pool_history
          WHERE ($1 IS NULL OR customer_id = $1) ORDER BY id DESC LIMIT $2",
     )
     .bind(customer)
@@ -517,6 +479,9 @@ pub async fn pool_history(
             rep: r.get(2),
             reason: r.get(3),
             at: r.get(4),
+            actor: r.get(5),
+            former_owner: r.get(6),
+            pool: r.get(7),
         })
         .collect())
 }

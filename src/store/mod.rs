@@ -9,6 +9,7 @@ pub mod leads;
 pub mod mailboxes;
 pub mod messages;
 pub mod outbox;
+pub mod ownership;
 pub mod privacy;
 pub mod tags;
 

@@ -157,6 +157,25 @@ impl Calendar {
         self.day_of(ts) * DAY - self.offset_ms
     }
 
+    /// When the team's calendar month of `ts` started (Unix ms).
+    pub fn month_start(&self, ts: i64) -> i64 {
+        let day = chrono::DateTime::from_timestamp_millis(ts + self.offset_ms)
+            .map(|d| d.date_naive().day0() as i64)
+            .unwrap_or(0);
+        (self.day_of(ts) - day) * DAY - self.offset_ms
+    }
+
+    /// The team's month `year`-`month` as [start, end) in Unix ms.
+    pub fn month_span(&self, year: i32, month: u32) -> Option<(i64, i64)> {
+        let start = chrono::NaiveDate::from_ymd_opt(year, month, 1)?;
+        let end = start.checked_add_months(chrono::Months::new(1))?;
+        let ms = |d: chrono::NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_millis() - self.offset_ms)
+        };
+        Some((ms(start)?, ms(end)?))
+    }
+
     fn is_day_off(&self, country: Option<&str>, day: i64) -> bool {
         // 1970-01-01 was a Thursday (bit 3).
         let weekday = (day + 3).rem_euclid(7) as u8;
