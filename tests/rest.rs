@@ -105,6 +105,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/leads"),
     ("GET", "/api/v1/mailboxes"),
     ("POST", "/api/v1/messages"),
+    ("POST", "/api/v1/customers/C1/claim"),
+    ("POST", "/api/v1/customers/C1/release"),
+    ("POST", "/api/v1/customers/C1/assign"),
+    ("PUT", "/api/v1/customers/C1/protection"),
+    ("PUT", "/api/v1/customers/C1/stage"),
+    ("GET", "/api/v1/pool"),
+    ("GET", "/api/v1/review"),
 ];
 
 #[test]
@@ -377,6 +384,11 @@ fn the_openapi_document_matches_the_routes() {
             .replace("/C1/messages", "/{id}/messages")
             .replace("/C1/export", "/{id}/export")
             .replace("/C1/history", "/{id}/history")
+            .replace("/C1/claim", "/{id}/claim")
+            .replace("/C1/release", "/{id}/release")
+            .replace("/C1/assign", "/{id}/assign")
+            .replace("/C1/protection", "/{id}/protection")
+            .replace("/C1/stage", "/{id}/stage")
             .replace("/customers/C1", "/customers/{id}")
     };
     for (method, path) in ROUTES {

@@ -145,7 +145,7 @@ pub async fn followups(
     let now = at_or_now(at)?;
     let state = state.map(State::from);
     let db = Db::open(&config.database).await?;
-    let judge = crate::followup::sweep::Judge::load(&db, &config.followup).await?;
+    let judge = crate::followup::sweep::Judge::load(&db, config).await?;
     let rows = store::followup::all_timers(&db).await?;
     let tags = store::customers::live_tags(&db, now).await?;
     let recent = now - config.followup.recent_ms();
@@ -175,9 +175,25 @@ pub async fn followups(
                 &c2.id,
             ))
     });
-    // Flags: away (out of office), another rep's contact, a release held back.
-    let flags = |c: &store::followup::TimerRow| {
+    // Flags: away (out of office), another rep's contact, a release held back or coming, a
+    // VIP whose owner is too new.
+    let warn_before = config.pool.warn_before_release.as_ref().map(|s| s.ms());
+    let flags = |c: &store::followup::TimerRow, a: &crate::followup::policy::Assessment| {
         let mut f: Vec<String> = Vec::new();
+        if let (Some(w), Some(release_at), Some(_)) = (warn_before, a.release_at, &c.owner)
+            && now >= release_at - w
+            && now < release_at
+        {
+            f.push(format!(
+                "released to the pool {}",
+                when(Some(release_at), now)
+            ));
+        }
+        if let Some(why) =
+            crate::followup::ownership::tenure_flag(config, &c.tier, c.owner.as_deref(), now)
+        {
+            f.push(why);
+        }
         if let Some(until) = c.paused_until.filter(|u| *u > now) {
             f.push(format!("away until {}", day(until)));
         }
@@ -209,7 +225,10 @@ pub async fn followups(
                         .map(|rep| serde_json::json!({"rep": rep, "at": c.conflict_at})),
                     "release_frozen": c.release_frozen,
                     "pool_changed_at": c.pool_changed_at, "pool_reason": c.pool_reason,
-                    "flags": flags(c),
+                    "stage": c.stage, "protected": c.protected || c.stage == "signed",
+                    "pool": c.owner.is_none().then(|| store::ownership::pool_of(config, c.pool.as_deref(), c.country.as_deref(), &c.tier)),
+                    "release_at": a.release_at.filter(|_| c.owner.is_some()),
+                    "flags": flags(c, a),
                     "tags": tags.get(&c.id).map(|t| t.iter().take(3).map(|(tag, step)| serde_json::json!({"tag": tag, "next_step": step})).collect::<Vec<_>>()).unwrap_or_default(),
                 })
             })
@@ -256,7 +275,7 @@ pub async fn followups(
                 format!(" [{}]", tag_text.join(", "))
             }
         );
-        for flag in flags(c) {
+        for flag in flags(c, a) {
             println!("{:>12}! {flag}", "");
         }
         if let Some((tag, step)) = tags.get(&c.id).and_then(|t| t.first())

@@ -101,6 +101,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The monthly review: per owner, high-potential customers followed 45+ days without
+    /// signing, the month's lost deals with their reason, releases, claims, assignments,
+    /// conflicts, and overdue customers per tier (at the month's end, or now).
+    Review {
+        /// YYYY-MM (default: the current month).
+        #[arg(long)]
+        month: Option<String>,
+        /// Judge as if it were this moment (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// The outbox: events written for the CRM.
     #[command(subcommand)]
     Outbox(OutboxCmd),
@@ -186,6 +199,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             rep,
             format,
         } => board::pool(&config, history, rep.as_deref(), format).await,
+        Command::Review { month, at, format } => {
+            ownership::review(&config, month.as_deref(), at.as_deref(), format).await
+        }
         Command::Outbox(cmd) => board::outbox(&config, cmd).await,
         Command::Followups {
             at,

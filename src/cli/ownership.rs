@@ -189,3 +189,73 @@ async fn run(config: &Config, customer: &str, ask: Ask, when: &When) -> Result<(
         }
     }
 }
+
+pub async fn review(
+    config: &Config,
+    month: Option<&str>,
+    at: Option<&str>,
+    format: Format,
+) -> Result<()> {
+    let now = at_or_now(at)?;
+    let month = match month {
+        Some(m) => m.to_string(),
+        None => {
+            let offset = config.followup.calendar().offset_ms;
+            crate::time::rfc3339(now + offset)[..7].to_string()
+        }
+    };
+    let db = Db::open(&config.database).await?;
+    let r = crate::followup::review::review(&db, config, &month, now).await;
+    db.close().await;
+    let r = r?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "Review of {} ({} to {}), states at {}",
+        r.month, r.from, r.to, r.at
+    );
+    for o in &r.owners {
+        println!("\n== {}", o.owner.as_deref().unwrap_or("pools (no owner)"));
+        let overdue: Vec<String> = o.overdue.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        println!(
+            "  overdue: {}{}   released {}, claimed {}, assigned {}, conflicts {}",
+            o.overdue_total,
+            if overdue.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", overdue.join(", "))
+            },
+            o.released,
+            o.claimed,
+            o.assigned,
+            o.conflicts
+        );
+        for s in &o.high_potential_stalled {
+            println!(
+                "  high-potential for {} days, stage {}: {} {} (last contact {}){}",
+                s.days,
+                s.stage,
+                s.customer,
+                s.name,
+                s.last_contact_at.as_deref().unwrap_or("never"),
+                if s.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", s.tags.join(", "))
+                }
+            );
+        }
+        for l in &o.lost_deals {
+            println!(
+                "  lost deal {} {} on {}: «{}»",
+                l.customer,
+                l.name,
+                &l.at[..10],
+                l.reason
+            );
+        }
+    }
+    Ok(())
+}

@@ -9,5 +9,6 @@ pub mod ownership;
 pub use crate::time::calendar;
 pub mod ooo;
 pub mod policy;
+pub mod review;
 pub mod sweep;
 pub mod tags;

@@ -117,6 +117,12 @@ fn tenure(config: &Config, tier: &str, rep: &str, now: i64) -> Result<(), Refusa
     }
 }
 
+/// The board's flag on a VIP whose owner joined less than a year ago (kept from before the
+/// rule, or assigned with `--force`).
+pub fn tenure_flag(config: &Config, tier: &str, owner: Option<&str>, now: i64) -> Option<String> {
+    tenure(config, tier, owner?, now).err().map(|r| r.message)
+}
+
 /// Whether one more customer fits under `rep`'s holding cap.
 fn holding_cap(config: &Config, c: &Holding, rep: &str, load: &Load) -> Result<(), Refusal> {
     if c.signed() && !config.pool.cap_counts_signed {

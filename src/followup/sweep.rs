@@ -146,27 +146,33 @@ pub fn facts_of(row: &TimerRow, groups: &GroupContact) -> Facts {
 pub struct Judge {
     pub policy: Policy,
     groups: GroupContact,
+    signed_exempt: bool,
 }
 
 impl Judge {
-    pub async fn load(
-        db: &Db,
-        config: &crate::config::FollowupConfig,
-    ) -> Result<Judge, StoreError> {
-        let groups = if config.group_rollup {
+    pub async fn load(db: &Db, config: &Config) -> Result<Judge, StoreError> {
+        let groups = if config.followup.group_rollup {
             fu::group_contact(db).await?
         } else {
             GroupContact::new()
         };
         Ok(Judge {
-            policy: Policy::new(config),
+            policy: Policy::new(&config.followup),
             groups,
+            signed_exempt: config.pool.signed_exempt,
         })
     }
 
-    /// The customer's state and deadlines at `now`.
+    /// The customer's state and deadlines at `now`. A protected (or signed) customer with an
+    /// owner is never released: past its release date it shows as overdue.
     pub fn assess(&self, row: &TimerRow, now: i64) -> Assessment {
-        assess(&facts_of(row, &self.groups), &self.policy, now)
+        let mut a = assess(&facts_of(row, &self.groups), &self.policy, now);
+        if row.owner.is_some() && row.exempt(self.signed_exempt).is_some() {
+            a.release_at = None;
+            a.state = a.state.max(State::Overdue);
+            a.tier_state = a.tier_state.max(State::Overdue);
+        }
+        a
     }
 }
 
@@ -304,7 +310,7 @@ pub async fn sweep(
     health_now: i64,
 ) -> Result<SweepReport, StoreError> {
     let started = Instant::now();
-    let judging = Judge::load(db, &config.followup).await?;
+    let judging = Judge::load(db, config).await?;
     let policy = &judging.policy;
     let health = crate::store::mailboxes::health(db).await?;
     let unhealthy = unhealthy_reps(&health, config, health_now);

@@ -122,6 +122,31 @@ pub async fn list(
         .collect())
 }
 
+/// The events of `kind` written in [from, to), oldest first.
+pub async fn between(db: &Db, kind: &str, from: i64, to: i64) -> Result<Vec<EventRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, event_id, kind, customer_id, payload, created_at FROM outbox
+         WHERE kind = $1 AND created_at >= $2 AND created_at < $3 ORDER BY id",
+    )
+    .bind(kind)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db.pool())
+    .await
+    .ctx("list a month's events")?;
+    Ok(rows
+        .iter()
+        .map(|r| EventRow {
+            seq: r.get("id"),
+            event_id: r.get("event_id"),
+            kind: r.get("kind"),
+            customer_id: r.get("customer_id"),
+            payload: serde_json::from_str(r.get::<&str, _>("payload")).unwrap_or(Value::Null),
+            created_at: r.get("created_at"),
+        })
+        .collect())
+}
+
 /// Fan new outbox events out to the webhooks that want them: a delivery row per (webhook,
 /// event), a cursor per webhook. A webhook seen for the first time starts with the events of
 /// the last `since_ms` (older ones would be dead anyway). Returns the deliveries created.

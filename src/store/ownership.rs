@@ -246,3 +246,63 @@ pub async fn set_stage(tx: &mut Tx, id: &str, stage: &str) -> Result<(), StoreEr
         .ctx("set a customer's stage")?;
     Ok(())
 }
+
+/// A tag first seen in a span, with its evidence (the review's lost deals).
+#[derive(Debug, Clone)]
+pub struct TagSeen {
+    pub customer: String,
+    pub evidence: String,
+    pub message_key: String,
+    pub first_seen: i64,
+}
+
+/// Customers whose `tag` was first seen in [from, to), not dismissed.
+pub async fn tags_first_seen(
+    db: &super::Db,
+    tag: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<TagSeen>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT customer_id, last_evidence, last_message_key, first_seen FROM customer_tag
+         WHERE tag = $1 AND first_seen >= $2 AND first_seen < $3 AND state <> 'dismissed'
+         ORDER BY first_seen, customer_id",
+    )
+    .bind(tag)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db.pool())
+    .await
+    .ctx("read the month's tags")?;
+    Ok(rows
+        .iter()
+        .map(|r| TagSeen {
+            customer: r.get(0),
+            evidence: r.get(1),
+            message_key: r.get(2),
+            first_seen: r.get(3),
+        })
+        .collect())
+}
+
+/// Changes of owner in [from, to): (action, new owner or the former one for a release,
+/// former owner, count).
+pub async fn changes_between(
+    db: &super::Db,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT action, rep_id, COUNT(*) FROM pool_history WHERE at >= $1 AND at < $2
+         GROUP BY action, rep_id ORDER BY action, rep_id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(db.pool())
+    .await
+    .ctx("count the month's changes of owner")?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
