@@ -18,6 +18,20 @@ pub struct LeadsConfig {
     /// Only messages this recent become leads (a backfill of old mail does not).
     #[serde(default = "default_recent")]
     pub max_age: Span,
+    /// `fixed`: the reps' `weight`s share the leads; `conversion`: each rep's share is one
+    /// plus its leads of the last 90 days that reached stage target or signed (reps with
+    /// weight 0 still take none).
+    #[serde(default)]
+    pub weight_from: WeightFrom,
+}
+
+/// Where lead routing takes its weights from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightFrom {
+    #[default]
+    Fixed,
+    Conversion,
 }
 
 impl Default for LeadsConfig {
@@ -25,6 +39,7 @@ impl Default for LeadsConfig {
         LeadsConfig {
             enabled: false,
             max_age: default_recent(),
+            weight_from: WeightFrom::Fixed,
         }
     }
 }

@@ -26,9 +26,15 @@ pub fn cycle(seats: &[Seat]) -> Vec<usize> {
 }
 
 /// The next rep for a lead: from `position` (the number of places dealt so far, stored by the
-/// caller), skipping reps whose `assigned_today` has reached their cap. Returns the rep index
-/// and the new position, or `None` when every rep is at its cap.
-pub fn next(seats: &[Seat], position: u64, assigned_today: &[u32]) -> Option<(usize, u64)> {
+/// caller), skipping reps whose `assigned_today` has reached their cap and reps `full` (at
+/// their holding cap). Returns the rep index and the new position, or `None` when every rep
+/// is at a cap.
+pub fn next(
+    seats: &[Seat],
+    position: u64,
+    assigned_today: &[u32],
+    full: &[bool],
+) -> Option<(usize, u64)> {
     let order = cycle(seats);
     if order.is_empty() {
         return None;
@@ -37,7 +43,9 @@ pub fn next(seats: &[Seat], position: u64, assigned_today: &[u32]) -> Option<(us
         let at = position + step;
         let rep = order[(at % order.len() as u64) as usize];
         let used = assigned_today.get(rep).copied().unwrap_or(0);
-        if seats[rep].daily_cap.is_none_or(|cap| used < cap) {
+        if seats[rep].daily_cap.is_none_or(|cap| used < cap)
+            && !full.get(rep).copied().unwrap_or(false)
+        {
             return Some((rep, at + 1));
         }
     }
@@ -65,7 +73,7 @@ mod tests {
         let mut today = vec![0u32; seats.len()];
         let mut out = String::new();
         for _ in 0..n {
-            let Some((rep, next_position)) = next(seats, position, &today) else {
+            let Some((rep, next_position)) = next(seats, position, &today, &[]) else {
                 out.push('-');
                 continue;
             };
@@ -88,6 +96,22 @@ mod tests {
         let (first, position) = deal(&s, 4, 0);
         let (rest, _) = deal(&s, 8, position);
         assert_eq!(format!("{first}{rest}"), "ABCABAABCABA");
+    }
+
+    #[test]
+    fn a_rep_at_its_holding_cap_is_skipped_like_one_at_its_daily_cap() {
+        let s = seats([None, None, None]);
+        let today = [0u32; 3];
+        let full = [true, false, false];
+        let mut position = 0;
+        let mut dealt = String::new();
+        for _ in 0..6 {
+            let (rep, p) = next(&s, position, &today, &full).unwrap();
+            position = p;
+            dealt.push_str(&s[rep].rep);
+        }
+        assert_eq!(dealt, "BCBBCB");
+        assert_eq!(next(&s, 0, &today, &[true, true, true]), None);
     }
 
     #[test]

@@ -48,10 +48,16 @@ pub struct Router {
     position: u64,
     today: HashMap<String, u32>,
     reps: Vec<String>,
+    /// Customers each rep holds, and its holding cap (reps at it get no round-robin lead).
+    holding: HashMap<String, u32>,
+    caps: HashMap<String, u32>,
 }
 
+pub use crate::store::leads::Standing;
+
 impl Router {
-    pub fn new(config: &Config, position: u64, today: HashMap<String, u32>) -> Router {
+    pub fn new(config: &Config, standing: Standing) -> Router {
+        let by_conversion = config.leads.weight_from == crate::config::WeightFrom::Conversion;
         Router {
             seats: config
                 .reps
@@ -59,13 +65,25 @@ impl Router {
                 .filter(|r| r.weight > 0)
                 .map(|r| Seat {
                     rep: r.id.clone(),
-                    weight: r.weight,
+                    // From results: one more share per converted lead (a rep without any
+                    // still gets one).
+                    weight: if by_conversion {
+                        1 + standing.converted.get(&r.id).copied().unwrap_or(0).min(999)
+                    } else {
+                        r.weight
+                    },
                     daily_cap: r.daily_lead_cap,
                 })
                 .collect(),
-            position,
-            today,
+            position: standing.position,
+            today: standing.today,
             reps: config.reps.iter().map(|r| r.id.clone()).collect(),
+            holding: standing.holding,
+            caps: config
+                .reps
+                .iter()
+                .filter_map(|r| config.max_customers(&r.id).map(|c| (r.id.clone(), c)))
+                .collect(),
         }
     }
 
@@ -81,7 +99,16 @@ impl Router {
             .iter()
             .map(|s| self.today.get(&s.rep).copied().unwrap_or(0))
             .collect();
-        match next(&self.seats, self.position, &counts) {
+        let full: Vec<bool> = self
+            .seats
+            .iter()
+            .map(|s| {
+                self.caps
+                    .get(&s.rep)
+                    .is_some_and(|cap| self.holding.get(&s.rep).copied().unwrap_or(0) >= *cap)
+            })
+            .collect();
+        match next(&self.seats, self.position, &counts, &full) {
             Some((i, p)) => {
                 self.position = p;
                 (Some(self.seats[i].rep.clone()), "round-robin")
@@ -93,6 +120,7 @@ impl Router {
     /// A lead was made for `owner`: it counts toward the owner's cap today.
     pub fn dealt(&mut self, owner: &str) {
         *self.today.entry(owner.to_string()).or_default() += 1;
+        *self.holding.entry(owner.to_string()).or_default() += 1;
     }
 
     /// The position to store.
@@ -133,8 +161,14 @@ pub async fn make(
         return Ok(0);
     }
     let day_start = config.followup.calendar().day_start(now);
-    let (position, today) = crate::store::leads::routing_state(tx, day_start).await?;
-    let mut router = Router::new(config, position, today);
+    let standing = crate::store::leads::routing_state(
+        tx,
+        day_start,
+        config.pool.cap_counts_signed,
+        now - 90 * crate::time::DAY_MS,
+    )
+    .await?;
+    let mut router = Router::new(config, standing);
     let mut made = 0;
     for ((kind, value), first) in senders {
         let m: Message = (*messages[first]).clone();
@@ -234,7 +268,13 @@ mod tests {
             "#,
         );
         let today: HashMap<String, u32> = [("ana".to_string(), 1)].into();
-        let mut router = Router::new(&config, 0, today);
+        let mut router = Router::new(
+            &config,
+            Standing {
+                today,
+                ..Standing::default()
+            },
+        );
         // Written to a configured rep (even one taking no round-robin leads): that rep.
         assert_eq!(router.assign(Some("cy")), (Some("cy".into()), "direct"));
         assert_eq!(router.position(), 0);
@@ -256,9 +296,69 @@ mod tests {
             daily_lead_cap = 1
             "#,
         );
-        let mut router = Router::new(&capped, 7, [("ana".to_string(), 1)].into());
+        let mut router = Router::new(
+            &capped,
+            Standing {
+                position: 7,
+                today: [("ana".to_string(), 1)].into(),
+                ..Standing::default()
+            },
+        );
         assert_eq!(router.assign(None), (None, "pool"));
         assert_eq!(router.position(), 7);
+    }
+
+    #[test]
+    fn routing_skips_reps_at_their_holding_cap_and_can_weigh_by_conversion() {
+        let config = team(
+            r#"
+            [pool]
+            max_customers = 10
+            [[reps]]
+            id = "ana"
+            max_customers = 3
+            [[reps]]
+            id = "bo"
+            "#,
+        );
+        let mut router = Router::new(
+            &config,
+            Standing {
+                holding: [("ana".to_string(), 2), ("bo".to_string(), 10)].into(),
+                ..Standing::default()
+            },
+        );
+        // bo is at the team's cap of 10; ana takes one more and is full.
+        assert_eq!(router.assign(None), (Some("ana".into()), "round-robin"));
+        router.dealt("ana");
+        assert_eq!(router.assign(None), (None, "pool"));
+
+        let by_results = team(
+            r#"
+            [leads]
+            weight_from = "conversion"
+            [[reps]]
+            id = "ana"
+            [[reps]]
+            id = "bo"
+            [[reps]]
+            id = "cy"
+            weight = 0
+            "#,
+        );
+        let mut router = Router::new(
+            &by_results,
+            Standing {
+                converted: [("ana".to_string(), 2), ("cy".to_string(), 5)].into(),
+                ..Standing::default()
+            },
+        );
+        let dealt: Vec<String> = (0..8).map(|_| router.assign(None).0.unwrap()).collect();
+        // ana 3 shares, bo 1; cy takes no leads whatever its results.
+        assert_eq!(
+            dealt,
+            ["ana", "bo", "ana", "ana", "ana", "bo", "ana", "ana"]
+        );
     }
 
     #[test]

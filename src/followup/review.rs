@@ -41,7 +41,8 @@ pub struct OwnerReview {
     pub claimed: u32,
     pub assigned: u32,
     pub conflicts: u32,
-    /// Customers whose board state is overdue at the review's moment, per tier.
+    /// Customers whose board state is overdue (or released, not yet swept) at the review's
+    /// moment, per tier.
     pub overdue: BTreeMap<String, u32>,
     pub overdue_total: u32,
 }
@@ -111,7 +112,9 @@ pub async fn review(
     for r in &rows {
         let a = judge.assess(r, at);
         let o = owners.entry(r.owner.clone()).or_default();
-        if a.state == State::Overdue {
+        // Overdue, or past the release date and not released yet (held, or the sweep has
+        // not run): the board's states `overdue` and `released`.
+        if a.state <= State::Overdue {
             *o.overdue.entry(r.tier.clone()).or_default() += 1;
             o.overdue_total += 1;
         }

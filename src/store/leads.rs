@@ -27,28 +27,76 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-/// Where lead routing stands: the number of places dealt so far, and the leads each rep got
-/// since `day_start`.
+/// Where routing stands, as the store reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Standing {
+    /// The number of places dealt so far.
+    pub position: u64,
+    /// Leads per rep today.
+    pub today: HashMap<String, u32>,
+    /// Customers per rep (as the holding cap counts them).
+    pub holding: HashMap<String, u32>,
+    /// Leads per rep of the last 90 days that reached stage target or signed.
+    pub converted: HashMap<String, u32>,
+}
+
+/// Where lead routing stands: the position, the leads each rep got since `day_start`, the
+/// customers each holds (signed ones only if `counts_signed`), and the leads since
+/// `converted_since` that reached stage target or signed with the rep they were dealt to.
 pub async fn routing_state(
     tx: &mut Tx,
     day_start: i64,
-) -> Result<(u64, HashMap<String, u32>), StoreError> {
+    counts_signed: bool,
+    converted_since: i64,
+) -> Result<Standing, StoreError> {
     let position: u64 = setting(tx, "lead_position")
         .await?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let mut today: HashMap<String, u32> = HashMap::new();
-    for r in sqlx::query(
-        "SELECT owner, COUNT(*) FROM lead WHERE created_at >= $1 AND owner IS NOT NULL GROUP BY owner",
-    )
-    .bind(day_start)
-    .fetch_all(&mut **tx)
-    .await
-    .ctx("count today's leads")?
-    {
-        today.insert(r.get(0), r.get::<i64, _>(1) as u32);
+    let mut s = Standing {
+        position,
+        ..Standing::default()
+    };
+    let queries: [(&str, Option<i64>, &'static str); 3] = [
+        (
+            "SELECT owner, COUNT(*) FROM lead WHERE created_at >= $1 AND owner IS NOT NULL GROUP BY owner",
+            Some(day_start),
+            "count today's leads",
+        ),
+        (
+            if counts_signed {
+                "SELECT owner, COUNT(*) FROM customer WHERE owner IS NOT NULL GROUP BY owner"
+            } else {
+                "SELECT owner, COUNT(*) FROM customer WHERE owner IS NOT NULL AND stage <> 'signed'
+                 GROUP BY owner"
+            },
+            None,
+            "count the reps' customers",
+        ),
+        (
+            "SELECT l.owner, COUNT(*) FROM lead l JOIN customer c ON c.id = l.customer_id
+             WHERE l.created_at >= $1 AND l.owner IS NOT NULL AND c.owner = l.owner
+               AND c.stage IN ('target', 'signed')
+             GROUP BY l.owner",
+            Some(converted_since),
+            "count converted leads",
+        ),
+    ];
+    for (i, (sql, since, context)) in queries.into_iter().enumerate() {
+        let mut q = sqlx::query(sql);
+        if let Some(t) = since {
+            q = q.bind(t);
+        }
+        let into = match i {
+            0 => &mut s.today,
+            1 => &mut s.holding,
+            _ => &mut s.converted,
+        };
+        for r in q.fetch_all(&mut **tx).await.ctx(context)? {
+            into.insert(r.get(0), r.get::<i64, _>(1) as u32);
+        }
     }
-    Ok((position, today))
+    Ok(s)
 }
 
 /// Store the routing position.
