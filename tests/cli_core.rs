@@ -522,6 +522,10 @@ fn config_example_documents_a_valid_config() {
         "request_timeout",
         "reject_grace",
         "release_start_after",
+        "joined",
+        "cap_counts_signed",
+        "signed_exempt",
+        "weight_from",
     ] {
         assert!(
             text.contains(&format!("\n{key} = ")),

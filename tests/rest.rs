@@ -415,6 +415,100 @@ fn the_openapi_document_matches_the_routes() {
     }
 }
 
+#[test]
+fn ownership_changes_answer_with_the_customer_or_a_reason_code() {
+    let s = start();
+    let post = |path: &str, body: &str| send(&s, "POST", path, "application/json", body);
+    let put = |path: &str, body: &str| send(&s, "PUT", path, "application/json", body);
+    let (status, v) = post("/api/v1/customers/C2/claim", r#"{"rep": "alice"}"#);
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (409, Some("not_in_pool")),
+        "{v}"
+    );
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error"]["code"], "refused");
+    let (status, v) = post("/api/v1/customers/C2/release", "{}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("reason-required"))
+    );
+    let (status, v) = post("/api/v1/customers/C2/release", r#"{"reason": "handover"}"#);
+    assert_eq!(
+        (status, v["owner"].clone(), v["pool"].as_str()),
+        (200, Value::Null, Some("public")),
+        "{v}"
+    );
+    let (status, v) = post("/api/v1/customers/C2/claim", r#"{"rep": "zed"}"#);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("unknown-rep"))
+    );
+    let (status, v) = post(
+        "/api/v1/customers/C2/claim",
+        r#"{"rep": "alice", "stage": "x"}"#,
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("malformed-body"))
+    );
+    let (status, v) = post("/api/v1/customers/NOPE/claim", r#"{"rep": "alice"}"#);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("not-found"))
+    );
+    let (status, pool) = get(&s, "/api/v1/pool?rep=alice");
+    assert_eq!(
+        (status, pool["items"][0]["id"].as_str()),
+        (200, Some("C2")),
+        "{pool}"
+    );
+    let (status, v) = post("/api/v1/customers/C2/claim", r#"{"rep": "alice"}"#);
+    assert_eq!(
+        (status, v["owner"].as_str(), v["ok"].as_bool()),
+        (200, Some("alice"), Some(true))
+    );
+    let (status, v) = put("/api/v1/customers/C2/protection", r#"{"protected": true}"#);
+    assert_eq!((status, v["protected"].as_bool()), (200, Some(true)));
+    let (status, v) = put("/api/v1/customers/C2/stage", r#"{"stage": "won"}"#);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("invalid-stage"))
+    );
+    let (status, v) = put("/api/v1/customers/C2/stage", r#"{"stage": "signed"}"#);
+    assert_eq!((status, v["stage"].as_str()), (200, Some("signed")));
+    let (_, c) = get(&s, "/api/v1/customers/C2");
+    assert_eq!(
+        (c["stage"].as_str(), c["protected"].as_bool()),
+        (Some("signed"), Some(true))
+    );
+    // The history says who: the token's fingerprint.
+    let (_, h) = get(&s, "/api/v1/customers/C2/history");
+    assert_eq!(h["policy"][0]["action"], "claimed");
+    assert!(
+        h["policy"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("api:"),
+        "{h}"
+    );
+    let (status, r) = get(&s, "/api/v1/review");
+    assert_eq!(status, 200);
+    assert!(
+        r["owners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["owner"] == "alice"),
+        "{r}"
+    );
+    let (status, r) = get(&s, "/api/v1/review?month=2026-13");
+    assert_eq!(
+        (status, r["error"]["code"].as_str()),
+        (400, Some("bad-month"))
+    );
+}
+
 /// The schemathesis binary: `KEEPWARM_SCHEMATHESIS`, else the one `scripts/test` installs.
 fn schemathesis() -> std::path::PathBuf {
     let path = std::env::var_os("KEEPWARM_SCHEMATHESIS")

@@ -588,7 +588,11 @@ async fn history(
         .collect();
     let policy: Vec<Value> = policy
         .iter()
-        .map(|p| json!({"action": p.action, "rep": p.rep, "reason": p.reason, "at": rfc3339(p.at)}))
+        .map(|p| {
+            json!({"action": p.action, "rep": p.rep, "reason": p.reason, "at": rfc3339(p.at),
+                   "actor": p.actor.as_deref().unwrap_or("policy"), "former_owner": p.former_owner,
+                   "pool": p.pool})
+        })
         .collect();
     Ok(axum::Json(json!({"changes": changes, "policy": policy})).into_response())
 }

@@ -352,6 +352,36 @@ mod tests {
     }
 
     #[test]
+    fn ownership_problems_name_their_keys() {
+        let err = parse(
+            "[[reps]]\nid = \"a\"\njoined = \"last spring\"\npools = [\"asia\"]\n\
+             [[pools]]\nname = \"gulf\"\ncountries = [\"UAE\"]\ntiers = [\"gold\"]\nowners = [\"zed\"]\n\
+             [[pools]]\nname = \"gulf\"\ncountries = [\"SA\"]\n\
+             [pool]\nclaim_daily_limit = 3\nrelease_embargo = \"soon\"\n\
+             [followup]\nclaim_daily_limit = 5\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "reps[0].joined",
+            "reps[0].pools[0]",
+            "pools[0].countries[0]",
+            "pools[0].tiers[0]",
+            "pools[0].owners[0]",
+            "pools[1].name",
+            "pools:",
+            "pool.release_embargo",
+            "followup.claim_daily_limit",
+        ] {
+            assert!(err.contains(key), "{key} missing in: {err}");
+        }
+        // The older key alone still sets the daily claim limit.
+        let old = parse("[followup]\nclaim_daily_limit = 5\n").unwrap();
+        assert_eq!(old.claim_daily_limit(), Some(5));
+        assert_eq!(parse("").unwrap().claim_daily_limit(), None);
+    }
+
+    #[test]
     fn follow_up_and_lead_problems_name_their_keys() {
         let err = parse(
             "[[reps]]\nid = \"a\"\nweight = 0\n[leads]\nenabled = true\nmax_age = \"soon\"\n\
