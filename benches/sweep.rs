@@ -6,6 +6,9 @@
 //!   - a sweep one day later (the customers whose boundary passed in a day);
 //!   - a policy change (every customer judged again, only changed verdicts written).
 //!
+//! The team runs the ownership rules: three pools by country, a warning three days before a
+//! release, holding caps, and 5% of the customers signed and 5% protected (never released).
+//!
 //! Prints one line per figure and `BENCH_JSON`.
 
 use std::time::Instant;
@@ -23,6 +26,12 @@ fn bench_mode() -> bool {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let n: usize = std::env::var("KEEPWARM_SWEEP_CUSTOMERS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -33,12 +42,17 @@ async fn main() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    let config = Config {
-        database: DatabaseConfig {
-            url: format!("sqlite://{}", path.display()),
-            ..DatabaseConfig::default()
-        },
-        ..Config::default()
+    let mut config = Config::from_toml(
+        "[pool]\nwarn_before_release = \"3d\"\nmax_customers = 100000\nmax_protected = 2000\n\
+         [[pools]]\nname = \"gulf\"\ncountries = [\"SA\"]\n\
+         [[pools]]\nname = \"americas\"\ncountries = [\"US\", \"BR\"]\n\
+         [[pools]]\nname = \"rest\"\n",
+        std::path::Path::new("bench.toml"),
+    )
+    .unwrap();
+    config.database = DatabaseConfig {
+        url: format!("sqlite://{}", path.display()),
+        ..DatabaseConfig::default()
     };
     let db = Db::open(&config.database).await.unwrap();
     let now = now_ms();
@@ -58,8 +72,8 @@ async fn main() {
     );
     let daily = sweep(&db, &config, now + DAY, now).await.unwrap();
     println!(
-        "sweep 1 day later: {:.3}s, judged {}, due {}, overdue {}, released {}",
-        daily.elapsed_secs, daily.judged, daily.due, daily.overdue, daily.released
+        "sweep 1 day later: {:.3}s, judged {}, due {}, overdue {}, released {}, warned {}",
+        daily.elapsed_secs, daily.judged, daily.due, daily.overdue, daily.released, daily.warned
     );
     // A policy change (low-potential customers warned 21 days ahead instead of 14): everyone
     // is judged again, only the verdicts that differ are written.
@@ -115,9 +129,9 @@ async fn fill(db: &Db, n: usize, now: i64) {
         let rows = ROWS.min(n - i);
         let mut sql = String::from(
             "INSERT INTO customer (id, name, name_key, tier, owner, country, last_inbound_at,
-             last_outbound_at, last_contact_at, created_at, updated_at) VALUES ",
+             last_outbound_at, last_contact_at, created_at, updated_at, stage, protected) VALUES ",
         );
-        sql.push_str(&vec!["(?,?,?,?,?,?,?,?,?,?,?)"; rows].join(","));
+        sql.push_str(&vec!["(?,?,?,?,?,?,?,?,?,?,?,?,?)"; rows].join(","));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for _ in 0..rows {
             let mut pick = rng.u32(0..total);
@@ -148,6 +162,10 @@ async fn fill(db: &Db, n: usize, now: i64) {
                 .bind(inbound.map_or(outbound, |i| i.max(outbound)))
                 .bind(now - 400 * DAY)
                 .bind(now);
+            let roll = rng.u8(0..20);
+            q = q
+                .bind(if roll == 0 { "signed" } else { "potential" })
+                .bind(i64::from(roll == 1));
             i += 1;
         }
         q.execute(&mut *tx).await.unwrap();

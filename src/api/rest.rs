@@ -225,8 +225,13 @@ async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, 
     let db = &s.app.db;
     let now = now_ms();
     let judge = judge(&s).await?;
-    let rows =
-        store::followup::page_by_id(db.pool(), p.cursor.as_deref().unwrap_or(""), limit).await?;
+    let rows = store::followup::page_by_id(
+        db.pool(),
+        store::followup::Columns::Board,
+        p.cursor.as_deref().unwrap_or(""),
+        limit,
+    )
+    .await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id.clone()))
         .flatten();

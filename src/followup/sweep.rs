@@ -336,7 +336,7 @@ pub async fn sweep(
         let mut tx = db.begin_write().await?;
         let t0 = Instant::now();
         let rows = if everyone {
-            fu::page_by_id(&mut *tx, &after_id, PAGE).await?
+            fu::page_by_id(&mut *tx, fu::Columns::Sweep, &after_id, PAGE).await?
         } else {
             fu::due_for_sweep(&mut tx, now, PAGE).await?
         };

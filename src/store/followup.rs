@@ -180,12 +180,46 @@ impl TimerRow {
     }
 }
 
-const TIMER_COLUMNS: &str = "id, name, tier, owner, country, group_id, created_at, last_inbound_at,
+/// What the sweep reads of a customer: every row of a million is decoded column by column,
+/// so only what judging needs (the board's extras follow, read by `BOARD_COLUMNS`).
+const SWEEP_COLUMNS: &str = "id, name, tier, owner, country, group_id, created_at, last_inbound_at,
     last_outbound_at, paused_from, paused_until, fu_state, notified_due_at, release_frozen,
-    conflict_rep, conflict_at, pool_changed_at, pool_reason, next_due_at, due_reason, check_at,
-    first_inbound_at, unanswered_since, stage, protected, pool, owned_since, warned_release_at";
+    next_due_at, due_reason, check_at, first_inbound_at, unanswered_since, stage, protected,
+    owned_since, warned_release_at";
+const SWEEP_WIDTH: usize = 23;
+const BOARD_COLUMNS: &str = "id, name, tier, owner, country, group_id, created_at, last_inbound_at,
+    last_outbound_at, paused_from, paused_until, fu_state, notified_due_at, release_frozen,
+    next_due_at, due_reason, check_at, first_inbound_at, unanswered_since, stage, protected,
+    owned_since, warned_release_at, conflict_rep, conflict_at, pool_changed_at, pool_reason, pool";
+
+/// Which columns to read: the sweep's, or the board's (conflicts, pool) as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Columns {
+    Sweep,
+    Board,
+}
+
+impl Columns {
+    fn list(self) -> &'static str {
+        match self {
+            Columns::Sweep => SWEEP_COLUMNS,
+            Columns::Board => BOARD_COLUMNS,
+        }
+    }
+}
 
 fn timer_row(r: &sqlx::any::AnyRow) -> TimerRow {
+    let board = r.len() > SWEEP_WIDTH;
+    let extra = |i: usize| {
+        board
+            .then(|| r.get::<Option<String>, _>(SWEEP_WIDTH + i))
+            .flatten()
+    };
+    let extra_at = |i: usize| {
+        board
+            .then(|| r.get::<Option<i64>, _>(SWEEP_WIDTH + i))
+            .flatten()
+    };
     TimerRow {
         id: r.get(0),
         name: r.get(1),
@@ -201,27 +235,27 @@ fn timer_row(r: &sqlx::any::AnyRow) -> TimerRow {
         fu_state: r.get(11),
         notified_due_at: r.get(12),
         release_frozen: r.get(13),
-        conflict_rep: r.get(14),
-        conflict_at: r.get(15),
-        pool_changed_at: r.get(16),
-        pool_reason: r.get(17),
-        next_due_at: r.get(18),
-        due_reason: r.get(19),
-        check_at: r.get(20),
-        first_inbound_at: r.get(21),
-        unanswered_since: r.get(22),
-        stage: r.get(23),
-        protected: r.get::<i64, _>(24) != 0,
-        pool: r.get(25),
-        owned_since: r.get(26),
-        warned_release_at: r.get(27),
+        next_due_at: r.get(14),
+        due_reason: r.get(15),
+        check_at: r.get(16),
+        first_inbound_at: r.get(17),
+        unanswered_since: r.get(18),
+        stage: r.get(19),
+        protected: r.get::<i64, _>(20) != 0,
+        owned_since: r.get(21),
+        warned_release_at: r.get(22),
+        conflict_rep: extra(0),
+        conflict_at: extra_at(1),
+        pool_changed_at: extra_at(2),
+        pool_reason: extra(3),
+        pool: extra(4),
     }
 }
 
 /// Every customer (the board).
 pub async fn all_timers(db: &Db) -> Result<Vec<TimerRow>, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {TIMER_COLUMNS} FROM customer"
+        "SELECT {BOARD_COLUMNS} FROM customer"
     )))
     .fetch_all(db.pool())
     .await
@@ -249,7 +283,7 @@ pub async fn group_contact(
 /// Customers whose next boundary has passed, up to `limit`, inside the sweep's transaction.
 pub async fn due_for_sweep(tx: &mut Tx, now: i64, limit: i64) -> Result<Vec<TimerRow>, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {TIMER_COLUMNS} FROM customer WHERE check_at <= $1 ORDER BY check_at LIMIT $2"
+        "SELECT {SWEEP_COLUMNS} FROM customer WHERE check_at <= $1 ORDER BY check_at LIMIT $2"
     )))
     .bind(now)
     .bind(limit)
@@ -263,11 +297,13 @@ pub async fn due_for_sweep(tx: &mut Tx, now: i64, limit: i64) -> Result<Vec<Time
 /// after a policy change (inside the sweep's transaction).
 pub async fn page_by_id<'c>(
     ex: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    columns: Columns,
     after_id: &str,
     limit: i64,
 ) -> Result<Vec<TimerRow>, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {TIMER_COLUMNS} FROM customer WHERE id > $1 ORDER BY id LIMIT $2"
+        "SELECT {} FROM customer WHERE id > $1 ORDER BY id LIMIT $2",
+        columns.list()
     )))
     .bind(after_id)
     .bind(limit)
@@ -557,7 +593,7 @@ pub async fn leads(db: &Db, before: (i64, &str), limit: i64) -> Result<Vec<LeadR
 /// One customer's timer row.
 pub async fn timer(db: &Db, id: &str) -> Result<Option<TimerRow>, StoreError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {TIMER_COLUMNS} FROM customer WHERE id = $1"
+        "SELECT {BOARD_COLUMNS} FROM customer WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(db.pool())
