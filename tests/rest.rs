@@ -502,6 +502,27 @@ fn ownership_changes_answer_with_the_customer_or_a_reason_code() {
             .any(|o| o["owner"] == "alice"),
         "{r}"
     );
+    // The stage is a field of the upsert too (left out: unchanged).
+    let (status, _) = put(
+        "/api/v1/customers/C9",
+        r#"{"name": "Nine", "tier": "repeat", "stage": "target"}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = put(
+        "/api/v1/customers/C9",
+        r#"{"name": "Nine B", "tier": "repeat"}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(get(&s, "/api/v1/customers/C9").1["stage"], "target");
+    let (status, v) = put(
+        "/api/v1/customers/C9",
+        r#"{"name": "Nine", "tier": "repeat", "stage": "won"}"#,
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("invalid-customer")),
+        "{v}"
+    );
     let (status, r) = get(&s, "/api/v1/review?month=2026-13");
     assert_eq!(
         (status, r["error"]["code"].as_str()),

@@ -478,6 +478,9 @@ struct CustomerIn {
     phones: Vec<String>,
     #[serde(default)]
     country: Option<String>,
+    /// potential, target, signed, dormant (left out: unchanged).
+    #[serde(default)]
+    stage: Option<String>,
 }
 
 /// `PUT /api/v1/customers/{id}`: upsert one customer (the CSV import's rules and checks).
@@ -512,10 +515,12 @@ async fn upsert(
         list(&c.domains),
         list(&c.phones),
         c.country.unwrap_or_default(),
+        c.stage.unwrap_or_default(),
     ];
     let text = w
         .write_record([
             "id", "name", "group", "tier", "owner", "emails", "domains", "phones", "country",
+            "stage",
         ])
         .and_then(|_| w.write_record(&record))
         .ok()

@@ -200,7 +200,12 @@ pub async fn followups(
         if let (Some(rep), Some(at)) = (&c.conflict_rep, c.conflict_at)
             && at >= recent
         {
-            f.push(format!("contacted by {rep} {}", ago(at, now)));
+            let protected = if c.protected || c.stage == "signed" {
+                " (a protected customer)"
+            } else {
+                ""
+            };
+            f.insert(0, format!("contacted by {rep} {}{protected}", ago(at, now)));
         }
         if let Some(why) = &c.release_frozen {
             f.push(format!("release held: {why}"));
