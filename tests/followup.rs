@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use common::Workspace;
 use common::dovecot::{Dovecot, Options};
+use common::{Workspace, mail};
 use serde_json::Value;
 
 const DAY: i64 = 86_400;
@@ -27,25 +27,6 @@ fn rfc2822(secs: i64) -> String {
 
 fn rfc3339(secs: i64) -> String {
     Utc.timestamp_opt(secs, 0).unwrap().to_rfc3339()
-}
-
-/// A plain mail sent at `secs`.
-fn mail(from: &str, to: &str, id: &str, secs: i64, body: &str) -> String {
-    format!(
-        "From: {from}\nTo: {to}\nSubject: LED panels\nMessage-ID: <{id}>\nDate: {}\n\n{body}\n",
-        rfc2822(secs)
-    )
-}
-
-/// Ingest mails through a fresh Maildir (one `keepwarm ingest` process: a restart each time).
-fn ingest(w: &Workspace, name: &str, mails: &[String]) {
-    let dir = w.path(name);
-    std::fs::create_dir_all(dir.join("cur")).unwrap();
-    std::fs::create_dir_all(dir.join("new")).unwrap();
-    for (i, m) in mails.iter().enumerate() {
-        std::fs::write(dir.join("cur").join(format!("{i:04}.eml:2,S")), m).unwrap();
-    }
-    w.ok(&["ingest", "maildir", dir.to_str().unwrap()]);
 }
 
 fn events(w: &Workspace, kind: &str) -> Vec<Value> {
@@ -120,8 +101,7 @@ fn tier_timers_sweep_events_and_release_to_the_pool() {
         ),
     );
     let base = now_secs() - DAY;
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[
             mail(
@@ -244,8 +224,7 @@ fn late_backfilled_mail_only_moves_timers_forward() {
         &format!("{HEADER}R1,Rio Luz,,repeat,alice,compras@rioluz.example,,,BR\n"),
     );
     let now = now_secs();
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[mail(
             "alice@sinoexport.example",
@@ -260,8 +239,7 @@ fn late_backfilled_mail_only_moves_timers_forward() {
     let r = sweep(&w, now);
     assert_eq!(r["overdue"], 1, "{r}");
     // Older mail found later changes nothing; newer mail found later brings the customer back.
-    ingest(
-        &w,
+    w.ingest_mails(
         "m2",
         &[mail(
             "alice@sinoexport.example",
@@ -275,8 +253,7 @@ fn late_backfilled_mail_only_moves_timers_forward() {
         customer(&w, "R1")["last_outbound_at"].as_i64().unwrap() / 1000,
         now - 50 * DAY
     );
-    ingest(
-        &w,
+    w.ingest_mails(
         "m3",
         &[mail(
             "alice@sinoexport.example",
@@ -310,8 +287,7 @@ fn an_out_of_office_reply_pauses_the_clock_and_is_not_contact() {
         rfc2822(sent + 60),
         back.format("%-d %B")
     );
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[
             mail(
@@ -377,8 +353,7 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
     ));
     // Twelve inquiries to the shared sales address, each ingested by its own process.
     for i in 0..12 {
-        ingest(
-            &w,
+        w.ingest_mails(
             &format!("lead{i}"),
             &[inquiry(i, "sales@sinoexport.example", 0)],
         );
@@ -415,8 +390,7 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
         "From: noreply@shop.example\nTo: sales@sinoexport.example\nSubject: Auto: received\nMessage-ID: <auto-1>\nDate: {}\nAuto-Submitted: auto-replied\n\nWe received your message.\n",
         rfc2822(now_secs() - 3600)
     );
-    ingest(
-        &w,
+    w.ingest_mails(
         "more",
         &[
             mail(
@@ -440,7 +414,7 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
     assert_eq!(&again["customer"], first);
 
     // An inquiry straight to a rep's own address is that rep's lead, whatever the cycle says.
-    ingest(&w, "direct", &[inquiry(16, "carol@sinoexport.example", 0)]);
+    w.ingest_mails("direct", &[inquiry(16, "carol@sinoexport.example", 0)]);
     let last = events(&w, "lead.assigned").pop().unwrap();
     assert_eq!(last["data"]["owner"], "carol");
     assert_eq!(last["data"]["how"], "direct");
@@ -485,8 +459,7 @@ fn another_reps_contact_is_a_conflict_and_pool_customers_are_claimed_within_the_
             "Checking in about your next order.",
         )
     };
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[
             mail(
@@ -501,8 +474,7 @@ fn another_reps_contact_is_a_conflict_and_pool_customers_are_claimed_within_the_
             from_bob("compras@portoluz.example", "p2-bob", 2000),
         ],
     );
-    ingest(
-        &w,
+    w.ingest_mails(
         "m2",
         &[from_bob("zakupka@kyivsvitlo.example", "k-bob-2", 600)],
     );
@@ -537,8 +509,7 @@ fn another_reps_contact_is_a_conflict_and_pool_customers_are_claimed_within_the_
     assert_eq!(history[0]["action"], "claimed");
 
     // Old mail (a backfill) neither claims nor conflicts.
-    ingest(
-        &w,
+    w.ingest_mails(
         "m3",
         &[from_bob("compras@portoluz.example", "p2-old", 30 * DAY)],
     );
@@ -559,8 +530,7 @@ fn group_roll_up_keeps_the_whole_group_warm_only_when_on() {
         ),
     );
     let now = now_secs();
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[
             mail(
@@ -616,8 +586,7 @@ fn a_release_waits_while_the_owners_mailbox_is_unhealthy() {
         &format!("{HEADER}H1,Hanoi Lamps,,high-potential,alice,buyer@hanoilamps.example,,,VN\n"),
     );
     let now = now_secs();
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[mail(
             "alice@sinoexport.example",
@@ -664,8 +633,7 @@ fn the_daemon_sweeps_on_its_own() {
         &w,
         &format!("{HEADER}H2,Hue Lights,,high-potential,alice,mua@huelights.example,,,VN\n"),
     );
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[mail(
             "alice@sinoexport.example",
@@ -696,8 +664,7 @@ fn a_fresh_install_releases_nobody_until_its_history_is_in() {
     customers(&w, &csv);
     let imported = now_secs();
     // The only mail in so far: an offer 20 days old (a week's interval, three days' grace).
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[mail(
             "alice@sinoexport.example",
@@ -747,8 +714,7 @@ fn a_fresh_install_releases_nobody_until_its_history_is_in() {
     );
     let w = Workspace::new(&mailbox);
     customers(&w, &csv);
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[mail(
             "alice@sinoexport.example",
@@ -778,8 +744,7 @@ fn first_touch_counts_from_the_customers_first_message() {
     let w = one_customer("N1,Nairobi Bulbs,,new,alice,orders@nairobibulbs.example,,,KE");
     let now = now_secs();
     let first = now - 4 * DAY;
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[
             mail(
@@ -803,8 +768,7 @@ fn first_touch_counts_from_the_customers_first_message() {
     assert_eq!(b["tier_due_at"], (first + 3 * DAY) * 1000, "{b}");
     assert_eq!(b["state"], "overdue", "{b}");
     // An older message backfilled later moves the clock back to it.
-    ingest(
-        &w,
+    w.ingest_mails(
         "m2",
         &[mail(
             "orders@nairobibulbs.example",
@@ -824,8 +788,7 @@ fn first_touch_counts_from_the_customers_first_message() {
 fn an_unanswered_customer_is_overdue_whatever_the_tier_timer_says() {
     let w = one_customer("V2,Vigo Lumen,,vip,alice,compras@vigolumen.example,,,ES");
     let now = now_secs();
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[
             mail(
@@ -863,8 +826,7 @@ fn an_unanswered_customer_is_overdue_whatever_the_tier_timer_says() {
     .unwrap();
     assert!(overdue.iter().any(|c| c["customer"] == "V2"));
     // Answered: nothing is late.
-    ingest(
-        &w,
+    w.ingest_mails(
         "m2",
         &[mail(
             "alice@sinoexport.example",
@@ -890,7 +852,7 @@ fn the_second_follow_up_is_due_once() {
         now - 20 * DAY,
         "Our offer.",
     );
-    ingest(&w, "m1", &[offer]);
+    w.ingest_mails("m1", &[offer]);
     let b = entry(&board(&w, now), "V3");
     assert_eq!(
         (b["state"].as_str(), b["reason"].as_str()),
@@ -902,8 +864,7 @@ fn the_second_follow_up_is_due_once() {
         now - 13 * DAY
     );
     // The follow-up went out on day 8; still no answer: the tier interval is what is left.
-    ingest(
-        &w,
+    w.ingest_mails(
         "m2",
         &[mail(
             "alice@sinoexport.example",
@@ -918,8 +879,7 @@ fn the_second_follow_up_is_due_once() {
     assert_eq!(b["follow_up_due_at"], Value::Null, "{b}");
     assert_eq!(b["tier_due_at"].as_i64().unwrap() / 1000, now + 18 * DAY);
     // An answer, then a new offer of ours: a new stretch, a new second follow-up.
-    ingest(
-        &w,
+    w.ingest_mails(
         "m3",
         &[
             mail(

@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use common::Workspace;
+use common::{Workspace, mail};
 use serde_json::Value;
 
 const DAY: i64 = 86_400;
@@ -442,26 +442,6 @@ fn now_secs() -> i64 {
     Utc::now().timestamp()
 }
 
-/// Ingest mails through a fresh Maildir.
-fn ingest(w: &Workspace, name: &str, mails: &[String]) {
-    let dir = w.path(name);
-    std::fs::create_dir_all(dir.join("cur")).unwrap();
-    std::fs::create_dir_all(dir.join("new")).unwrap();
-    for (i, m) in mails.iter().enumerate() {
-        std::fs::write(dir.join("cur").join(format!("{i:04}.eml:2,S")), m).unwrap();
-    }
-    w.ok(&["ingest", "maildir", dir.to_str().unwrap()]);
-}
-
-fn mail(from: &str, to: &str, id: &str, secs: i64, body: &str) -> String {
-    format!(
-        "From: {from}\nTo: {to}\nSubject: Order\nMessage-ID: <{id}>\nDate: {}\n\n{body}\n",
-        Utc.timestamp_opt(secs, 0)
-            .unwrap()
-            .format("%a, %d %b %Y %H:%M:%S +0000")
-    )
-}
-
 #[test]
 fn a_claim_by_contact_obeys_the_same_rules_and_routing_skips_a_full_rep() {
     let w = team(
@@ -479,8 +459,7 @@ fn a_claim_by_contact_obeys_the_same_rules_and_routing_skips_a_full_rep() {
         ),
         "ok"
     );
-    ingest(
-        &w,
+    w.ingest_mails(
         "m1",
         &[
             mail(
@@ -516,8 +495,7 @@ fn a_claim_by_contact_obeys_the_same_rules_and_routing_skips_a_full_rep() {
 
     // alice holds C1 and C2 (the harness's) and has room for one: the first lead is hers,
     // the next ones skip her (full) for the others in the cycle.
-    ingest(
-        &w,
+    w.ingest_mails(
         "m2",
         &[
             mail(

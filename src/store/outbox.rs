@@ -92,6 +92,17 @@ pub struct EventRow {
     pub created_at: i64,
 }
 
+fn event_row(r: &sqlx::any::AnyRow) -> EventRow {
+    EventRow {
+        seq: r.get("id"),
+        event_id: r.get("event_id"),
+        kind: r.get("kind"),
+        customer_id: r.get("customer_id"),
+        payload: serde_json::from_str(r.get::<&str, _>("payload")).unwrap_or(Value::Null),
+        created_at: r.get("created_at"),
+    }
+}
+
 /// Events in the order they were written, after `after` (sequence number), optionally of one kind.
 pub async fn list(
     db: &Db,
@@ -109,17 +120,7 @@ pub async fn list(
     .fetch_all(db.pool())
     .await
     .ctx("list events")?;
-    Ok(rows
-        .iter()
-        .map(|r| EventRow {
-            seq: r.get("id"),
-            event_id: r.get("event_id"),
-            kind: r.get("kind"),
-            customer_id: r.get("customer_id"),
-            payload: serde_json::from_str(r.get::<&str, _>("payload")).unwrap_or(Value::Null),
-            created_at: r.get("created_at"),
-        })
-        .collect())
+    Ok(rows.iter().map(event_row).collect())
 }
 
 /// The events of `kind` written in [from, to), oldest first.
@@ -134,17 +135,7 @@ pub async fn between(db: &Db, kind: &str, from: i64, to: i64) -> Result<Vec<Even
     .fetch_all(db.pool())
     .await
     .ctx("list a month's events")?;
-    Ok(rows
-        .iter()
-        .map(|r| EventRow {
-            seq: r.get("id"),
-            event_id: r.get("event_id"),
-            kind: r.get("kind"),
-            customer_id: r.get("customer_id"),
-            payload: serde_json::from_str(r.get::<&str, _>("payload")).unwrap_or(Value::Null),
-            created_at: r.get("created_at"),
-        })
-        .collect())
+    Ok(rows.iter().map(event_row).collect())
 }
 
 /// Fan new outbox events out to the webhooks that want them: a delivery row per (webhook,

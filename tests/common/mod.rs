@@ -150,6 +150,18 @@ impl Workspace {
         }
     }
 
+    /// Ingest mails through a fresh Maildir `name` (one `keepwarm ingest` process: a restart
+    /// each time).
+    pub fn ingest_mails(&self, name: &str, mails: &[String]) {
+        let dir = self.path(name);
+        std::fs::create_dir_all(dir.join("cur")).unwrap();
+        std::fs::create_dir_all(dir.join("new")).unwrap();
+        for (i, m) in mails.iter().enumerate() {
+            std::fs::write(dir.join("cur").join(format!("{i:04}.eml:2,S")), m).unwrap();
+        }
+        self.ok(&["ingest", "maildir", dir.to_str().unwrap()]);
+    }
+
     /// `keepwarm customers show ID --format json`, parsed.
     pub fn customer(&self, id: &str) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["customers", "show", id, "--format", "json"])).unwrap()
@@ -423,6 +435,16 @@ fn serve(
 }
 
 /// `path` as a TOML string.
+/// A plain mail sent at `secs` (Unix seconds).
+pub fn mail(from: &str, to: &str, id: &str, secs: i64, body: &str) -> String {
+    let date = chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .format("%a, %d %b %Y %H:%M:%S +0000");
+    format!(
+        "From: {from}\nTo: {to}\nSubject: LED panels\nMessage-ID: <{id}>\nDate: {date}\n\n{body}\n"
+    )
+}
+
 pub fn toml_path(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }
