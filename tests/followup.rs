@@ -29,15 +29,6 @@ fn rfc3339(secs: i64) -> String {
     Utc.timestamp_opt(secs, 0).unwrap().to_rfc3339()
 }
 
-fn events(w: &Workspace, kind: &str) -> Vec<Value> {
-    w.ok(&[
-        "outbox", "list", "--kind", kind, "--limit", "10000", "--format", "jsonl",
-    ])
-    .lines()
-    .map(|l| serde_json::from_str(l).unwrap())
-    .collect()
-}
-
 /// Every event written so far matches its JSON Schema in `schemas/events`; returns the kinds.
 fn events_match_their_schemas(w: &Workspace) -> std::collections::BTreeSet<String> {
     let all: Vec<Value> = w
@@ -144,12 +135,12 @@ fn tier_timers_sweep_events_and_release_to_the_pool() {
     // Today all is well: no events.
     let r = sweep(&w, now_secs());
     assert_eq!(r["judged"], 4, "{r}");
-    assert!(events(&w, "followup.due").is_empty());
+    assert!(w.events("followup.due").is_empty());
 
     // On the due date: H1's tier timer and both unanswered offers (H1's quotation, V1's
     // catalogue: second follow-ups are due after 7 days whatever the tier).
     sweep(&w, due + 1);
-    let due_events = events(&w, "followup.due");
+    let due_events = w.events("followup.due");
     let mut got: Vec<(&str, &str)> = due_events
         .iter()
         .map(|e| {
@@ -172,19 +163,19 @@ fn tier_timers_sweep_events_and_release_to_the_pool() {
     assert_eq!(due_events[0]["data"]["customer"]["owner"], "alice");
     // The same moment again writes nothing new.
     sweep(&w, due + 2);
-    assert_eq!(events(&w, "followup.due").len(), 3);
+    assert_eq!(w.events("followup.due").len(), 3);
 
     // A day later: overdue, once.
     sweep(&w, due + DAY + 1);
     sweep(&w, due + DAY + 2);
-    let overdue = events(&w, "followup.overdue");
+    let overdue = w.events("followup.overdue");
     assert_eq!(overdue.len(), 1);
     assert_eq!(overdue[0]["customer_id"], "H1");
 
     // Three days past due (the tier's grace): released to the pool, with history.
     let r = sweep(&w, due + 3 * DAY);
     assert_eq!(r["released"], 1, "{r}");
-    let released = events(&w, "customer.released");
+    let released = w.events("customer.released");
     assert_eq!(released.len(), 1);
     assert_eq!(released[0]["data"]["former_owner"], "alice");
     assert!(
@@ -207,7 +198,7 @@ fn tier_timers_sweep_events_and_release_to_the_pool() {
     assert_eq!(customer(&w, "V1")["owner"], "alice");
     sweep(&w, base + 44 * DAY);
     assert_eq!(customer(&w, "V1")["owner"], Value::Null);
-    assert_eq!(events(&w, "customer.released")[1]["customer_id"], "V1");
+    assert_eq!(w.events("customer.released")[1]["customer_id"], "V1");
     let kinds = events_match_their_schemas(&w);
     assert!(
         ["followup.due", "followup.overdue", "customer.released"]
@@ -320,7 +311,7 @@ fn an_out_of_office_reply_pauses_the_clock_and_is_not_contact() {
     );
     // Without the pause the follow-up would be due in five days; the sweep writes nothing then.
     sweep(&w, sent + 8 * DAY);
-    assert!(events(&w, "followup.due").is_empty());
+    assert!(w.events("followup.due").is_empty());
 }
 
 /// An offset that puts the team's day in its middle now, so a daily cap cannot reset mid-test.
@@ -358,7 +349,7 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
             &[inquiry(i, "sales@sinoexport.example", 0)],
         );
     }
-    let assigned = events(&w, "lead.assigned");
+    let assigned = w.events("lead.assigned");
     let order: String = assigned
         .iter()
         .map(|e| match e["data"]["owner"].as_str().unwrap() {
@@ -370,7 +361,7 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
         .collect();
     // Round one A B C A B A; round two with carol at her cap of one: A B (C) A B A A.
     assert_eq!(order, "ABCABAABABAA");
-    assert_eq!(events(&w, "lead.created").len(), 12);
+    assert_eq!(w.events("lead.created").len(), 12);
     let first = &assigned[0]["customer_id"];
     let lead = customer(&w, first.as_str().unwrap());
     assert_eq!(lead["tier"], "new");
@@ -405,7 +396,7 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
             auto,
         ],
     );
-    assert_eq!(events(&w, "lead.created").len(), 12);
+    assert_eq!(w.events("lead.created").len(), 12);
     let again = w
         .messages()
         .into_iter()
@@ -415,7 +406,7 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
 
     // An inquiry straight to a rep's own address is that rep's lead, whatever the cycle says.
     w.ingest_mails("direct", &[inquiry(16, "carol@sinoexport.example", 0)]);
-    let last = events(&w, "lead.assigned").pop().unwrap();
+    let last = w.events("lead.assigned").pop().unwrap();
     assert_eq!(last["data"]["owner"], "carol");
     assert_eq!(last["data"]["how"], "direct");
 
@@ -426,7 +417,7 @@ fn leads_are_dealt_three_two_one_with_caps_across_restarts() {
     );
     std::fs::write(w.path("wa.json"), body).unwrap();
     w.ok(&["ingest", "whatsapp", "wa.json"]);
-    let created = events(&w, "lead.created").pop().unwrap();
+    let created = w.events("lead.created").pop().unwrap();
     assert_eq!(created["data"]["channel"], "whatsapp");
     assert_eq!(created["data"]["counterpart"], "+971501234567");
     let lead = customer(&w, created["customer_id"].as_str().unwrap());
@@ -478,7 +469,7 @@ fn another_reps_contact_is_a_conflict_and_pool_customers_are_claimed_within_the_
         "m2",
         &[from_bob("zakupka@kyivsvitlo.example", "k-bob-2", 600)],
     );
-    let conflicts = events(&w, "customer.conflict");
+    let conflicts = w.events("customer.conflict");
     assert_eq!(conflicts.len(), 2, "{conflicts:#?}");
     let k1 = conflicts.iter().find(|e| e["customer_id"] == "K1").unwrap();
     assert_eq!(k1["data"]["owner"], "alice");
@@ -493,7 +484,7 @@ fn another_reps_contact_is_a_conflict_and_pool_customers_are_claimed_within_the_
     // P1 is claimed by bob; P2 would be his second claim today: refused and flagged.
     assert_eq!(customer(&w, "P1")["owner"], "bob");
     assert_eq!(customer(&w, "P2")["owner"], Value::Null);
-    let claimed = events(&w, "customer.claimed");
+    let claimed = w.events("customer.claimed");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0]["customer_id"], "P1");
     let p2 = conflicts.iter().find(|e| e["customer_id"] == "P2").unwrap();
@@ -514,7 +505,7 @@ fn another_reps_contact_is_a_conflict_and_pool_customers_are_claimed_within_the_
         &[from_bob("compras@portoluz.example", "p2-old", 30 * DAY)],
     );
     assert_eq!(customer(&w, "P2")["owner"], Value::Null);
-    assert_eq!(events(&w, "customer.conflict").len(), 2);
+    assert_eq!(w.events("customer.conflict").len(), 2);
     let kinds = events_match_their_schemas(&w);
     assert!(kinds.contains("customer.conflict") && kinds.contains("customer.claimed"));
 }
@@ -560,10 +551,10 @@ fn group_roll_up_keeps_the_whole_group_warm_only_when_on() {
     // re-judges everyone).
     sweep(&w, now - 10 * DAY);
     sweep(&w, now);
-    assert!(events(&w, "followup.overdue").is_empty());
+    assert!(w.events("followup.overdue").is_empty());
     w.write_config("");
     sweep(&w, now);
-    let overdue = events(&w, "followup.overdue");
+    let overdue = w.events("followup.overdue");
     assert_eq!(overdue.len(), 1);
     assert_eq!(overdue[0]["customer_id"], "S2");
 }
@@ -615,7 +606,7 @@ fn a_release_waits_while_the_owners_mailbox_is_unhealthy() {
         b["release_frozen"].as_str().unwrap().contains("alice-old"),
         "{b}"
     );
-    assert!(events(&w, "customer.released").is_empty());
+    assert!(w.events("customer.released").is_empty());
 
     // The broken account goes; every remaining mailbox is synced: the release happens.
     w.write_config(&good);
@@ -623,7 +614,7 @@ fn a_release_waits_while_the_owners_mailbox_is_unhealthy() {
     let r = sweep(&w, now + 600);
     assert_eq!(r["released"], 1, "{r}");
     assert_eq!(customer(&w, "H1")["owner"], Value::Null);
-    assert_eq!(events(&w, "customer.released").len(), 1);
+    assert_eq!(w.events("customer.released").len(), 1);
 }
 
 #[test]
@@ -650,7 +641,7 @@ fn the_daemon_sweeps_on_its_own() {
     );
     assert!(run.stop().success());
     assert_eq!(customer(&w, "H2")["owner"], Value::Null);
-    assert_eq!(events(&w, "customer.released").len(), 1);
+    assert_eq!(w.events("customer.released").len(), 1);
 }
 
 /// A fresh install releases nobody: not while the directory is younger than
@@ -690,7 +681,7 @@ fn a_fresh_install_releases_nobody_until_its_history_is_in() {
             .contains("pool.release_start_after"),
         "{b}"
     );
-    assert!(events(&w, "customer.released").is_empty());
+    assert!(w.events("customer.released").is_empty());
     // The longest built-in interval is 90 days: still held the day before (every overdue
     // customer of the directory is), released after.
     let r = sweep(&w, imported + 89 * DAY);
@@ -701,7 +692,7 @@ fn a_fresh_install_releases_nobody_until_its_history_is_in() {
     assert!(r["released"].as_i64() >= Some(1), "{r}");
     assert_eq!(customer(&w, "H1")["owner"], Value::Null);
     assert!(
-        events(&w, "customer.released")
+        w.events("customer.released")
             .iter()
             .any(|e| e["customer_id"] == "H1")
     );

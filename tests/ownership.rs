@@ -71,15 +71,6 @@ fn owner(w: &Workspace, id: &str) -> Value {
     w.customer(id)["owner"].clone()
 }
 
-fn events(w: &Workspace, kind: &str) -> Vec<Value> {
-    w.ok(&[
-        "outbox", "list", "--kind", kind, "--limit", "10000", "--format", "jsonl",
-    ])
-    .lines()
-    .map(|l| serde_json::from_str(l).unwrap())
-    .collect()
-}
-
 fn history(w: &Workspace) -> Vec<Value> {
     serde_json::from_str(&w.ok(&["pool", "--history", "--format", "json"])).unwrap()
 }
@@ -112,7 +103,7 @@ fn embargo_and_cool_down_hold_to_the_second() {
     );
     assert_eq!((code, v["pool"].as_str()), (0, Some("rest")), "{v}");
     assert_eq!(owner(&w, "A1"), Value::Null);
-    let released = events(&w, "customer.released");
+    let released = w.events("customer.released");
     assert_eq!(released[0]["data"]["how"], "manual");
     assert_eq!(released[0]["data"]["former_owner"], "alice");
     assert!(
@@ -168,7 +159,7 @@ fn embargo_and_cool_down_hold_to_the_second() {
     );
     assert!(h[0]["actor"].as_str().unwrap().starts_with("cli:"));
     assert_eq!(h[1]["reason"], "alice moves to Gulf accounts");
-    let claimed = events(&w, "customer.claimed");
+    let claimed = w.events("customer.claimed");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0]["data"]["how"], "command");
     for e in claimed.iter().chain(&released) {
@@ -271,7 +262,7 @@ fn pool_membership_daily_and_monthly_limits_and_the_holding_cap() {
         T + 2 * DAY,
     );
     assert_eq!((code, v["owner"].as_str()), (0, Some("cy")), "{v}");
-    let assigned = events(&w, "customer.assigned");
+    let assigned = w.events("customer.assigned");
     assert_eq!(assigned.len(), 1);
     assert_eq!(assigned[0]["data"]["forced"], true);
     assert_eq!(assigned[0]["data"]["reason"], "key account");
@@ -386,7 +377,7 @@ fn the_sweep_warns_then_releases_to_the_right_pool_and_spares_protected_and_sign
     assert_eq!(r["warned"], 0, "{r}");
     let r = sweep(release - 3 * DAY);
     assert_eq!(r["warned"], 3, "{r}");
-    let warnings = events(&w, "customer.release_warning");
+    let warnings = w.events("customer.release_warning");
     let mut warned: Vec<&str> = warnings
         .iter()
         .map(|e| e["customer_id"].as_str().unwrap())
@@ -429,7 +420,7 @@ fn the_sweep_warns_then_releases_to_the_right_pool_and_spares_protected_and_sign
             "{c}"
         );
     }
-    let released = events(&w, "customer.released");
+    let released = w.events("customer.released");
     assert_eq!(released.len(), 4, "C1, C2, R1, R2");
     assert!(released.iter().all(|e| e["data"]["how"] == "no-contact"));
     assert_eq!(
@@ -480,7 +471,7 @@ fn a_claim_by_contact_obeys_the_same_rules_and_routing_skips_a_full_rep() {
     );
     assert_eq!(owner(&w, "E1"), Value::Null);
     assert_eq!(owner(&w, "F1"), "bo");
-    let conflicts = events(&w, "customer.conflict");
+    let conflicts = w.events("customer.conflict");
     let e1 = conflicts.iter().find(|e| e["customer_id"] == "E1").unwrap();
     assert!(
         e1["data"]["reason"]
@@ -489,7 +480,7 @@ fn a_claim_by_contact_obeys_the_same_rules_and_routing_skips_a_full_rep() {
             .starts_with("claim refused (embargo)"),
         "{e1}"
     );
-    let claimed = events(&w, "customer.claimed");
+    let claimed = w.events("customer.claimed");
     assert_eq!(claimed[0]["data"]["how"], "contact");
     assert_eq!(claimed[0]["data"]["message_key"], "f1-bo");
 
@@ -521,7 +512,7 @@ fn a_claim_by_contact_obeys_the_same_rules_and_routing_skips_a_full_rep() {
             ),
         ],
     );
-    let assigned: Vec<Value> = events(&w, "lead.assigned");
+    let assigned: Vec<Value> = w.events("lead.assigned");
     let owners: Vec<&str> = assigned
         .iter()
         .map(|e| e["data"]["owner"].as_str().unwrap_or("-"))

@@ -162,6 +162,16 @@ impl Workspace {
         self.ok(&["ingest", "maildir", dir.to_str().unwrap()]);
     }
 
+    /// The outbox's events of `kind`, oldest first.
+    pub fn events(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.ok(&[
+            "outbox", "list", "--kind", kind, "--limit", "10000", "--format", "jsonl",
+        ])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+    }
+
     /// `keepwarm customers show ID --format json`, parsed.
     pub fn customer(&self, id: &str) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["customers", "show", id, "--format", "json"])).unwrap()
