@@ -169,9 +169,17 @@ async fn customers_show(config: &Config, id: &str, format: Format) -> Result<()>
     let c = &d.customer;
     println!("{} {}", c.id, c.name);
     println!("  tier:           {}", c.tier);
+    match &c.owner {
+        Some(o) => println!("  owner:          {o}"),
+        None => println!(
+            "  owner:          (pool {})",
+            store::ownership::pool_of(config, c.pool.as_deref(), c.country.as_deref(), &c.tier)
+        ),
+    }
     println!(
-        "  owner:          {}",
-        c.owner.as_deref().unwrap_or("(public pool)")
+        "  stage:          {}{}",
+        c.stage,
+        if c.protected { ", protected" } else { "" }
     );
     if let Some(g) = &c.group {
         println!("  group:          {g}");
