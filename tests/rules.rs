@@ -442,7 +442,7 @@ fn the_follow_up_board_is_judged_at_any_moment_deterministically() {
     let args = [
         "followups",
         "--at",
-        "2026-10-15T00:00:00Z",
+        "2026-09-01T00:00:00Z",
         "--state",
         "overdue",
         "--format",
@@ -453,7 +453,8 @@ fn the_follow_up_board_is_judged_at_any_moment_deterministically() {
     let board: Vec<serde_json::Value> = serde_json::from_str(&first).unwrap();
     assert!(!board.is_empty());
     assert!(board.iter().all(|r| r["state"] == "overdue"));
-    // C1003 (VIP): last contact 2026-07-23 + 30 days, overdue a day later; VIPs stay owned.
+    // C1003 (VIP): last contact 2026-07-23 + 30 days, overdue a day later, released to the
+    // pool 14 days after the due date (2026-09-05, 13:25 UTC).
     let c = board.iter().find(|r| r["customer"] == "C1003").unwrap();
     assert_eq!(c["tier"], "vip");
     assert_eq!(c["tier_due_at"], 1_784_793_912_000i64 + 30 * 86_400_000);
@@ -463,6 +464,10 @@ fn the_follow_up_board_is_judged_at_any_moment_deterministically() {
             assert!(w[0]["next_due_at"].as_i64() <= w[1]["next_due_at"].as_i64());
         }
     }
+    let later = run(&["followups", "--at", "2026-09-06T00:00:00Z", "--format", "json"]);
+    let later: Vec<serde_json::Value> = serde_json::from_str(&later).unwrap();
+    let c = later.iter().find(|r| r["customer"] == "C1003").unwrap();
+    assert_eq!(c["state"], "released", "{c}");
     let table = run(&["followups", "--at", "2026-10-15T00:00:00Z"]);
     assert!(table.contains("== "), "{table}");
 }
