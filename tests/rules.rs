@@ -464,7 +464,13 @@ fn the_follow_up_board_is_judged_at_any_moment_deterministically() {
             assert!(w[0]["next_due_at"].as_i64() <= w[1]["next_due_at"].as_i64());
         }
     }
-    let later = run(&["followups", "--at", "2026-09-06T00:00:00Z", "--format", "json"]);
+    let later = run(&[
+        "followups",
+        "--at",
+        "2026-09-06T00:00:00Z",
+        "--format",
+        "json",
+    ]);
     let later: Vec<serde_json::Value> = serde_json::from_str(&later).unwrap();
     let c = later.iter().find(|r| r["customer"] == "C1003").unwrap();
     assert_eq!(c["state"], "released", "{c}");
