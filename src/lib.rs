@@ -1,6 +1,7 @@
 //! keepwarm: true customer follow-up timers and trait suggestions from a sales team's mail and chat.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod address;
 pub mod api;
 pub mod app;

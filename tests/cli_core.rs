@@ -558,3 +558,130 @@ fn a_new_sqlite_database_is_readable_by_its_owner_only() {
     .unwrap();
     assert!(unit.contains("UMask=0077"));
 }
+
+#[test]
+fn users_are_added_with_a_role_and_a_hashed_password_read_from_stdin() {
+    let w = common::Workspace::new("");
+    let add = |args: &[&str], stdin: &str| {
+        let mut c = w.command(args);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = add(
+        &[
+            "users",
+            "add",
+            "ana",
+            "--role",
+            "rep",
+            "--rep",
+            "alice",
+            "--password-stdin",
+        ],
+        "a long enough secret\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Refused with a reason: a taken login, a rep without its [[reps]] id, an unknown rep, a
+    // short password, a terminal-less prompt.
+    for (args, stdin, why) in [
+        (
+            vec!["users", "add", "ana", "--role", "manager", "--no-password"],
+            "",
+            "exists",
+        ),
+        (
+            vec!["users", "add", "bo", "--role", "rep", "--no-password"],
+            "",
+            "--rep",
+        ),
+        (
+            vec![
+                "users",
+                "add",
+                "bo",
+                "--role",
+                "rep",
+                "--rep",
+                "zed",
+                "--no-password",
+            ],
+            "",
+            "not a rep",
+        ),
+        (
+            vec![
+                "users",
+                "add",
+                "cy",
+                "--role",
+                "manager",
+                "--password-stdin",
+            ],
+            "short\n",
+            "10 characters",
+        ),
+        (
+            vec!["users", "add", "cy", "--role", "manager"],
+            "",
+            "--password-stdin",
+        ),
+        (
+            vec!["users", "add", "d y", "--role", "manager", "--no-password"],
+            "",
+            "login",
+        ),
+    ] {
+        let out = add(&args, stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    let users: Vec<serde_json::Value> =
+        serde_json::from_str(&w.ok(&["users", "list", "--format", "json"])).unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        (
+            users[0]["role"].as_str(),
+            users[0]["rep"].as_str(),
+            users[0]["has_password"].as_bool()
+        ),
+        (Some("rep"), Some("alice"), Some(true))
+    );
+    // The password is stored as an argon2id hash, and nowhere as written.
+    let hashes = w.column("SELECT password_hash FROM app_user");
+    assert!(hashes[0].starts_with("$argon2id$"), "{hashes:?}");
+    assert!(!hashes[0].contains("a long enough secret"));
+    let out = add(
+        &["users", "passwd", "ana", "--password-stdin"],
+        "another long secret\n",
+    );
+    assert!(out.status.success());
+    assert_ne!(w.column("SELECT password_hash FROM app_user"), hashes);
+    w.ok(&["users", "disable", "ana"]);
+    assert!(w.ok(&["users", "list"]).contains("disabled"));
+    // A token for a disabled user is refused; tokens are listed without their secrets.
+    let out = w.run(&["tokens", "create", "--user", "ana"]);
+    assert_eq!(out.status.code(), Some(1));
+    w.ok(&["users", "disable", "ana", "--enable"]);
+    let token = w.ok(&["tokens", "create", "--user", "ana", "--read-only"]);
+    let secret = token.trim().rsplit('_').next().unwrap().to_string();
+    let listed = w.ok(&["tokens", "list", "--format", "json"]);
+    assert!(
+        listed.contains("\"read_only\": true") && !listed.contains(&secret),
+        "{listed}"
+    );
+}

@@ -20,9 +20,14 @@ struct Server {
 }
 
 fn start() -> Server {
+    start_with("")
+}
+
+/// The daemon with `extra` in its config.
+fn start_with(extra: &str) -> Server {
     let port = common::free_port();
     let w = Workspace::new(&format!(
-        "[http]\nlisten = \"127.0.0.1:{port}\"\n[api]\ntokens_env = \"KW_API_TOKENS\"\n"
+        "[http]\nlisten = \"127.0.0.1:{port}\"\n[api]\ntokens_env = \"KW_API_TOKENS\"\n{extra}"
     ));
     // C1 asks for a discount (price-sensitive); alice answered.
     ingest(
@@ -527,6 +532,201 @@ fn ownership_changes_answer_with_the_customer_or_a_reason_code() {
     assert_eq!(
         (status, r["error"]["code"].as_str()),
         (400, Some("bad-month"))
+    );
+}
+
+/// A user's token, made through the CLI (`users add`, `tokens create`).
+fn user_token(
+    w: &Workspace,
+    login: &str,
+    role: &str,
+    rep: Option<&str>,
+    read_only: bool,
+) -> String {
+    let mut add = vec!["users", "add", login, "--role", role, "--no-password"];
+    if let Some(r) = rep {
+        add.extend(["--rep", r]);
+    }
+    w.ok(&add);
+    let mut create = vec!["tokens", "create", "--user", login];
+    if read_only {
+        create.push("--read-only");
+    }
+    w.ok(&create).trim().to_string()
+}
+
+#[test]
+fn every_route_enforces_the_scope_of_each_role() {
+    let s = start_with("[[reps]]\nid = \"bob\"\n");
+    let alice = user_token(&s.w, "alice", "rep", Some("alice"), false);
+    let bob = user_token(&s.w, "bob", "rep", Some("bob"), false);
+    let boss = user_token(&s.w, "boss", "manager", None, false);
+    let root = user_token(&s.w, "root", "admin", None, false);
+    assert!(alice.starts_with("kw_"), "{alice}");
+    let call = |token: &str, method: &str, path: &str, body: &str| -> (u16, Value) {
+        let auth = format!("Bearer {token}");
+        let ctype = if path.ends_with("/import") {
+            "text/csv"
+        } else {
+            "application/json"
+        };
+        let (status, text) = http(
+            s.port,
+            method,
+            path,
+            &[("Authorization", &auth), ("Content-Type", ctype)],
+            body.as_bytes(),
+        );
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    };
+    // (method, path, body, alice (owns C1), bob (another rep), manager, admin).
+    let upsert = r#"{"name": "Lagos Trading Ltd", "tier": "vip", "owner": "alice"}"#;
+    let table: &[(&str, &str, &str, [u16; 4])] = &[
+        ("GET", "/api/v1/customers", "", [200, 200, 200, 200]),
+        (
+            "POST",
+            "/api/v1/customers/import",
+            "id,name\nC7,Seven\n",
+            [403, 403, 200, 200],
+        ),
+        ("GET", "/api/v1/customers/C1", "", [200, 404, 200, 200]),
+        ("PUT", "/api/v1/customers/C1", upsert, [403, 403, 200, 200]),
+        ("DELETE", "/api/v1/customers/C1", "", [403, 403, 422, 422]),
+        (
+            "GET",
+            "/api/v1/customers/C1/export",
+            "",
+            [403, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/customers/C1/history",
+            "",
+            [200, 404, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/customers/C1/messages",
+            "",
+            [200, 404, 200, 200],
+        ),
+        (
+            "PUT",
+            "/api/v1/customers/C1/tags/price-sensitive",
+            r#"{"state": "accepted"}"#,
+            [200, 404, 200, 200],
+        ),
+        ("GET", "/api/v1/followups", "", [200, 200, 200, 200]),
+        ("GET", "/api/v1/unknown", "", [403, 403, 200, 200]),
+        ("GET", "/api/v1/leads", "", [403, 403, 200, 200]),
+        ("GET", "/api/v1/mailboxes", "", [403, 403, 200, 200]),
+        ("POST", "/api/v1/messages", "{}", [403, 403, 403, 400]),
+        (
+            "POST",
+            "/api/v1/customers/C1/claim",
+            r#"{"rep": "alice"}"#,
+            [409, 404, 409, 409],
+        ),
+        (
+            "POST",
+            "/api/v1/customers/C1/release",
+            "{}",
+            [422, 404, 422, 422],
+        ),
+        (
+            "POST",
+            "/api/v1/customers/C1/assign",
+            r#"{"rep": "alice"}"#,
+            [403, 403, 200, 200],
+        ),
+        (
+            "PUT",
+            "/api/v1/customers/C1/protection",
+            r#"{"protected": false}"#,
+            [200, 404, 200, 200],
+        ),
+        (
+            "PUT",
+            "/api/v1/customers/C1/stage",
+            r#"{"stage": "target"}"#,
+            [200, 404, 200, 200],
+        ),
+        ("GET", "/api/v1/pool", "", [200, 200, 200, 200]),
+        ("GET", "/api/v1/review", "", [403, 403, 200, 200]),
+    ];
+    for (method, path) in ROUTES {
+        assert!(
+            table.iter().any(|(m, p, ..)| m == method && p == path),
+            "{method} {path} has no scope test"
+        );
+    }
+    for (method, path, body, want) in table {
+        for (token, (who, want)) in [&alice, &bob, &boss, &root]
+            .into_iter()
+            .zip(["alice", "bob", "manager", "admin"].into_iter().zip(want))
+        {
+            let (status, v) = call(token, method, path, body);
+            assert_eq!(status, *want, "{method} {path} as {who}: {v}");
+        }
+    }
+    // What a rep lists is its own and its pools' (C7, imported above without owner).
+    let (_, list) = call(&bob, "GET", "/api/v1/customers", "");
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["C7"], "{list}");
+    let (_, list) = call(&alice, "GET", "/api/v1/followups", "");
+    let owners: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["owner"])
+        .collect();
+    assert!(
+        !owners.is_empty() && owners.iter().all(|o| *o == "alice"),
+        "{list}"
+    );
+    // A rep claims for itself only.
+    let (status, _) = call(
+        &bob,
+        "POST",
+        "/api/v1/customers/C1/claim",
+        r#"{"rep": "bob"}"#,
+    );
+    assert_eq!(status, 404);
+    // Changes are recorded with the user.
+    let (_, h) = call(&boss, "GET", "/api/v1/customers/C1/history", "");
+    assert!(h.to_string().contains("user:"), "{h}");
+    // A read-only token reads; a disabled user's or a revoked token does nothing.
+    let reader = user_token(&s.w, "auditor", "manager", None, true);
+    assert_eq!(call(&reader, "GET", "/api/v1/customers", "").0, 200);
+    let (status, v) = call(
+        &reader,
+        "PUT",
+        "/api/v1/customers/C1/stage",
+        r#"{"stage": "target"}"#,
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("read-only"))
+    );
+    s.w.ok(&["users", "disable", "auditor"]);
+    assert_eq!(call(&reader, "GET", "/api/v1/customers", "").0, 401);
+    let id = bob.split('_').nth(1).unwrap();
+    s.w.ok(&["tokens", "revoke", id]);
+    assert_eq!(call(&bob, "GET", "/api/v1/customers", "").0, 401);
+    let last = if alice.ends_with('0') { "1" } else { "0" };
+    let forged = format!("{}{last}", &alice[..alice.len() - 1]);
+    assert_eq!(call(&forged, "GET", "/api/v1/customers", "").0, 401);
+    // Tokens are kept hashed: the secret is nowhere in the database.
+    let secret = alice.rsplit('_').next().unwrap();
+    assert!(
+        s.w.column("SELECT secret_hash FROM api_token")
+            .iter()
+            .all(|h| !h.contains(secret))
     );
 }
 

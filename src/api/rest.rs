@@ -54,20 +54,74 @@ pub fn routes(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
         .route_layer(axum::middleware::from_fn_with_state(state, authorize))
 }
 
-/// Bearer token, compared in constant time; 401 otherwise (nothing else is said).
+/// Who is calling: a config token (an admin), or a user's token (`kw_…`, its role and scope);
+/// 401 otherwise (nothing else is said). A read-only token may only read.
 async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
-    let Some(token) = super::bearer(req.headers(), &s.tokens) else {
-        return error(
+    let unauthorized = || {
+        error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a valid bearer token is required",
-        );
+        )
     };
-    // Who is calling, for the records of changes: a fingerprint of the token, never the token.
-    let fingerprint = {
+    let scope = if let Some(token) = super::bearer(req.headers(), &s.tokens) {
+        // For the records of changes: a fingerprint of the token, never the token.
         use sha2::Digest;
-        hex::encode(&sha2::Sha256::digest(token.as_bytes())[..4])
+        let fingerprint = hex::encode(&sha2::Sha256::digest(token.as_bytes())[..4]);
+        crate::account::Scope::admin(format!("api:{fingerprint}"))
+    } else {
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(crate::account::parse_token);
+        let Some((id, secret)) = given else {
+            return unauthorized();
+        };
+        match store::users::token(&s.app.db, id).await {
+            Ok(Some(row)) => match crate::account::token_scope(&row, secret) {
+                Some(scope) => scope,
+                None => return unauthorized(),
+            },
+            Ok(None) => return unauthorized(),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
     };
+    // Routes for managers (and admins) only, and the chat bridge for admins (integrations).
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let needs = match (req.method().as_str(), route.as_str()) {
+        ("POST", "/api/v1/messages") => Some(crate::account::Role::Admin),
+        ("PUT" | "DELETE", "/api/v1/customers/{id}")
+        | ("POST", "/api/v1/customers/import" | "/api/v1/customers/{id}/assign")
+        | (
+            "GET",
+            "/api/v1/customers/{id}/export"
+            | "/api/v1/unknown"
+            | "/api/v1/leads"
+            | "/api/v1/mailboxes"
+            | "/api/v1/review",
+        ) => Some(crate::account::Role::Manager),
+        _ => None,
+    };
+    if needs.is_some_and(|role| scope.role < role) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this needs a manager's or an admin's token",
+        );
+    }
+    if scope.read_only && req.method() != axum::http::Method::GET {
+        return error(
+            StatusCode::FORBIDDEN,
+            "read-only",
+            "this token may only read",
+        );
+    }
     let reason = req
         .headers()
         .get("x-keepwarm-reason")
@@ -82,8 +136,9 @@ async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> 
     }
     let mut req = req;
     req.extensions_mut().insert(Caller {
-        who: format!("api:{fingerprint}"),
+        who: scope.who.clone(),
         reason,
+        scope,
     });
     // No identifier, cursor or filter contains a NUL character (PostgreSQL text cannot hold
     // one; SQLite would store it silently): refuse the request instead of asking the database.
@@ -104,13 +159,52 @@ async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> 
 /// The authenticated caller of a request (set by `authorize`).
 #[derive(Debug, Clone)]
 struct Caller {
-    /// `api:<first 8 hex digits of the token's SHA-256>`.
+    /// `api:<first 8 hex digits of the token's SHA-256>` (config tokens), `user:<login>`.
     who: String,
     /// `X-Keepwarm-Reason`, when given.
     reason: Option<String>,
+    /// What the caller may see and do.
+    scope: crate::account::Scope,
 }
 
 impl Caller {
+    /// 404 unless the customer exists and the caller may see it (a rep: its own, or one in a
+    /// pool it belongs to); returns its ownership.
+    async fn sees(&self, s: &ApiState, id: &str) -> Result<store::ownership::Holding, ApiError> {
+        let config = &s.app.config;
+        match store::ownership::peek(&s.app.db, id).await? {
+            Some(h)
+                if self
+                    .scope
+                    .sees(config, h.owner.as_deref(), h.pool_name(config)) =>
+            {
+                Ok(h)
+            }
+            _ => Err(ApiError::not_found("customer with this id")),
+        }
+    }
+
+    /// As `sees`, and 403 unless the caller may change it (a rep: its own).
+    async fn changes(&self, s: &ApiState, id: &str) -> Result<(), ApiError> {
+        let h = self.sees(s, id).await?;
+        if self.scope.changes(h.owner.as_deref()) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "only the customer's owner or a manager may change it",
+            ))
+        }
+    }
+
+    /// The rep a rep's token acts as (`None` for managers and admins).
+    fn own_rep(&self) -> Option<String> {
+        (!self.scope.manages())
+            .then(|| self.scope.rep.clone())
+            .flatten()
+    }
+
     fn actor(&self, via: &'static str) -> store::customers::Actor {
         store::customers::Actor {
             who: self.who.clone(),
@@ -220,7 +314,12 @@ async fn judge(s: &ApiState) -> Result<Judge, ApiError> {
 }
 
 /// `GET /api/v1/customers?cursor&limit&owner&state`
-async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, ApiError> {
+async fn customers(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q,
+) -> Result<Response, ApiError> {
+    let config = &s.app.config;
     let (limit, state) = (p.limit()?, p.state()?);
     let db = &s.app.db;
     let now = now_ms();
@@ -243,6 +342,11 @@ async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, 
         {
             continue;
         }
+        let pool =
+            store::ownership::pool_of(config, c.pool.as_deref(), c.country.as_deref(), &c.tier);
+        if !caller.scope.sees(config, c.owner.as_deref(), pool) {
+            continue;
+        }
         let a = judge.assess(c, now);
         if state.is_some_and(|st| st != a.state) {
             continue;
@@ -261,7 +365,9 @@ async fn customers(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, 
 async fn customer(
     State(s): State<Arc<ApiState>>,
     Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
+    caller.sees(&s, &id).await?;
     let db = &s.app.db;
     let now = now_ms();
     let Some(c) = store::followup::timer(db, &id).await? else {
@@ -287,8 +393,10 @@ async fn customer(
 async fn messages(
     State(s): State<Arc<ApiState>>,
     Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
     Q(p): Q,
 ) -> Result<Response, ApiError> {
+    caller.sees(&s, &id).await?;
     let limit = p.limit()?;
     // The cursor is "<sent_at>:<id>" of the last message of the previous page.
     let after: (i64, i64) = match p.cursor.as_deref() {
@@ -326,7 +434,13 @@ async fn messages(
 }
 
 /// `GET /api/v1/followups?owner&state&due_before&cursor&limit`: most urgent first.
-async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, ApiError> {
+async fn followups(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q,
+) -> Result<Response, ApiError> {
+    // A rep's board is its own customers.
+    let own = caller.own_rep();
     let (limit, state) = (p.limit()?, p.state()?);
     let due_before = match p
         .due_before
@@ -362,6 +476,7 @@ async fn followups(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, 
     let mut board: Vec<(TimerRow, Assessment)> = rows
         .into_iter()
         .filter(|c| p.owner.as_ref().is_none_or(|o| c.owner.as_ref() == Some(o)))
+        .filter(|c| own.is_none() || c.owner == own)
         .map(|c| {
             let a = judge.assess(&c, now);
             (c, a)
@@ -582,7 +697,9 @@ async fn erase(
 async fn history(
     State(s): State<Arc<ApiState>>,
     Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
+    caller.sees(&s, &id).await?;
     let db = &s.app.db;
     if store::customers::get_customer(db, &id).await?.is_none() {
         return Err(ApiError::not_found("customer with this id"));
@@ -655,8 +772,10 @@ struct TagFeedback {
 async fn tag_feedback(
     State(s): State<Arc<ApiState>>,
     Path((id, tag)): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    caller.changes(&s, &id).await?;
     let f: TagFeedback = match serde_json::from_slice(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -798,6 +917,16 @@ async fn claim(
 ) -> Result<Response, ApiError> {
     let b: ClaimIn = body_of(&body)?;
     let reason = checked(Some(&b.rep), b.reason, &caller)?;
+    caller.sees(&s, &id).await?;
+    if caller.own_rep().is_some_and(|own| own != b.rep)
+        || (!caller.scope.manages() && caller.scope.rep.is_none())
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a rep claims customers for itself only",
+        ));
+    }
     let ask = Ask::Claim { rep: b.rep, reason };
     ownership(&s, &id, ask, &caller).await
 }
@@ -811,6 +940,11 @@ async fn release(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let b: ReleaseIn = body_of(&body)?;
+    caller.changes(&s, &id).await?;
+    let b = ReleaseIn {
+        rep: caller.own_rep().or(b.rep),
+        ..b
+    };
     let Some(reason) = checked(b.rep.as_deref(), b.reason, &caller)? else {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -846,6 +980,11 @@ async fn protection(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let b: ProtectionIn = body_of(&body)?;
+    caller.changes(&s, &id).await?;
+    let b = ProtectionIn {
+        rep: caller.own_rep().or(b.rep),
+        ..b
+    };
     checked(b.rep.as_deref(), None, &caller)?;
     let ask = Ask::Protect {
         by: b.rep,
@@ -862,13 +1001,23 @@ async fn stage(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let b: StageIn = body_of(&body)?;
+    caller.changes(&s, &id).await?;
     ownership(&s, &id, Ask::Stage { stage: b.stage }, &caller).await
 }
 
 /// `GET /api/v1/pool?rep`: customers without owner, with their pool (only the pools `rep` is
 /// a member of, when given), most recently released first.
-async fn pool(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, ApiError> {
+async fn pool(
+    State(s): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Q(p): Q,
+) -> Result<Response, ApiError> {
     let config = &s.app.config;
+    // A rep sees the pools it belongs to.
+    let mut p = p;
+    if let Some(own) = caller.own_rep() {
+        p.rep = Some(own);
+    }
     if let Some(rep) = &p.rep
         && !config.reps.is_empty()
         && config.rep(rep).is_none()

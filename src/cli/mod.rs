@@ -16,6 +16,7 @@ mod ownership;
 mod privacy;
 mod rules;
 mod table;
+mod users;
 
 pub use board::OutboxCmd;
 pub use customers::CustomersCmd;
@@ -153,6 +154,12 @@ pub enum Command {
     /// Trait rules: check, try and evaluate them.
     #[command(subcommand)]
     Rules(RulesCmd),
+    /// The people who use the board and the API: reps, managers, admins.
+    #[command(subcommand)]
+    Users(users::UsersCmd),
+    /// API tokens: each belongs to a user and carries its role and scope.
+    #[command(subcommand)]
+    Tokens(users::TokensCmd),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -235,5 +242,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Unknown { format } => customers::unknown(&config, format).await,
         Command::Failures { format } => mail::failures(&config, format).await,
         Command::Rules(cmd) => rules::run(&config, cmd).await,
+        Command::Users(cmd) => users::users(&config, cmd).await,
+        Command::Tokens(cmd) => users::tokens(&config, cmd).await,
     }
 }

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod ownership;
 pub mod privacy;
 pub mod tags;
+pub mod users;
 
 use std::time::Duration;
 

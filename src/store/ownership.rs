@@ -74,24 +74,11 @@ pub struct Load {
     pub claims_month: u32,
 }
 
-/// Customer `id`'s ownership, locked for the rest of the transaction on PostgreSQL (SQLite's
-/// write transaction holds the whole database).
-pub async fn holding(tx: &mut Tx, id: &str) -> Result<Option<Holding>, StoreError> {
-    let sql = format!(
-        "SELECT id, name, tier, country, owner, stage, protected, pool, pool_changed_at,
-                conflict_rep, conflict_at
-         FROM customer WHERE id = $1{}",
-        match Backend::of(tx) {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
-        }
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .ctx("read a customer's ownership")?;
-    Ok(row.map(|r| Holding {
+const HOLDING_COLUMNS: &str = "id, name, tier, country, owner, stage, protected, pool,
+    pool_changed_at, conflict_rep, conflict_at";
+
+fn holding_row(r: &sqlx::any::AnyRow) -> Holding {
+    Holding {
         id: r.get(0),
         name: r.get(1),
         tier: r.get(2),
@@ -103,7 +90,37 @@ pub async fn holding(tx: &mut Tx, id: &str) -> Result<Option<Holding>, StoreErro
         changed_at: r.get(8),
         conflict_rep: r.get(9),
         conflict_at: r.get(10),
-    }))
+    }
+}
+
+/// Customer `id`'s ownership, locked for the rest of the transaction on PostgreSQL (SQLite's
+/// write transaction holds the whole database).
+pub async fn holding(tx: &mut Tx, id: &str) -> Result<Option<Holding>, StoreError> {
+    let sql = format!(
+        "SELECT {HOLDING_COLUMNS} FROM customer WHERE id = $1{}",
+        match Backend::of(tx) {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .ctx("read a customer's ownership")?;
+    Ok(row.as_ref().map(holding_row))
+}
+
+/// Customer `id`'s ownership, read outside any transaction (who may see it).
+pub async fn peek(db: &super::Db, id: &str) -> Result<Option<Holding>, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {HOLDING_COLUMNS} FROM customer WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await
+    .ctx("read a customer's ownership")?;
+    Ok(row.as_ref().map(holding_row))
 }
 
 /// What `rep` holds now and has claimed since `day_start` and `month_start`.
