@@ -7,6 +7,7 @@
 mod chat;
 mod error;
 pub mod rest;
+pub mod web;
 
 pub use chat::{BridgeError, BridgeMessage, bridge_event, signature_ok};
 use chat::{deliver, verify};
@@ -238,7 +239,8 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 /// The public listener's routes: health, the WhatsApp webhook (signed), the chat bridge
-/// endpoint and the REST API (bearer tokens, checked before a body is read). Metrics and
+/// endpoint, the REST API (bearer tokens, checked before a body is read) and the board
+/// (browser sessions). Metrics and
 /// readiness are only on the admin listener.
 pub fn router(state: Arc<ApiState>) -> Router {
     let mut r = Router::new()
@@ -252,7 +254,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 )
             }),
         )
-        .merge(rest::routes(Arc::clone(&state)));
+        .merge(rest::routes(Arc::clone(&state)))
+        .merge(web::routes());
     // The same server's cheapest POST, a baseline for load tests: only in builds for them.
     #[cfg(feature = "bench-routes")]
     {

@@ -531,6 +531,9 @@ pub struct TeamConfig {
     /// the one the receiving server adds, counts. Naming your servers here is safer.
     #[serde(default)]
     pub authserv_ids: Vec<String>,
+    /// The board's language when neither the user nor the browser says: "en" or "zh".
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// `[[reps]]`
@@ -584,6 +587,7 @@ impl Default for TeamConfig {
             freemail_domains: Vec::new(),
             verify_senders: true,
             authserv_ids: Vec::new(),
+            language: None,
         }
     }
 }

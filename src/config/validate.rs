@@ -294,6 +294,14 @@ impl Config {
             }
         }
         self.validate_pools(&mut add);
+        if let Some(l) = &self.team.language
+            && !matches!(l.as_str(), "en" | "zh")
+        {
+            add(
+                "team.language".into(),
+                format!("{l:?}: the board speaks \"en\" or \"zh\""),
+            );
+        }
         for (key, value) in [
             ("retention.failure_raw", &self.retention.failure_raw),
             ("retention.chat_raw", &self.retention.chat_raw),

@@ -263,6 +263,18 @@ pub async fn all_timers(db: &Db) -> Result<Vec<TimerRow>, StoreError> {
     Ok(rows.iter().map(timer_row).collect())
 }
 
+/// The customers of one owner (a rep's board).
+pub async fn timers_of_owner(db: &Db, owner: &str) -> Result<Vec<TimerRow>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BOARD_COLUMNS} FROM customer WHERE owner = $1"
+    )))
+    .bind(owner)
+    .fetch_all(db.pool())
+    .await
+    .ctx("read a rep's customers")?;
+    Ok(rows.iter().map(timer_row).collect())
+}
+
 /// The latest contact per corporate group (group roll-up).
 pub async fn group_contact(
     db: &Db,

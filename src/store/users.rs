@@ -216,3 +216,196 @@ pub async fn revoke_token(db: &Db, id: &str, now: i64) -> Result<bool, StoreErro
             .rows_affected();
     Ok(n > 0)
 }
+
+/// What signing in needs to know of a user.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+}
+
+pub async fn credentials(db: &Db, login: &str) -> Result<Option<Credentials>, StoreError> {
+    let row = sqlx::query(
+        "SELECT password_hash, disabled, failed_logins, locked_until FROM app_user WHERE login = $1",
+    )
+    .bind(login)
+    .fetch_optional(db.pool())
+    .await
+    .ctx("read a user's credentials")?;
+    Ok(row.map(|r| Credentials {
+        password_hash: r.get(0),
+        disabled: r.get::<i64, _>(1) != 0,
+        failed_logins: r.get(2),
+        locked_until: r.get(3),
+    }))
+}
+
+/// Record a sign-in attempt (the audit line) and its effect on the account: a success clears
+/// the failures; a wrong password counts one, and `lock_after` in a row lock the account until
+/// `now + lock_for`.
+pub async fn sign_in(
+    db: &Db,
+    login: &str,
+    remote: Option<&str>,
+    outcome: &str,
+    now: i64,
+    lock_after: i64,
+    lock_for: i64,
+) -> Result<(), StoreError> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query("INSERT INTO sign_in (login, at, remote, outcome) VALUES ($1, $2, $3, $4)")
+        .bind(login)
+        .bind(now)
+        .bind(remote)
+        .bind(outcome)
+        .execute(&mut *tx)
+        .await
+        .ctx("record a sign-in")?;
+    match outcome {
+        "ok" => {
+            sqlx::query(
+                "UPDATE app_user SET failed_logins = 0, locked_until = NULL WHERE login = $1",
+            )
+            .bind(login)
+            .execute(&mut *tx)
+            .await
+            .ctx("clear sign-in failures")?;
+        }
+        "bad-password" => {
+            sqlx::query(
+                "UPDATE app_user SET failed_logins = failed_logins + 1,
+                   locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END
+                 WHERE login = $1",
+            )
+            .bind(login)
+            .bind(lock_after)
+            .bind(now + lock_for)
+            .execute(&mut *tx)
+            .await
+            .ctx("count a sign-in failure")?;
+        }
+        _ => {}
+    }
+    tx.commit().await.ctx("commit a sign-in")?;
+    Ok(())
+}
+
+/// A browser session with its user's standing.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub login: String,
+    pub csrf: String,
+    pub seen_at: i64,
+    pub expires_at: i64,
+    pub role: String,
+    pub rep: Option<String>,
+    pub language: Option<String>,
+    pub disabled: bool,
+}
+
+pub async fn create_session(
+    db: &Db,
+    id_hash: &str,
+    login: &str,
+    csrf: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO web_session (id_hash, login, csrf, created_at, seen_at, expires_at)
+         VALUES ($1, $2, $3, $4, $4, $5)",
+    )
+    .bind(id_hash)
+    .bind(login)
+    .bind(csrf)
+    .bind(now)
+    .bind(expires_at)
+    .execute(db.pool())
+    .await
+    .ctx("create a session")?;
+    Ok(())
+}
+
+pub async fn session(db: &Db, id_hash: &str) -> Result<Option<SessionRow>, StoreError> {
+    let row = sqlx::query(
+        "SELECT s.login, s.csrf, s.seen_at, s.expires_at, u.role, u.rep_id, u.language, u.disabled
+         FROM web_session s JOIN app_user u ON u.login = s.login WHERE s.id_hash = $1",
+    )
+    .bind(id_hash)
+    .fetch_optional(db.pool())
+    .await
+    .ctx("read a session")?;
+    Ok(row.map(|r| SessionRow {
+        login: r.get(0),
+        csrf: r.get(1),
+        seen_at: r.get(2),
+        expires_at: r.get(3),
+        role: r.get(4),
+        rep: r.get(5),
+        language: r.get(6),
+        disabled: r.get::<i64, _>(7) != 0,
+    }))
+}
+
+pub async fn touch_session(db: &Db, id_hash: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE web_session SET seen_at = $1 WHERE id_hash = $2")
+        .bind(now)
+        .bind(id_hash)
+        .execute(db.pool())
+        .await
+        .ctx("touch a session")?;
+    Ok(())
+}
+
+pub async fn end_session(db: &Db, id_hash: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM web_session WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(db.pool())
+        .await
+        .ctx("end a session")?;
+    Ok(())
+}
+
+/// The user's language for the board (`None`: the browser's).
+pub async fn set_language(db: &Db, login: &str, language: Option<&str>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE app_user SET language = $1 WHERE login = $2")
+        .bind(language)
+        .bind(login)
+        .execute(db.pool())
+        .await
+        .ctx("set a user's language")?;
+    Ok(())
+}
+
+/// Customers whose name, address, domain or phone contains `q` (case-insensitive), up to
+/// `limit`, by name.
+pub async fn search(
+    db: &Db,
+    q: &str,
+    limit: i64,
+) -> Result<Vec<(String, String, Option<String>, Option<String>, String)>, StoreError> {
+    let like = format!(
+        "%{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows = sqlx::query(
+        "SELECT c.id, c.name, c.owner, c.pool, c.tier FROM customer c
+         WHERE LOWER(c.name) LIKE $1 ESCAPE '\\' OR LOWER(c.id) LIKE $1 ESCAPE '\\'
+            OR c.id IN (SELECT customer_id FROM identity WHERE value LIKE $1 ESCAPE '\\')
+         ORDER BY c.name LIMIT $2",
+    )
+    .bind(like)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await
+    .ctx("search customers")?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect())
+}

@@ -6,6 +6,7 @@
 // in async code: blocking sleeps are what it means there.
 #![allow(clippy::disallowed_methods)]
 
+pub mod browser;
 pub mod db;
 pub mod dovecot;
 pub mod receiver;

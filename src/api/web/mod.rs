@@ -1,0 +1,991 @@
+//! The team's board in the browser, served by `keepwarm run` on the public listener: sign in,
+//! my follow-ups, a customer (timeline, traits with accept / dismiss, history), the pools with
+//! claim buttons, search, and the language switch (English, 简体中文). Server-rendered HTML,
+//! no script at all; every form carries the session's CSRF token; sessions live in the
+//! database (any instance serves any request), end after `IDLE` without a request or at
+//! `LIFETIME`; five wrong passwords in a row lock an account for `LOCK_FOR`; every sign-in
+//! attempt is recorded.
+
+pub mod i18n;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use sha2::Digest;
+
+use self::i18n::{Lang, ago, t, t1, when};
+use super::{ApiError, ApiState};
+use crate::account::{Role, Scope};
+use crate::followup::changes::{Ask, act};
+use crate::followup::policy::State as FuState;
+use crate::store::{self, now_ms};
+use crate::time::{HOUR_MS, MINUTE_MS};
+
+/// A session ends after this long without a request ...
+const IDLE: i64 = 2 * HOUR_MS;
+/// ... and this long after sign-in in any case.
+const LIFETIME: i64 = 12 * HOUR_MS;
+/// Wrong passwords in a row that lock an account, and for how long.
+const LOCK_AFTER: i64 = 5;
+const LOCK_FOR: i64 = 15 * MINUTE_MS;
+
+pub fn routes() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/board") }))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/board", get(board))
+        .route("/customers/{id}", get(customer))
+        .route("/customers/{id}/tags/{tag}", post(tag_feedback))
+        .route("/pool", get(pool))
+        .route("/pool/{id}/claim", post(claim))
+        .route("/search", get(search))
+        .route("/lang", get(language))
+}
+
+/// The signed-in person looking at a page.
+struct Viewer {
+    login: String,
+    scope: Scope,
+    csrf: String,
+    lang: Lang,
+    id_hash: String,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn random_hex(bytes: usize) -> String {
+    use rand_core::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand_core::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn sha(s: &str) -> String {
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+/// The language of a page: the user's setting, else the language cookie, else the browser's,
+/// else the team's.
+fn page_lang(s: &ApiState, headers: &HeaderMap, setting: Option<&str>) -> Lang {
+    setting
+        .and_then(Lang::parse)
+        .or_else(|| cookie(headers, "kw_lang").and_then(Lang::parse))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept)
+        })
+        .or_else(|| s.app.config.team.language.as_deref().and_then(Lang::parse))
+        .unwrap_or(Lang::En)
+}
+
+/// Cookies are `Secure` unless the request came over plain HTTP to a loopback listener (the
+/// demo); behind a TLS proxy, `X-Forwarded-Proto: https` says so.
+fn secure(s: &ApiState, headers: &HeaderMap) -> bool {
+    let forwarded_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let loopback = s
+        .app
+        .config
+        .http
+        .listen
+        .as_deref()
+        .and_then(|l| l.parse::<std::net::SocketAddr>().ok())
+        .is_none_or(|a| a.ip().is_loopback());
+    forwarded_https || !loopback
+}
+
+fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
+    let v = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The session of a request, if it is live (an ended one is removed).
+async fn viewer(s: &ApiState, headers: &HeaderMap) -> Result<Option<Viewer>, ApiError> {
+    let Some(id) = cookie(headers, "kw_session").filter(|v| v.len() == 64) else {
+        return Ok(None);
+    };
+    let id_hash = sha(id);
+    let db = &s.app.db;
+    let Some(row) = store::users::session(db, &id_hash).await? else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    if row.disabled || now >= row.expires_at || now - row.seen_at >= IDLE {
+        store::users::end_session(db, &id_hash).await?;
+        return Ok(None);
+    }
+    if now - row.seen_at > MINUTE_MS {
+        store::users::touch_session(db, &id_hash, now).await?;
+    }
+    let Some(role) = Role::parse(&row.role) else {
+        return Ok(None);
+    };
+    let lang = page_lang(s, headers, row.language.as_deref());
+    Ok(Some(Viewer {
+        scope: Scope {
+            role,
+            rep: row.rep,
+            read_only: false,
+            who: format!("user:{}", row.login),
+            language: row.language,
+        },
+        login: row.login,
+        csrf: row.csrf,
+        lang,
+        id_hash,
+    }))
+}
+
+/// The session, or the way to the sign-in page.
+async fn signed_in(s: &ApiState, headers: &HeaderMap) -> Result<Viewer, Response> {
+    match viewer(s, headers).await {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(Redirect::to("/login?expired=1").into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// HTML-escaped text.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A path segment, percent-encoded.
+fn seg(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+const STYLE: &str = include_str!("board.css");
+
+/// A whole page: the navigation (with search and the language switch) and `body`.
+fn page(lang: Lang, v: Option<&Viewer>, title: &str, body: &str, status: StatusCode) -> Response {
+    let nav = match v {
+        Some(v) => format!(
+            r#"<nav><a href="/board">{board}</a> <a href="/pool">{pool}</a>
+<form class="search" action="/search" method="get" role="search"><label for="q" class="hidden">{search}</label><input id="q" name="q" type="search" placeholder="{hint}"><button type="submit">{search}</button></form>
+<a href="/lang?to={other}" lang="{other}">{switch}</a>
+<form action="/logout" method="post"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="sign-out">{out} ({who})</button></form></nav>"#,
+            board = esc(t(
+                lang,
+                if v.scope.manages() {
+                    "nav.board_all"
+                } else {
+                    "nav.board"
+                }
+            )),
+            pool = esc(t(lang, "nav.pool")),
+            search = esc(t(lang, "nav.search")),
+            hint = esc(t(lang, "nav.search_hint")),
+            other = lang.other().code(),
+            switch = esc(t(lang, "nav.language")),
+            csrf = esc(&v.csrf),
+            out = esc(t(lang, "nav.sign_out")),
+            who = esc(&v.login),
+        ),
+        None => format!(
+            r#"<nav><a href="/lang?to={other}" lang="{other}">{switch}</a></nav>"#,
+            other = lang.other().code(),
+            switch = esc(t(lang, "nav.language")),
+        ),
+    };
+    let html = format!(
+        r#"<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · keepwarm</title><style>{STYLE}</style></head>
+<body><header><strong>keepwarm</strong>{nav}</header><main><h1>{title}</h1>
+{body}</main></body></html>"#,
+        lang = if lang == Lang::Zh { "zh-Hans" } else { "en" },
+        title = esc(title),
+    );
+    let mut r = (status, axum::response::Html(html)).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn not_found(v: &Viewer) -> Response {
+    page(
+        v.lang,
+        Some(v),
+        t(v.lang, "notfound.title"),
+        &format!("<p>{}</p>", esc(t(v.lang, "notfound.text"))),
+        StatusCode::NOT_FOUND,
+    )
+}
+
+/// A form's CSRF token must be the session's.
+fn csrf_ok(v: &Viewer, given: &str) -> bool {
+    super::same(v.csrf.as_bytes(), given.as_bytes())
+}
+
+fn forbidden(v: &Viewer) -> Response {
+    page(
+        v.lang,
+        Some(v),
+        t(v.lang, "notfound.title"),
+        &format!("<p>{}</p>", esc(t(v.lang, "forbidden.text"))),
+        StatusCode::FORBIDDEN,
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    expired: Option<String>,
+}
+
+async fn login_form(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    if let Ok(Some(_)) = viewer(&s, &headers).await {
+        return Redirect::to("/board").into_response();
+    }
+    let lang = page_lang(&s, &headers, None);
+    let note = q
+        .expired
+        .map(|_| format!(r#"<p class="notice">{}</p>"#, esc(t(lang, "login.expired"))))
+        .unwrap_or_default();
+    login_page(&s, &headers, lang, &note, StatusCode::OK)
+}
+
+/// The sign-in form, with a fresh pre-session CSRF token (a cookie and the form's field).
+fn login_page(
+    s: &ApiState,
+    headers: &HeaderMap,
+    lang: Lang,
+    note: &str,
+    status: StatusCode,
+) -> Response {
+    let pre = random_hex(16);
+    let body = format!(
+        r#"{note}<form class="login" method="post" action="/login">
+<input type="hidden" name="csrf" value="{pre}">
+<label for="login">{l}</label><input id="login" name="login" autocomplete="username" required>
+<label for="password">{p}</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit" id="sign-in">{submit}</button></form>"#,
+        l = esc(t(lang, "login.login")),
+        p = esc(t(lang, "login.password")),
+        submit = esc(t(lang, "login.submit")),
+    );
+    let mut r = page(lang, None, t(lang, "login.title"), &body, status);
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie("kw_pre", &pre, 3600, secure(s, headers)),
+    );
+    r
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginIn {
+    login: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Form(f): Form<LoginIn>,
+) -> Result<Response, ApiError> {
+    let lang = page_lang(&s, &headers, None);
+    let pre = cookie(&headers, "kw_pre").unwrap_or("");
+    if pre.is_empty() || !super::same(pre.as_bytes(), f.csrf.as_bytes()) {
+        let note = format!(r#"<p class="error">{}</p>"#, esc(t(lang, "forbidden.text")));
+        return Ok(login_page(&s, &headers, lang, &note, StatusCode::FORBIDDEN));
+    }
+    let db = &s.app.db;
+    let now = now_ms();
+    let remote = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(100).collect::<String>());
+    let login: String = f.login.trim().chars().take(64).collect();
+    let creds = store::users::credentials(db, &login).await?;
+    let outcome = match &creds {
+        None => {
+            // As slow as a real check, so a login's existence does not show.
+            crate::account::verify_password(DUMMY_HASH, &f.password);
+            "unknown-user"
+        }
+        Some(c) if c.disabled => "disabled",
+        Some(c) if c.locked_until.is_some_and(|u| u > now) => "locked",
+        Some(c) => match &c.password_hash {
+            Some(h) if crate::account::verify_password(h, &f.password) => "ok",
+            _ => "bad-password",
+        },
+    };
+    store::users::sign_in(
+        db,
+        &login,
+        remote.as_deref(),
+        outcome,
+        now,
+        LOCK_AFTER,
+        LOCK_FOR,
+    )
+    .await?;
+    tracing::info!(login = %login, outcome, "Sign-in.");
+    if outcome != "ok" {
+        let key = if outcome == "locked" {
+            "login.locked"
+        } else {
+            "login.failed"
+        };
+        let note = format!(r#"<p class="error" role="alert">{}</p>"#, esc(t(lang, key)));
+        return Ok(login_page(
+            &s,
+            &headers,
+            lang,
+            &note,
+            StatusCode::UNAUTHORIZED,
+        ));
+    }
+    let id = random_hex(32);
+    store::users::create_session(db, &sha(&id), &login, &random_hex(16), now, now + LIFETIME)
+        .await?;
+    let mut r = Redirect::to("/board").into_response();
+    let secure = secure(&s, &headers);
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie("kw_session", &id, LIFETIME / 1000, secure),
+    );
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie("kw_pre", "", 0, secure));
+    Ok(r)
+}
+
+/// An argon2id hash of nothing anyone knows (a sign-in for an unknown login checks it).
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Jt5v5uyWdeH3Y7d3w1g4ZVm7mUj1pQm0X8bC6XvO2aM";
+
+#[derive(Debug, Deserialize)]
+struct CsrfIn {
+    csrf: String,
+}
+
+async fn logout(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfIn>,
+) -> Result<Response, ApiError> {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    if !csrf_ok(&v, &f.csrf) {
+        return Ok(forbidden(&v));
+    }
+    store::users::end_session(&s.app.db, &v.id_hash).await?;
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie("kw_session", "", 0, secure(&s, &headers)),
+    );
+    Ok(r)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct BoardQuery {
+    #[serde(default)]
+    owner: Option<String>,
+}
+
+fn state_key(st: FuState) -> String {
+    format!("state.{}", st.as_str())
+}
+
+fn reason_key(reason: &str) -> &'static str {
+    match reason {
+        "first touch" => "reason.first_touch",
+        "reply to the customer" => "reason.reply",
+        "second follow-up" => "reason.second_follow_up",
+        _ => "reason.contact_interval",
+    }
+}
+
+/// The next step of `tag` in the reader's language (advice to the rep).
+fn next_step(s: &ApiState, tag: &str, lang: Lang) -> String {
+    s.app
+        .rules
+        .current()
+        .rules
+        .iter()
+        .find(|r| r.tag == tag)
+        .map(|r| r.next_step(lang.code()).to_string())
+        .unwrap_or_default()
+}
+
+/// My follow-ups (a manager: everyone's, or one owner's with `?owner=`), most urgent first.
+async fn board(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<BoardQuery>,
+) -> Result<Response, ApiError> {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
+    let now = now_ms();
+    let owner = if v.scope.manages() {
+        q.owner.filter(|o| !o.is_empty())
+    } else {
+        v.scope.rep.clone()
+    };
+    let rows = match &owner {
+        Some(o) => store::followup::timers_of_owner(db, o).await?,
+        None => store::followup::all_timers(db).await?,
+    };
+    let judge = crate::followup::sweep::Judge::load(db, config).await?;
+    let tags = store::customers::live_tags(db, now).await?;
+    let offset = config.followup.calendar().offset_ms;
+    let recent = now - config.followup.recent_ms();
+    let mut entries: Vec<_> = rows
+        .into_iter()
+        .filter(|c| c.owner.is_some())
+        .map(|c| {
+            let a = judge.assess(&c, now);
+            (c, a)
+        })
+        .collect();
+    entries.sort_by(|(c1, a1), (c2, a2)| {
+        (a1.state, a1.next_due_at, &c1.id).cmp(&(a2.state, a2.next_due_at, &c2.id))
+    });
+    let mut rows_html = String::new();
+    for (c, a) in &entries {
+        let mut flags: Vec<String> = Vec::new();
+        if let Some(until) = c.paused_until.filter(|u| *u > now) {
+            flags.push(t1(lang, "flag.away", &when(until, offset)));
+        }
+        if let (Some(rep), Some(at)) = (&c.conflict_rep, c.conflict_at)
+            && at >= recent
+        {
+            flags.push(t1(lang, "flag.conflict", rep));
+        }
+        if let Some(why) = &c.release_frozen {
+            flags.push(t1(lang, "flag.held", why));
+        }
+        if let (Some(w), Some(release_at)) =
+            (config.pool.warn_before_release.as_ref(), a.release_at)
+            && now >= release_at - w.ms()
+            && now < release_at
+        {
+            flags.push(t1(lang, "flag.release", &ago(lang, Some(release_at), now)));
+        }
+        if c.protected || c.stage == "signed" {
+            flags.push(t(lang, "flag.protected").to_string());
+        }
+        let top = tags.get(&c.id).and_then(|t| t.first());
+        let (tag_html, step_html) = match top {
+            Some((tag, _)) => (
+                format!(r#"<span class="tag">{}</span>"#, esc(tag)),
+                esc(&next_step(&s, tag, lang)),
+            ),
+            None => (String::new(), String::new()),
+        };
+        rows_html.push_str(&format!(
+            r#"<tr class="{state}"><td><a href="/customers/{id}">{name}</a>{owner}<div class="flags">{flags}</div></td><td>{tier}</td><td><span class="state">{state_text}</span></td><td>{last_in}</td><td>{last_out}</td><td>{due}<div class="why">{why}</div></td><td>{tag_html}<div class="step">{step_html}</div></td></tr>"#,
+            state = a.state.as_str(),
+            id = seg(&c.id),
+            name = esc(&c.name),
+            owner = if owner.is_none() {
+                format!(r#"<div class="owner">{}</div>"#, esc(c.owner.as_deref().unwrap_or("")))
+            } else {
+                String::new()
+            },
+            flags = flags.iter().map(|f| esc(f)).collect::<Vec<_>>().join(" · "),
+            tier = esc(&c.tier),
+            state_text = esc(t(lang, &state_key(a.state))),
+            last_in = esc(&ago(lang, c.last_inbound_at, now)),
+            last_out = esc(&ago(lang, c.last_outbound_at, now)),
+            due = esc(&ago(lang, Some(a.next_due_at), now)),
+            why = esc(t(lang, reason_key(a.reason))),
+        ));
+    }
+    let body = if entries.is_empty() {
+        format!("<p>{}</p>", esc(t(lang, "board.empty")))
+    } else {
+        format!(
+            r#"<p>{n} {count}</p><div class="scroll"><table id="board"><thead><tr><th>{c}</th><th>{tier}</th><th>{st}</th><th>{li}</th><th>{lo}</th><th>{next}</th><th>{step}</th></tr></thead><tbody>{rows_html}</tbody></table></div>"#,
+            n = entries.len(),
+            count = esc(t(lang, "board.count")),
+            c = esc(t(lang, "board.customer")),
+            tier = esc(t(lang, "board.tier")),
+            st = esc(t(lang, "board.state")),
+            li = esc(t(lang, "board.last_in")),
+            lo = esc(t(lang, "board.last_out")),
+            next = esc(t(lang, "board.next")),
+            step = esc(t(lang, "board.next_step")),
+        )
+    };
+    let title = t(
+        lang,
+        if v.scope.manages() {
+            "nav.board_all"
+        } else {
+            "nav.board"
+        },
+    );
+    Ok(page(lang, Some(&v), title, &body, StatusCode::OK))
+}
+
+/// One customer: who owns it, its traits with evidence and next step (accept / dismiss), its
+/// mail and chat, its history.
+async fn customer(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
+    let Some(h) = store::ownership::peek(db, &id).await? else {
+        return Ok(not_found(&v));
+    };
+    if !v
+        .scope
+        .sees(config, h.owner.as_deref(), h.pool_name(config))
+    {
+        return Ok(not_found(&v));
+    }
+    let Some(d) = store::customers::get_customer(db, &id).await? else {
+        return Ok(not_found(&v));
+    };
+    let now = now_ms();
+    let offset = config.followup.calendar().offset_ms;
+    let can_change = v.scope.changes(h.owner.as_deref());
+    let mut body = String::new();
+    let owner = match &h.owner {
+        Some(o) => format!("{}: {}", esc(t(lang, "board.owner")), esc(o)),
+        None => esc(&t1(lang, "customer.pool", h.pool_name(config))),
+    };
+    body.push_str(&format!(
+        r#"<p class="facts">{owner} · {tier} · {stage_l}: {stage}{protected}</p>"#,
+        tier = esc(&h.tier),
+        stage_l = esc(t(lang, "customer.stage")),
+        stage = esc(&h.stage),
+        protected = if h.is_protected() {
+            format!(" · {}", esc(t(lang, "customer.protected")))
+        } else {
+            String::new()
+        },
+    ));
+    let ids: Vec<String> = d
+        .emails
+        .iter()
+        .chain(&d.domains)
+        .chain(&d.phones)
+        .map(|x| esc(x))
+        .collect();
+    body.push_str(&format!(
+        "<h2>{}</h2><p>{}</p>",
+        esc(t(lang, "customer.identities")),
+        ids.join(" · ")
+    ));
+    body.push_str(&format!("<h2>{}</h2>", esc(t(lang, "customer.tags"))));
+    if d.tags.is_empty() {
+        body.push_str(&format!("<p>{}</p>", esc(t(lang, "customer.no_tags"))));
+    }
+    body.push_str(r#"<ul class="tags">"#);
+    for tag in &d.tags {
+        let buttons = if can_change {
+            format!(
+                r#"<form method="post" action="/customers/{id}/tags/{tag_seg}"><input type="hidden" name="csrf" value="{csrf}"><button name="state" value="accepted" id="accept-{tag}">{acc}</button> <button name="state" value="dismissed" id="dismiss-{tag}">{dis}</button></form>"#,
+                id = seg(&h.id),
+                tag_seg = seg(&tag.tag),
+                tag = esc(&tag.tag),
+                csrf = esc(&v.csrf),
+                acc = esc(t(lang, "customer.accept")),
+                dis = esc(t(lang, "customer.dismiss")),
+            )
+        } else {
+            String::new()
+        };
+        body.push_str(&format!(
+            r#"<li class="tag-{state}"><strong>{tag}</strong> {accepted}<blockquote>{evidence}</blockquote><p class="step">{step}</p>{buttons}</li>"#,
+            state = esc(&tag.state),
+            tag = esc(&tag.tag),
+            accepted = if tag.state == "accepted" {
+                format!("({})", esc(t(lang, "customer.accepted")))
+            } else {
+                String::new()
+            },
+            evidence = esc(&tag.evidence),
+            step = esc(&next_step(&s, &tag.tag, lang)),
+        ));
+    }
+    body.push_str("</ul>");
+    body.push_str(&format!("<h2>{}</h2>", esc(t(lang, "customer.timeline"))));
+    let messages = store::messages::by_customer(db, &id, (i64::MIN, 0), 10_000).await?;
+    if messages.is_empty() {
+        body.push_str(&format!("<p>{}</p>", esc(t(lang, "customer.no_messages"))));
+    }
+    body.push_str(r#"<ol class="timeline">"#);
+    for m in messages.iter().rev().take(50) {
+        let dir = if m.direction == "inbound" {
+            "customer.inbound"
+        } else {
+            "customer.outbound"
+        };
+        body.push_str(&format!(
+            r#"<li class="{direction}"><div class="meta">{at} · {channel} · {dir}{rep}</div><div class="subject">{subject}</div><div class="words">{words}</div></li>"#,
+            direction = esc(&m.direction),
+            at = esc(&when(m.sent_at, offset)),
+            channel = esc(&m.channel),
+            dir = esc(t(lang, dir)),
+            rep = m.rep.as_deref().map(|r| format!(" · {}", esc(r))).unwrap_or_default(),
+            subject = esc(&m.subject),
+            words = esc(&m.body),
+        ));
+    }
+    body.push_str("</ol>");
+    body.push_str(&format!(
+        "<h2>{}</h2><ul class=\"history\">",
+        esc(t(lang, "customer.history"))
+    ));
+    for p in store::followup::pool_history(db, Some(&id), 50).await? {
+        body.push_str(&format!(
+            "<li>{} · {} · {} · {}</li>",
+            esc(&when(p.at, offset)),
+            esc(&p.action),
+            esc(p.rep.as_deref().unwrap_or("-")),
+            esc(&p.reason)
+        ));
+    }
+    for c in store::privacy::changes(db, &id).await? {
+        body.push_str(&format!(
+            "<li>{} · {}: {} → {} · {}</li>",
+            esc(&when(c.at, offset)),
+            esc(&c.field),
+            esc(c.old_value.as_deref().unwrap_or("-")),
+            esc(c.new_value.as_deref().unwrap_or("-")),
+            esc(&c.actor)
+        ));
+    }
+    body.push_str("</ul>");
+    let _ = now;
+    Ok(page(
+        lang,
+        Some(&v),
+        &d.customer.name,
+        &body,
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct TagIn {
+    csrf: String,
+    state: String,
+}
+
+async fn tag_feedback(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((id, tag)): Path<(String, String)>,
+    Form(f): Form<TagIn>,
+) -> Result<Response, ApiError> {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    if !csrf_ok(&v, &f.csrf) {
+        return Ok(forbidden(&v));
+    }
+    let db = &s.app.db;
+    let Some(h) = store::ownership::peek(db, &id).await? else {
+        return Ok(not_found(&v));
+    };
+    if !v.scope.changes(h.owner.as_deref()) || !matches!(f.state.as_str(), "accepted" | "dismissed")
+    {
+        return Ok(not_found(&v));
+    }
+    store::customers::set_tag_state(db, &id, &tag, &f.state, now_ms()).await?;
+    Ok(Redirect::to(&format!("/customers/{}", seg(&id))).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PoolQuery {
+    #[serde(default)]
+    claimed: Option<String>,
+}
+
+/// The pools the reader may see, with claim buttons for reps.
+async fn pool(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<PoolQuery>,
+) -> Result<Response, ApiError> {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let note = q
+        .claimed
+        .map(|c| {
+            format!(
+                r#"<p class="notice" role="status">{}</p>"#,
+                esc(&t1(v.lang, "pool.claimed", &c))
+            )
+        })
+        .unwrap_or_default();
+    pool_page(&s, &v, &note, StatusCode::OK).await
+}
+
+async fn pool_page(
+    s: &ApiState,
+    v: &Viewer,
+    note: &str,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
+    let now = now_ms();
+    let mut rows = String::new();
+    let mut n = 0;
+    for r in store::followup::pool(db).await? {
+        let pool =
+            store::ownership::pool_of(config, r.pool.as_deref(), r.country.as_deref(), &r.tier);
+        if !v.scope.sees(config, None, pool) {
+            continue;
+        }
+        n += 1;
+        let claim = if v.scope.rep.is_some() {
+            format!(
+                r#"<form method="post" action="/pool/{id}/claim"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="claim-{idt}">{label}</button></form>"#,
+                id = seg(&r.id),
+                idt = esc(&r.id),
+                csrf = esc(&v.csrf),
+                label = esc(t(lang, "pool.claim")),
+            )
+        } else {
+            String::new()
+        };
+        rows.push_str(&format!(
+            r#"<tr><td><a href="/customers/{id}">{name}</a></td><td>{pool}</td><td>{tier}</td><td>{released}</td><td>{former}</td><td>{claim}</td></tr>"#,
+            id = seg(&r.id),
+            name = esc(&r.name),
+            pool = esc(pool),
+            tier = esc(&r.tier),
+            released = match r.released_at {
+                Some(at) => esc(&ago(lang, Some(at), now)),
+                None => esc(t(lang, "pool.never_owned")),
+            },
+            former = esc(r.former_owner.as_deref().unwrap_or("-")),
+        ));
+    }
+    let body = if n == 0 {
+        format!("{note}<p>{}</p>", esc(t(lang, "pool.empty")))
+    } else {
+        format!(
+            r#"{note}<div class="scroll"><table id="pool"><thead><tr><th>{c}</th><th>{p}</th><th>{tier}</th><th>{rel}</th><th>{former}</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#,
+            c = esc(t(lang, "board.customer")),
+            p = esc(t(lang, "nav.pool")),
+            tier = esc(t(lang, "board.tier")),
+            rel = esc(t(lang, "pool.released")),
+            former = esc(t(lang, "pool.former")),
+        )
+    };
+    Ok(page(lang, Some(v), t(lang, "pool.title"), &body, status))
+}
+
+async fn claim(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfIn>,
+) -> Result<Response, ApiError> {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    if !csrf_ok(&v, &f.csrf) {
+        return Ok(forbidden(&v));
+    }
+    let Some(rep) = v.scope.rep.clone() else {
+        return Ok(forbidden(&v));
+    };
+    let config = &s.app.config;
+    match store::ownership::peek(&s.app.db, &id).await? {
+        Some(h)
+            if v.scope
+                .sees(config, h.owner.as_deref(), h.pool_name(config)) => {}
+        _ => return Ok(not_found(&v)),
+    }
+    let ask = Ask::Claim { rep, reason: None };
+    match act(&s.app.db, config, &id, &ask, &v.scope.who, now_ms()).await {
+        Ok(Ok(_)) => Ok(Redirect::to(&format!("/pool?claimed={}", seg(&id))).into_response()),
+        Ok(Err(refusal)) => {
+            let words = t(v.lang, &format!("refusal.{}", refusal.reason.code()));
+            let note = format!(
+                r#"<p class="error" role="alert" id="refusal" data-reason="{code}">{}</p>"#,
+                esc(&t1(v.lang, "pool.refused", words)),
+                code = refusal.reason.code(),
+            );
+            pool_page(&s, &v, &note, StatusCode::CONFLICT).await
+        }
+        Err(crate::followup::changes::AskError::Store(e)) => Err(e.into()),
+        Err(_) => Ok(not_found(&v)),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Customers by name, address, domain or phone, among those the reader may see.
+async fn search(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, ApiError> {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let (config, lang) = (&s.app.config, v.lang);
+    let needle: String = q.q.trim().chars().take(100).collect();
+    let mut items = String::new();
+    if !needle.is_empty() {
+        for (id, name, owner, pool, tier) in store::users::search(&s.app.db, &needle, 200).await? {
+            let p = store::ownership::pool_of(config, pool.as_deref(), None, &tier);
+            if !v.scope.sees(config, owner.as_deref(), p) {
+                continue;
+            }
+            items.push_str(&format!(
+                r#"<li><a href="/customers/{}">{}</a> · {}</li>"#,
+                seg(&id),
+                esc(&name),
+                esc(owner.as_deref().unwrap_or(p))
+            ));
+        }
+    }
+    let body = if items.is_empty() {
+        format!("<p>{}</p>", esc(t(lang, "search.none")))
+    } else {
+        format!(r#"<ul id="results">{items}</ul>"#)
+    };
+    Ok(page(
+        lang,
+        Some(&v),
+        t(lang, "search.title"),
+        &body,
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LangQuery {
+    #[serde(default)]
+    to: String,
+}
+
+/// Switch the board's language (remembered for the user, and in a cookie before sign-in).
+async fn language(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let Some(lang) = Lang::parse(&q.to) else {
+        return Ok(Redirect::to("/board").into_response());
+    };
+    let signed = viewer(&s, &headers).await?;
+    if let Some(v) = &signed {
+        store::users::set_language(&s.app.db, &v.login, Some(lang.code())).await?;
+    }
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.find('/').map(|i| rest[i..].to_string()))
+        .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/lang"))
+        .unwrap_or_else(|| {
+            if signed.is_some() {
+                "/board".into()
+            } else {
+                "/login".into()
+            }
+        });
+    let mut r = Redirect::to(&back).into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie("kw_lang", lang.code(), 365 * 86_400, secure(&s, &headers)),
+    );
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_segments_encoded() {
+        assert_eq!(
+            esc(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(seg("C 1/é"), "C%201%2F%C3%A9");
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_valid_argon2id_hash() {
+        assert!(argon2::password_hash::PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!crate::account::verify_password(DUMMY_HASH, ""));
+    }
+}

@@ -1,0 +1,182 @@
+//! The board in a real headless Chromium (WebDriver): sign in, see my follow-ups, open a
+//! customer, accept a trait, claim a pool customer, see a refusal in words, switch to Chinese,
+//! sign out; a rep cannot open another rep's customer by URL; a form without the session's
+//! CSRF token and an expired session are refused; wrong passwords lock the account. Pages are
+//! saved as screenshots under target/screenshots/.
+
+// Sync test code waits with blocking sleeps (clippy.toml bans them in async code).
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::Browser;
+use common::{Workspace, http, mail};
+
+fn add_user(w: &Workspace, login: &str, rep: &str, password: &str) {
+    let mut c = w.command(&[
+        "users",
+        "add",
+        login,
+        "--role",
+        "rep",
+        "--rep",
+        rep,
+        "--password-stdin",
+    ]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn sign_in(b: &Browser, base: &str, login: &str, password: &str) {
+    b.go(&format!("{base}/login"));
+    b.type_in("#login", login);
+    b.type_in("#password", password);
+    b.click("#sign-in");
+}
+
+#[test]
+fn a_rep_works_the_board_in_a_real_browser() {
+    let port = common::free_port();
+    let w = Workspace::new(&format!(
+        "[[reps]]\nid = \"bob\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[pool]\nrelease_embargo = \"12h\"\n"
+    ));
+    std::fs::write(
+        w.path("more.csv"),
+        "id,name,group,tier,owner,emails,domains,phones,country\n\
+         P1,Porto Luz,,one-time,,compras@portoluz.example,,,PT\n\
+         P2,Perth Lighting,,one-time,bob,orders@perthlighting.example,,,AU\n\
+         B1,Bergen Lys,,repeat,bob,innkjop@bergenlys.example,,,NO\n",
+    )
+    .unwrap();
+    w.ok(&["customers", "import", "more.csv"]);
+    let now = chrono::Utc::now().timestamp();
+    w.ingest_mails(
+        "m1",
+        &[mail(
+            "buyer@lagostrade.example",
+            "alice@sinoexport.example",
+            "c1-price",
+            now - 3600,
+            "Your price is too expensive for us, can you give a discount on 2000 pcs?",
+        )],
+    );
+    w.ok(&[
+        "pool",
+        "release",
+        "P2",
+        "--reason",
+        "bob moved to another market",
+    ]);
+    add_user(&w, "alice", "alice", "alice-secret-1");
+    add_user(&w, "bob", "bob", "bob-secret-12");
+    let daemon = w.spawn(&["run"]);
+    daemon.expect(&["HTTP server listening"], Duration::from_secs(15));
+    let base = format!("http://127.0.0.1:{port}");
+
+    let b = Browser::start();
+    // Not signed in: the board sends to the sign-in page.
+    b.go(&format!("{base}/board"));
+    b.wait_url("/login");
+    b.screenshot("login");
+    sign_in(&b, &base, "alice", "alice-secret-1");
+    b.wait_for("#board");
+    let board = b.text("#board");
+    assert!(board.contains("Lagos Trading Ltd"), "{board}");
+    assert!(
+        !board.contains("Bergen Lys"),
+        "another rep's customer: {board}"
+    );
+    b.screenshot("board");
+
+    // A customer: its words, the trait with its evidence and next step; accept it.
+    b.go(&format!("{base}/customers/C1"));
+    let page = b.source();
+    assert!(page.contains("too expensive"), "{page}");
+    assert!(page.contains("price-sensitive"), "{page}");
+    b.click("#accept-price-sensitive");
+    b.wait_for("li.tag-accepted");
+    b.screenshot("customer");
+
+    // Another rep's customer by URL: not found.
+    b.go(&format!("{base}/customers/B1"));
+    assert!(b.source().contains("not one of yours"));
+
+    // The pool: claim one; another, just released, is refused in words.
+    b.go(&format!("{base}/pool"));
+    b.screenshot("pool");
+    b.click("#claim-P1");
+    b.wait_url("claimed=P1");
+    assert!(b.source().contains("P1 is yours now."));
+    b.click("#claim-P2");
+    b.wait_for("#refusal");
+    let refusal = b.text("#refusal");
+    assert!(refusal.contains("released too recently"), "{refusal}");
+    b.screenshot("pool-refused");
+    assert_eq!(w.customer("P1")["owner"], "alice");
+    assert_eq!(w.customer("P2")["owner"], serde_json::Value::Null);
+
+    // Search finds what the rep may see.
+    b.go(&format!("{base}/search?q=porto"));
+    assert!(b.text("#results").contains("Porto Luz"));
+    b.go(&format!("{base}/search?q=bergen"));
+    assert!(!b.exists("#results"));
+
+    // A form without the session's token is refused, whoever sends it.
+    let session = b.cookie("kw_session").expect("a session cookie");
+    let cookie = format!("kw_session={session}");
+    let (status, _) = http(
+        port,
+        "POST",
+        "/pool/P2/claim",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"csrf=not-the-token",
+    );
+    assert_eq!(status, 403);
+
+    // Chinese, then sign out.
+    b.go(&format!("{base}/board"));
+    b.click("a[lang=zh]");
+    b.wait_for("html[lang=zh-Hans] #board");
+    assert!(b.source().contains("我的跟进"));
+    b.screenshot("board-zh");
+    b.click("#sign-out");
+    b.wait_url("/login");
+    let (status, _) = http(port, "GET", "/board", &[("Cookie", &cookie)], b"");
+    assert_eq!(status, 303, "the ended session opens nothing");
+
+    // An expired session sends back to the sign-in page.
+    sign_in(&b, &base, "alice", "alice-secret-1");
+    b.wait_for("#board");
+    w.exec("UPDATE web_session SET expires_at = 0");
+    b.go(&format!("{base}/board"));
+    b.wait_url("/login?expired");
+
+    // Five wrong passwords lock the account, even for the right one; every try is recorded.
+    // (In English again: the language chosen above is remembered in a cookie.)
+    b.go(&format!("{base}/lang?to=en"));
+    for _ in 0..5 {
+        sign_in(&b, &base, "bob", "not-bobs-password");
+        b.wait_for("p.error");
+        assert!(b.text("p.error").contains("Wrong login or password"));
+    }
+    sign_in(&b, &base, "bob", "bob-secret-12");
+    b.wait_for("p.error");
+    assert!(b.text("p.error").contains("Too many failed attempts"));
+    assert_eq!(w.count("sign_in WHERE login = 'bob'"), 6);
+    drop(b);
+    daemon.stop();
+}
