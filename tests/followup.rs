@@ -896,3 +896,42 @@ fn the_second_follow_up_is_due_once() {
     );
     assert_eq!(b["state"], "overdue", "{b}");
 }
+
+#[test]
+fn next_steps_are_advice_in_the_teams_language_whatever_the_customer_wrote() {
+    let w = Workspace::new("");
+    let path = w.path("keepwarm.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        config.replace("[team]\n", "[team]\nlanguage = \"zh\"\n"),
+    )
+    .unwrap();
+    let now = now_secs();
+    w.ingest_mails(
+        "m1",
+        &[mail(
+            "compras@andes.example",
+            "alice@sinoexport.example",
+            "es-price",
+            now - 3600,
+            "El precio es demasiado caro para nosotros, ¿pueden hacer un descuento por volumen?",
+        )],
+    );
+    let b = entry(&board(&w, now), "C2");
+    let tag = &b["tags"][0];
+    assert_eq!(tag["tag"], "price-sensitive", "{b}");
+    let step = tag["next_step"].as_str().unwrap();
+    assert!(
+        step.contains("阶梯价"),
+        "a Chinese team reads a Chinese next step: {step}"
+    );
+    let suggested = w.events("tag.suggested");
+    assert_eq!(suggested[0]["data"]["tag"], "price-sensitive");
+    assert!(
+        suggested[0]["data"]["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("阶梯价")
+    );
+}

@@ -159,6 +159,27 @@ fn customers_board_messages_and_pages() {
     assert!(tag["evidence"].as_str().unwrap().contains("too expensive"));
     assert!(!tag["next_step"].as_str().unwrap().is_empty());
     assert_eq!(page["next_cursor"], Value::Null);
+    // Next steps in the reader's language: `?lang=`, else the team's.
+    let (_, zh) = get(&s, "/api/v1/customers/C1?lang=zh");
+    assert!(
+        zh["tags"][0]["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("阶梯价"),
+        "{zh}"
+    );
+    let (_, all) = get(&s, "/api/v1/customers?lang=es");
+    assert!(
+        all["items"][0]["tags"][0]["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("volumen")
+    );
+    let (status, bad) = get(&s, "/api/v1/customers/C1?lang=e1");
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("bad-lang"))
+    );
 
     // One per page: C1, then C2, then the end.
     let (_, p1) = get(&s, "/api/v1/customers?limit=1");

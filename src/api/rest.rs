@@ -244,6 +244,8 @@ struct Page {
     due_before: Option<String>,
     month: Option<String>,
     rep: Option<String>,
+    /// The language of next steps (`en`, `zh`, `es`, ...).
+    lang: Option<String>,
 }
 
 impl Page {
@@ -287,6 +289,32 @@ fn followup_json(c: &TimerRow, a: &Assessment, now: i64) -> Value {
     })
 }
 
+/// The language next steps are given in: `?lang=`, else the token's user's, else the team's
+/// (what is stored).
+fn step_lang(p: &Page, caller: &Caller) -> Result<Option<String>, ApiError> {
+    match &p.lang {
+        Some(l) if l.is_empty() || l.len() > 8 || !l.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            Err(ApiError::bad_request(
+                "bad-lang",
+                "lang is a language code such as en or zh",
+            ))
+        }
+        Some(l) => Ok(Some(l.to_ascii_lowercase())),
+        None => Ok(caller.scope.language.clone()),
+    }
+}
+
+/// A tag with its next step in `lang` (when given).
+fn tag_json_in(s: &ApiState, t: &store::customers::CustomerTag, lang: Option<&str>) -> Value {
+    let mut v = tag_json(t);
+    if let Some(l) = lang
+        && let Some(r) = s.app.rules.current().rule(&t.tag)
+    {
+        v["next_step"] = r.next_step(l).into();
+    }
+    v
+}
+
 fn tag_json(t: &store::customers::CustomerTag) -> Value {
     json!({
         "tag": t.tag, "state": t.state, "rule": t.rule, "evidence": t.evidence,
@@ -321,6 +349,7 @@ async fn customers(
 ) -> Result<Response, ApiError> {
     let config = &s.app.config;
     let (limit, state) = (p.limit()?, p.state()?);
+    let lang = step_lang(&p, &caller)?;
     let db = &s.app.db;
     let now = now_ms();
     let judge = judge(&s).await?;
@@ -354,7 +383,7 @@ async fn customers(
         let tags = store::customers::customer_tags(db, &c.id, now)
             .await?
             .iter()
-            .map(tag_json)
+            .map(|t| tag_json_in(&s, t, lang.as_deref()))
             .collect();
         items.push(customer_json(c, &a, tags, now));
     }
@@ -366,6 +395,7 @@ async fn customer(
     State(s): State<Arc<ApiState>>,
     Path(id): Path<String>,
     Extension(caller): Extension<Caller>,
+    Q(p): Q,
 ) -> Result<Response, ApiError> {
     caller.sees(&s, &id).await?;
     let db = &s.app.db;
@@ -377,7 +407,12 @@ async fn customer(
     let detail = store::customers::get_customer(db, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("such customer"))?;
-    let tags: Vec<Value> = detail.tags.iter().map(tag_json).collect();
+    let lang = step_lang(&p, &caller)?;
+    let tags: Vec<Value> = detail
+        .tags
+        .iter()
+        .map(|t| tag_json_in(&s, t, lang.as_deref()))
+        .collect();
     let mut v = customer_json(&c, &a, tags, now);
     v["emails"] = json!(detail.emails);
     v["domains"] = json!(detail.domains);

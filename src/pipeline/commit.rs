@@ -135,10 +135,13 @@ async fn write_batch(
             crate::followup::leads::make(tx, &mut written.messages, &written.inserted, config, now)
                 .await?;
     }
+    // The next step is advice to the team: in its language, whatever the customer wrote in
+    // (the board shows each reader's own).
+    let team_lang = config.team.language.as_deref().unwrap_or("en");
     let step_of = |t: &crate::message::TagHit| -> (i64, String) {
         rules
             .rule(&t.tag)
-            .map(|r| (r.ttl_ms, r.next_step(&t.lang).to_string()))
+            .map(|r| (r.ttl_ms, r.next_step(team_lang).to_string()))
             .unwrap_or((90 * crate::time::DAY_MS, String::new()))
     };
     let tally = tally(&written);
