@@ -529,16 +529,30 @@ pub async fn live_tags(
     db: &Db,
     now: i64,
 ) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
+    live_tags_of(db, None, now).await
+}
+
+/// `live_tags`, of one owner's customers only when `owner` is given (a rep's board).
+pub async fn live_tags_of(
+    db: &Db,
+    owner: Option<&str>,
+    now: i64,
+) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
     let mut tags: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for r in sqlx::query(
+    let sql = if owner.is_some() {
+        "SELECT t.customer_id, t.tag, t.next_step FROM customer_tag t
+         JOIN customer c ON c.id = t.customer_id
+         WHERE c.owner = $2 AND t.expires_at > $1 AND t.state <> 'dismissed'
+         ORDER BY t.last_seen DESC"
+    } else {
         "SELECT customer_id, tag, next_step FROM customer_tag
-         WHERE expires_at > $1 AND state <> 'dismissed' ORDER BY last_seen DESC",
-    )
-    .bind(now)
-    .fetch_all(db.pool())
-    .await
-    .ctx("read tags for the board")?
-    {
+         WHERE expires_at > $1 AND state <> 'dismissed' ORDER BY last_seen DESC"
+    };
+    let mut q = sqlx::query(sql).bind(now);
+    if let Some(o) = owner {
+        q = q.bind(o);
+    }
+    for r in q.fetch_all(db.pool()).await.ctx("read tags for the board")? {
         tags.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
     }
     Ok(tags)

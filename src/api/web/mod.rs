@@ -490,7 +490,7 @@ async fn board(
         None => store::followup::all_timers(db).await?,
     };
     let judge = crate::followup::sweep::Judge::load(db, config).await?;
-    let tags = store::customers::live_tags(db, now).await?;
+    let tags = store::customers::live_tags_of(db, owner.as_deref(), now).await?;
     let offset = config.followup.calendar().offset_ms;
     let recent = now - config.followup.recent_ms();
     let mut entries: Vec<_> = rows
