@@ -552,7 +552,11 @@ pub async fn live_tags_of(
     if let Some(o) = owner {
         q = q.bind(o);
     }
-    for r in q.fetch_all(db.pool()).await.ctx("read tags for the board")? {
+    for r in q
+        .fetch_all(db.pool())
+        .await
+        .ctx("read tags for the board")?
+    {
         tags.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
     }
     Ok(tags)

@@ -158,12 +158,19 @@ async fn viewer(s: &ApiState, headers: &HeaderMap) -> Result<Option<Viewer>, Api
     }))
 }
 
-/// The session, or the way to the sign-in page.
-async fn signed_in(s: &ApiState, headers: &HeaderMap) -> Result<Viewer, Response> {
-    match viewer(s, headers).await {
-        Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(Redirect::to("/login?expired=1").into_response()),
-        Err(e) => Err(e.into_response()),
+/// A page for the signed-in only: without a live session, the way to the sign-in page.
+impl axum::extract::FromRequestParts<Arc<ApiState>> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &Arc<ApiState>,
+    ) -> Result<Viewer, Response> {
+        match viewer(s, &parts.headers).await {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(Redirect::to("/login?expired=1").into_response()),
+            Err(e) => Err(e.into_response()),
+        }
     }
 }
 
@@ -419,12 +426,9 @@ struct CsrfIn {
 async fn logout(
     State(s): State<Arc<ApiState>>,
     headers: HeaderMap,
+    v: Viewer,
     Form(f): Form<CsrfIn>,
 ) -> Result<Response, ApiError> {
-    let v = match signed_in(&s, &headers).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     if !csrf_ok(&v, &f.csrf) {
         return Ok(forbidden(&v));
     }
@@ -471,13 +475,9 @@ fn next_step(s: &ApiState, tag: &str, lang: Lang) -> String {
 /// My follow-ups (a manager: everyone's, or one owner's with `?owner=`), most urgent first.
 async fn board(
     State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
+    v: Viewer,
     Query(q): Query<BoardQuery>,
 ) -> Result<Response, ApiError> {
-    let v = match signed_in(&s, &headers).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
     let now = now_ms();
     let owner = if v.scope.manages() {
@@ -586,13 +586,9 @@ async fn board(
 /// mail and chat, its history.
 async fn customer(
     State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
+    v: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let v = match signed_in(&s, &headers).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
     let Some(h) = store::ownership::peek(db, &id).await? else {
         return Ok(not_found(&v));
@@ -736,14 +732,10 @@ struct TagIn {
 
 async fn tag_feedback(
     State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
+    v: Viewer,
     Path((id, tag)): Path<(String, String)>,
     Form(f): Form<TagIn>,
 ) -> Result<Response, ApiError> {
-    let v = match signed_in(&s, &headers).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     if !csrf_ok(&v, &f.csrf) {
         return Ok(forbidden(&v));
     }
@@ -768,13 +760,9 @@ struct PoolQuery {
 /// The pools the reader may see, with claim buttons for reps.
 async fn pool(
     State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
+    v: Viewer,
     Query(q): Query<PoolQuery>,
 ) -> Result<Response, ApiError> {
-    let v = match signed_in(&s, &headers).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     let note = q
         .claimed
         .map(|c| {
@@ -845,14 +833,10 @@ async fn pool_page(
 
 async fn claim(
     State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
+    v: Viewer,
     Path(id): Path<String>,
     Form(f): Form<CsrfIn>,
 ) -> Result<Response, ApiError> {
-    let v = match signed_in(&s, &headers).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     if !csrf_ok(&v, &f.csrf) {
         return Ok(forbidden(&v));
     }
@@ -892,13 +876,9 @@ struct SearchQuery {
 /// Customers by name, address, domain or phone, among those the reader may see.
 async fn search(
     State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
+    v: Viewer,
     Query(q): Query<SearchQuery>,
 ) -> Result<Response, ApiError> {
-    let v = match signed_in(&s, &headers).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
     let (config, lang) = (&s.app.config, v.lang);
     let needle: String = q.q.trim().chars().take(100).collect();
     let mut items = String::new();
