@@ -932,9 +932,7 @@ async fn language(
     let back = headers
         .get(header::REFERER)
         .and_then(|r| r.to_str().ok())
-        .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
-        .and_then(|rest| rest.find('/').map(|i| rest[i..].to_string()))
-        .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/lang"))
+        .and_then(back_path)
         .unwrap_or_else(|| {
             if signed.is_some() {
                 "/board".into()
@@ -950,9 +948,33 @@ async fn language(
     Ok(r)
 }
 
+/// The path of the page a `Referer` names, to go back to: only a path of this site (never
+/// `//host` or `/\\host`, which browsers read as another site).
+fn back_path(referer: &str) -> Option<String> {
+    let rest = referer.split_once("://").map(|(_, rest)| rest)?;
+    let path = &rest[rest.find('/')?..];
+    (path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/lang")
+        && !path.contains('\\'))
+    .then(|| path.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn going_back_stays_on_this_site() {
+        assert_eq!(
+            back_path("http://kw.example/board?x=1").as_deref(),
+            Some("/board?x=1")
+        );
+        assert_eq!(back_path("http://kw.example//evil.example/"), None);
+        assert_eq!(back_path("http://kw.example/\\evil.example"), None);
+        assert_eq!(back_path("http://kw.example/lang?to=zh"), None);
+        assert_eq!(back_path("kw.example/board"), None);
+    }
 
     #[test]
     fn text_is_escaped_and_segments_encoded() {
