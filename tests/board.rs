@@ -14,17 +14,15 @@ use std::time::Duration;
 use common::browser::Browser;
 use common::{Workspace, http, mail};
 
+/// Add a user through the CLI: a rep of `[[reps]]` id `rep`, or a manager when `rep` is empty.
 fn add_user(w: &Workspace, login: &str, rep: &str, password: &str) {
-    let mut c = w.command(&[
-        "users",
-        "add",
-        login,
-        "--role",
-        "rep",
-        "--rep",
-        rep,
-        "--password-stdin",
-    ]);
+    let mut args = vec!["users", "add", login, "--password-stdin"];
+    if rep.is_empty() {
+        args.extend(["--role", "manager"]);
+    } else {
+        args.extend(["--role", "rep", "--rep", rep]);
+    }
+    let mut c = w.command(&args);
     c.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
@@ -80,6 +78,7 @@ fn a_rep_works_the_board_in_a_real_browser() {
     ]);
     add_user(&w, "alice", "alice", "alice-secret-1");
     add_user(&w, "bob", "bob", "bob-secret-12");
+    add_user(&w, "boss", "", "boss-secret-123");
     let daemon = w.spawn(&["run"]);
     daemon.expect(&["HTTP server listening"], Duration::from_secs(15));
     let base = format!("http://127.0.0.1:{port}");
@@ -108,8 +107,10 @@ fn a_rep_works_the_board_in_a_real_browser() {
     b.wait_for("li.tag-accepted");
     b.screenshot("customer");
 
-    // Another rep's customer by URL: not found.
+    // Another rep's customer by URL, or the team's page: not found for a rep.
     b.go(&format!("{base}/customers/B1"));
+    assert!(b.source().contains("not one of yours"));
+    b.go(&format!("{base}/team"));
     assert!(b.source().contains("not one of yours"));
 
     // The pool: claim one; another, just released, is refused in words.
@@ -177,6 +178,19 @@ fn a_rep_works_the_board_in_a_real_browser() {
     b.wait_for("p.error");
     assert!(b.text("p.error").contains("Too many failed attempts"));
     assert_eq!(w.count("sign_in WHERE login = 'bob'"), 6);
+
+    // A manager sees the team: customers by state per rep, as a chart and a table.
+    sign_in(&b, &base, "boss", "boss-secret-123");
+    b.wait_for("#board");
+    assert!(
+        b.text("#board").contains("Bergen Lys"),
+        "a manager sees every rep's customers"
+    );
+    b.go(&format!("{base}/team"));
+    b.wait_for("#by-state rect");
+    let team = b.text("#team");
+    assert!(team.contains("alice") && team.contains("bob"), "{team}");
+    b.screenshot("team");
     drop(b);
     daemon.stop();
 }
