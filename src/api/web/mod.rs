@@ -608,7 +608,6 @@ async fn customer(
     let Some(d) = store::customers::get_customer(db, &id).await? else {
         return Ok(not_found(&v));
     };
-    let now = now_ms();
     let offset = config.followup.calendar().offset_ms;
     let can_change = v.scope.changes(h.owner.as_deref());
     let mut body = String::new();
@@ -720,7 +719,6 @@ async fn customer(
         ));
     }
     body.push_str("</ul>");
-    let _ = now;
     Ok(page(
         lang,
         Some(&v),
