@@ -4,8 +4,10 @@
 //! A delivery is answered 200 only after its messages are committed; Meta retries anything
 //! else, and every message is idempotent on its id, so nothing is lost or stored twice.
 
+mod caller;
 mod chat;
 mod error;
+mod owners;
 pub mod rest;
 pub mod web;
 

@@ -7,16 +7,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiState, error};
-use crate::followup::changes::Ask;
+pub(super) use super::caller::Caller;
+use super::{ApiError, ApiState};
 use crate::followup::policy::{Assessment, State as FuState};
 use crate::followup::sweep::Judge;
 use crate::store::followup::TimerRow;
@@ -39,183 +38,32 @@ pub fn routes(state: Arc<ApiState>) -> Router<Arc<ApiState>> {
         .route("/api/v1/customers/{id}/history", get(history))
         .route("/api/v1/customers/{id}/messages", get(messages))
         .route("/api/v1/customers/{id}/tags/{tag}", put(tag_feedback))
-        .route("/api/v1/customers/{id}/claim", post(claim))
-        .route("/api/v1/customers/{id}/release", post(release))
-        .route("/api/v1/customers/{id}/assign", post(assign))
-        .route("/api/v1/customers/{id}/protection", put(protection))
-        .route("/api/v1/customers/{id}/stage", put(stage))
+        .route("/api/v1/customers/{id}/claim", post(super::owners::claim))
+        .route(
+            "/api/v1/customers/{id}/release",
+            post(super::owners::release),
+        )
+        .route("/api/v1/customers/{id}/assign", post(super::owners::assign))
+        .route(
+            "/api/v1/customers/{id}/protection",
+            put(super::owners::protection),
+        )
+        .route("/api/v1/customers/{id}/stage", put(super::owners::stage))
         .route("/api/v1/followups", get(followups))
-        .route("/api/v1/pool", get(pool))
-        .route("/api/v1/review", get(review))
+        .route("/api/v1/pool", get(super::owners::pool))
+        .route("/api/v1/review", get(super::owners::review))
         .route("/api/v1/unknown", get(unknown))
         .route("/api/v1/leads", get(leads))
         .route("/api/v1/mailboxes", get(mailboxes))
         .route("/api/v1/messages", post(super::chat::chat_message))
-        .route_layer(axum::middleware::from_fn_with_state(state, authorize))
-}
-
-/// Who is calling: a config token (an admin), or a user's token (`kw_…`, its role and scope);
-/// 401 otherwise (nothing else is said). A read-only token may only read.
-async fn authorize(State(s): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
-    let unauthorized = || {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token is required",
-        )
-    };
-    let scope = if let Some(token) = super::bearer(req.headers(), &s.tokens) {
-        // For the records of changes: a fingerprint of the token, never the token.
-        use sha2::Digest;
-        let fingerprint = hex::encode(&sha2::Sha256::digest(token.as_bytes())[..4]);
-        crate::account::Scope::admin(format!("api:{fingerprint}"))
-    } else {
-        let given = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(crate::account::parse_token);
-        let Some((id, secret)) = given else {
-            return unauthorized();
-        };
-        match store::users::token(&s.app.db, id).await {
-            Ok(Some(row)) => match crate::account::token_scope(&row, secret) {
-                Some(scope) => scope,
-                None => return unauthorized(),
-            },
-            Ok(None) => return unauthorized(),
-            Err(e) => return ApiError::from(e).into_response(),
-        }
-    };
-    // Routes for managers (and admins) only, and the chat bridge for admins (integrations).
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_default();
-    let needs = match (req.method().as_str(), route.as_str()) {
-        ("POST", "/api/v1/messages") => Some(crate::account::Role::Admin),
-        ("PUT" | "DELETE", "/api/v1/customers/{id}")
-        | ("POST", "/api/v1/customers/import" | "/api/v1/customers/{id}/assign")
-        | (
-            "GET",
-            "/api/v1/customers/{id}/export"
-            | "/api/v1/unknown"
-            | "/api/v1/leads"
-            | "/api/v1/mailboxes"
-            | "/api/v1/review",
-        ) => Some(crate::account::Role::Manager),
-        _ => None,
-    };
-    if needs.is_some_and(|role| scope.role < role) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this needs a manager's or an admin's token",
-        );
-    }
-    if scope.read_only && req.method() != axum::http::Method::GET {
-        return error(
-            StatusCode::FORBIDDEN,
-            "read-only",
-            "this token may only read",
-        );
-    }
-    let reason = req
-        .headers()
-        .get("x-keepwarm-reason")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
-        .filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.len() > 500) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad-reason",
-            "X-Keepwarm-Reason is longer than 500 characters",
-        );
-    }
-    let mut req = req;
-    req.extensions_mut().insert(Caller {
-        who: scope.who.clone(),
-        reason,
-        scope,
-    });
-    // No identifier, cursor or filter contains a NUL character (PostgreSQL text cannot hold
-    // one; SQLite would store it silently): refuse the request instead of asking the database.
-    if req
-        .uri()
-        .path_and_query()
-        .is_some_and(|pq| pq.as_str().contains("%00"))
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad-query",
-            "the path or query contains a NUL character (%00)",
-        );
-    }
-    next.run(req).await
-}
-
-/// The authenticated caller of a request (set by `authorize`).
-#[derive(Debug, Clone)]
-struct Caller {
-    /// `api:<first 8 hex digits of the token's SHA-256>` (config tokens), `user:<login>`.
-    who: String,
-    /// `X-Keepwarm-Reason`, when given.
-    reason: Option<String>,
-    /// What the caller may see and do.
-    scope: crate::account::Scope,
-}
-
-impl Caller {
-    /// 404 unless the customer exists and the caller may see it (a rep: its own, or one in a
-    /// pool it belongs to); returns its ownership.
-    async fn sees(&self, s: &ApiState, id: &str) -> Result<store::ownership::Holding, ApiError> {
-        let config = &s.app.config;
-        match store::ownership::peek(&s.app.db, id).await? {
-            Some(h)
-                if self
-                    .scope
-                    .sees(config, h.owner.as_deref(), h.pool_name(config)) =>
-            {
-                Ok(h)
-            }
-            _ => Err(ApiError::not_found("customer with this id")),
-        }
-    }
-
-    /// As `sees`, and 403 unless the caller may change it (a rep: its own).
-    async fn changes(&self, s: &ApiState, id: &str) -> Result<(), ApiError> {
-        let h = self.sees(s, id).await?;
-        if self.scope.changes(h.owner.as_deref()) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "only the customer's owner or a manager may change it",
-            ))
-        }
-    }
-
-    /// The rep a rep's token acts as (`None` for managers and admins).
-    fn own_rep(&self) -> Option<String> {
-        (!self.scope.manages())
-            .then(|| self.scope.rep.clone())
-            .flatten()
-    }
-
-    fn actor(&self, via: &'static str) -> store::customers::Actor {
-        store::customers::Actor {
-            who: self.who.clone(),
-            via,
-            reason: self.reason.clone(),
-        }
-    }
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            super::caller::authorize,
+        ))
 }
 
 /// Query parameters; a malformed query is a JSON `bad-query` error like every other.
-struct Q(Page);
+pub(super) struct Q(pub(super) Page);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Q {
     type Rejection = ApiError;
@@ -236,14 +84,14 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Q {
 }
 
 #[derive(Debug, Deserialize)]
-struct Page {
+pub(super) struct Page {
     cursor: Option<String>,
     limit: Option<i64>,
     owner: Option<String>,
     state: Option<String>,
     due_before: Option<String>,
-    month: Option<String>,
-    rep: Option<String>,
+    pub(super) month: Option<String>,
+    pub(super) rep: Option<String>,
     /// The language of next steps (`en`, `zh`, `es`, ...).
     lang: Option<String>,
 }
@@ -827,278 +675,5 @@ async fn tag_feedback(
     match store::customers::set_tag_state(&s.app.db, &id, &tag, &f.state, now_ms()).await? {
         Some(t) => Ok(axum::Json(tag_json(&t)).into_response()),
         None => Err(ApiError::not_found("such tag on this customer")),
-    }
-}
-
-/// The bodies of the ownership routes: JSON objects of these fields only (`null` is the
-/// same as left out).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClaimIn {
-    rep: String,
-    reason: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReleaseIn {
-    reason: Option<String>,
-    rep: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AssignIn {
-    rep: String,
-    #[serde(default)]
-    force: bool,
-    reason: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProtectionIn {
-    protected: bool,
-    rep: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StageIn {
-    stage: String,
-}
-
-fn body_of<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("malformed-body", e.to_string()))
-}
-
-/// A rep id and a reason are bounded (1 to 254 and 500 characters).
-fn checked(
-    rep: Option<&str>,
-    reason: Option<String>,
-    caller: &Caller,
-) -> Result<Option<String>, ApiError> {
-    if rep.is_some_and(|r| r.is_empty() || r.chars().count() > 254) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown-rep",
-            "a rep id is 1 to 254 characters",
-        ));
-    }
-    let reason = reason.or(caller.reason.clone());
-    if reason
-        .as_ref()
-        .is_some_and(|r| r.trim().is_empty() || r.chars().count() > 500)
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "bad-reason",
-            "a reason is 1 to 500 characters",
-        ));
-    }
-    Ok(reason)
-}
-
-/// Judge and apply a change of ownership: 200 with the customer's ownership, or 409 with the
-/// refusal's reason code (`{"ok": false, "reason", "message", "error"}`).
-async fn ownership(
-    s: &ApiState,
-    id: &str,
-    ask: Ask,
-    caller: &Caller,
-) -> Result<Response, ApiError> {
-    use crate::followup::changes::{AskError, act};
-    let outcome = act(&s.app.db, &s.app.config, id, &ask, &caller.who, now_ms()).await;
-    match outcome {
-        Ok(Ok(done)) => {
-            let mut v = serde_json::to_value(&done).unwrap_or_default();
-            v["ok"] = true.into();
-            Ok(axum::Json(v).into_response())
-        }
-        Ok(Err(refusal)) => {
-            let code = refusal.reason.code();
-            let body = json!({
-                "ok": false, "reason": code, "message": refusal.message,
-                "error": {"code": "refused", "message": refusal.message},
-            });
-            Ok((StatusCode::CONFLICT, axum::Json(body)).into_response())
-        }
-        Err(AskError::NoCustomer(_)) => Err(ApiError::not_found("customer with this id")),
-        Err(e @ AskError::UnknownRep(..)) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown-rep",
-            e.to_string(),
-        )),
-        Err(e @ AskError::BadStage(_)) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-stage",
-            e.to_string(),
-        )),
-        Err(e @ AskError::ReasonRequired) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "reason-required",
-            e.to_string(),
-        )),
-        Err(AskError::Store(e)) => Err(e.into()),
-    }
-}
-
-/// `POST /api/v1/customers/{id}/claim` `{"rep", "reason"?}`: claim a pool customer for a rep.
-async fn claim(
-    State(s): State<Arc<ApiState>>,
-    Path(id): Path<String>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let b: ClaimIn = body_of(&body)?;
-    let reason = checked(Some(&b.rep), b.reason, &caller)?;
-    caller.sees(&s, &id).await?;
-    if caller.own_rep().is_some_and(|own| own != b.rep)
-        || (!caller.scope.manages() && caller.scope.rep.is_none())
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "a rep claims customers for itself only",
-        ));
-    }
-    let ask = Ask::Claim { rep: b.rep, reason };
-    ownership(&s, &id, ask, &caller).await
-}
-
-/// `POST /api/v1/customers/{id}/release` `{"reason", "rep"?}`: back to its pool (the reason
-/// in the body or in `X-Keepwarm-Reason`).
-async fn release(
-    State(s): State<Arc<ApiState>>,
-    Path(id): Path<String>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let b: ReleaseIn = body_of(&body)?;
-    caller.changes(&s, &id).await?;
-    let b = ReleaseIn {
-        rep: caller.own_rep().or(b.rep),
-        ..b
-    };
-    let Some(reason) = checked(b.rep.as_deref(), b.reason, &caller)? else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "reason-required",
-            "say why the customer is released (reason)",
-        ));
-    };
-    ownership(&s, &id, Ask::Release { by: b.rep, reason }, &caller).await
-}
-
-/// `POST /api/v1/customers/{id}/assign` `{"rep", "force"?, "reason"?}`: a manager's act.
-async fn assign(
-    State(s): State<Arc<ApiState>>,
-    Path(id): Path<String>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let b: AssignIn = body_of(&body)?;
-    let reason = checked(Some(&b.rep), b.reason, &caller)?;
-    let ask = Ask::Assign {
-        rep: b.rep,
-        force: b.force,
-        reason,
-    };
-    ownership(&s, &id, ask, &caller).await
-}
-
-/// `PUT /api/v1/customers/{id}/protection` `{"protected": bool, "rep"?}`.
-async fn protection(
-    State(s): State<Arc<ApiState>>,
-    Path(id): Path<String>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let b: ProtectionIn = body_of(&body)?;
-    caller.changes(&s, &id).await?;
-    let b = ProtectionIn {
-        rep: caller.own_rep().or(b.rep),
-        ..b
-    };
-    checked(b.rep.as_deref(), None, &caller)?;
-    let ask = Ask::Protect {
-        by: b.rep,
-        on: b.protected,
-    };
-    ownership(&s, &id, ask, &caller).await
-}
-
-/// `PUT /api/v1/customers/{id}/stage` `{"stage"}`.
-async fn stage(
-    State(s): State<Arc<ApiState>>,
-    Path(id): Path<String>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let b: StageIn = body_of(&body)?;
-    caller.changes(&s, &id).await?;
-    ownership(&s, &id, Ask::Stage { stage: b.stage }, &caller).await
-}
-
-/// `GET /api/v1/pool?rep`: customers without owner, with their pool (only the pools `rep` is
-/// a member of, when given), most recently released first.
-async fn pool(
-    State(s): State<Arc<ApiState>>,
-    Extension(caller): Extension<Caller>,
-    Q(p): Q,
-) -> Result<Response, ApiError> {
-    let config = &s.app.config;
-    // A rep sees the pools it belongs to.
-    let mut p = p;
-    if let Some(own) = caller.own_rep() {
-        p.rep = Some(own);
-    }
-    if let Some(rep) = &p.rep
-        && !config.reps.is_empty()
-        && config.rep(rep).is_none()
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown-rep",
-            "no rep with this id in the config",
-        ));
-    }
-    let rows = store::followup::pool(&s.app.db).await?;
-    let items: Vec<Value> = rows
-        .iter()
-        .filter_map(|r| {
-            let pool =
-                store::ownership::pool_of(config, r.pool.as_deref(), r.country.as_deref(), &r.tier);
-            if p.rep
-                .as_deref()
-                .is_some_and(|rep| !config.rep_in_pool(rep, pool))
-            {
-                return None;
-            }
-            Some(json!({
-                "id": r.id, "name": r.name, "tier": r.tier, "country": r.country, "pool": pool,
-                "last_contact_at": time_or_null(r.last_contact_at),
-                "released_at": time_or_null(r.released_at),
-                "former_owner": r.former_owner, "reason": r.reason,
-            }))
-        })
-        .collect();
-    Ok(axum::Json(json!({"items": items})).into_response())
-}
-
-/// `GET /api/v1/review?month=YYYY-MM` (default: the current month): the monthly review.
-async fn review(State(s): State<Arc<ApiState>>, Q(p): Q) -> Result<Response, ApiError> {
-    let config = &s.app.config;
-    let now = now_ms();
-    let month = p.month.clone().unwrap_or_else(|| {
-        crate::time::rfc3339(now + config.followup.calendar().offset_ms)[..7].to_string()
-    });
-    match crate::followup::review::review(&s.app.db, config, &month, now).await {
-        Ok(r) => Ok(axum::Json(r).into_response()),
-        Err(crate::followup::review::ReviewError::BadMonth(m)) => Err(ApiError::bad_request(
-            "bad-month",
-            format!("{m:?} is not a month like 2026-11"),
-        )),
-        Err(crate::followup::review::ReviewError::Store(e)) => Err(e.into()),
     }
 }

@@ -199,10 +199,7 @@ pub async fn review(
     let now = at_or_now(at)?;
     let month = match month {
         Some(m) => m.to_string(),
-        None => {
-            let offset = config.followup.calendar().offset_ms;
-            crate::time::rfc3339(now + offset)[..7].to_string()
-        }
+        None => config.followup.calendar().month_of(now),
     };
     let db = Db::open(&config.database).await?;
     let r = crate::followup::review::review(&db, config, &month, now).await;

@@ -378,34 +378,3 @@ pub async fn set_language(db: &Db, login: &str, language: Option<&str>) -> Resul
         .ctx("set a user's language")?;
     Ok(())
 }
-
-/// Customers whose name, address, domain or phone contains `q` (case-insensitive), up to
-/// `limit`, by name.
-pub async fn search(
-    db: &Db,
-    q: &str,
-    limit: i64,
-) -> Result<Vec<(String, String, Option<String>, Option<String>, String)>, StoreError> {
-    let like = format!(
-        "%{}%",
-        q.to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let rows = sqlx::query(
-        "SELECT c.id, c.name, c.owner, c.pool, c.tier FROM customer c
-         WHERE LOWER(c.name) LIKE $1 ESCAPE '\\' OR LOWER(c.id) LIKE $1 ESCAPE '\\'
-            OR c.id IN (SELECT customer_id FROM identity WHERE value LIKE $1 ESCAPE '\\')
-         ORDER BY c.name LIMIT $2",
-    )
-    .bind(like)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await
-    .ctx("search customers")?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-        .collect())
-}

@@ -165,6 +165,13 @@ impl Calendar {
         (self.day_of(ts) - day) * DAY - self.offset_ms
     }
 
+    /// The team's month of `ts`, as "YYYY-MM".
+    pub fn month_of(&self, ts: i64) -> String {
+        chrono::DateTime::from_timestamp_millis(ts + self.offset_ms)
+            .map(|d| d.format("%Y-%m").to_string())
+            .unwrap_or_default()
+    }
+
     /// The team's month `year`-`month` as [start, end) in Unix ms.
     pub fn month_span(&self, year: i32, month: u32) -> Option<(i64, i64)> {
         let start = chrono::NaiveDate::from_ymd_opt(year, month, 1)?;

@@ -7,6 +7,9 @@
 //! attempt is recorded.
 
 pub mod i18n;
+mod pool;
+mod session;
+mod team;
 
 use std::sync::Arc;
 
@@ -37,15 +40,15 @@ const LOCK_FOR: i64 = 15 * MINUTE_MS;
 pub fn routes() -> Router<Arc<ApiState>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/board") }))
-        .route("/login", get(login_form).post(login))
-        .route("/logout", post(logout))
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
         .route("/board", get(board))
         .route("/customers/{id}", get(customer))
         .route("/customers/{id}/tags/{tag}", post(tag_feedback))
-        .route("/pool", get(pool))
-        .route("/pool/{id}/claim", post(claim))
-        .route("/search", get(search))
-        .route("/team", get(team))
+        .route("/pool", get(pool::pool))
+        .route("/pool/{id}/claim", post(pool::claim))
+        .route("/search", get(pool::search))
+        .route("/team", get(team::team))
         .route("/lang", get(language))
 }
 
@@ -278,6 +281,12 @@ fn not_found(v: &Viewer) -> Response {
     )
 }
 
+/// A form with nothing but the CSRF token.
+#[derive(Debug, Deserialize)]
+struct CsrfIn {
+    csrf: String,
+}
+
 /// A form's CSRF token must be the session's.
 fn csrf_ok(v: &Viewer, given: &str) -> bool {
     super::same(v.csrf.as_bytes(), given.as_bytes())
@@ -291,160 +300,6 @@ fn forbidden(v: &Viewer) -> Response {
         &format!("<p>{}</p>", esc(t(v.lang, "forbidden.text"))),
         StatusCode::FORBIDDEN,
     )
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct LoginQuery {
-    #[serde(default)]
-    expired: Option<String>,
-}
-
-async fn login_form(
-    State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    Query(q): Query<LoginQuery>,
-) -> Response {
-    if let Ok(Some(_)) = viewer(&s, &headers).await {
-        return Redirect::to("/board").into_response();
-    }
-    let lang = page_lang(&s, &headers, None);
-    let note = q
-        .expired
-        .map(|_| format!(r#"<p class="notice">{}</p>"#, esc(t(lang, "login.expired"))))
-        .unwrap_or_default();
-    login_page(&s, &headers, lang, &note, StatusCode::OK)
-}
-
-/// The sign-in form, with a fresh pre-session CSRF token (a cookie and the form's field).
-fn login_page(
-    s: &ApiState,
-    headers: &HeaderMap,
-    lang: Lang,
-    note: &str,
-    status: StatusCode,
-) -> Response {
-    let pre = random_hex(16);
-    let body = format!(
-        r#"{note}<form class="login" method="post" action="/login">
-<input type="hidden" name="csrf" value="{pre}">
-<label for="login">{l}</label><input id="login" name="login" autocomplete="username" required>
-<label for="password">{p}</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit" id="sign-in">{submit}</button></form>"#,
-        l = esc(t(lang, "login.login")),
-        p = esc(t(lang, "login.password")),
-        submit = esc(t(lang, "login.submit")),
-    );
-    let mut r = page(lang, None, t(lang, "login.title"), &body, status);
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie("kw_pre", &pre, 3600, secure(s, headers)),
-    );
-    r
-}
-
-#[derive(Debug, Deserialize)]
-struct LoginIn {
-    login: String,
-    password: String,
-    csrf: String,
-}
-
-async fn login(
-    State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    Form(f): Form<LoginIn>,
-) -> Result<Response, ApiError> {
-    let lang = page_lang(&s, &headers, None);
-    let pre = cookie(&headers, "kw_pre").unwrap_or("");
-    if pre.is_empty() || !super::same(pre.as_bytes(), f.csrf.as_bytes()) {
-        let note = format!(r#"<p class="error">{}</p>"#, esc(t(lang, "forbidden.text")));
-        return Ok(login_page(&s, &headers, lang, &note, StatusCode::FORBIDDEN));
-    }
-    let db = &s.app.db;
-    let now = now_ms();
-    let remote = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.chars().take(100).collect::<String>());
-    let login: String = f.login.trim().chars().take(64).collect();
-    let creds = store::users::credentials(db, &login).await?;
-    let outcome = match &creds {
-        None => {
-            // As slow as a real check, so a login's existence does not show.
-            crate::account::verify_password(DUMMY_HASH, &f.password);
-            "unknown-user"
-        }
-        Some(c) if c.disabled => "disabled",
-        Some(c) if c.locked_until.is_some_and(|u| u > now) => "locked",
-        Some(c) => match &c.password_hash {
-            Some(h) if crate::account::verify_password(h, &f.password) => "ok",
-            _ => "bad-password",
-        },
-    };
-    store::users::sign_in(
-        db,
-        &login,
-        remote.as_deref(),
-        outcome,
-        now,
-        LOCK_AFTER,
-        LOCK_FOR,
-    )
-    .await?;
-    tracing::info!(login = %login, outcome, "Sign-in.");
-    if outcome != "ok" {
-        let key = if outcome == "locked" {
-            "login.locked"
-        } else {
-            "login.failed"
-        };
-        let note = format!(r#"<p class="error" role="alert">{}</p>"#, esc(t(lang, key)));
-        return Ok(login_page(
-            &s,
-            &headers,
-            lang,
-            &note,
-            StatusCode::UNAUTHORIZED,
-        ));
-    }
-    let id = random_hex(32);
-    store::users::create_session(db, &sha(&id), &login, &random_hex(16), now, now + LIFETIME)
-        .await?;
-    let mut r = Redirect::to("/board").into_response();
-    let secure = secure(&s, &headers);
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie("kw_session", &id, LIFETIME / 1000, secure),
-    );
-    r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie("kw_pre", "", 0, secure));
-    Ok(r)
-}
-
-/// An argon2id hash of nothing anyone knows (a sign-in for an unknown login checks it).
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Jt5v5uyWdeH3Y7d3w1g4ZVm7mUj1pQm0X8bC6XvO2aM";
-
-#[derive(Debug, Deserialize)]
-struct CsrfIn {
-    csrf: String,
-}
-
-async fn logout(
-    State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    v: Viewer,
-    Form(f): Form<CsrfIn>,
-) -> Result<Response, ApiError> {
-    if !csrf_ok(&v, &f.csrf) {
-        return Ok(forbidden(&v));
-    }
-    store::users::end_session(&s.app.db, &v.id_hash).await?;
-    let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie("kw_session", "", 0, secure(&s, &headers)),
-    );
-    Ok(r)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -471,9 +326,7 @@ fn next_step(s: &ApiState, tag: &str, lang: Lang) -> String {
     s.app
         .rules
         .current()
-        .rules
-        .iter()
-        .find(|r| r.tag == tag)
+        .rule(tag)
         .map(|r| r.next_step(lang.code()).to_string())
         .unwrap_or_default()
 }
@@ -756,298 +609,6 @@ async fn tag_feedback(
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct PoolQuery {
-    #[serde(default)]
-    claimed: Option<String>,
-}
-
-/// The pools the reader may see, with claim buttons for reps.
-async fn pool(
-    State(s): State<Arc<ApiState>>,
-    v: Viewer,
-    Query(q): Query<PoolQuery>,
-) -> Result<Response, ApiError> {
-    let note = q
-        .claimed
-        .map(|c| {
-            format!(
-                r#"<p class="notice" role="status">{}</p>"#,
-                esc(&t1(v.lang, "pool.claimed", &c))
-            )
-        })
-        .unwrap_or_default();
-    pool_page(&s, &v, &note, StatusCode::OK).await
-}
-
-async fn pool_page(
-    s: &ApiState,
-    v: &Viewer,
-    note: &str,
-    status: StatusCode,
-) -> Result<Response, ApiError> {
-    let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
-    let now = now_ms();
-    let mut rows = String::new();
-    let mut n = 0;
-    for r in store::followup::pool(db).await? {
-        let pool =
-            store::ownership::pool_of(config, r.pool.as_deref(), r.country.as_deref(), &r.tier);
-        if !v.scope.sees(config, None, pool) {
-            continue;
-        }
-        n += 1;
-        let claim = if v.scope.rep.is_some() {
-            format!(
-                r#"<form method="post" action="/pool/{id}/claim"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="claim-{idt}">{label}</button></form>"#,
-                id = seg(&r.id),
-                idt = esc(&r.id),
-                csrf = esc(&v.csrf),
-                label = esc(t(lang, "pool.claim")),
-            )
-        } else {
-            String::new()
-        };
-        rows.push_str(&format!(
-            r#"<tr><td><a href="/customers/{id}">{name}</a></td><td>{pool}</td><td>{tier}</td><td>{released}</td><td>{former}</td><td>{claim}</td></tr>"#,
-            id = seg(&r.id),
-            name = esc(&r.name),
-            pool = esc(pool),
-            tier = esc(&r.tier),
-            released = match r.released_at {
-                Some(at) => esc(&ago(lang, Some(at), now)),
-                None => esc(t(lang, "pool.never_owned")),
-            },
-            former = esc(r.former_owner.as_deref().unwrap_or("-")),
-        ));
-    }
-    let body = if n == 0 {
-        format!("{note}<p>{}</p>", esc(t(lang, "pool.empty")))
-    } else {
-        format!(
-            r#"{note}<div class="scroll"><table id="pool"><thead><tr><th>{c}</th><th>{p}</th><th>{tier}</th><th>{rel}</th><th>{former}</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#,
-            c = esc(t(lang, "board.customer")),
-            p = esc(t(lang, "nav.pool")),
-            tier = esc(t(lang, "board.tier")),
-            rel = esc(t(lang, "pool.released")),
-            former = esc(t(lang, "pool.former")),
-        )
-    };
-    Ok(page(lang, Some(v), t(lang, "pool.title"), &body, status))
-}
-
-async fn claim(
-    State(s): State<Arc<ApiState>>,
-    v: Viewer,
-    Path(id): Path<String>,
-    Form(f): Form<CsrfIn>,
-) -> Result<Response, ApiError> {
-    if !csrf_ok(&v, &f.csrf) {
-        return Ok(forbidden(&v));
-    }
-    let Some(rep) = v.scope.rep.clone() else {
-        return Ok(forbidden(&v));
-    };
-    let config = &s.app.config;
-    match store::ownership::peek(&s.app.db, &id).await? {
-        Some(h)
-            if v.scope
-                .sees(config, h.owner.as_deref(), h.pool_name(config)) => {}
-        _ => return Ok(not_found(&v)),
-    }
-    let ask = Ask::Claim { rep, reason: None };
-    match act(&s.app.db, config, &id, &ask, &v.scope.who, now_ms()).await {
-        Ok(Ok(_)) => Ok(Redirect::to(&format!("/pool?claimed={}", seg(&id))).into_response()),
-        Ok(Err(refusal)) => {
-            let words = t(v.lang, &format!("refusal.{}", refusal.reason.code()));
-            let note = format!(
-                r#"<p class="error" role="alert" id="refusal" data-reason="{code}">{}</p>"#,
-                esc(&t1(v.lang, "pool.refused", words)),
-                code = refusal.reason.code(),
-            );
-            pool_page(&s, &v, &note, StatusCode::CONFLICT).await
-        }
-        Err(crate::followup::changes::AskError::Store(e)) => Err(e.into()),
-        Err(_) => Ok(not_found(&v)),
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct SearchQuery {
-    #[serde(default)]
-    q: String,
-}
-
-/// Customers by name, address, domain or phone, among those the reader may see.
-async fn search(
-    State(s): State<Arc<ApiState>>,
-    v: Viewer,
-    Query(q): Query<SearchQuery>,
-) -> Result<Response, ApiError> {
-    let (config, lang) = (&s.app.config, v.lang);
-    let needle: String = q.q.trim().chars().take(100).collect();
-    let mut items = String::new();
-    if !needle.is_empty() {
-        for (id, name, owner, pool, tier) in store::users::search(&s.app.db, &needle, 200).await? {
-            let p = store::ownership::pool_of(config, pool.as_deref(), None, &tier);
-            if !v.scope.sees(config, owner.as_deref(), p) {
-                continue;
-            }
-            items.push_str(&format!(
-                r#"<li><a href="/customers/{}">{}</a> · {}</li>"#,
-                seg(&id),
-                esc(&name),
-                esc(owner.as_deref().unwrap_or(p))
-            ));
-        }
-    }
-    let body = if items.is_empty() {
-        format!("<p>{}</p>", esc(t(lang, "search.none")))
-    } else {
-        format!(r#"<ul id="results">{items}</ul>"#)
-    };
-    Ok(page(
-        lang,
-        Some(&v),
-        t(lang, "search.title"),
-        &body,
-        StatusCode::OK,
-    ))
-}
-
-/// The team (managers): customers by state per rep (a chart and a table), the month's review
-/// figures per rep, mailbox health, unknown senders and leads.
-async fn team(State(s): State<Arc<ApiState>>, v: Viewer) -> Result<Response, ApiError> {
-    if !v.scope.manages() {
-        return Ok(not_found(&v));
-    }
-    let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
-    let now = now_ms();
-    let offset = config.followup.calendar().offset_ms;
-    let judge = crate::followup::sweep::Judge::load(db, config).await?;
-    const STATES: [FuState; 5] = [
-        FuState::Released,
-        FuState::Overdue,
-        FuState::Due,
-        FuState::DueSoon,
-        FuState::Ok,
-    ];
-    let mut per_rep: std::collections::BTreeMap<String, [u32; 5]> = Default::default();
-    for c in store::followup::all_timers(db).await? {
-        let Some(owner) = c.owner.clone() else {
-            continue;
-        };
-        let st = judge.assess(&c, now).state;
-        let i = STATES.iter().position(|x| *x == st).unwrap_or(4);
-        per_rep.entry(owner).or_default()[i] += 1;
-    }
-    // The chart: one bar per rep, its customers by state (inline SVG, no script).
-    let colors = ["#7a0000", "#c00000", "#d08000", "#e0c040", "#6aa84f"];
-    let max = per_rep
-        .values()
-        .map(|c| c.iter().sum::<u32>())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let mut svg = format!(
-        r#"<svg id="by-state" role="img" aria-label="{label}" width="100%" viewBox="0 0 600 {h}" xmlns="http://www.w3.org/2000/svg">"#,
-        label = esc(t(lang, "team.chart")),
-        h = 24 * per_rep.len().max(1) + 24,
-    );
-    for (row, (rep, counts)) in per_rep.iter().enumerate() {
-        let y = 24 * row;
-        svg.push_str(&format!(
-            r#"<text x="0" y="{}" font-size="12">{}</text>"#,
-            y + 15,
-            esc(rep)
-        ));
-        let mut x = 120.0;
-        for (i, n) in counts.iter().enumerate() {
-            let w = 470.0 * f64::from(*n) / f64::from(max);
-            if *n > 0 {
-                svg.push_str(&format!(
-                    r#"<rect x="{x:.1}" y="{}" width="{w:.1}" height="18" fill="{}"><title>{}: {n}</title></rect>"#,
-                    y + 2,
-                    colors[i],
-                    esc(t(lang, &state_key(STATES[i])))
-                ));
-            }
-            x += w;
-        }
-    }
-    svg.push_str("</svg>");
-    let month = crate::time::rfc3339(now + offset)[..7].to_string();
-    let review = crate::followup::review::review(db, config, &month, now)
-        .await
-        .map_err(|e| match e {
-            crate::followup::review::ReviewError::Store(e) => ApiError::from(e),
-            crate::followup::review::ReviewError::BadMonth(_) => {
-                ApiError::bad_request("bad-month", "no such month")
-            }
-        })?;
-    let mut rows = String::new();
-    for (rep, counts) in &per_rep {
-        let r = review
-            .owners
-            .iter()
-            .find(|o| o.owner.as_deref() == Some(rep.as_str()));
-        rows.push_str(&format!(
-            r#"<tr><td><a href="/board?owner={q}">{rep}</a></td>{cells}<td>{rel}</td><td>{cl}</td><td>{co}</td><td>{stalled}</td></tr>"#,
-            q = seg(rep),
-            rep = esc(rep),
-            cells = counts.iter().map(|n| format!("<td>{n}</td>")).collect::<String>(),
-            rel = r.map_or(0, |r| r.released),
-            cl = r.map_or(0, |r| r.claimed),
-            co = r.map_or(0, |r| r.conflicts),
-            stalled = r.map_or(0, |r| r.high_potential_stalled.len()),
-        ));
-    }
-    let heads: String = STATES
-        .iter()
-        .map(|st| format!("<th>{}</th>", esc(t(lang, &state_key(*st)))))
-        .collect();
-    let mut mailboxes = String::new();
-    for h in store::mailboxes::health(db).await? {
-        mailboxes.push_str(&format!(
-            "<li>{}/{} · {} · {}</li>",
-            esc(&h.account),
-            esc(&h.folder),
-            esc(&ago(lang, h.last_sync_at, now)),
-            esc(h
-                .last_error
-                .as_deref()
-                .filter(|_| h.failures > 0)
-                .unwrap_or("ok"))
-        ));
-    }
-    let unknown = store::messages::unknown_senders(db, None, 1000)
-        .await?
-        .len();
-    let leads = store::followup::leads(db, (i64::MAX, ""), 1000)
-        .await?
-        .len();
-    let body = format!(
-        r#"{svg}<div class="scroll"><table id="team"><thead><tr><th>{rep_h}</th>{heads}<th>{rel_h}</th><th>{cl_h}</th><th>{co_h}</th><th>{st_h}</th></tr></thead><tbody>{rows}</tbody></table></div>
-<h2>{mb_h}</h2><ul>{mailboxes}</ul><p>{unknown_l}: {unknown} · {leads_l}: {leads}</p><p class="why">{month_l} {month}</p>"#,
-        rep_h = esc(t(lang, "board.owner")),
-        rel_h = esc(t(lang, "team.released")),
-        cl_h = esc(t(lang, "team.claimed")),
-        co_h = esc(t(lang, "team.conflicts")),
-        st_h = esc(t(lang, "team.stalled")),
-        mb_h = esc(t(lang, "team.mailboxes")),
-        unknown_l = esc(t(lang, "team.unknown")),
-        leads_l = esc(t(lang, "team.leads")),
-        month_l = esc(t(lang, "team.month")),
-    );
-    Ok(page(
-        lang,
-        Some(&v),
-        t(lang, "team.title"),
-        &body,
-        StatusCode::OK,
-    ))
-}
-
-#[derive(Debug, Default, Deserialize)]
 struct LangQuery {
     #[serde(default)]
     to: String,
@@ -1124,7 +685,7 @@ mod tests {
 
     #[test]
     fn the_dummy_hash_is_a_valid_argon2id_hash() {
-        assert!(argon2::password_hash::PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(!crate::account::verify_password(DUMMY_HASH, ""));
+        assert!(argon2::password_hash::PasswordHash::new(session::DUMMY_HASH).is_ok());
+        assert!(!crate::account::verify_password(session::DUMMY_HASH, ""));
     }
 }
