@@ -408,8 +408,9 @@ pub struct BacktestReport {
     pub changes: Vec<TagChange>,
 }
 
-/// Re-run `rules` over every stored inbound customer message and compare the live customer tags
-/// (not expired at `now`) they would produce with the stored ones. Nothing is written.
+/// Re-run `rules` over every stored inbound customer message recent enough to make a tag that
+/// is live at `now` (sent within the longest tag lifetime) and compare the live customer tags
+/// they would produce with the stored ones. Nothing is written.
 pub async fn backtest(
     db: &store::Db,
     rules: &crate::rules::RuleSet,
@@ -418,9 +419,11 @@ pub async fn backtest(
     let mut report = BacktestReport::default();
     // customer → tag → evidence of the newest message that suggests it while still live.
     let mut would: BTreeMap<String, BTreeMap<String, (i64, String)>> = BTreeMap::new();
+    // A message older than the longest-lived tag cannot make a tag that is live now.
+    let oldest = now.saturating_sub(rules.rules.iter().map(|r| r.ttl_ms).max().unwrap_or(0));
     let mut after = 0;
     loop {
-        let page = store::messages::page(db, after, 1000, None).await?;
+        let page = store::messages::page(db, after, 1000, None, oldest).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         for m in &page {

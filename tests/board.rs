@@ -191,6 +191,54 @@ fn a_rep_works_the_board_in_a_real_browser() {
     let team = b.text("#team");
     assert!(team.contains("alice") && team.contains("bob"), "{team}");
     b.screenshot("team");
+
+    // The rules: every tag with what it means, the last evaluation kept by `rules eval`, and a
+    // backtest preview (nothing changes: alice's accepted tag would be kept).
+    std::fs::write(
+        w.path("labels.jsonl"),
+        "{\"key\": \"c1-price\", \"channel\": \"email\", \"direction\": \"inbound\", \"labels\": [\"price-sensitive\"], \"counts_as_contact\": true}\n",
+    )
+    .unwrap();
+    let m1 = w.path("m1");
+    w.ok(&[
+        "rules",
+        "eval",
+        "--maildir",
+        m1.to_str().unwrap(),
+        "--labels",
+        "labels.jsonl",
+        "--customers",
+        "customers.csv",
+    ]);
+    b.go(&format!("{base}/rules"));
+    b.wait_for("#rules");
+    let rules = b.text("#rules");
+    assert!(
+        rules.contains("price-sensitive") && rules.contains("Asks for a discount"),
+        "{rules}"
+    );
+    let row = b.text("#rule-price-sensitive");
+    assert!(
+        row.contains("0 / 1 / 0") && row.contains("1 accepted, 0 dismissed (100%)"),
+        "alice accepted the tag on C1: {row}"
+    );
+    let eval = b.text("#last-eval");
+    assert!(
+        eval.contains("1 labeled messages") && eval.contains("macro-F1 1.00"),
+        "{eval}"
+    );
+    b.click("#run-backtest");
+    b.wait_for("#backtest-summary");
+    let summary = b.text("#backtest-summary");
+    assert!(
+        summary.contains("0 tags gained, 0 lost, 1 kept"),
+        "{summary}"
+    );
+    b.screenshot("rules");
+    b.click("a[lang=zh]");
+    b.wait_for("html[lang=zh-Hans] #rules");
+    assert!(b.text("#rules").contains("要求折扣"));
+    b.screenshot("rules-zh");
     drop(b);
     daemon.stop();
 }

@@ -156,7 +156,9 @@ async fn a_batch_is_matched_classified_and_committed_once() {
     let again = ingestor.ingest(batch_of(&batch)).await.unwrap();
     assert_eq!((again.ingested, again.duplicates), (0, 5));
 
-    let rows = store::messages::page(&db, 0, 100, None).await.unwrap();
+    let rows = store::messages::page(&db, 0, 100, None, i64::MIN)
+        .await
+        .unwrap();
     let by_key = |k: &str| rows.iter().find(|r| r.key == k).unwrap();
     let offer = by_key("offer-1@sinoexport.example");
     assert_eq!(

@@ -183,6 +183,45 @@ fn evidence_quotes_the_original_text() {
 }
 
 #[test]
+fn descriptions_are_read_per_language_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("asks.toml"),
+        "tag = \"asks\"\ndescription.en = \"Asks for something.\"\ndescription.zh = \"客户提出要求。\"\n[next_step]\nen = \"Answer.\"\n[keywords]\nen = [\"please\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("plain.toml"),
+        "tag = \"plain\"\ndescription = \"One text.\"\n[next_step]\nen = \"Go.\"\n[keywords]\nen = [\"plainly\"]\n",
+    )
+    .unwrap();
+    let set = rules::load(Some(dir.path())).unwrap();
+    let asks = set.rule("asks").unwrap();
+    assert_eq!(asks.description_in("zh"), "客户提出要求。");
+    assert_eq!(asks.description_in("en"), "Asks for something.");
+    assert_eq!(asks.description_in("ja"), "Asks for something.");
+    assert_eq!(set.rule("plain").unwrap().description_in("zh"), "One text.");
+
+    // Without English, or with a language nobody knows: the file and line are named.
+    std::fs::write(
+        dir.path().join("asks.toml"),
+        "tag = \"asks\"\n\ndescription.zh = \"客户提出要求。\"\ndescription.qq = \"?\"\n[next_step]\nen = \"Answer.\"\n[keywords]\nen = [\"please\"]\n",
+    )
+    .unwrap();
+    let problems = rules::load(Some(dir.path())).unwrap_err();
+    let joined: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let joined = joined.join("\n");
+    assert!(
+        joined.contains("asks.toml:3: description.en is required"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("asks.toml:3: unknown language \"qq\" in description"),
+        "{joined}"
+    );
+}
+
+#[test]
 fn rule_file_problems_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

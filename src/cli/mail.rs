@@ -124,7 +124,7 @@ pub async fn messages(
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut after = 0;
     loop {
-        let page = store::messages::page(&db, after, 1000, customer).await?;
+        let page = store::messages::page(&db, after, 1000, customer, i64::MIN).await?;
         let Some(last) = page.last() else { break };
         let mut page_tags = store::messages::tags_by_id_range(&db, after, last.id).await?;
         after = last.id;

@@ -56,6 +56,10 @@ pub enum RulesCmd {
         /// Print every false positive and false negative with its evidence.
         #[arg(long)]
         verbose: bool,
+        /// Do not keep the scores in the database (by default they are kept for the board's
+        /// Rules page).
+        #[arg(long)]
+        no_record: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -80,6 +84,7 @@ pub async fn run(config: &Config, cmd: RulesCmd) -> Result<()> {
             customers: Some(customers),
             whatsapp,
             verbose,
+            no_record,
             format,
             ..
         } => {
@@ -91,12 +96,49 @@ pub async fn run(config: &Config, cmd: RulesCmd) -> Result<()> {
             } else {
                 print!("{}", report.render(verbose));
             }
+            if !no_record {
+                record_eval(config, &maildir, &report).await?;
+            }
             Ok(())
         }
         RulesCmd::Eval { .. } => {
             bail!("rules eval needs --maildir, --labels and --customers (or --feedback)")
         }
     }
+}
+
+/// Keep an evaluation's scores for the board's Rules page.
+async fn record_eval(config: &Config, corpus: &Path, r: &crate::eval::EvalReport) -> Result<()> {
+    let rules = load_rules(config)?;
+    let db = Db::open(&config.database)
+        .await
+        .context("cannot keep the scores for the board (--no-record skips this)")?;
+    let tags = r
+        .tags
+        .iter()
+        .map(|t| store::rule_evals::TagFigures {
+            tag: t.tag.clone(),
+            precision: t.precision,
+            recall: t.recall,
+            f1: t.f1,
+            tp: t.tp as u64,
+            fp: t.fp as u64,
+            fn_: t.fn_ as u64,
+        })
+        .collect();
+    let eval = store::rule_evals::RuleEval {
+        at: store::now_ms(),
+        pack_version: rules.version.clone(),
+        corpus: corpus.display().to_string(),
+        messages: r.messages as i64,
+        labeled: r.labeled as i64,
+        micro_f1: r.micro_f1,
+        macro_f1: r.macro_f1,
+        tags,
+    };
+    store::rule_evals::record(&db, &eval).await?;
+    eprintln!("(scores kept for the board's Rules page)");
+    Ok(())
 }
 
 /// How reps answered the suggestions, per rule.

@@ -14,12 +14,22 @@ pub const LANGUAGES: &[&str] = &[
     "th", "id", "pl", "uk", "any",
 ];
 
+/// A description as written: one text, or one per language.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Described {
+    One(String),
+    ByLanguage(BTreeMap<String, String>),
+}
+
 /// One tag's rule file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleFile {
     tag: Spanned<String>,
-    description: String,
+    /// What the tag means: one text, or one per language (`description.en`, `description.zh`;
+    /// `en` required), shown to reps and managers on the board in their language.
+    description: Spanned<Described>,
     /// How long the tag stays on a customer without fresh evidence, e.g. "90d".
     #[serde(default = "default_ttl")]
     ttl: Spanned<String>,
@@ -141,7 +151,10 @@ impl Term {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub tag: String,
+    /// The description in English (or the only one written).
     pub description: String,
+    /// The description by language, `en` always among them.
+    pub descriptions: BTreeMap<String, String>,
     pub ttl_ms: i64,
     pub subject: bool,
     pub body: bool,
@@ -165,6 +178,14 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The description in `lang`, else English.
+    pub fn description_in(&self, lang: &str) -> &str {
+        self.descriptions
+            .get(lang)
+            .map(String::as_str)
+            .unwrap_or(&self.description)
+    }
+
     /// The next step in `lang`, else English.
     pub fn next_step(&self, lang: &str) -> &str {
         self.next_steps
@@ -470,6 +491,29 @@ pub fn parse_rule(
             false
         }
     };
+    let descriptions: BTreeMap<String, String> = match file.description.get_ref() {
+        Described::One(text) => [("en".to_string(), text.trim().to_string())].into(),
+        Described::ByLanguage(by) => {
+            for lang in by.keys().filter(|l| !LANGUAGES.contains(&l.as_str())) {
+                bad(
+                    file.description.span(),
+                    format!(
+                        "unknown language {lang:?} in description (known: {})",
+                        LANGUAGES.join(", ")
+                    ),
+                );
+            }
+            if !by.contains_key("en") {
+                bad(
+                    file.description.span(),
+                    "description.en is required".to_string(),
+                );
+            }
+            by.iter()
+                .map(|(l, t)| (l.clone(), t.trim().to_string()))
+                .collect()
+        }
+    };
     let mut next_steps = BTreeMap::new();
     for (lang, step) in &file.next_step {
         if !LANGUAGES.contains(&lang.as_str()) {
@@ -650,7 +694,8 @@ pub fn parse_rule(
     exclusions.extend(folded_list(&file.exclude.phrases));
     Ok(Rule {
         tag,
-        description: file.description.trim().to_string(),
+        description: descriptions.get("en").cloned().unwrap_or_default(),
+        descriptions,
         ttl_ms,
         subject,
         body,

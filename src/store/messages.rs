@@ -29,20 +29,23 @@ pub struct MessageRow {
     pub flags: Vec<String>,
 }
 
-/// A page of messages in id order after `after_id` (keyset pagination keeps memory flat).
+/// A page of messages in id order after `after_id` (keyset pagination keeps memory flat), of
+/// one customer or all, sent after `sent_after`.
 pub async fn page(
     db: &Db,
     after_id: i64,
     limit: i64,
     customer: Option<&str>,
+    sent_after: i64,
 ) -> Result<Vec<MessageRow>, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {MESSAGE_COLUMNS} FROM message
-         WHERE id > $1 AND ($3 IS NULL OR customer_id = $3) ORDER BY id LIMIT $2"
+         WHERE id > $1 AND ($3 IS NULL OR customer_id = $3) AND sent_at > $4 ORDER BY id LIMIT $2"
     )))
     .bind(after_id)
     .bind(limit)
     .bind(customer)
+    .bind(sent_after)
     .fetch_all(db.pool())
     .await
     .ctx("list messages")?;

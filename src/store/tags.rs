@@ -219,3 +219,32 @@ pub async fn overwrite(tx: &mut Tx, rows: &[StoredTag]) -> Result<(), StoreError
     }
     Ok(())
 }
+
+/// Per tag, the customers carrying it live at `now`: (tag, suggested, accepted, dismissed).
+pub async fn live_counts(
+    db: &super::Db,
+    now: i64,
+) -> Result<Vec<(String, i64, i64, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT tag,
+                SUM(CASE WHEN state = 'suggested' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN state = 'accepted' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN state = 'dismissed' THEN 1 ELSE 0 END)
+         FROM customer_tag WHERE expires_at > $1 GROUP BY tag ORDER BY tag",
+    )
+    .bind(now)
+    .fetch_all(db.pool())
+    .await
+    .ctx("count customer tags")?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get::<i64, _>(1),
+                r.get::<i64, _>(2),
+                r.get::<i64, _>(3),
+            )
+        })
+        .collect())
+}

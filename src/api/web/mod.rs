@@ -8,6 +8,7 @@
 
 pub mod i18n;
 mod pool;
+mod rules;
 mod session;
 mod team;
 
@@ -49,6 +50,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/pool/{id}/claim", post(pool::claim))
         .route("/search", get(pool::search))
         .route("/team", get(team::team))
+        .route("/rules", get(rules::rules))
         .route("/lang", get(language))
 }
 
@@ -215,7 +217,7 @@ fn page(lang: Lang, v: Option<&Viewer>, title: &str, body: &str, status: StatusC
         Some(v) => format!(
             r#"<nav><a href="/board">{board}</a> <a href="/pool">{pool}</a>
 <form class="search" action="/search" method="get" role="search"><label for="q" class="hidden">{search}</label><input id="q" name="q" type="search" placeholder="{hint}"><button type="submit">{search}</button></form>
-{team}<a href="/lang?to={other}" lang="{other}">{switch}</a>
+{team}<a href="/rules">{rules}</a> <a href="/lang?to={other}" lang="{other}">{switch}</a>
 <form action="/logout" method="post"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="sign-out">{out} ({who})</button></form></nav>"#,
             team = if v.scope.manages() {
                 format!(r#"<a href="/team">{}</a> "#, esc(t(lang, "nav.team")))
@@ -231,6 +233,7 @@ fn page(lang: Lang, v: Option<&Viewer>, title: &str, body: &str, status: StatusC
                 }
             )),
             pool = esc(t(lang, "nav.pool")),
+            rules = esc(t(lang, "nav.rules")),
             search = esc(t(lang, "nav.search")),
             hint = esc(t(lang, "nav.search_hint")),
             other = lang.other().code(),

@@ -1,0 +1,14 @@
+-- What `keepwarm rules eval` measured, kept for the board's Rules page: the pack's version,
+-- the corpus, the overall scores and the per-tag scores as JSON
+-- ([{"tag", "precision", "recall", "f1", "tp", "fp", "fn"}]).
+CREATE TABLE rule_eval (
+    id           INTEGER PRIMARY KEY,
+    at           BIGINT NOT NULL,
+    pack_version TEXT NOT NULL,
+    corpus       TEXT NOT NULL,
+    messages     BIGINT NOT NULL,
+    labeled      BIGINT NOT NULL,
+    micro_f1     DOUBLE PRECISION NOT NULL,
+    macro_f1     DOUBLE PRECISION NOT NULL,
+    tags         TEXT NOT NULL
+);
