@@ -87,7 +87,7 @@ fn a_rep_works_the_board_in_a_real_browser() {
     // Not signed in: the board sends to the sign-in page.
     b.go(&format!("{base}/board"));
     b.wait_url("/login");
-    b.screenshot("login");
+    b.look("login");
     sign_in(&b, &base, "alice", "alice-secret-1");
     b.wait_for("#board");
     let board = b.text("#board");
@@ -96,7 +96,7 @@ fn a_rep_works_the_board_in_a_real_browser() {
         !board.contains("Bergen Lys"),
         "another rep's customer: {board}"
     );
-    b.screenshot("board");
+    b.look("board");
 
     // A customer: its words, the trait with its evidence and next step; accept it.
     b.go(&format!("{base}/customers/C1"));
@@ -105,7 +105,7 @@ fn a_rep_works_the_board_in_a_real_browser() {
     assert!(page.contains("price-sensitive"), "{page}");
     b.click("#accept-price-sensitive");
     b.wait_for("li.tag-accepted");
-    b.screenshot("customer");
+    b.look("customer");
 
     // Another rep's customer by URL, or the team's page: not found for a rep.
     b.go(&format!("{base}/customers/B1"));
@@ -115,7 +115,7 @@ fn a_rep_works_the_board_in_a_real_browser() {
 
     // The pool: claim one; another, just released, is refused in words.
     b.go(&format!("{base}/pool"));
-    b.screenshot("pool");
+    b.look("pool");
     b.click("#claim-P1");
     b.wait_url("claimed=P1");
     assert!(b.source().contains("P1 is yours now."));
@@ -123,7 +123,7 @@ fn a_rep_works_the_board_in_a_real_browser() {
     b.wait_for("#refusal");
     let refusal = b.text("#refusal");
     assert!(refusal.contains("released too recently"), "{refusal}");
-    b.screenshot("pool-refused");
+    b.look("pool-refused");
     assert_eq!(w.customer("P1")["owner"], "alice");
     assert_eq!(w.customer("P2")["owner"], serde_json::Value::Null);
 
@@ -153,7 +153,7 @@ fn a_rep_works_the_board_in_a_real_browser() {
     b.click("a[lang=zh]");
     b.wait_for("html[lang=zh-Hans] #board");
     assert!(b.source().contains("我的跟进"));
-    b.screenshot("board-zh");
+    b.look("board-zh");
     b.click("#sign-out");
     b.wait_url("/login");
     let (status, _) = http(port, "GET", "/board", &[("Cookie", &cookie)], b"");
@@ -190,7 +190,7 @@ fn a_rep_works_the_board_in_a_real_browser() {
     b.wait_for("#by-state rect");
     let team = b.text("#team");
     assert!(team.contains("alice") && team.contains("bob"), "{team}");
-    b.screenshot("team");
+    b.look("team");
 
     // The rules: every tag with what it means, the last evaluation kept by `rules eval`, and a
     // backtest preview (nothing changes: alice's accepted tag would be kept).
@@ -234,11 +234,11 @@ fn a_rep_works_the_board_in_a_real_browser() {
         summary.contains("0 tags gained, 0 lost, 1 kept"),
         "{summary}"
     );
-    b.screenshot("rules");
+    b.look("rules");
     b.click("a[lang=zh]");
     b.wait_for("html[lang=zh-Hans] #rules");
     assert!(b.text("#rules").contains("要求折扣"));
-    b.screenshot("rules-zh");
+    b.look("rules-zh");
     drop(b);
     daemon.stop();
 }

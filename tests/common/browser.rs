@@ -18,6 +18,32 @@ pub struct Browser {
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// axe-core over the page (WCAG 2.0 / 2.1, A and AA): one line per violation and element.
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+  .then(r => done(r.violations.flatMap(v => v.nodes.map(n => v.id + ': ' + v.help + ' at ' + n.target.join(' ')))))
+  .catch(e => done(['axe-core failed: ' + e]));
+"#;
+
+/// Walk the page with focus moves in tab order (what the Tab key does: every focusable
+/// element, none with a negative tabindex, none hidden) and list the elements that cannot take
+/// the focus or show no outline when they have it.
+const KEYBOARD_WALK: &str = r#"
+const items = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea')]
+  .filter(e => e.offsetParent !== null || e.getClientRects().length > 0);
+const bad = [];
+for (const e of items) {
+  if (e.tabIndex < 0 || e.disabled) { bad.push('not focusable: ' + e.outerHTML.slice(0, 80)); continue; }
+  e.focus({focusVisible: true});
+  if (document.activeElement !== e) { bad.push('does not take the focus: ' + e.outerHTML.slice(0, 80)); continue; }
+  const st = getComputedStyle(e);
+  if (st.outlineStyle === 'none' || parseFloat(st.outlineWidth) < 2) bad.push('no visible focus: ' + e.outerHTML.slice(0, 80));
+}
+document.activeElement && document.activeElement.blur();
+return bad;
+"#;
+
 impl Browser {
     /// Start ChromeDriver and a headless Chromium session; fails the test when either is
     /// missing.
@@ -205,6 +231,55 @@ impl Browser {
             .iter()
             .find(|c| c["name"] == name)
             .and_then(|c| c["value"].as_str().map(str::to_string))
+    }
+
+    /// Run a script in the page; its return value.
+    pub fn script(&self, js: &str) -> Value {
+        self.call(
+            "POST",
+            &self.at("/execute/sync"),
+            Some(json!({"script": js, "args": []})),
+        )
+    }
+
+    /// Save a screenshot (`screenshot`) and check the page's accessibility: axe-core's WCAG
+    /// 2.1 A and AA rules (labels, contrast, names, landmarks, language...) find nothing, and
+    /// every link, button and field is reached by the Tab key and shows where the focus is.
+    pub fn look(&self, name: &str) {
+        self.screenshot(name);
+        let axe = std::env::var("KEEPWARM_AXE").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/target/axe/node_modules/axe-core/axe.min.js"
+            )
+            .to_string()
+        });
+        let source = std::fs::read_to_string(&axe).unwrap_or_else(|e| {
+            panic!("axe-core is missing ({axe}: {e}): run scripts/test (it installs axe-core)")
+        });
+        self.script(&format!("{source}\n;return true;"));
+        let found = self.call(
+            "POST",
+            &self.at("/execute/async"),
+            Some(json!({"script": AXE_RUN, "args": []})),
+        );
+        let found: Vec<String> = found
+            .as_array()
+            .unwrap_or_else(|| panic!("axe-core did not answer on {name}: {found}"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or("?").to_string())
+            .collect();
+        assert!(
+            found.is_empty(),
+            "accessibility problems on the {name} page:\n{}",
+            found.join("\n")
+        );
+        let unreached = self.script(KEYBOARD_WALK);
+        assert_eq!(
+            unreached,
+            json!([]),
+            "on the {name} page, not reached by Tab or without a visible focus"
+        );
     }
 
     /// Save a screenshot of the page to `target/board-<name>.png`.
