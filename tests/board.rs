@@ -190,7 +190,21 @@ fn a_rep_works_the_board_in_a_real_browser() {
     b.wait_for("#by-state rect");
     let team = b.text("#team");
     assert!(team.contains("alice") && team.contains("bob"), "{team}");
+    // The month's review per rep, and the charts of contacts per week and releases per month:
+    // this week holds the Lagos buyer's mail, this month bob's release of P2.
+    assert!(b.text("#review").contains("bob"), "{}", b.text("#review"));
+    assert!(b.exists("#contacts-week rect") && b.exists("#releases-month rect"));
+    let weeks = b.source();
+    assert!(
+        weeks.contains("from the customer: 1</title>") && weeks.contains("released: 1</title>"),
+        "{weeks}"
+    );
     b.look("team");
+    b.script("document.getElementById('contacts-week').scrollIntoView()");
+    b.screenshot("team-charts");
+    b.click("#month-prev");
+    b.wait_url("month=");
+    assert!(b.exists("#month-next"), "a past month links to the next");
 
     // The rules: every tag with what it means, the last evaluation kept by `rules eval`, and a
     // backtest preview (nothing changes: alice's accepted tag would be kept).

@@ -11,6 +11,7 @@ pub mod messages;
 pub mod outbox;
 pub mod ownership;
 pub mod privacy;
+pub mod reports;
 pub mod rule_evals;
 pub mod tags;
 pub mod users;

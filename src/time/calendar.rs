@@ -157,6 +157,13 @@ impl Calendar {
         self.day_of(ts) * DAY - self.offset_ms
     }
 
+    /// When the team's week (Monday to Sunday) of `ts` started (Unix ms).
+    pub fn week_start(&self, ts: i64) -> i64 {
+        let day = self.day_of(ts);
+        // 1970-01-01 was a Thursday: three days after a Monday.
+        (day - (day + 3).rem_euclid(7)) * DAY - self.offset_ms
+    }
+
     /// When the team's calendar month of `ts` started (Unix ms).
     pub fn month_start(&self, ts: i64) -> i64 {
         let day = chrono::DateTime::from_timestamp_millis(ts + self.offset_ms)
@@ -264,6 +271,22 @@ mod tests {
         assert_eq!(
             off.roll_forward(ms("2026-12-05", 10), None),
             ms("2026-12-05", 10)
+        );
+    }
+
+    #[test]
+    fn weeks_start_on_the_teams_monday() {
+        let c = cal(&[]);
+        // 2026-12-07 is a Monday.
+        for day in ["2026-12-07", "2026-12-09", "2026-12-13"] {
+            assert_eq!(c.week_start(ms(day, 23)), ms("2026-12-07", 0), "{day}");
+        }
+        assert_eq!(c.week_start(ms("2026-12-06", 23)), ms("2026-11-30", 0));
+        // At +08:00, Sunday 20:00 UTC is already Monday in the team's week.
+        let east = Calendar::new(true, "+08:00", &BTreeMap::new(), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            east.week_start(ms("2026-12-06", 20)),
+            ms("2026-12-07", 0) - 8 * 3_600_000
         );
     }
 

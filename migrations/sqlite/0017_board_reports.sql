@@ -12,3 +12,6 @@ CREATE TABLE rule_eval (
     macro_f1     DOUBLE PRECISION NOT NULL,
     tags         TEXT NOT NULL
 );
+
+-- The Team page counts customers' mail and chat per week: customer messages by time.
+CREATE INDEX message_contact_sent ON message (sent_at) WHERE customer_id IS NOT NULL AND class = 'human';
