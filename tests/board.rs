@@ -47,14 +47,16 @@ fn sign_in(b: &Browser, base: &str, login: &str, password: &str) {
 fn a_rep_works_the_board_in_a_real_browser() {
     let port = common::free_port();
     let w = Workspace::new(&format!(
-        "[[reps]]\nid = \"bob\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[pool]\nrelease_embargo = \"12h\"\n"
+        "[[reps]]\nid = \"bob\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[pool]\nrelease_embargo = \"12h\"\nmax_protected = 1\n"
     ));
     std::fs::write(
         w.path("more.csv"),
         "id,name,group,tier,owner,emails,domains,phones,country\n\
          P1,Porto Luz,,one-time,,compras@portoluz.example,,,PT\n\
          P2,Perth Lighting,,one-time,bob,orders@perthlighting.example,,,AU\n\
-         B1,Bergen Lys,,repeat,bob,innkjop@bergenlys.example,,,NO\n",
+         B1,Bergen Lys,,repeat,bob,innkjop@bergenlys.example,,,NO\n\
+         C1,Lagos Trading Ltd,LAGOS,vip,alice,buyer@lagostrade.example,lagostrade.example,,NG\n\
+         L2,Lagos Lighting Works,LAGOS,repeat,bob,sales@lagoslighting.example,,,NG\n",
     )
     .unwrap();
     w.ok(&["customers", "import", "more.csv"]);
@@ -103,9 +105,35 @@ fn a_rep_works_the_board_in_a_real_browser() {
     let page = b.source();
     assert!(page.contains("too expensive"), "{page}");
     assert!(page.contains("price-sensitive"), "{page}");
+    // Its corporate group's other customer, another rep's: named with its owner, no link.
+    let group = b.text("#group");
+    assert!(
+        group.contains("Lagos Lighting Works") && group.contains("bob"),
+        "{group}"
+    );
+    assert!(
+        !b.exists("#group a"),
+        "another rep's customer is not linked"
+    );
     b.click("#accept-price-sensitive");
     b.wait_for("li.tag-accepted");
     b.look("customer");
+
+    // Its stage and protection: done, and said so; a second protection is over the quota of
+    // one and refused in words.
+    b.click("#stage option[value=target]");
+    b.click("#set-stage");
+    b.wait_for("#done");
+    assert_eq!(w.customer("C1")["stage"], "target");
+    b.click("#protect");
+    b.wait_for("#done");
+    assert!(b.text("#done").contains("protected"), "{}", b.text("#done"));
+    b.go(&format!("{base}/customers/C2"));
+    b.click("#protect");
+    b.wait_for("#refusal");
+    let refusal = b.text("#refusal");
+    assert!(refusal.contains("quota"), "{refusal}");
+    b.look("customer-refused");
 
     // Another rep's customer by URL, or the team's page: not found for a rep.
     b.go(&format!("{base}/customers/B1"));
@@ -200,6 +228,13 @@ fn a_rep_works_the_board_in_a_real_browser() {
         "{weeks}"
     );
     b.look("team");
+    // A manager gives bob's customer to alice from its page.
+    b.go(&format!("{base}/customers/B1"));
+    b.click("#assign-rep option[value=alice]");
+    b.click("#assign");
+    b.wait_for("#done");
+    assert_eq!(w.customer("B1")["owner"], "alice");
+    b.go(&format!("{base}/team"));
     b.script("document.getElementById('contacts-week').scrollIntoView()");
     b.screenshot("team-charts");
     b.click("#month-prev");

@@ -123,6 +123,23 @@ pub async fn peek(db: &super::Db, id: &str) -> Result<Option<Holding>, StoreErro
     Ok(row.as_ref().map(holding_row))
 }
 
+/// The other customers of corporate group `group`, by name.
+pub async fn group_members(
+    db: &super::Db,
+    group: &str,
+    except: &str,
+) -> Result<Vec<Holding>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {HOLDING_COLUMNS} FROM customer WHERE group_id = $1 AND id <> $2 ORDER BY name, id"
+    )))
+    .bind(group)
+    .bind(except)
+    .fetch_all(db.pool())
+    .await
+    .ctx("list a group's customers")?;
+    Ok(rows.iter().map(holding_row).collect())
+}
+
 /// What `rep` holds now and has claimed since `day_start` and `month_start`.
 pub async fn load(
     tx: &mut Tx,

@@ -6,6 +6,7 @@
 //! `LIFETIME`; five wrong passwords in a row lock an account for `LOCK_FOR`; every sign-in
 //! attempt is recorded.
 
+mod customer;
 pub mod i18n;
 mod pool;
 mod rules;
@@ -44,8 +45,9 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/board", get(board))
-        .route("/customers/{id}", get(customer))
-        .route("/customers/{id}/tags/{tag}", post(tag_feedback))
+        .route("/customers/{id}", get(customer::customer))
+        .route("/customers/{id}/tags/{tag}", post(customer::tag_feedback))
+        .route("/customers/{id}/act", post(customer::act_on))
         .route("/pool", get(pool::pool))
         .route("/pool/{id}/claim", post(pool::claim))
         .route("/search", get(pool::search))
@@ -55,6 +57,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
 }
 
 /// The signed-in person looking at a page.
+#[derive(Clone)]
 struct Viewer {
     login: String,
     scope: Scope,
@@ -442,173 +445,6 @@ async fn board(
         },
     );
     Ok(page(lang, Some(&v), title, &body, StatusCode::OK))
-}
-
-/// One customer: who owns it, its traits with evidence and next step (accept / dismiss), its
-/// mail and chat, its history.
-async fn customer(
-    State(s): State<Arc<ApiState>>,
-    v: Viewer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
-    let Some(h) = store::ownership::peek(db, &id).await? else {
-        return Ok(not_found(&v));
-    };
-    if !v
-        .scope
-        .sees(config, h.owner.as_deref(), h.pool_name(config))
-    {
-        return Ok(not_found(&v));
-    }
-    let Some(d) = store::customers::get_customer(db, &id).await? else {
-        return Ok(not_found(&v));
-    };
-    let offset = config.followup.calendar().offset_ms;
-    let can_change = v.scope.changes(h.owner.as_deref());
-    let mut body = String::new();
-    let owner = match &h.owner {
-        Some(o) => format!("{}: {}", esc(t(lang, "board.owner")), esc(o)),
-        None => esc(&t1(lang, "customer.pool", h.pool_name(config))),
-    };
-    body.push_str(&format!(
-        r#"<p class="facts">{owner} · {tier} · {stage_l}: {stage}{protected}</p>"#,
-        tier = esc(&h.tier),
-        stage_l = esc(t(lang, "customer.stage")),
-        stage = esc(&h.stage),
-        protected = if h.is_protected() {
-            format!(" · {}", esc(t(lang, "customer.protected")))
-        } else {
-            String::new()
-        },
-    ));
-    let ids: Vec<String> = d
-        .emails
-        .iter()
-        .chain(&d.domains)
-        .chain(&d.phones)
-        .map(|x| esc(x))
-        .collect();
-    body.push_str(&format!(
-        "<h2>{}</h2><p>{}</p>",
-        esc(t(lang, "customer.identities")),
-        ids.join(" · ")
-    ));
-    body.push_str(&format!("<h2>{}</h2>", esc(t(lang, "customer.tags"))));
-    if d.tags.is_empty() {
-        body.push_str(&format!("<p>{}</p>", esc(t(lang, "customer.no_tags"))));
-    }
-    body.push_str(r#"<ul class="tags">"#);
-    for tag in &d.tags {
-        let buttons = if can_change {
-            format!(
-                r#"<form method="post" action="/customers/{id}/tags/{tag_seg}"><input type="hidden" name="csrf" value="{csrf}"><button name="state" value="accepted" id="accept-{tag}">{acc}</button> <button name="state" value="dismissed" id="dismiss-{tag}">{dis}</button></form>"#,
-                id = seg(&h.id),
-                tag_seg = seg(&tag.tag),
-                tag = esc(&tag.tag),
-                csrf = esc(&v.csrf),
-                acc = esc(t(lang, "customer.accept")),
-                dis = esc(t(lang, "customer.dismiss")),
-            )
-        } else {
-            String::new()
-        };
-        body.push_str(&format!(
-            r#"<li class="tag-{state}"><strong>{tag}</strong> {accepted}<blockquote>{evidence}</blockquote><p class="step">{step}</p>{buttons}</li>"#,
-            state = esc(&tag.state),
-            tag = esc(&tag.tag),
-            accepted = if tag.state == "accepted" {
-                format!("({})", esc(t(lang, "customer.accepted")))
-            } else {
-                String::new()
-            },
-            evidence = esc(&tag.evidence),
-            step = esc(&next_step(&s, &tag.tag, lang)),
-        ));
-    }
-    body.push_str("</ul>");
-    body.push_str(&format!("<h2>{}</h2>", esc(t(lang, "customer.timeline"))));
-    let messages = store::messages::by_customer(db, &id, (i64::MIN, 0), 10_000).await?;
-    if messages.is_empty() {
-        body.push_str(&format!("<p>{}</p>", esc(t(lang, "customer.no_messages"))));
-    }
-    body.push_str(r#"<ol class="timeline">"#);
-    for m in messages.iter().rev().take(50) {
-        let dir = if m.direction == "inbound" {
-            "customer.inbound"
-        } else {
-            "customer.outbound"
-        };
-        body.push_str(&format!(
-            r#"<li class="{direction}"><div class="meta">{at} · {channel} · {dir}{rep}</div><div class="subject">{subject}</div><div class="words">{words}</div></li>"#,
-            direction = esc(&m.direction),
-            at = esc(&when(m.sent_at, offset)),
-            channel = esc(&m.channel),
-            dir = esc(t(lang, dir)),
-            rep = m.rep.as_deref().map(|r| format!(" · {}", esc(r))).unwrap_or_default(),
-            subject = esc(&m.subject),
-            words = esc(&m.body),
-        ));
-    }
-    body.push_str("</ol>");
-    body.push_str(&format!(
-        "<h2>{}</h2><ul class=\"history\">",
-        esc(t(lang, "customer.history"))
-    ));
-    for p in store::followup::pool_history(db, Some(&id), 50).await? {
-        body.push_str(&format!(
-            "<li>{} · {} · {} · {}</li>",
-            esc(&when(p.at, offset)),
-            esc(&p.action),
-            esc(p.rep.as_deref().unwrap_or("-")),
-            esc(&p.reason)
-        ));
-    }
-    for c in store::privacy::changes(db, &id).await? {
-        body.push_str(&format!(
-            "<li>{} · {}: {} → {} · {}</li>",
-            esc(&when(c.at, offset)),
-            esc(&c.field),
-            esc(c.old_value.as_deref().unwrap_or("-")),
-            esc(c.new_value.as_deref().unwrap_or("-")),
-            esc(&c.actor)
-        ));
-    }
-    body.push_str("</ul>");
-    Ok(page(
-        lang,
-        Some(&v),
-        &d.customer.name,
-        &body,
-        StatusCode::OK,
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-struct TagIn {
-    csrf: String,
-    state: String,
-}
-
-async fn tag_feedback(
-    State(s): State<Arc<ApiState>>,
-    v: Viewer,
-    Path((id, tag)): Path<(String, String)>,
-    Form(f): Form<TagIn>,
-) -> Result<Response, ApiError> {
-    if !csrf_ok(&v, &f.csrf) {
-        return Ok(forbidden(&v));
-    }
-    let db = &s.app.db;
-    let Some(h) = store::ownership::peek(db, &id).await? else {
-        return Ok(not_found(&v));
-    };
-    if !v.scope.changes(h.owner.as_deref()) || !matches!(f.state.as_str(), "accepted" | "dismissed")
-    {
-        return Ok(not_found(&v));
-    }
-    store::customers::set_tag_state(db, &id, &tag, &f.state, now_ms()).await?;
-    Ok(Redirect::to(&format!("/customers/{}", seg(&id))).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
