@@ -160,7 +160,7 @@ async fn customer_page(
                 String::new()
             },
             evidence = esc(&tag.evidence),
-            step = esc(&next_step(&s, &tag.tag, lang)),
+            step = esc(&next_step(s, &tag.tag, lang)),
         ));
     }
     body.push_str("</ul>");
