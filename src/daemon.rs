@@ -90,11 +90,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
-    if app.config.http.listen.is_some() || app.config.http.admin().is_some() {
+    if app.config.http.listen.is_some()
+        || app.config.http.admin().is_some()
+        || app.config.board.listen.is_some()
+    {
         let state = Arc::new(crate::api::ApiState::new(app.clone())?);
         if let Some(listen) = app.config.http.listen.clone() {
             servers.push(crate::api::serve(Arc::clone(&state), &listen, stop_rx.clone()).await?);
         }
+        servers.extend(crate::api::serve_board(Arc::clone(&state), stop_rx.clone()).await?);
         servers.extend(crate::api::serve_admin(state, stop_rx.clone()).await?);
     }
     let member = Arc::new(crate::cluster::Member::new(&app.config));

@@ -64,7 +64,11 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers may ask who connected (`ConnectInfo`): the sign-in limits per address.
+        let service = TowerToHyperService::new(tower_http::add_extension::AddExtension::new(
+            app.clone(),
+            axum::extract::ConnectInfo(peer),
+        ));
         let mut stop = stop.clone();
         connections.spawn(async move {
             let io = TokioIo::new(StallGuard::new(stream, limits.write_stall));

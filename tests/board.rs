@@ -14,28 +14,6 @@ use std::time::Duration;
 use common::browser::Browser;
 use common::{Workspace, http, mail};
 
-/// Add a user through the CLI: a rep of `[[reps]]` id `rep`, or a manager when `rep` is empty.
-fn add_user(w: &Workspace, login: &str, rep: &str, password: &str) {
-    let mut args = vec!["users", "add", login, "--password-stdin"];
-    if rep.is_empty() {
-        args.extend(["--role", "manager"]);
-    } else {
-        args.extend(["--role", "rep", "--rep", rep]);
-    }
-    let mut c = w.command(&args);
-    c.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    let mut child = c.spawn().unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
 fn sign_in(b: &Browser, base: &str, login: &str, password: &str) {
     b.go(&format!("{base}/login"));
     b.type_in("#login", login);
@@ -78,9 +56,9 @@ fn a_rep_works_the_board_in_a_real_browser() {
         "--reason",
         "bob moved to another market",
     ]);
-    add_user(&w, "alice", "alice", "alice-secret-1");
-    add_user(&w, "bob", "bob", "bob-secret-12");
-    add_user(&w, "boss", "", "boss-secret-123");
+    w.add_user("alice", "alice", "alice-secret-1");
+    w.add_user("bob", "bob", "bob-secret-12");
+    w.add_user("boss", "", "boss-secret-123");
     let daemon = w.spawn(&["run"]);
     daemon.expect(&["HTTP server listening"], Duration::from_secs(15));
     let base = format!("http://127.0.0.1:{port}");

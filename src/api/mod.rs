@@ -256,8 +256,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 )
             }),
         )
-        .merge(rest::routes(Arc::clone(&state)))
-        .merge(web::routes());
+        .merge(rest::routes(Arc::clone(&state)));
+    // The board, unless it has a listener of its own.
+    if state.app.config.board.listen.is_none() {
+        r = r.merge(web::routes());
+    }
     // The same server's cheapest POST, a baseline for load tests: only in builds for them.
     #[cfg(feature = "bench-routes")]
     {
@@ -269,6 +272,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
     if state.webhook_enabled() {
         r = r.route("/webhooks/whatsapp", get(verify).post(deliver));
     }
+    layered(r, &state)
+}
+
+/// The board's own listener (`[board] listen`): the board's pages and `/healthz`.
+pub fn board_router(state: Arc<ApiState>) -> Router {
+    let r = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(web::routes());
     layered(r, &state)
 }
 
@@ -417,6 +428,23 @@ pub async fn serve(
     Ok(tokio::spawn(crate::httpd::serve(
         listener, app, limits, stop, "public",
     )))
+}
+
+/// Serve the board on `[board] listen` (`None` when the board shares `[http] listen`).
+pub async fn serve_board(
+    state: Arc<ApiState>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, ServeError> {
+    let Some(listen) = state.app.config.board.listen.clone() else {
+        return Ok(None);
+    };
+    let listener = bind(&listen, "board.listen").await?;
+    info!(addr = %listen, "Board listening.");
+    let limits = limits(&state.app.config.http);
+    let app = board_router(state);
+    Ok(Some(tokio::spawn(crate::httpd::serve(
+        listener, app, limits, stop, "board",
+    ))))
 }
 
 /// Serve the admin routes (`[http] admin_listen`); `None` when it is off, or when the default

@@ -74,6 +74,8 @@ pub struct Config {
     /// The HTTP server of `keepwarm run`: WhatsApp webhook, chat ingest API, health.
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub board: BoardConfig,
     /// The WhatsApp Business Cloud API webhook.
     #[serde(default)]
     pub whatsapp: WhatsappConfig,

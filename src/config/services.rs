@@ -220,6 +220,11 @@ pub struct HttpConfig {
     /// A request must be answered within this time (503 otherwise).
     #[serde(default = "default_request_timeout")]
     pub request_timeout: Span,
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For` names the real client, for the
+    /// board's sign-in records and limits per address. A proxy on the same host (loopback) is
+    /// always trusted.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -232,6 +237,7 @@ impl Default for HttpConfig {
             max_connections: default_max_http_connections(),
             header_timeout: default_header_timeout(),
             request_timeout: default_request_timeout(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -259,12 +265,39 @@ impl HttpConfig {
         }
     }
 
+    /// Is `ip` a proxy whose `X-Forwarded-For` is believed?
+    pub fn trusts_proxy(&self, ip: std::net::IpAddr) -> bool {
+        ip.is_loopback()
+            || self
+                .trusted_proxies
+                .iter()
+                .any(|p| p.parse::<std::net::IpAddr>().is_ok_and(|p| p == ip))
+    }
+
     pub fn header_timeout(&self) -> std::time::Duration {
         self.header_timeout.duration()
     }
 
     pub fn request_timeout(&self) -> std::time::Duration {
         self.request_timeout.duration()
+    }
+}
+
+/// `[board]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardConfig {
+    /// A listener of its own for the board (e.g. `"10.0.0.5:8081"` on the office network),
+    /// which then leaves the public listener (`[http] listen`: webhooks and the REST API).
+    /// Unset: the board is served on `[http] listen`. Put TLS in front unless it is loopback.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+impl super::Config {
+    /// The address the board is served on, if any: `[board] listen`, else `[http] listen`.
+    pub fn board_listen(&self) -> Option<&str> {
+        self.board.listen.as_deref().or(self.http.listen.as_deref())
     }
 }
 

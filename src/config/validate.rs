@@ -124,6 +124,28 @@ impl Config {
             );
         }
         let h = &self.http;
+        for (i, p) in h.trusted_proxies.iter().enumerate() {
+            if p.parse::<std::net::IpAddr>().is_err() {
+                add(
+                    format!("http.trusted_proxies[{i}]"),
+                    format!("{p:?} is not an IP address"),
+                );
+            }
+        }
+        if let Some(board) = &self.board.listen {
+            if board.parse::<std::net::SocketAddr>().is_err() {
+                add(
+                    "board.listen".into(),
+                    format!("{board:?} is not an address like \"127.0.0.1:8081\""),
+                );
+            }
+            if h.listen.as_deref() == Some(board) || h.admin().is_some_and(|(a, _)| a == board) {
+                add(
+                    "board.listen".into(),
+                    "must differ from http.listen and http.admin_listen (leave it out to serve the board on http.listen)".into(),
+                );
+            }
+        }
         if let Some((admin, _)) = h.admin() {
             match admin.parse::<std::net::SocketAddr>() {
                 Err(_) => add(

@@ -245,6 +245,18 @@ pub async fn credentials(db: &Db, login: &str) -> Result<Option<Credentials>, St
 /// Record a sign-in attempt (the audit line) and its effect on the account: a success clears
 /// the failures; a wrong password counts one, and `lock_after` in a row lock the account until
 /// `now + lock_for`.
+/// Failed sign-ins from `remote` since `since` (any login).
+pub async fn failures_from(db: &Db, remote: &str, since: i64) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sign_in WHERE at >= $1 AND remote = $2 AND outcome <> 'ok'",
+    )
+    .bind(since)
+    .bind(remote)
+    .fetch_one(db.pool())
+    .await
+    .ctx("count sign-in failures from an address")
+}
+
 pub async fn sign_in(
     db: &Db,
     login: &str,

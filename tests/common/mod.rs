@@ -163,6 +163,28 @@ impl Workspace {
         self.ok(&["ingest", "maildir", dir.to_str().unwrap()]);
     }
 
+    /// Add a user through the CLI: a rep of `[[reps]]` id `rep`, or a manager when `rep` is empty.
+    pub fn add_user(&self, login: &str, rep: &str, password: &str) {
+        let mut args = vec!["users", "add", login, "--password-stdin"];
+        if rep.is_empty() {
+            args.extend(["--role", "manager"]);
+        } else {
+            args.extend(["--role", "rep", "--rep", rep]);
+        }
+        let mut c = self.command(&args);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+
     /// The outbox's events of `kind`, oldest first.
     pub fn events(&self, kind: &str) -> Vec<serde_json::Value> {
         self.ok(&[

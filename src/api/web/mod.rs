@@ -38,6 +38,9 @@ const LIFETIME: i64 = 12 * HOUR_MS;
 /// Wrong passwords in a row that lock an account, and for how long.
 const LOCK_AFTER: i64 = 5;
 const LOCK_FOR: i64 = 15 * MINUTE_MS;
+/// Failed sign-ins from one address within `LOCK_FOR` after which it may not try again until
+/// they age out (whatever the logins tried).
+const ADDRESS_LIMIT: i64 = 20;
 
 pub fn routes() -> Router<Arc<ApiState>> {
     Router::new()
@@ -114,9 +117,7 @@ fn secure(s: &ApiState, headers: &HeaderMap) -> bool {
     let loopback = s
         .app
         .config
-        .http
-        .listen
-        .as_deref()
+        .board_listen()
         .and_then(|l| l.parse::<std::net::SocketAddr>().ok())
         .is_none_or(|a| a.ip().is_loopback());
     forwarded_https || !loopback

@@ -59,8 +59,31 @@ pub(super) struct LoginIn {
     csrf: String,
 }
 
+/// Who is signing in: the connection's address, or behind a trusted proxy (this host's, or
+/// one of `[http] trusted_proxies`) the first address of its `X-Forwarded-For`.
+fn remote_of(
+    http: &crate::config::HttpConfig,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<String> {
+    let forwarded = || {
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().chars().take(64).collect::<String>())
+            .filter(|v| !v.is_empty())
+    };
+    match peer {
+        Some(p) if http.trusts_proxy(p.ip()) => forwarded().or_else(|| Some(p.ip().to_string())),
+        Some(p) => Some(p.ip().to_string()),
+        None => forwarded(),
+    }
+}
+
 pub(super) async fn login(
     State(s): State<Arc<ApiState>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(f): Form<LoginIn>,
 ) -> Result<Response, ApiError> {
@@ -72,13 +95,21 @@ pub(super) async fn login(
     }
     let db = &s.app.db;
     let now = now_ms();
-    let remote = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.chars().take(100).collect::<String>());
+    let remote = remote_of(&s.app.config.http, peer.map(|p| (p.0).0), &headers);
     let login: String = f.login.trim().chars().take(64).collect();
-    let creds = store::users::credentials(db, &login).await?;
+    // Many failures from one address (guessing across logins) stop its sign-ins for a while,
+    // before any password is checked.
+    let address_limited = match &remote {
+        Some(r) => store::users::failures_from(db, r, now - LOCK_FOR).await? >= ADDRESS_LIMIT,
+        None => false,
+    };
+    let creds = if address_limited {
+        None
+    } else {
+        store::users::credentials(db, &login).await?
+    };
     let outcome = match &creds {
+        None if address_limited => "address-limited",
         None => {
             // As slow as a real check, so a login's existence does not show.
             crate::account::verify_password(DUMMY_HASH, &f.password);
@@ -103,10 +134,10 @@ pub(super) async fn login(
     .await?;
     tracing::info!(login = %login, outcome, "Sign-in.");
     if outcome != "ok" {
-        let key = if outcome == "locked" {
-            "login.locked"
-        } else {
-            "login.failed"
+        let key = match outcome {
+            "locked" => "login.locked",
+            "address-limited" => "login.address_limited",
+            _ => "login.failed",
         };
         let note = format!(r#"<p class="error" role="alert">{}</p>"#, esc(t(lang, key)));
         return Ok(login_page(
@@ -150,4 +181,37 @@ pub(super) async fn logout(
         set_cookie("kw_session", "", 0, secure(&s, &headers)),
     );
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_of_a_sign_in_believes_only_trusted_proxies() {
+        let mut http = crate::config::HttpConfig::default();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.2".parse().unwrap());
+        let peer = |s: &str| Some(s.parse::<std::net::SocketAddr>().unwrap());
+        // Straight from the internet: the connection's address, whatever the header says.
+        assert_eq!(
+            remote_of(&http, peer("198.51.100.4:5000"), &headers).as_deref(),
+            Some("198.51.100.4")
+        );
+        // A proxy on this host, or a named one: the client it names.
+        assert_eq!(
+            remote_of(&http, peer("127.0.0.1:5000"), &headers).as_deref(),
+            Some("203.0.113.9")
+        );
+        http.trusted_proxies = vec!["198.51.100.4".into()];
+        assert_eq!(
+            remote_of(&http, peer("198.51.100.4:5000"), &headers).as_deref(),
+            Some("203.0.113.9")
+        );
+        // A trusted proxy that says nothing: its own address.
+        assert_eq!(
+            remote_of(&http, peer("127.0.0.1:5000"), &HeaderMap::new()).as_deref(),
+            Some("127.0.0.1")
+        );
+    }
 }
