@@ -154,6 +154,49 @@ fn a_rep_works_the_board_in_a_real_browser() {
     );
     assert_eq!(status, 403);
 
+    // My account: the board's language kept for me (Chinese, then the browser's again) ...
+    b.go(&format!("{base}/account"));
+    b.look("account");
+    b.click("#language option[value=zh]");
+    b.click("#save-language");
+    b.wait_for("html[lang=zh-Hans] #done");
+    b.click("#language option[value='']");
+    b.click("#save-language");
+    b.wait_for("html[lang=en] #done");
+    // ... and the password: the current one must be right; a change ends my other sessions.
+    let other = {
+        let form = "login=alice&password=alice-secret-1&csrf=pre1";
+        let (status, _) = http(
+            port,
+            "POST",
+            "/login",
+            &[
+                ("Cookie", "kw_pre=pre1"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            form.as_bytes(),
+        );
+        assert_eq!(status, 303);
+        w.count("web_session WHERE login = 'alice'")
+    };
+    assert_eq!(other, 2, "two sessions of alice");
+    b.type_in("#current", "not-my-password");
+    b.type_in("#new", "alice-secret-2");
+    b.type_in("#again", "alice-secret-2");
+    b.click("#change-password");
+    b.wait_for("#refusal");
+    assert!(b.text("#refusal").contains("current password is not right"));
+    b.type_in("#current", "alice-secret-1");
+    b.type_in("#new", "alice-secret-2");
+    b.type_in("#again", "alice-secret-2");
+    b.click("#change-password");
+    b.wait_for("#done");
+    assert_eq!(
+        w.count("web_session WHERE login = 'alice'"),
+        1,
+        "the other session ended, this one goes on"
+    );
+
     // Chinese, then sign out.
     b.go(&format!("{base}/board"));
     b.click("a[lang=zh]");
@@ -166,7 +209,7 @@ fn a_rep_works_the_board_in_a_real_browser() {
     assert_eq!(status, 303, "the ended session opens nothing");
 
     // An expired session sends back to the sign-in page.
-    sign_in(&b, &base, "alice", "alice-secret-1");
+    sign_in(&b, &base, "alice", "alice-secret-2");
     b.wait_for("#board");
     w.exec("UPDATE web_session SET expires_at = 0");
     b.go(&format!("{base}/board"));

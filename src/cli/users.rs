@@ -193,7 +193,7 @@ pub async fn users(config: &Config, cmd: UsersCmd) -> Result<()> {
                 bail!("no user {login:?}");
             }
             let hash = account::hash_password(&read_password(password_stdin)?)?;
-            store::users::set_password(&db, &login, &hash, now).await?;
+            store::users::set_password(&db, &login, &hash, now, None).await?;
             println!("password of {login} set");
         }
     }

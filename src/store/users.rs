@@ -87,16 +87,31 @@ pub async fn get(db: &Db, login: &str) -> Result<Option<User>, StoreError> {
     Ok(row.as_ref().map(user))
 }
 
-/// Set a user's password hash; `false` when there is no such user.
-pub async fn set_password(db: &Db, login: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
+/// Set a user's password hash and end its browser sessions but `keep` (the one changing it,
+/// if any); `false` when there is no such user.
+pub async fn set_password(
+    db: &Db,
+    login: &str,
+    hash: &str,
+    now: i64,
+    keep: Option<&str>,
+) -> Result<bool, StoreError> {
+    let mut tx = db.begin_write().await?;
     let n = sqlx::query("UPDATE app_user SET password_hash = $1, updated_at = $2 WHERE login = $3")
         .bind(hash)
         .bind(now)
         .bind(login)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await
         .ctx("set a password")?
         .rows_affected();
+    sqlx::query("DELETE FROM web_session WHERE login = $1 AND ($2 IS NULL OR id_hash <> $2)")
+        .bind(login)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await
+        .ctx("end the sessions of a user")?;
+    tx.commit().await.ctx("commit a password")?;
     Ok(n > 0)
 }
 

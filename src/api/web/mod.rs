@@ -8,6 +8,7 @@
 
 mod customer;
 pub mod i18n;
+mod me;
 mod pool;
 mod rules;
 mod session;
@@ -57,6 +58,9 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/team", get(team::team))
         .route("/rules", get(rules::rules))
         .route("/lang", get(language))
+        .route("/account", get(me::account))
+        .route("/account/language", post(me::set_language))
+        .route("/account/password", post(me::set_password))
 }
 
 /// The signed-in person looking at a page.
@@ -222,7 +226,7 @@ fn page(lang: Lang, v: Option<&Viewer>, title: &str, body: &str, status: StatusC
             r#"<nav><a href="/board">{board}</a> <a href="/pool">{pool}</a>
 <form class="search" action="/search" method="get" role="search"><label for="q" class="hidden">{search}</label><input id="q" name="q" type="search" placeholder="{hint}"><button type="submit">{search}</button></form>
 {team}<a href="/rules">{rules}</a> <a href="/lang?to={other}" lang="{other}">{switch}</a>
-<form action="/logout" method="post"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="sign-out">{out} ({who})</button></form></nav>"#,
+<a href="/account" id="account">{who}</a> <form action="/logout" method="post"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="sign-out">{out}</button></form></nav>"#,
             team = if v.scope.manages() {
                 format!(r#"<a href="/team">{}</a> "#, esc(t(lang, "nav.team")))
             } else {
