@@ -935,3 +935,58 @@ fn next_steps_are_advice_in_the_teams_language_whatever_the_customer_wrote() {
             .contains("阶梯价")
     );
 }
+
+/// Next steps are advice to the rep: `followups` and `customers show` give them in the team's
+/// language (`[team] language`) or `--lang`, whatever language the customer wrote in.
+#[test]
+fn next_steps_are_shown_in_the_readers_language() {
+    let w = Workspace::new("");
+    let config = std::fs::read_to_string(w.path("keepwarm.toml")).unwrap();
+    std::fs::write(
+        w.path("keepwarm.toml"),
+        config.replace("[team]\n", "[team]\nlanguage = \"zh\"\n"),
+    )
+    .unwrap();
+    w.ingest_mails(
+        "ja",
+        &[mail(
+            "buyer@lagostrade.example",
+            "alice@sinoexport.example",
+            "ja-price",
+            now_secs() - 3600,
+            "御社の価格は高すぎます。値引きをお願いできますか。",
+        )],
+    );
+    let steps = |args: &[&str]| -> Vec<String> {
+        let v: Value = serde_json::from_str(&w.ok(args)).unwrap();
+        let list = match &v {
+            Value::Array(board) => {
+                board.iter().find(|e| e["customer"] == "C1").unwrap()["tags"].clone()
+            }
+            _ => v["tags"].clone(),
+        };
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["tag"] == "price-sensitive")
+            .map(|t| t["next_step"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let zh = "提供阶梯价或降本方案；强调综合成本，而不是单价。";
+    assert_eq!(steps(&["followups", "--format", "json"]), [zh]);
+    assert_eq!(
+        steps(&["customers", "show", "C1", "--format", "json"]),
+        [zh]
+    );
+    let en = steps(&["followups", "--format", "json", "--lang", "en"]);
+    assert!(en[0].starts_with("Offer volume tiers"), "{en:?}");
+    let text = w.ok(&["followups"]);
+    assert!(text.contains(zh), "{text}");
+    assert!(
+        !text.contains("総コスト"),
+        "not the customer's language: {text}"
+    );
+    let out = w.run(&["followups", "--lang", "xx"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lang \"xx\""));
+}

@@ -140,14 +140,21 @@ pub async fn followups(
     at: Option<&str>,
     owner: Option<&str>,
     state: Option<StateArg>,
+    lang: &str,
     format: Format,
 ) -> Result<()> {
     let now = at_or_now(at)?;
+    let rules = super::rules::load_rules(config)?;
     let state = state.map(State::from);
     let db = Db::open(&config.database).await?;
     let judge = crate::followup::sweep::Judge::load(&db, config).await?;
     let rows = store::followup::all_timers(&db).await?;
-    let tags = store::customers::live_tags(&db, now).await?;
+    let mut tags = store::customers::live_tags(&db, now).await?;
+    for list in tags.values_mut() {
+        for (tag, step) in list.iter_mut() {
+            *step = super::table::step_in(&rules, tag, step, lang);
+        }
+    }
     let recent = now - config.followup.recent_ms();
     let mut board: Vec<_> = rows
         .into_iter()

@@ -54,6 +54,9 @@ pub enum CustomersCmd {
     /// One customer in detail.
     Show {
         id: String,
+        /// The language of the next steps: en, zh, ... (default: `[team] language`, else en).
+        #[arg(long)]
+        lang: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -66,7 +69,10 @@ pub async fn run(config: &Config, cmd: CustomersCmd) -> Result<()> {
         CustomersCmd::Erase { id, reason, yes } => privacy::erase(config, &id, reason, yes).await,
         CustomersCmd::History { id, format } => privacy::history(config, &id, format).await,
         CustomersCmd::List { format } => customers_list(config, format).await,
-        CustomersCmd::Show { id, format } => customers_show(config, &id, format).await,
+        CustomersCmd::Show { id, lang, format } => {
+            let lang = super::table::reader_lang(config, lang.as_deref())?;
+            customers_show(config, &id, &lang, format).await
+        }
         CustomersCmd::Own(cmd) => super::ownership::customers(config, cmd).await,
     }
 }
@@ -156,11 +162,15 @@ async fn customers_list(config: &Config, format: Format) -> Result<()> {
     Ok(())
 }
 
-async fn customers_show(config: &Config, id: &str, format: Format) -> Result<()> {
+async fn customers_show(config: &Config, id: &str, lang: &str, format: Format) -> Result<()> {
     let db = Db::open(&config.database).await?;
-    let Some(d) = store::customers::get_customer(&db, id).await? else {
+    let Some(mut d) = store::customers::get_customer(&db, id).await? else {
         bail!("no customer with id {id:?}");
     };
+    let rules = super::rules::load_rules(config)?;
+    for t in &mut d.tags {
+        t.next_step = super::table::step_in(&rules, &t.tag, &t.next_step, lang);
+    }
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(());

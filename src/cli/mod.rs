@@ -74,6 +74,10 @@ pub enum Command {
         /// Only customers in this state.
         #[arg(long, value_enum)]
         state: Option<board::StateArg>,
+        /// The language of the next steps (advice to the reader): en, zh, ... (default:
+        /// `[team] language`, else en).
+        #[arg(long)]
+        lang: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -214,8 +218,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             at,
             owner,
             state,
+            lang,
             format,
-        } => board::followups(&config, at.as_deref(), owner.as_deref(), state, format).await,
+        } => {
+            let lang = table::reader_lang(&config, lang.as_deref())?;
+            board::followups(
+                &config,
+                at.as_deref(),
+                owner.as_deref(),
+                state,
+                &lang,
+                format,
+            )
+            .await
+        }
         Command::CheckConfig => {
             let problems = config.secret_problems();
             if !problems.is_empty() {

@@ -79,6 +79,34 @@ pub(super) fn ago_or_never(ms: Option<i64>, now: i64) -> String {
     ms.map(|m| ago(m, now)).unwrap_or_else(|| "never".into())
 }
 
+/// The language next steps are read in: `--lang`, else `[team] language`, else English.
+pub(super) fn reader_lang(config: &crate::config::Config, arg: Option<&str>) -> Result<String> {
+    let lang = arg
+        .or(config.team.language.as_deref())
+        .unwrap_or("en")
+        .to_string();
+    if !crate::rules::parse::LANGUAGES.contains(&lang.as_str()) || lang == "any" {
+        anyhow::bail!(
+            "--lang {lang:?}: not a language of the rules (en, zh, es, pt, ru, fr, de, ar, tr, ja, ...)"
+        );
+    }
+    Ok(lang)
+}
+
+/// A tag's next step in `lang` from the rules in force (advice to the reader, whatever the
+/// customer wrote in); the stored one when the rules no longer have the tag.
+pub(super) fn step_in(
+    rules: &crate::rules::RuleSet,
+    tag: &str,
+    stored: &str,
+    lang: &str,
+) -> String {
+    rules
+        .rule(tag)
+        .map(|r| r.next_step(lang).to_string())
+        .unwrap_or_else(|| stored.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
