@@ -95,3 +95,68 @@ fn the_board_on_its_own_listener_leaves_the_public_one() {
     assert!(!out.status.success());
     assert!(text.contains("board.listen"), "{text}");
 }
+
+/// Read the `kw_session` cookie a sign-in sets (a raw request: `http` drops the headers).
+fn session_cookie(port: u16, login: &str, password: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let form = format!("login={login}&password={password}&csrf=pre9");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: kw_pre=pre9\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut head = String::new();
+    s.read_to_string(&mut head).unwrap();
+    head.lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: kw_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("no session cookie: {head}"))
+}
+
+#[test]
+fn a_session_opened_on_one_instance_works_on_another() {
+    let (a, b) = (free_port(), free_port());
+    let w = Workspace::new(&format!("[http]\nlisten = \"127.0.0.1:{a}\"\n"));
+    let config = std::fs::read_to_string(w.path("keepwarm.toml")).unwrap();
+    std::fs::write(
+        w.path("second.toml"),
+        config.replace(&format!("127.0.0.1:{a}"), &format!("127.0.0.1:{b}")),
+    )
+    .unwrap();
+    w.add_user("alice", "alice", "alice-secret-1");
+    let first = w.spawn(&["run"]);
+    first.expect(&["HTTP server listening"], Duration::from_secs(15));
+    let second = w.spawn(&["--config", "second.toml", "run"]);
+    second.expect(&["HTTP server listening"], Duration::from_secs(15));
+    let cookie = format!(
+        "kw_session={}",
+        session_cookie(a, "alice", "alice-secret-1")
+    );
+    let (status, page) = http(b, "GET", "/board", &[("Cookie", &cookie)], b"");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Lagos Trading Ltd"), "{page}");
+    // Signed out on the second, the session is gone on the first too.
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let (status, _) = http(
+        b,
+        "POST",
+        "/logout",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("csrf={csrf}").as_bytes(),
+    );
+    assert_eq!(status, 303);
+    assert_eq!(http(a, "GET", "/board", &[("Cookie", &cookie)], b"").0, 303);
+    second.stop();
+    first.stop();
+}
