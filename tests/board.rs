@@ -77,6 +77,22 @@ fn a_rep_works_the_board_in_a_real_browser() {
         "another rep's customer: {board}"
     );
     b.look("board");
+    // On a phone: nothing wider than the screen but the tables, which scroll in their box.
+    b.window(390, 844);
+    for page in ["/board", "/customers/C1", "/pool"] {
+        b.go(&format!("{base}{page}"));
+        let fits = b.script(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth",
+        );
+        assert_eq!(
+            fits,
+            serde_json::json!(true),
+            "{page} is wider than a phone"
+        );
+    }
+    b.go(&format!("{base}/board"));
+    b.look("board-phone");
+    b.window(1200, 900);
 
     // A customer: its words, the trait with its evidence and next step; accept it.
     b.go(&format!("{base}/customers/C1"));
@@ -249,7 +265,14 @@ fn a_rep_works_the_board_in_a_real_browser() {
         "{weeks}"
     );
     b.look("team");
-    // A manager gives bob's customer to alice from its page.
+    // A manager hands a pool customer to a rep from the pool page ...
+    b.go(&format!("{base}/pool"));
+    b.look("pool-manager");
+    b.click("#to-P2 option[value=bob]");
+    b.click("#assign-P2");
+    b.wait_for("#done");
+    assert_eq!(w.customer("P2")["owner"], "bob");
+    // ... and gives bob's customer to alice from its page.
     b.go(&format!("{base}/customers/B1"));
     b.click("#assign-rep option[value=alice]");
     b.click("#assign");

@@ -233,6 +233,15 @@ impl Browser {
             .and_then(|c| c["value"].as_str().map(str::to_string))
     }
 
+    /// Resize the window (a phone: 390 × 844).
+    pub fn window(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.at("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
     /// Run a script in the page; its return value.
     pub fn script(&self, js: &str) -> Value {
         self.call(

@@ -407,7 +407,12 @@ async fn board(
             None => (String::new(), String::new()),
         };
         rows_html.push_str(&format!(
-            r#"<tr class="{state}"><td><a href="/customers/{id}">{name}</a>{owner}<div class="flags">{flags}</div></td><td>{tier}</td><td><span class="state">{state_text}</span></td><td>{last_in}</td><td>{last_out}</td><td>{due}<div class="why">{why}</div></td><td>{tag_html}<div class="step">{step_html}</div></td></tr>"#,
+            r#"<tr class="{state}"><td><a href="/customers/{id}">{name}</a>{owner}<div class="flags">{flags}</div></td><td data-label="{l_tier}">{tier}</td><td data-label="{l_state}"><span class="state">{state_text}</span></td><td data-label="{l_in}">{last_in}</td><td data-label="{l_out}">{last_out}</td><td data-label="{l_next}">{due}<div class="why">{why}</div></td><td>{tag_html}<div class="step">{step_html}</div></td></tr>"#,
+            l_tier = esc(t(lang, "board.tier")),
+            l_state = esc(t(lang, "board.state")),
+            l_in = esc(t(lang, "board.last_in")),
+            l_out = esc(t(lang, "board.last_out")),
+            l_next = esc(t(lang, "board.next")),
             state = a.state.as_str(),
             id = seg(&c.id),
             name = esc(&c.name),

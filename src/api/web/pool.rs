@@ -6,7 +6,13 @@ use super::*;
 pub(super) struct PoolQuery {
     #[serde(default)]
     claimed: Option<String>,
+    /// Only this pool.
+    #[serde(default)]
+    pool: Option<String>,
 }
+
+/// Rows a pool page lists (the most recently released first); the rest are counted.
+const POOL_ROWS: usize = 500;
 
 /// The pools the reader may see, with claim buttons for reps.
 pub(super) async fn pool(
@@ -23,27 +29,50 @@ pub(super) async fn pool(
             )
         })
         .unwrap_or_default();
-    pool_page(&s, &v, &note, StatusCode::OK).await
+    pool_page(&s, &v, q.pool.as_deref(), &note, StatusCode::OK).await
 }
 
 pub(super) async fn pool_page(
     s: &ApiState,
     v: &Viewer,
+    only: Option<&str>,
     note: &str,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
     let now = now_ms();
     let mut rows = String::new();
-    let mut n = 0;
+    let (mut n, mut per_pool) = (0, std::collections::BTreeMap::<String, usize>::new());
+    let reps: String = config
+        .reps
+        .iter()
+        .map(|r| format!(r#"<option value="{0}">{0}</option>"#, esc(&r.id)))
+        .collect();
     for r in store::followup::pool(db).await? {
         let pool =
             store::ownership::pool_of(config, r.pool.as_deref(), r.country.as_deref(), &r.tier);
         if !v.scope.sees(config, None, pool) {
             continue;
         }
+        *per_pool.entry(pool.to_string()).or_default() += 1;
+        if only.is_some_and(|o| o != pool) {
+            continue;
+        }
         n += 1;
-        let claim = if v.scope.rep.is_some() {
+        if n > POOL_ROWS {
+            continue;
+        }
+        let claim = if v.scope.manages() && !reps.is_empty() {
+            // A manager hands it to a rep (the customer page says how that went).
+            format!(
+                r#"<form method="post" action="/customers/{id}/act"><input type="hidden" name="csrf" value="{csrf}"><label for="to-{idt}" class="hidden">{label}</label><select id="to-{idt}" name="rep">{reps}</select> <button name="action" value="assign" id="assign-{idt}">{button}</button></form>"#,
+                id = seg(&r.id),
+                idt = esc(&r.id),
+                csrf = esc(&v.csrf),
+                label = esc(t(lang, "customer.assign_to")),
+                button = esc(t(lang, "customer.assign")),
+            )
+        } else if v.scope.rep.is_some() {
             format!(
                 r#"<form method="post" action="/pool/{id}/claim"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="claim-{idt}">{label}</button></form>"#,
                 id = seg(&r.id),
@@ -67,11 +96,36 @@ pub(super) async fn pool_page(
             former = esc(r.former_owner.as_deref().unwrap_or("-")),
         ));
     }
+    // The pools the reader sees, each a link to itself alone.
+    let mut pools = String::new();
+    if per_pool.len() > 1 || only.is_some() {
+        pools.push_str(r#"<p class="pools">"#);
+        pools.push_str(&format!(
+            r#"<a href="/pool">{}</a>"#,
+            esc(t(lang, "pool.all"))
+        ));
+        for (name, count) in &per_pool {
+            pools.push_str(&format!(
+                r#" · <a href="/pool?pool={q}">{name} ({count})</a>"#,
+                q = seg(name),
+                name = esc(name),
+            ));
+        }
+        pools.push_str("</p>");
+    }
+    let more = if n > POOL_ROWS {
+        format!(
+            r#"<p class="why">{}</p>"#,
+            esc(&t1(lang, "pool.more", &(n - POOL_ROWS).to_string()))
+        )
+    } else {
+        String::new()
+    };
     let body = if n == 0 {
-        format!("{note}<p>{}</p>", esc(t(lang, "pool.empty")))
+        format!("{note}{pools}<p>{}</p>", esc(t(lang, "pool.empty")))
     } else {
         format!(
-            r#"{note}<div class="scroll"><table id="pool"><thead><tr><th>{c}</th><th>{p}</th><th>{tier}</th><th>{rel}</th><th>{former}</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#,
+            r#"{note}{pools}{more}<div class="scroll"><table id="pool"><thead><tr><th>{c}</th><th>{p}</th><th>{tier}</th><th>{rel}</th><th>{former}</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#,
             c = esc(t(lang, "board.customer")),
             p = esc(t(lang, "nav.pool")),
             tier = esc(t(lang, "board.tier")),
@@ -111,7 +165,7 @@ pub(super) async fn claim(
                 esc(&t1(v.lang, "pool.refused", words)),
                 code = refusal.reason.code(),
             );
-            pool_page(&s, &v, &note, StatusCode::CONFLICT).await
+            pool_page(&s, &v, None, &note, StatusCode::CONFLICT).await
         }
         Err(crate::followup::changes::AskError::Store(e)) => Err(e.into()),
         Err(_) => Ok(not_found(&v)),
