@@ -85,6 +85,20 @@ pub async fn review(
     month: &str,
     now: i64,
 ) -> Result<Review, ReviewError> {
+    let judge = Judge::load(db, config).await?;
+    let rows = crate::store::followup::all_timers(db).await?;
+    review_over(db, config, month, now, &judge, &rows).await
+}
+
+/// `review` over customers and a judge already loaded (the board's Team page has them).
+pub async fn review_over(
+    db: &Db,
+    config: &Config,
+    month: &str,
+    now: i64,
+    judge: &Judge,
+    rows: &[crate::store::followup::TimerRow],
+) -> Result<Review, ReviewError> {
     let bad = || ReviewError::BadMonth(month.to_string());
     let (y, m) = month.split_once('-').ok_or_else(bad)?;
     let (year, mon) = (
@@ -98,8 +112,6 @@ pub async fn review(
     let (from, to) = calendar.month_span(year, mon).ok_or_else(bad)?;
     let at = (to - 1).min(now);
     let mut owners: BTreeMap<Option<String>, OwnerReview> = BTreeMap::new();
-    let judge = Judge::load(db, config).await?;
-    let rows = crate::store::followup::all_timers(db).await?;
     let tags = crate::store::customers::live_tags(db, at).await?;
     let names: BTreeMap<&str, &str> = rows
         .iter()
@@ -109,7 +121,7 @@ pub async fn review(
         .iter()
         .map(|r| (r.id.as_str(), r.owner.as_ref()))
         .collect();
-    for r in &rows {
+    for r in rows {
         let a = judge.assess(r, at);
         let o = owners.entry(r.owner.clone()).or_default();
         // Overdue, or past the release date and not released yet (held, or the sweep has

@@ -36,6 +36,8 @@ use crate::time::{HOUR_MS, MINUTE_MS};
 const IDLE: i64 = 2 * HOUR_MS;
 /// ... and this long after sign-in in any case.
 const LIFETIME: i64 = 12 * HOUR_MS;
+/// Rows of a manager's board (the most urgent first; one rep's board shows them all).
+const BOARD_ROWS: usize = 500;
 /// Wrong passwords in a row that lock an account, and for how long.
 const LOCK_AFTER: i64 = 5;
 const LOCK_FOR: i64 = 15 * MINUTE_MS;
@@ -374,6 +376,33 @@ async fn board(
     entries.sort_by(|(c1, a1), (c2, a2)| {
         (a1.state, a1.next_due_at, &c1.id).cmp(&(a2.state, a2.next_due_at, &c2.id))
     });
+    // A manager: the reps to choose from, and the team's most urgent only.
+    let total = entries.len();
+    let mut chooser = String::new();
+    if v.scope.manages() {
+        if owner.is_none() {
+            entries.truncate(BOARD_ROWS);
+        }
+        chooser.push_str(r#"<p class="pools">"#);
+        chooser.push_str(&format!(
+            r#"<a href="/board">{}</a>"#,
+            esc(t(lang, "board.everyone"))
+        ));
+        for r in &config.reps {
+            chooser.push_str(&format!(
+                r#" · <a href="/board?owner={}">{}</a>"#,
+                seg(&r.id),
+                esc(&r.id)
+            ));
+        }
+        chooser.push_str("</p>");
+        if total > entries.len() {
+            chooser.push_str(&format!(
+                r#"<p class="why">{}</p>"#,
+                esc(&t1(lang, "board.most_urgent", &entries.len().to_string()))
+            ));
+        }
+    }
     let mut rows_html = String::new();
     for (c, a) in &entries {
         let mut flags: Vec<String> = Vec::new();
@@ -434,8 +463,8 @@ async fn board(
         format!("<p>{}</p>", esc(t(lang, "board.empty")))
     } else {
         format!(
-            r#"<p>{n} {count}</p><div class="scroll"><table id="board"><thead><tr><th>{c}</th><th>{tier}</th><th>{st}</th><th>{li}</th><th>{lo}</th><th>{next}</th><th>{step}</th></tr></thead><tbody>{rows_html}</tbody></table></div>"#,
-            n = entries.len(),
+            r#"{chooser}<p>{n} {count}</p><div class="scroll"><table id="board"><thead><tr><th>{c}</th><th>{tier}</th><th>{st}</th><th>{li}</th><th>{lo}</th><th>{next}</th><th>{step}</th></tr></thead><tbody>{rows_html}</tbody></table></div>"#,
+            n = total,
             count = esc(t(lang, "board.count")),
             c = esc(t(lang, "board.customer")),
             tier = esc(t(lang, "board.tier")),

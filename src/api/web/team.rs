@@ -79,11 +79,12 @@ pub(super) async fn team(
         FuState::Ok,
     ];
     let mut per_rep: std::collections::BTreeMap<String, [u32; 5]> = Default::default();
-    for c in store::followup::all_timers(db).await? {
+    let timers = store::followup::all_timers(db).await?;
+    for c in &timers {
         let Some(owner) = c.owner.clone() else {
             continue;
         };
-        let st = judge.assess(&c, now).state;
+        let st = judge.assess(c, now).state;
         let i = STATES.iter().position(|x| *x == st).unwrap_or(4);
         per_rep.entry(owner).or_default()[i] += 1;
     }
@@ -143,7 +144,7 @@ pub(super) async fn team(
                 && m[5..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n))
         })
         .unwrap_or(this_month.clone());
-    let review = crate::followup::review::review(db, config, &month, now)
+    let review = crate::followup::review::review_over(db, config, &month, now, &judge, &timers)
         .await
         .map_err(|e| match e {
             crate::followup::review::ReviewError::Store(e) => ApiError::from(e),
