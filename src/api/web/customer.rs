@@ -15,12 +15,7 @@ pub(super) async fn customer(
         .done
         .as_deref()
         .filter(|d| DONE.contains(d))
-        .map(|d| {
-            format!(
-                r#"<p class="notice" role="status" id="done">{}</p>"#,
-                esc(t(v.lang, &format!("customer.done_{d}")))
-            )
-        })
+        .map(|d| notice(t(v.lang, &format!("customer.done_{d}"))))
         .unwrap_or_default();
     customer_page(&s, &v, &id, &note, StatusCode::OK).await
 }
@@ -334,10 +329,7 @@ pub(super) async fn act_on(
             reason: None,
         },
         _ => {
-            let note = format!(
-                r#"<p class="error" role="alert" id="refusal">{}</p>"#,
-                esc(t(v.lang, "customer.incomplete"))
-            );
+            let note = alert(t(v.lang, "customer.incomplete"));
             return customer_page(&s, &v, &id, &note, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
@@ -356,10 +348,7 @@ pub(super) async fn act_on(
         }
         Err(crate::followup::changes::AskError::Store(e)) => Err(e.into()),
         Err(_) => {
-            let note = format!(
-                r#"<p class="error" role="alert" id="refusal">{}</p>"#,
-                esc(t(v.lang, "customer.incomplete"))
-            );
+            let note = alert(t(v.lang, "customer.incomplete"));
             customer_page(&s, &v, &id, &note, StatusCode::UNPROCESSABLE_ENTITY).await
         }
     }

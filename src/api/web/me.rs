@@ -62,10 +62,7 @@ pub(super) async fn account(v: Viewer, Query(q): Query<AccountQuery>) -> Respons
     let note = if note.is_empty() {
         String::new()
     } else {
-        format!(
-            r#"<p class="notice" role="status" id="done">{}</p>"#,
-            esc(t(v.lang, note))
-        )
+        notice(t(v.lang, note))
     };
     account_page(&v, &note, StatusCode::OK)
 }
@@ -123,11 +120,11 @@ pub(super) async fn set_password(
     }
     let db = &s.app.db;
     let refuse = |key: &str| {
-        let note = format!(
-            r#"<p class="error" role="alert" id="refusal">{}</p>"#,
-            esc(t(v.lang, key))
-        );
-        Ok(account_page(&v, &note, StatusCode::UNPROCESSABLE_ENTITY))
+        Ok(account_page(
+            &v,
+            &alert(t(v.lang, key)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ))
     };
     let right = match store::users::credentials(db, &v.login).await? {
         Some(c) => c

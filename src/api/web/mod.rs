@@ -284,6 +284,32 @@ fn page(lang: Lang, v: Option<&Viewer>, title: &str, body: &str, status: StatusC
     r
 }
 
+/// What a change did, on top of a page.
+fn notice(text: &str) -> String {
+    format!(
+        r#"<p class="notice" role="status" id="done">{}</p>"#,
+        esc(text)
+    )
+}
+
+/// Why a change was not done, on top of a page.
+fn alert(text: &str) -> String {
+    format!(
+        r#"<p class="error" role="alert" id="refusal">{}</p>"#,
+        esc(text)
+    )
+}
+
+/// The start of a table (in a box that scrolls on a narrow screen) with its column heads; the
+/// rows and `</tbody></table></div>` follow.
+fn table_open(id: &str, heads: &[&str]) -> String {
+    let heads: String = heads
+        .iter()
+        .map(|h| format!("<th>{}</th>", esc(h)))
+        .collect();
+    format!(r#"<div class="scroll"><table id="{id}"><thead><tr>{heads}</tr></thead><tbody>"#)
+}
+
 fn not_found(v: &Viewer) -> Response {
     page(
         v.lang,

@@ -73,13 +73,7 @@ pub(super) async fn rules(
     if manages {
         heads.extend([t(lang, "rules.live"), t(lang, "rules.answers")]);
     }
-    body.push_str(&format!(
-        r#"<div class="scroll"><table id="rules"><thead><tr>{}</tr></thead><tbody>"#,
-        heads
-            .iter()
-            .map(|h| format!("<th>{}</th>", esc(h)))
-            .collect::<String>()
-    ));
+    body.push_str(&table_open("rules", &heads));
     for r in &set.rules {
         // A tag the corpus never labeled nor suggested has no score to show.
         let f1 = scores
@@ -205,12 +199,14 @@ async fn backtest(s: &ApiState, v: &Viewer, run: bool, now: i64) -> Result<Strin
     if report.changes.is_empty() {
         return Ok(out);
     }
-    out.push_str(&format!(
-        r#"<div class="scroll"><table id="backtest"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>"#,
-        esc(t(lang, "board.customer")),
-        esc(t(lang, "rules.change")),
-        esc(t(lang, "rules.tag")),
-        esc(t(lang, "customer.evidence")),
+    out.push_str(&table_open(
+        "backtest",
+        &[
+            t(lang, "board.customer"),
+            t(lang, "rules.change"),
+            t(lang, "rules.tag"),
+            t(lang, "customer.evidence"),
+        ],
     ));
     for c in report.changes.iter().take(PREVIEW_CHANGES) {
         out.push_str(&format!(

@@ -253,18 +253,19 @@ fn review_section(
         .collect();
     tiers.sort();
     tiers.dedup();
-    out.push_str(&format!(
-        r#"<div class="scroll"><table id="review"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>{}</tr></thead><tbody>"#,
-        esc(t(lang, "board.owner")),
-        esc(t(lang, "team.released")),
-        esc(t(lang, "team.claimed")),
-        esc(t(lang, "team.assigned")),
-        esc(t(lang, "team.conflicts")),
-        tiers
-            .iter()
-            .map(|tier| format!("<th>{}</th>", esc(&t1(lang, "team.overdue_tier", tier))))
-            .collect::<String>()
-    ));
+    let tier_heads: Vec<String> = tiers
+        .iter()
+        .map(|tier| t1(lang, "team.overdue_tier", tier))
+        .collect();
+    let mut heads = vec![
+        t(lang, "board.owner"),
+        t(lang, "team.released"),
+        t(lang, "team.claimed"),
+        t(lang, "team.assigned"),
+        t(lang, "team.conflicts"),
+    ];
+    heads.extend(tier_heads.iter().map(String::as_str));
+    out.push_str(&table_open("review", &heads));
     for o in &review.owners {
         out.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
