@@ -127,6 +127,9 @@ pub struct Message {
     pub chat_user: Option<String>,
     /// The raw chat event (JSON), kept with the message.
     pub raw: Option<String>,
+    /// A mail's whole decoded text when it holds more than the sender's own words (quoted
+    /// history, signature, disclaimer), for the board's folded view.
+    pub quoted: Option<String>,
     /// The sender's display name (a lead's name).
     pub from_name: Option<String>,
     /// An out-of-office reply's announced return (Unix ms): the customer's clock pauses.
@@ -259,6 +262,7 @@ impl Message {
             tags: Vec::new(),
             chat_user: None,
             raw: None,
+            quoted: None,
             from_name: None,
             away_until: None,
             lead_domain: None,
@@ -301,8 +305,8 @@ impl Message {
             scrub_nul(s);
             truncate_in_place(s, MAX_NAME_BYTES);
         }
-        if let Some(raw) = &mut self.raw {
-            scrub_nul(raw);
+        for text in [&mut self.raw, &mut self.quoted].into_iter().flatten() {
+            scrub_nul(text);
         }
         for t in &mut self.tags {
             scrub_nul(&mut t.matched);

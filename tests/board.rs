@@ -49,6 +49,18 @@ fn a_rep_works_the_board_in_a_real_browser() {
             "Your price is too expensive for us, can you give a discount on 2000 pcs?",
         )],
     );
+    // An earlier reply of the buyer under our quoted offer: its own words show, the offer is
+    // folded under them.
+    w.ingest_mails(
+        "m2",
+        &[mail(
+            "buyer@lagostrade.example",
+            "alice@sinoexport.example",
+            "c1-reply",
+            now - 2 * 86_400,
+            "Received, we will check with our engineers.\n\nOn Mon, 30 Nov 2026 at 09:00, Alice <alice@sinoexport.example> wrote:\n> Our offer: USD 4.20 per panel, FOB Ningbo.",
+        )],
+    );
     w.ok(&[
         "pool",
         "release",
@@ -99,6 +111,15 @@ fn a_rep_works_the_board_in_a_real_browser() {
     let page = b.source();
     assert!(page.contains("too expensive"), "{page}");
     assert!(page.contains("price-sensitive"), "{page}");
+    assert!(page.contains("Received, we will check"), "{page}");
+    b.click("details summary");
+    let whole = b.text("details .words");
+    assert!(whole.contains("USD 4.20 per panel"), "{whole}");
+    assert!(
+        !b.text(".timeline li:last-child > .words")
+            .contains("USD 4.20"),
+        "the own words hold no quote"
+    );
     // Its corporate group's other customer, another rep's: named with its owner, no link.
     let group = b.text("#group");
     assert!(

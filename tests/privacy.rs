@@ -272,8 +272,25 @@ fn the_api_exports_erases_and_records_who_changed_what() {
 
 #[test]
 fn raw_content_past_its_retention_is_dropped_and_the_rest_stays() {
-    let w = Workspace::new("[retention]\nfailure_raw = \"1s\"\nchat_raw = \"1s\"\n");
-    // A malformed mail (a failure with its raw content) and a WhatsApp message (raw event).
+    let w =
+        Workspace::new("[retention]\nfailure_raw = \"1s\"\nchat_raw = \"1s\"\nquoted = \"1s\"\n");
+    // A malformed mail (a failure with its raw content), a WhatsApp message (raw event) and a
+    // reply quoting our mail (its whole text kept beside the sender's own words).
+    ingest(
+        &w,
+        "reply",
+        &[common::mail(
+            "buyer@lagostrade.example",
+            "alice@sinoexport.example",
+            "reply-1",
+            1_780_000_000,
+            "Thanks, we agree.\n\nOn Mon, 1 Jun 2026 at 10:00, Alice <alice@sinoexport.example> wrote:\n> Our offer: USD 4.20 per piece.",
+        )],
+    );
+    assert_eq!(
+        w.count("message WHERE quoted LIKE '%USD 4.20%' AND body NOT LIKE '%USD 4.20%'"),
+        1
+    );
     ingest(&w, "bad", &["\u{1}\u{2} not a mail".to_string()]);
     let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"8613957400001","phone_number_id":"9"},"contacts":[{"profile":{"name":"Buyer"},"wa_id":"2348012345678"}],"messages":[{"from":"2348012345678","id":"wamid.R1","timestamp":"1780000000","type":"text","text":{"body":"hello"}}]}}]}]}"#;
     std::fs::write(w.path("wa.json"), body).unwrap();
@@ -282,7 +299,14 @@ fn raw_content_past_its_retention_is_dropped_and_the_rest_stays() {
     assert_eq!(w.count("message WHERE raw IS NOT NULL"), 1);
     std::thread::sleep(Duration::from_millis(1200));
     let out = w.ok(&["retention"]);
-    assert!(out.contains("1 failures, 1 chat messages"), "{out}");
+    assert!(
+        out.contains("1 failures, 1 chat messages, 1 mails' quoted text"),
+        "{out}"
+    );
+    assert_eq!(
+        w.count("message WHERE quoted IS NULL AND body LIKE 'Thanks, we agree.%'"),
+        1
+    );
     assert_eq!(w.count("failure WHERE raw IS NULL AND size > 0"), 1);
     assert_eq!(w.count("message WHERE raw IS NULL AND body = 'hello'"), 1);
     // Off by default.

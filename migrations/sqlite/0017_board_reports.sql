@@ -15,3 +15,8 @@ CREATE TABLE rule_eval (
 
 -- The Team page counts customers' mail and chat per week: customer messages by time.
 CREATE INDEX message_contact_sent ON message (sent_at) WHERE customer_id IS NOT NULL AND class = 'human';
+
+-- The whole decoded text of a mail whose sender's client quoted earlier mail or added a
+-- signature or disclaimer (the board folds it under the sender's own words); NULL when the
+-- text was all the sender's own, for chat, and once [retention] quoted has dropped it.
+ALTER TABLE message ADD COLUMN quoted TEXT;

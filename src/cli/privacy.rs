@@ -100,18 +100,16 @@ pub async fn history(config: &Config, id: &str, format: Format) -> Result<()> {
 }
 
 pub async fn retention(config: &Config) -> Result<()> {
-    let r = &config.retention;
-    if r.failure_raw_ms().is_none() && r.chat_raw_ms().is_none() {
+    let keep = config.retention.keep();
+    if keep.failure_raw.is_none() && keep.chat_raw.is_none() && keep.quoted.is_none() {
         println!("no [retention] set: raw content is kept");
         return Ok(());
     }
     let db = Db::open(&config.database).await?;
-    let dropped =
-        store::privacy::apply_retention(&db, r.failure_raw_ms(), r.chat_raw_ms(), store::now_ms())
-            .await?;
+    let dropped = store::privacy::apply_retention(&db, keep, store::now_ms()).await?;
     println!(
-        "raw content dropped: {} failures, {} chat messages",
-        dropped.failure_raw, dropped.chat_raw
+        "raw content dropped: {} failures, {} chat messages, {} mails' quoted text",
+        dropped.failure_raw, dropped.chat_raw, dropped.quoted
     );
     Ok(())
 }

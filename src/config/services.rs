@@ -18,9 +18,22 @@ pub struct RetentionConfig {
     /// The raw WhatsApp or bridge event kept with each chat message.
     #[serde(default)]
     pub chat_raw: Option<Span>,
+    /// A mail's whole text with what it quoted (the board folds it under the sender's own
+    /// words, which stay).
+    #[serde(default)]
+    pub quoted: Option<Span>,
 }
 
 impl RetentionConfig {
+    /// The retention of each kind, for `store::privacy::apply_retention`.
+    pub fn keep(&self) -> crate::store::privacy::Keep {
+        crate::store::privacy::Keep {
+            failure_raw: self.failure_raw_ms(),
+            chat_raw: self.chat_raw_ms(),
+            quoted: self.quoted.as_ref().map(Span::ms),
+        }
+    }
+
     pub fn failure_raw_ms(&self) -> Option<i64> {
         self.failure_raw.as_ref().map(Span::ms)
     }

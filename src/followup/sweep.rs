@@ -536,21 +536,17 @@ async fn turns(
 }
 
 async fn retention(db: &Db, config: &Config) {
-    let r = &config.retention;
-    if r.failure_raw_ms().is_none() && r.chat_raw_ms().is_none() {
-        return;
-    }
     match crate::store::privacy::apply_retention(
         db,
-        r.failure_raw_ms(),
-        r.chat_raw_ms(),
+        config.retention.keep(),
         crate::store::now_ms(),
     )
     .await
     {
-        Ok(d) if d.failure_raw + d.chat_raw > 0 => info!(
+        Ok(d) if d.total() > 0 => info!(
             failures = d.failure_raw,
             chat_messages = d.chat_raw,
+            quoted_mails = d.quoted,
             "Raw content past its retention dropped."
         ),
         Ok(_) => {}

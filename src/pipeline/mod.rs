@@ -253,6 +253,7 @@ fn prepare_email(ctx: &Context, origin: Origin, raw: Vec<u8>) -> Prepared {
         from: email.from.map(|m| m.email),
         to: recipients.iter().map(|r| r.to_string()).collect(),
         subject: email.subject,
+        quoted: (email.body_text.trim() != email.text.trim()).then_some(email.body_text),
         body: email.text,
         sent_at,
         received_at: origin.received_at,
@@ -383,6 +384,7 @@ fn prepare_chat(ctx: &Context, origin: Origin, mut ev: crate::message::ChatEvent
         raw,
         from_name: ev.name.filter(|_| direction == Direction::Inbound),
         away_until: None,
+        quoted: None,
         lead_domain: None,
         flags: Vec::new(),
     };

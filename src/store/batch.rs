@@ -232,9 +232,9 @@ pub async fn write_inputs<'a>(
         let sql = format!(
             "INSERT INTO message (key, message_id, channel, direction, class, counts_as_contact,
                customer_id, group_id, match_reason, counterpart, rep_id, from_addr, to_addrs,
-               subject, body, sent_at, received_at, in_reply_to, created_at, raw, flags)
+               subject, body, sent_at, received_at, in_reply_to, created_at, raw, flags, quoted)
              VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-            super::Backend::of(tx).placeholders(chunk.len(), 21)
+            super::Backend::of(tx).placeholders(chunk.len(), 22)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for m in chunk {
@@ -260,7 +260,8 @@ pub async fn write_inputs<'a>(
                 .bind(&m.in_reply_to)
                 .bind(now)
                 .bind(&m.raw)
-                .bind(m.flags.join(","));
+                .bind(m.flags.join(","))
+                .bind(&m.quoted);
         }
         for row in q.fetch_all(&mut **tx).await.ctx("store messages")? {
             inserted.insert(row.get(0));

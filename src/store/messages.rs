@@ -27,6 +27,8 @@ pub struct MessageRow {
     pub sent_at: i64,
     /// What was cut short when it was prepared (`text-truncated`, `over-budget`).
     pub flags: Vec<String>,
+    /// The whole text with its quoted history (read by `timeline` only).
+    pub quoted: Option<String>,
 }
 
 /// A page of messages in id order after `after_id` (keyset pagination keeps memory flat), of
@@ -49,6 +51,21 @@ pub async fn page(
     .fetch_all(db.pool())
     .await
     .ctx("list messages")?;
+    Ok(rows.iter().map(message_row).collect())
+}
+
+/// A customer's newest `limit` messages, newest first, with their quoted history (the
+/// board's timeline).
+pub async fn timeline(db: &Db, customer: &str, limit: i64) -> Result<Vec<MessageRow>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS}, quoted FROM message
+         WHERE customer_id = $1 ORDER BY sent_at DESC, id DESC LIMIT $2"
+    )))
+    .bind(customer)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await
+    .ctx("read a customer's timeline")?;
     Ok(rows.iter().map(message_row).collect())
 }
 
@@ -93,6 +110,7 @@ fn message_row(r: &sqlx::any::AnyRow) -> MessageRow {
         subject: r.get("subject"),
         body: r.get("body"),
         sent_at: r.get("sent_at"),
+        quoted: r.try_get("quoted").ok().flatten(),
         flags: r
             .get::<&str, _>("flags")
             .split(',')

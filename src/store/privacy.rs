@@ -270,41 +270,63 @@ pub struct Dropped {
     pub failure_raw: u64,
     /// Chat messages whose raw event was dropped.
     pub chat_raw: u64,
+    /// Mails whose whole text (with its quoted history) was dropped.
+    pub quoted: u64,
 }
 
-/// Drop raw content older than its retention (`None`: kept): the raw mail of failures (their
-/// reason and size stay) and the raw events kept with chat messages (the message stays).
-pub async fn apply_retention(
-    db: &Db,
-    failure_raw_ms: Option<i64>,
-    chat_raw_ms: Option<i64>,
-    now: i64,
-) -> Result<Dropped, StoreError> {
+impl Dropped {
+    pub fn total(&self) -> u64 {
+        self.failure_raw + self.chat_raw + self.quoted
+    }
+}
+
+/// How long each kind of raw content is kept, in ms (`None`: kept).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Keep {
+    pub failure_raw: Option<i64>,
+    pub chat_raw: Option<i64>,
+    pub quoted: Option<i64>,
+}
+
+/// Drop raw content older than its retention: the raw mail of failures (their reason and
+/// size stay), the raw events kept with chat messages and the whole text of mails (the
+/// message and the sender's own words stay).
+pub async fn apply_retention(db: &Db, keep: Keep, now: i64) -> Result<Dropped, StoreError> {
     let mut dropped = Dropped::default();
-    if failure_raw_ms.is_none() && chat_raw_ms.is_none() {
+    let statements = [
+        (
+            keep.failure_raw,
+            "UPDATE failure SET raw = NULL WHERE raw IS NOT NULL AND created_at < $1",
+            "drop old raw failures",
+        ),
+        (
+            keep.chat_raw,
+            "UPDATE message SET raw = NULL WHERE raw IS NOT NULL AND channel <> 'email' AND received_at < $1",
+            "drop old raw chat events",
+        ),
+        (
+            keep.quoted,
+            "UPDATE message SET quoted = NULL WHERE quoted IS NOT NULL AND received_at < $1",
+            "drop old quoted text",
+        ),
+    ];
+    if statements.iter().all(|(ms, _, _)| ms.is_none()) {
         return Ok(dropped);
     }
     let mut tx = db.begin_write().await?;
-    if let Some(ms) = failure_raw_ms {
-        dropped.failure_raw =
-            sqlx::query("UPDATE failure SET raw = NULL WHERE raw IS NOT NULL AND created_at < $1")
+    let mut counts = [0u64; 3];
+    for (i, (ms, sql, what)) in statements.into_iter().enumerate() {
+        if let Some(ms) = ms {
+            counts[i] = sqlx::query(sql)
                 .bind(now.saturating_sub(ms))
                 .execute(&mut *tx)
                 .await
-                .ctx("drop old raw failures")?
+                .ctx(what)?
                 .rows_affected();
-    }
-    if let Some(ms) = chat_raw_ms {
-        dropped.chat_raw = sqlx::query(
-            "UPDATE message SET raw = NULL WHERE raw IS NOT NULL AND channel <> 'email' AND received_at < $1",
-        )
-        .bind(now.saturating_sub(ms))
-        .execute(&mut *tx)
-        .await
-        .ctx("drop old raw chat events")?
-        .rows_affected();
+        }
     }
     tx.commit().await.ctx("commit a retention pass")?;
+    [dropped.failure_raw, dropped.chat_raw, dropped.quoted] = counts;
     Ok(dropped)
 }
 

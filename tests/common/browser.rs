@@ -30,7 +30,7 @@ axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a
 /// element, none with a negative tabindex, none hidden) and list the elements that cannot take
 /// the focus or show no outline when they have it.
 const KEYBOARD_WALK: &str = r#"
-const items = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea')]
+const items = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')]
   .filter(e => e.offsetParent !== null || e.getClientRects().length > 0);
 const bad = [];
 for (const e of items) {

@@ -26,6 +26,9 @@ pub(super) struct DoneQuery {
     done: Option<String>,
 }
 
+/// Messages a customer's page shows (the newest).
+const TIMELINE: i64 = 50;
+
 /// What a change on the page can have done (`?done=`).
 const DONE: [&str; 6] = [
     "stage",
@@ -164,19 +167,28 @@ async fn customer_page(
         esc(t(lang, "customer.timeline")),
         esc(t(lang, "customer.quoted"))
     ));
-    let messages = store::messages::by_customer(db, &id, (i64::MIN, 0), 10_000).await?;
+    let messages = store::messages::timeline(db, &id, TIMELINE).await?;
     if messages.is_empty() {
         body.push_str(&format!("<p>{}</p>", esc(t(lang, "customer.no_messages"))));
     }
     body.push_str(r#"<ol class="timeline">"#);
-    for m in messages.iter().rev().take(50) {
+    for m in &messages {
         let dir = if m.direction == "inbound" {
             "customer.inbound"
         } else {
             "customer.outbound"
         };
         body.push_str(&format!(
-            r#"<li class="{direction}"><div class="meta">{at} · {channel} · {dir}{rep}</div><div class="subject">{subject}</div><div class="words">{words}</div></li>"#,
+            r#"<li class="{direction}"><div class="meta">{at} · {channel} · {dir}{rep}</div><div class="subject">{subject}</div><div class="words">{words}</div>{quoted}</li>"#,
+            quoted = m
+                .quoted
+                .as_deref()
+                .map(|q| format!(
+                    r#"<details><summary>{}</summary><div class="words">{}</div></details>"#,
+                    esc(t(lang, "customer.show_whole")),
+                    esc(q)
+                ))
+                .unwrap_or_default(),
             direction = esc(&m.direction),
             at = esc(&when(m.sent_at, offset)),
             channel = esc(&m.channel),
