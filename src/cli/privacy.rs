@@ -100,7 +100,7 @@ pub async fn history(config: &Config, id: &str, format: Format) -> Result<()> {
 }
 
 pub async fn retention(config: &Config) -> Result<()> {
-    let keep = config.retention.keep();
+    let keep = crate::store::privacy::Keep::of(&config.retention);
     if keep.failure_raw.is_none() && keep.chat_raw.is_none() && keep.quoted.is_none() {
         println!("no [retention] set: raw content is kept");
         return Ok(());

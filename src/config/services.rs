@@ -25,13 +25,8 @@ pub struct RetentionConfig {
 }
 
 impl RetentionConfig {
-    /// The retention of each kind, for `store::privacy::apply_retention`.
-    pub fn keep(&self) -> crate::store::privacy::Keep {
-        crate::store::privacy::Keep {
-            failure_raw: self.failure_raw_ms(),
-            chat_raw: self.chat_raw_ms(),
-            quoted: self.quoted.as_ref().map(Span::ms),
-        }
+    pub fn quoted_ms(&self) -> Option<i64> {
+        self.quoted.as_ref().map(Span::ms)
     }
 
     pub fn failure_raw_ms(&self) -> Option<i64> {

@@ -538,7 +538,7 @@ async fn turns(
 async fn retention(db: &Db, config: &Config) {
     match crate::store::privacy::apply_retention(
         db,
-        config.retention.keep(),
+        crate::store::privacy::Keep::of(&config.retention),
         crate::store::now_ms(),
     )
     .await

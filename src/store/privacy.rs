@@ -288,6 +288,17 @@ pub struct Keep {
     pub quoted: Option<i64>,
 }
 
+impl Keep {
+    /// What `[retention]` says.
+    pub fn of(r: &crate::config::RetentionConfig) -> Keep {
+        Keep {
+            failure_raw: r.failure_raw_ms(),
+            chat_raw: r.chat_raw_ms(),
+            quoted: r.quoted_ms(),
+        }
+    }
+}
+
 /// Drop raw content older than its retention: the raw mail of failures (their reason and
 /// size stay), the raw events kept with chat messages and the whole text of mails (the
 /// message and the sender's own words stay).
