@@ -9,6 +9,12 @@ use rand_core::{OsRng, RngCore};
 use sha2::Digest;
 
 use crate::config::Config;
+use crate::time::HOUR_MS;
+
+/// A board session ends after this long without a request ...
+pub const SESSION_IDLE_MS: i64 = 2 * HOUR_MS;
+/// ... and this long after sign-in in any case.
+pub const SESSION_LIFETIME_MS: i64 = 12 * HOUR_MS;
 use crate::store::users::TokenRow;
 
 /// A user's role.

@@ -272,8 +272,9 @@ fn the_api_exports_erases_and_records_who_changed_what() {
 
 #[test]
 fn raw_content_past_its_retention_is_dropped_and_the_rest_stays() {
-    let w =
-        Workspace::new("[retention]\nfailure_raw = \"1s\"\nchat_raw = \"1s\"\nquoted = \"1s\"\n");
+    let w = Workspace::new(
+        "[retention]\nfailure_raw = \"1s\"\nchat_raw = \"1s\"\nquoted = \"1s\"\nsign_ins = \"1s\"\n",
+    );
     // A malformed mail (a failure with its raw content), a WhatsApp message (raw event) and a
     // reply quoting our mail (its whole text kept beside the sender's own words).
     ingest(
@@ -297,12 +298,23 @@ fn raw_content_past_its_retention_is_dropped_and_the_rest_stays() {
     w.ok(&["ingest", "whatsapp", "wa.json"]);
     assert_eq!(w.count("failure WHERE raw IS NOT NULL"), 1);
     assert_eq!(w.count("message WHERE raw IS NOT NULL"), 1);
+    // A sign-in record, a live board session and one idle for three hours.
+    w.exec("INSERT INTO sign_in (login, at, remote, outcome) VALUES ('bo', 1000, '192.0.2.1', 'bad-password')");
+    let now = chrono::Utc::now().timestamp_millis();
+    w.exec(&format!(
+        "INSERT INTO web_session (id_hash, login, csrf, created_at, seen_at, expires_at) VALUES ('live', 'bo', 'c', {now}, {now}, {later}), ('idle', 'bo', 'c', {old}, {old}, {later})",
+        old = now - 3 * 3_600_000,
+        later = now + 3_600_000,
+    ));
     std::thread::sleep(Duration::from_millis(1200));
     let out = w.ok(&["retention"]);
     assert!(
-        out.contains("1 failures, 1 chat messages, 1 mails' quoted text"),
+        out.contains("1 failures, 1 chat messages, 1 mails' quoted text, 1 sign-in records"),
         "{out}"
     );
+    assert!(out.contains("1 ended board sessions removed"), "{out}");
+    assert_eq!(w.count("web_session WHERE id_hash = 'live'"), 1);
+    assert_eq!(w.count("sign_in"), 0);
     assert_eq!(
         w.count("message WHERE quoted IS NULL AND body LIKE 'Thanks, we agree.%'"),
         1

@@ -101,15 +101,26 @@ pub async fn history(config: &Config, id: &str, format: Format) -> Result<()> {
 
 pub async fn retention(config: &Config) -> Result<()> {
     let keep = crate::store::privacy::Keep::of(&config.retention);
-    if keep.failure_raw.is_none() && keep.chat_raw.is_none() && keep.quoted.is_none() {
-        println!("no [retention] set: raw content is kept");
-        return Ok(());
-    }
     let db = Db::open(&config.database).await?;
-    let dropped = store::privacy::apply_retention(&db, keep, store::now_ms()).await?;
-    println!(
-        "raw content dropped: {} failures, {} chat messages, {} mails' quoted text",
-        dropped.failure_raw, dropped.chat_raw, dropped.quoted
-    );
+    let dropped = store::privacy::apply_retention(
+        &db,
+        keep,
+        crate::account::SESSION_IDLE_MS,
+        store::now_ms(),
+    )
+    .await?;
+    if keep.failure_raw.is_none()
+        && keep.chat_raw.is_none()
+        && keep.quoted.is_none()
+        && keep.sign_ins.is_none()
+    {
+        println!("no [retention] set: raw content is kept");
+    } else {
+        println!(
+            "raw content dropped: {} failures, {} chat messages, {} mails' quoted text, {} sign-in records",
+            dropped.failure_raw, dropped.chat_raw, dropped.quoted, dropped.sign_ins
+        );
+    }
+    println!("{} ended board sessions removed", dropped.sessions);
     Ok(())
 }

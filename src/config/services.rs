@@ -22,11 +22,18 @@ pub struct RetentionConfig {
     /// words, which stay).
     #[serde(default)]
     pub quoted: Option<Span>,
+    /// The record of each board sign-in attempt (who, from where, how it went).
+    #[serde(default)]
+    pub sign_ins: Option<Span>,
 }
 
 impl RetentionConfig {
     pub fn quoted_ms(&self) -> Option<i64> {
         self.quoted.as_ref().map(Span::ms)
+    }
+
+    pub fn sign_ins_ms(&self) -> Option<i64> {
+        self.sign_ins.as_ref().map(Span::ms)
     }
 
     pub fn failure_raw_ms(&self) -> Option<i64> {

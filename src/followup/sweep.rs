@@ -539,6 +539,7 @@ async fn retention(db: &Db, config: &Config) {
     match crate::store::privacy::apply_retention(
         db,
         crate::store::privacy::Keep::of(&config.retention),
+        crate::account::SESSION_IDLE_MS,
         crate::store::now_ms(),
     )
     .await
@@ -547,7 +548,9 @@ async fn retention(db: &Db, config: &Config) {
             failures = d.failure_raw,
             chat_messages = d.chat_raw,
             quoted_mails = d.quoted,
-            "Raw content past its retention dropped."
+            sign_ins = d.sign_ins,
+            ended_sessions = d.sessions,
+            "Raw content past its retention dropped, ended sessions removed."
         ),
         Ok(_) => {}
         Err(e) => warn!(error = %e, "Retention pass failed; trying again in an hour."),

@@ -272,11 +272,15 @@ pub struct Dropped {
     pub chat_raw: u64,
     /// Mails whose whole text (with its quoted history) was dropped.
     pub quoted: u64,
+    /// Sign-in records dropped.
+    pub sign_ins: u64,
+    /// Board sessions that had ended (idle or past their lifetime) and were removed.
+    pub sessions: u64,
 }
 
 impl Dropped {
     pub fn total(&self) -> u64 {
-        self.failure_raw + self.chat_raw + self.quoted
+        self.failure_raw + self.chat_raw + self.quoted + self.sign_ins + self.sessions
     }
 }
 
@@ -286,6 +290,7 @@ pub struct Keep {
     pub failure_raw: Option<i64>,
     pub chat_raw: Option<i64>,
     pub quoted: Option<i64>,
+    pub sign_ins: Option<i64>,
 }
 
 impl Keep {
@@ -295,15 +300,31 @@ impl Keep {
             failure_raw: r.failure_raw_ms(),
             chat_raw: r.chat_raw_ms(),
             quoted: r.quoted_ms(),
+            sign_ins: r.sign_ins_ms(),
         }
     }
 }
 
 /// Drop raw content older than its retention: the raw mail of failures (their reason and
-/// size stay), the raw events kept with chat messages and the whole text of mails (the
-/// message and the sender's own words stay).
-pub async fn apply_retention(db: &Db, keep: Keep, now: i64) -> Result<Dropped, StoreError> {
-    let mut dropped = Dropped::default();
+/// size stay), the raw events kept with chat messages, the whole text of mails (the message
+/// and the sender's own words stay) and sign-in records; and remove the board sessions that
+/// have ended (no request for `session_idle`, or past their lifetime) whatever `keep` says.
+pub async fn apply_retention(
+    db: &Db,
+    keep: Keep,
+    session_idle: i64,
+    now: i64,
+) -> Result<Dropped, StoreError> {
+    let mut dropped = Dropped {
+        sessions: sqlx::query("DELETE FROM web_session WHERE expires_at <= $1 OR seen_at <= $2")
+            .bind(now)
+            .bind(now.saturating_sub(session_idle))
+            .execute(db.pool())
+            .await
+            .ctx("remove ended sessions")?
+            .rows_affected(),
+        ..Dropped::default()
+    };
     let statements = [
         (
             keep.failure_raw,
@@ -320,12 +341,17 @@ pub async fn apply_retention(db: &Db, keep: Keep, now: i64) -> Result<Dropped, S
             "UPDATE message SET quoted = NULL WHERE quoted IS NOT NULL AND received_at < $1",
             "drop old quoted text",
         ),
+        (
+            keep.sign_ins,
+            "DELETE FROM sign_in WHERE at < $1",
+            "drop old sign-in records",
+        ),
     ];
     if statements.iter().all(|(ms, _, _)| ms.is_none()) {
         return Ok(dropped);
     }
     let mut tx = db.begin_write().await?;
-    let mut counts = [0u64; 3];
+    let mut counts = [0u64; 4];
     for (i, (ms, sql, what)) in statements.into_iter().enumerate() {
         if let Some(ms) = ms {
             counts[i] = sqlx::query(sql)
@@ -337,7 +363,12 @@ pub async fn apply_retention(db: &Db, keep: Keep, now: i64) -> Result<Dropped, S
         }
     }
     tx.commit().await.ctx("commit a retention pass")?;
-    [dropped.failure_raw, dropped.chat_raw, dropped.quoted] = counts;
+    [
+        dropped.failure_raw,
+        dropped.chat_raw,
+        dropped.quoted,
+        dropped.sign_ins,
+    ] = counts;
     Ok(dropped)
 }
 

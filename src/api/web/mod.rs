@@ -30,12 +30,11 @@ use crate::account::{Role, Scope};
 use crate::followup::changes::{Ask, act};
 use crate::followup::policy::State as FuState;
 use crate::store::{self, now_ms};
-use crate::time::{HOUR_MS, MINUTE_MS};
+use crate::time::MINUTE_MS;
 
-/// A session ends after this long without a request ...
-const IDLE: i64 = 2 * HOUR_MS;
-/// ... and this long after sign-in in any case.
-const LIFETIME: i64 = 12 * HOUR_MS;
+/// A session ends after this long without a request, and this long after sign-in in any case.
+const IDLE: i64 = crate::account::SESSION_IDLE_MS;
+const LIFETIME: i64 = crate::account::SESSION_LIFETIME_MS;
 /// Rows of a manager's board (the most urgent first; one rep's board shows them all).
 const BOARD_ROWS: usize = 500;
 /// Wrong passwords in a row that lock an account, and for how long.
