@@ -191,6 +191,51 @@ impl Browser {
         }
     }
 
+    /// Wait (up to 15 s) until the element `css` selects says `needle` (a page that is
+    /// still being replaced is read again); returns its text.
+    pub fn wait_text(&self, css: &str, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(text) = self.try_text(css)
+                && text.contains(needle)
+            {
+                return text;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{css} never said {needle:?}: {}\n{}",
+                self.url(),
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The text of `css`, or `None` when nothing matches or the element went stale.
+    fn try_text(&self, css: &str) -> Option<String> {
+        let body = json!({"using": "css selector", "value": css}).to_string();
+        let (status, found) = http(
+            self.port,
+            "POST",
+            &self.at("/element"),
+            &[("Content-Type", "application/json; charset=utf-8")],
+            body.as_bytes(),
+        );
+        let found: Value = serde_json::from_str(&found)
+            .ok()
+            .filter(|_| status == 200)?;
+        let e = found["value"][ELEMENT].as_str()?;
+        let (status, text) = http(
+            self.port,
+            "GET",
+            &self.at(&format!("/element/{e}/text")),
+            &[],
+            b"",
+        );
+        let text: Value = serde_json::from_str(&text).ok().filter(|_| status == 200)?;
+        text["value"].as_str().map(str::to_string)
+    }
+
     pub fn exists(&self, css: &str) -> bool {
         let v = self.call(
             "POST",
