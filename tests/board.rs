@@ -248,9 +248,24 @@ fn a_rep_works_the_board_in_a_real_browser() {
     // An expired session sends back to the sign-in page.
     sign_in(&b, &base, "alice", "alice-secret-2");
     b.wait_for("#board");
+    let expired = format!("kw_session={}", b.cookie("kw_session").expect("a session"));
+    let csrf = w.column("SELECT csrf FROM web_session WHERE login = 'alice'")[0].clone();
     w.exec("UPDATE web_session SET expires_at = 0");
     b.go(&format!("{base}/board"));
     b.wait_url("/login?expired");
+    // A form posted with it, even with its own token, changes nothing.
+    let (status, _) = http(
+        port,
+        "POST",
+        "/pool/P2/claim",
+        &[
+            ("Cookie", &expired),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("csrf={csrf}").as_bytes(),
+    );
+    assert_eq!(status, 303, "to the sign-in page");
+    assert_eq!(w.customer("P2")["owner"], serde_json::Value::Null);
 
     // Five wrong passwords lock the account, even for the right one; every try is recorded.
     // (In English again: the language chosen above is remembered in a cookie.)
