@@ -47,19 +47,19 @@ async fn customer_page(
     note: &str,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let (v, id) = (v.clone(), id.to_string());
+    let id = id.to_string();
     let (db, config, lang) = (&s.app.db, &s.app.config, v.lang);
     let Some(h) = store::ownership::peek(db, &id).await? else {
-        return Ok(not_found(&v));
+        return Ok(not_found(v));
     };
     if !v
         .scope
         .sees(config, h.owner.as_deref(), h.pool_name(config))
     {
-        return Ok(not_found(&v));
+        return Ok(not_found(v));
     }
     let Some(d) = store::customers::get_customer(db, &id).await? else {
-        return Ok(not_found(&v));
+        return Ok(not_found(v));
     };
     let offset = config.followup.calendar().offset_ms;
     let can_change = v.scope.changes(h.owner.as_deref());
@@ -79,7 +79,7 @@ async fn customer_page(
             String::new()
         },
     ));
-    body.push_str(&actions(s, &v, &h));
+    body.push_str(&actions(s, v, &h));
     let ids: Vec<String> = d
         .emails
         .iter()
@@ -223,7 +223,7 @@ async fn customer_page(
         ));
     }
     body.push_str("</ul>");
-    Ok(page(lang, Some(&v), &d.customer.name, &body, status))
+    Ok(page(lang, Some(v), &d.customer.name, &body, status))
 }
 
 /// The changes the reader may make: the stage, protection and release (its owner or a
@@ -350,12 +350,7 @@ pub(super) async fn act_on(
             Redirect::to(&format!("/customers/{}?done={}", seg(&id), done.action)).into_response(),
         ),
         Ok(Err(refusal)) => {
-            let words = t(v.lang, &format!("refusal.{}", refusal.reason.code()));
-            let note = format!(
-                r#"<p class="error" role="alert" id="refusal" data-reason="{code}">{}</p>"#,
-                esc(&t1(v.lang, "customer.refused", words)),
-                code = refusal.reason.code(),
-            );
+            let note = refused(v.lang, "customer.refused", refusal.reason);
             customer_page(&s, &v, &id, &note, StatusCode::CONFLICT).await
         }
         Err(crate::followup::changes::AskError::Store(e)) => Err(e.into()),

@@ -106,7 +106,13 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
 
 /// `t` with its `{}` replaced by `arg`.
 pub fn t1(lang: Lang, key: &str, arg: &str) -> String {
-    t(lang, key).replacen("{}", arg, 1)
+    tn(lang, key, &[arg])
+}
+
+/// `t` with its `{}`s replaced by `args`, in order.
+pub fn tn(lang: Lang, key: &str, args: &[&str]) -> String {
+    args.iter()
+        .fold(t(lang, key).to_string(), |s, a| s.replacen("{}", a, 1))
 }
 
 /// `at` relative to `now`, the reader's way.

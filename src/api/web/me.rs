@@ -29,10 +29,13 @@ fn account_page(v: &Viewer, note: &str, status: StatusCode) -> Response {
 <label for="new">{new}</label><input id="new" name="new" type="password" autocomplete="new-password" minlength="10" required>
 <label for="again">{again}</label><input id="again" name="again" type="password" autocomplete="new-password" minlength="10" required>
 <button type="submit" id="change-password">{change}</button></form>"#,
-        who = esc(&t1(lang, "account.who", &v.login).replacen(
-            "{}",
-            t(lang, &format!("role.{}", v.scope.role.as_str())),
-            1
+        who = esc(&tn(
+            lang,
+            "account.who",
+            &[
+                &v.login,
+                t(lang, &format!("role.{}", v.scope.role.as_str()))
+            ]
         )),
         lang_h = esc(t(lang, "account.language")),
         lang_l = esc(t(lang, "account.language")),

@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use sha2::Digest;
 
-use self::i18n::{Lang, ago, t, t1, when};
+use self::i18n::{Lang, ago, t, t1, tn, when};
 use super::{ApiError, ApiState};
 use crate::account::{Role, Scope};
 use crate::followup::changes::{Ask, act};
@@ -65,7 +65,6 @@ pub fn routes() -> Router<Arc<ApiState>> {
 }
 
 /// The signed-in person looking at a page.
-#[derive(Clone)]
 struct Viewer {
     login: String,
     scope: Scope,
@@ -296,6 +295,16 @@ fn alert(text: &str) -> String {
     format!(
         r#"<p class="error" role="alert" id="refusal">{}</p>"#,
         esc(text)
+    )
+}
+
+/// Why a change was refused, in words (`key` frames the refusal's reason), with its code.
+fn refused(lang: Lang, key: &str, reason: crate::followup::ownership::Reason) -> String {
+    let words = t(lang, &format!("refusal.{}", reason.code()));
+    format!(
+        r#"<p class="error" role="alert" id="refusal" data-reason="{code}">{}</p>"#,
+        esc(&t1(lang, key, words)),
+        code = reason.code(),
     )
 }
 

@@ -159,12 +159,7 @@ pub(super) async fn claim(
     match act(&s.app.db, config, &id, &ask, &v.scope.who, now_ms()).await {
         Ok(Ok(_)) => Ok(Redirect::to(&format!("/pool?claimed={}", seg(&id))).into_response()),
         Ok(Err(refusal)) => {
-            let words = t(v.lang, &format!("refusal.{}", refusal.reason.code()));
-            let note = format!(
-                r#"<p class="error" role="alert" id="refusal" data-reason="{code}">{}</p>"#,
-                esc(&t1(v.lang, "pool.refused", words)),
-                code = refusal.reason.code(),
-            );
+            let note = refused(v.lang, "pool.refused", refusal.reason);
             pool_page(&s, &v, None, &note, StatusCode::CONFLICT).await
         }
         Err(crate::followup::changes::AskError::Store(e)) => Err(e.into()),

@@ -50,18 +50,20 @@ pub(super) async fn rules(
     }
     let mut body = format!(
         r#"<p class="facts">{}</p>"#,
-        esc(&t1(lang, "rules.pack", &set.version)
-            .replacen("{}", &set.rules.len().to_string(), 1)
-            .replacen(
-                "{}",
+        esc(&tn(
+            lang,
+            "rules.pack",
+            &[
+                &set.version,
+                &set.rules.len().to_string(),
                 &config
                     .rules
                     .dir
                     .as_ref()
                     .map(|d| d.display().to_string())
                     .unwrap_or_else(|| t(lang, "rules.builtin").to_string()),
-                1
-            ))
+            ]
+        ))
     );
     let mut heads = vec![
         t(lang, "rules.tag"),
@@ -105,19 +107,23 @@ pub(super) async fn rules(
             let (a, d) = answers.get(&r.tag).copied().unwrap_or_default();
             row.push_str(&format!(
                 "<td>{}</td><td>{}</td>",
-                esc(&t1(lang, "rules.live_counts", &sug.to_string())
-                    .replacen("{}", &acc.to_string(), 1)
-                    .replacen("{}", &dis.to_string(), 1)),
+                esc(&tn(
+                    lang,
+                    "rules.live_counts",
+                    &[&sug.to_string(), &acc.to_string(), &dis.to_string()]
+                )),
                 if a + d == 0 {
                     "-".to_string()
                 } else {
-                    esc(&t1(lang, "rules.answer_counts", &a.to_string())
-                        .replacen("{}", &d.to_string(), 1)
-                        .replacen(
-                            "{}",
+                    esc(&tn(
+                        lang,
+                        "rules.answer_counts",
+                        &[
+                            &a.to_string(),
+                            &d.to_string(),
                             &format!("{:.0}", 100.0 * a as f64 / (a + d) as f64),
-                            1,
-                        ))
+                        ],
+                    ))
                 }
             ));
         }
@@ -130,11 +136,17 @@ pub(super) async fn rules(
         Some(e) => {
             body.push_str(&format!(
                 r#"<p id="last-eval">{}</p>"#,
-                esc(&t1(lang, "rules.eval_line", &when(e.at, offset))
-                    .replacen("{}", &e.corpus, 1)
-                    .replacen("{}", &e.labeled.to_string(), 1)
-                    .replacen("{}", &pct(e.macro_f1), 1)
-                    .replacen("{}", &pct(e.micro_f1), 1))
+                esc(&tn(
+                    lang,
+                    "rules.eval_line",
+                    &[
+                        &when(e.at, offset),
+                        &e.corpus,
+                        &e.labeled.to_string(),
+                        &pct(e.macro_f1),
+                        &pct(e.micro_f1),
+                    ]
+                ))
             ));
             if e.pack_version != set.version {
                 body.push_str(&format!(
@@ -189,12 +201,16 @@ async fn backtest(s: &ApiState, v: &Viewer, run: bool, now: i64) -> Result<Strin
         })?;
     out.push_str(&format!(
         r#"<p id="backtest-summary">{}</p>"#,
-        esc(
-            &t1(lang, "rules.backtest_sum", &report.messages.to_string())
-                .replacen("{}", &report.gained.to_string(), 1)
-                .replacen("{}", &report.lost.to_string(), 1)
-                .replacen("{}", &report.kept.to_string(), 1)
-        )
+        esc(&tn(
+            lang,
+            "rules.backtest_sum",
+            &[
+                &report.messages.to_string(),
+                &report.gained.to_string(),
+                &report.lost.to_string(),
+                &report.kept.to_string(),
+            ]
+        ))
     ));
     if report.changes.is_empty() {
         return Ok(out);
