@@ -20,7 +20,11 @@ pub(super) struct Lit {
     /// The first eight bytes of the body (zero padded) and the mask of the bytes that count.
     head: u64,
     head_mask: u64,
-    /// The bytes after the eighth.
+    /// Bytes 8 to 15 of the body (zero padded) and the mask of those that count, compared
+    /// in place (most literals end there) before the bytes after them.
+    next: u64,
+    next_mask: u64,
+    /// The bytes after the sixteenth.
     rest: Box<[u8]>,
     /// The body's length.
     len: usize,
@@ -33,18 +37,27 @@ pub(super) struct Lit {
 impl Lit {
     pub(super) fn new(lead: &[u8], body: &[u8], id: usize) -> Lit {
         let n = body.len().min(8);
+        let after = &body[n..];
+        let m = after.len().min(8);
         Lit {
             head: u64::from_le_bytes(head_of(body)),
-            head_mask: if n == 8 {
-                u64::MAX
-            } else {
-                (1u64 << (8 * n)) - 1
-            },
-            rest: body[n..].into(),
+            head_mask: byte_mask(n),
+            next: u64::from_le_bytes(head_of(after)),
+            next_mask: byte_mask(m),
+            rest: after[m..].into(),
             len: body.len(),
             lead: lead.into(),
             id,
         }
+    }
+}
+
+/// The mask of the first `n` (≤ 8) bytes of a little-endian u64.
+fn byte_mask(n: usize) -> u64 {
+    if n >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
     }
 }
 
@@ -122,7 +135,11 @@ impl Table {
         };
         for lit in &self.lits[slot.lo as usize..slot.hi as usize] {
             if head & lit.head_mask != lit.head
-                || (lit.len > 8 && text.get(at + 8..at + lit.len) != Some(&lit.rest[..]))
+                || (lit.len > 8
+                    && (at + lit.len > text.len()
+                        || head_at(text, at + 8) & lit.next_mask != lit.next
+                        || (lit.len > 16
+                            && text.get(at + 16..at + lit.len) != Some(&lit.rest[..]))))
             {
                 continue;
             }
@@ -519,6 +536,8 @@ mod tests {
             ("off", false),
             ("a", true),
             ("a very long literal over eight bytes", true),
+            ("minimum order", true),
+            ("sixteen bytes ok", true),
             ("e.g.", true),
             ("12%", false),
         ];
@@ -534,6 +553,8 @@ mod tests {
             "offer off office, 12% off 112% 12%",
             "a a. aa ba a very long literal over eight bytes a very long literal over eight",
             "e.g. xe.g. e.g",
+            "minimum order, minimum orders minimum ordex minimum orde",
+            "sixteen bytes ok sixteen bytes o sixteen bytes okay sixteen bytes ok",
             "\u{e9}po \u{4ef7}po po\u{e9}",
             "",
             "p",

@@ -7,63 +7,132 @@ pub(super) const CONTEXT_CHARS: usize = 40;
 /// space runs collapsed to one space, "…" where the text was cut.
 pub(super) fn snippet(original: &str, s: usize, e: usize) -> String {
     let bytes = original.as_bytes();
-    // ASCII around the match (most mail): bytes are characters.
+    // Characters are counted by their first bytes (a UTF-8 continuation byte is 10xxxxxx);
+    // ASCII around the match (most mail) is taken as it is.
     let lo = s.saturating_sub(CONTEXT_CHARS);
     let from = if bytes[lo..s].is_ascii() {
         lo
     } else {
-        original[..s]
-            .char_indices()
-            .rev()
-            .take(CONTEXT_CHARS)
-            .last()
-            .map_or(s, |(i, _)| i)
+        let (mut from, mut chars) = (s, 0);
+        while from > 0 && chars < CONTEXT_CHARS {
+            from -= 1;
+            chars += usize::from(bytes[from] & 0xC0 != 0x80);
+        }
+        from
     };
     let to = match bytes.get(e..e + CONTEXT_CHARS + 1) {
         Some(after) if after.is_ascii() => e + CONTEXT_CHARS,
         None if bytes[e..].is_ascii() => original.len(),
-        _ => original[e..]
-            .char_indices()
-            .nth(CONTEXT_CHARS)
-            .map_or(original.len(), |(i, _)| e + i),
+        _ => {
+            // The first byte of the character after the next `CONTEXT_CHARS`, else the end.
+            let (mut to, mut chars) = (e, 0);
+            while to < bytes.len() {
+                if bytes[to] & 0xC0 != 0x80 {
+                    if chars == CONTEXT_CHARS {
+                        break;
+                    }
+                    chars += 1;
+                }
+                to += 1;
+            }
+            to
+        }
     };
     let window = &original[from..to];
     let mut snippet = String::with_capacity(window.len() + 8);
     if from > 0 {
         snippet.push('…');
     }
+    // Words between runs of white space (`char::is_whitespace`), found by bytes: white space
+    // starts only at a character's first byte, and no other character's bytes look like it.
+    let w = window.as_bytes();
+    let mut i = 0;
     let mut first = true;
-    let mut push = |word: &str| {
+    // The words not yet copied (a stretch of the window).
+    let mut run: Option<(usize, usize)> = None;
+    while i < w.len() {
+        loop {
+            match space_at(w, i) {
+                0 => break,
+                n => i += n,
+            }
+        }
+        let at = i;
+        // To the next white space, a character at a time: only a few first bytes can begin
+        // one (ASCII white space, 0xC2, 0xE1, 0xE2, 0xE3).
+        while let Some(&b) = w.get(i) {
+            if b < 0x80 {
+                if matches!(b, b'\t'..=b'\r' | b' ') {
+                    break;
+                }
+                i += 1;
+            } else {
+                if matches!(b, 0xC2 | 0xE1..=0xE3) && space_at(w, i) > 0 {
+                    break;
+                }
+                i += utf8_len(b);
+            }
+        }
+        if i > at {
+            // Words apart by one space are copied together.
+            match run {
+                Some((_, end)) if at == end + 1 && w[end] == b' ' => run = run.map(|(s, _)| (s, i)),
+                _ => {
+                    if let Some((s, e)) = run {
+                        if !first {
+                            snippet.push(' ');
+                        }
+                        first = false;
+                        snippet.push_str(&window[s..e]);
+                    }
+                    run = Some((at, i));
+                }
+            }
+        }
+    }
+    if let Some((s, e)) = run {
         if !first {
             snippet.push(' ');
         }
-        first = false;
-        snippet.push_str(word);
-    };
-    if window.is_ascii() {
-        // The white space of `char::is_whitespace` in ASCII: tab, line feed, vertical tab,
-        // form feed, carriage return, space.
-        let w = window.as_bytes();
-        let mut i = 0;
-        while i < w.len() {
-            while i < w.len() && matches!(w[i], b'\t'..=b'\r' | b' ') {
-                i += 1;
-            }
-            let at = i;
-            while i < w.len() && !matches!(w[i], b'\t'..=b'\r' | b' ') {
-                i += 1;
-            }
-            if i > at {
-                push(&window[at..i]);
-            }
-        }
-    } else {
-        window.split_whitespace().for_each(push);
+        snippet.push_str(&window[s..e]);
     }
     if to < original.len() {
         snippet.push('…');
     }
     snippet
+}
+
+/// The length of the UTF-8 character whose first byte is `b` (≥ 0x80).
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        _ => 2,
+    }
+}
+
+/// The length in bytes of the white space character (`char::is_whitespace`) at `w[i]`, else 0
+/// (also at the end).
+#[inline(always)]
+fn space_at(w: &[u8], i: usize) -> usize {
+    let Some(&b) = w.get(i) else {
+        return 0;
+    };
+    if b < 0x80 {
+        return usize::from(matches!(b, b'\t'..=b'\r' | b' '));
+    }
+    match (b, w.get(i + 1).copied(), w.get(i + 2).copied()) {
+        // U+0085, U+00A0
+        (0xC2, Some(0x85 | 0xA0), _) => 2,
+        // U+1680
+        (0xE1, Some(0x9A), Some(0x80)) => 3,
+        // U+2000..U+200A, U+2028, U+2029, U+202F, U+205F
+        (0xE2, Some(0x80), Some(0x80..=0x8A | 0xA8 | 0xA9 | 0xAF))
+        | (0xE2, Some(0x81), Some(0x9F)) => 3,
+        // U+3000
+        (0xE3, Some(0x80), Some(0x80)) => 3,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -93,10 +162,43 @@ mod snippet_tests {
     }
 
     #[test]
-    fn the_ascii_snippet_is_the_one_a_character_walk_gives() {
+    fn white_space_by_bytes_is_char_is_whitespace() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let mut buf = [0u8; 4];
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            let want = if c.is_whitespace() { bytes.len() } else { 0 };
+            assert_eq!(space_at(bytes, 0), want, "{:x}", c as u32);
+            // A continuation byte is never taken for white space.
+            for i in 1..bytes.len() {
+                assert_eq!(space_at(bytes, i), 0, "{:x} byte {i}", c as u32);
+            }
+        }
+    }
+
+    #[test]
+    fn the_snippet_is_the_one_a_character_walk_gives() {
         let pieces = [
-            "price ", "\r\n", "  ", "\t", "\u{b}", "\u{c}", "x", "é", "价格", "\u{a0}", "\u{3000}",
-            "word", ".", "\u{1f}", "\u{85}",
+            "price ",
+            "\r\n",
+            "  ",
+            "\t",
+            "\u{b}",
+            "\u{c}",
+            "x",
+            "é",
+            "价格",
+            "\u{a0}",
+            "\u{3000}",
+            "word",
+            ".",
+            "\u{1f}",
+            "\u{85}",
+            "\u{2028}",
+            "\u{1680}",
+            "\u{205f}",
+            "\u{2000}",
+            "\u{200b}",
+            "\u{e0}\u{80}",
         ];
         let mut seed = 11u64;
         for round in 0..400 {
