@@ -168,6 +168,9 @@ pub struct WordIndex {
     /// Per length k (1..=3) of such a first word, a bit per `short_slot` of the ones in use:
     /// most word starts are turned away by one bit test, without a lookup.
     short_filter: [Vec<u64>; 4],
+    /// A bit per `short_slot` of three bytes that any of those short first words may begin:
+    /// one test turns away nearly every word start before the tests per length.
+    short_any: Vec<u64>,
 }
 
 const FILTER_BITS: u32 = 16;
@@ -282,6 +285,16 @@ impl WordIndex {
             };
             keyed.push((key_of(body, key), Lit::new(&bytes[..start], body, id)));
         }
+        // The slots of three bytes whose first k bytes are in the filter of length k.
+        let mut short_any = vec![0u64; SHORT_SLOTS / 64];
+        for (k, bits) in short_filter.iter().enumerate().skip(1) {
+            for slot in 0..SHORT_SLOTS {
+                let low = slot & ((1 << (5 * k)) - 1);
+                if bits[low >> 6] & (1 << (low & 63)) != 0 {
+                    short_any[slot >> 6] |= 1 << (slot & 63);
+                }
+            }
+        }
         let mut filter = filter_bits();
         let mut pair_filter = filter_bits();
         for (key, lit) in &keyed {
@@ -298,6 +311,7 @@ impl WordIndex {
                 pair_filter,
                 short_prefix,
                 short_filter,
+                short_any,
             },
             unfiled,
         )
@@ -349,9 +363,12 @@ impl WordIndex {
             self.lookup(text, at, head, key(head, Key::Word, len), found);
         }
         // Short first words that may go on ("max" of "maxusd"): one lookup per length in use.
-        let mut shorter = self.short_prefix & ((2u8 << len.min(3)) - 1);
         // The slot of the first k bytes is the low 5k bits of the slot of the first three.
         let three = short_slot(head, 3);
+        if self.short_any[three >> 6] & (1 << (three & 63)) == 0 {
+            return;
+        }
+        let mut shorter = self.short_prefix & ((2u8 << len.min(3)) - 1);
         while shorter != 0 {
             let k = shorter.trailing_zeros() as usize;
             shorter &= shorter - 1;
@@ -538,6 +555,8 @@ mod tests {
             ("a very long literal over eight bytes", true),
             ("minimum order", true),
             ("sixteen bytes ok", true),
+            ("de", false),
+            ("q", false),
             ("e.g.", true),
             ("12%", false),
         ];
@@ -555,6 +574,7 @@ mod tests {
             "e.g. xe.g. e.g",
             "minimum order, minimum orders minimum ordex minimum orde",
             "sixteen bytes ok sixteen bytes o sixteen bytes okay sixteen bytes ok",
+            "de del delivery desde ode q qty quick aq q. iq de",
             "\u{e9}po \u{4ef7}po po\u{e9}",
             "",
             "p",

@@ -190,11 +190,26 @@ fn is_decimal_point(text: &str, at: usize) -> bool {
             .as_bytes()
             .get(at + 1)
             .is_some_and(|b| b.is_ascii_alphanumeric());
+    if glued {
+        return true;
+    }
+    // The word before the '.': by bytes when it is ASCII and short (every abbreviation is).
+    let bytes = text.as_bytes();
+    let ascii = bytes[..at]
+        .iter()
+        .rev()
+        .take(8)
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    let from = at - ascii;
+    if ascii < 8 && (from == 0 || !is_word_char(prev_char(text, from).1)) {
+        return ABBREVIATIONS.contains(&&text[from..at]);
+    }
     let word = text[..at]
         .rsplit(|c: char| !is_word_char(c))
         .next()
         .unwrap_or("");
-    glued || ABBREVIATIONS.contains(&word)
+    ABBREVIATIONS.contains(&word)
 }
 
 /// Abbreviations followed by a '.' inside a sentence (folded).
