@@ -1,5 +1,7 @@
 //! Evidence: the original text around a hit, cut to whole characters and white space collapsed.
 
+use crate::normalize::text::bytes_in;
+
 /// Evidence context on each side of a hit, in characters.
 pub(super) const CONTEXT_CHARS: usize = 40;
 
@@ -43,6 +45,20 @@ pub(super) fn snippet(original: &str, s: usize, e: usize) -> String {
     if from > 0 {
         snippet.push('…');
     }
+    let at = snippet.len();
+    if !collapse_ascii_space(window, &mut snippet) {
+        snippet.truncate(at);
+        collapse_by_chars(window, &mut snippet);
+    }
+    if to < original.len() {
+        snippet.push('…');
+    }
+    snippet
+}
+
+/// `window` with its runs of white space (`char::is_whitespace`) as one space and none at
+/// either end, onto `out`, a character at a time.
+fn collapse_by_chars(window: &str, snippet: &mut String) {
     // Words between runs of white space (`char::is_whitespace`), found by bytes: white space
     // starts only at a character's first byte, and no other character's bytes look like it.
     let w = window.as_bytes();
@@ -96,10 +112,73 @@ pub(super) fn snippet(original: &str, s: usize, e: usize) -> String {
         }
         snippet.push_str(&window[s..e]);
     }
-    if to < original.len() {
-        snippet.push('…');
+}
+
+/// `collapse_by_chars` eight bytes at a time, for a window whose only white space is ASCII
+/// (false, with part of it written, when it may hold other white space: U+0085, U+00A0 and
+/// U+1680 to U+3000 begin with 0xC2, 0xE1, 0xE2 or 0xE3). Only the white space bytes that are
+/// not a single space between words are looked at one by one.
+fn collapse_ascii_space(window: &str, out: &mut String) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let w = window.as_bytes();
+    let lead = w.iter().take_while(|b| is_ascii_space(**b)).count();
+    let trail = w[lead..]
+        .iter()
+        .rev()
+        .take_while(|b| is_ascii_space(**b))
+        .count();
+    let (lo, hi) = (lead, w.len() - trail);
+    let mut copied = lo;
+    // The high bit of the previous chunk's last byte when it was white space.
+    let mut carry = 0u64;
+    let mut base = lo;
+    while base < hi {
+        let mut chunk = [0u8; 8];
+        let n = (hi - base).min(8);
+        chunk[..n].copy_from_slice(&w[base..base + n]);
+        let x = u64::from_le_bytes(chunk);
+        let ascii = !x & HIGH;
+        if ascii != HIGH
+            && (equal_bytes(x, 0xC2)
+                | equal_bytes(x, 0xE1)
+                | equal_bytes(x, 0xE2)
+                | equal_bytes(x, 0xE3))
+                != 0
+        {
+            return false;
+        }
+        let y = x & !HIGH;
+        let space = bytes_in(y, b' ', b' ') & ascii;
+        let white = (bytes_in(y, b'\t', b'\r') & ascii) | space;
+        // White space other than a space, or after white space: dropped, or a space.
+        let mut odd = (white & !space) | (white & (white << 8 | carry));
+        while odd != 0 {
+            let i = base + odd.trailing_zeros() as usize / 8;
+            odd &= odd - 1;
+            out.push_str(&window[copied..i]);
+            if !is_ascii_space(w[i - 1]) {
+                out.push(' ');
+            }
+            copied = i + 1;
+        }
+        carry = white >> 56;
+        base += 8;
     }
-    snippet
+    out.push_str(&window[copied..hi.max(copied)]);
+    true
+}
+
+/// The high bit of each byte of `x` equal to `v`.
+fn equal_bytes(x: u64, v: u8) -> u64 {
+    const LOW: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let t = x ^ (u64::from(v) * 0x0101_0101_0101_0101);
+    !(((t & LOW) + LOW) | t | LOW)
+}
+
+/// ASCII white space as `char::is_whitespace` has it.
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
 }
 
 /// The length of the UTF-8 character whose first byte is `b` (≥ 0x80).
