@@ -203,20 +203,49 @@ fn is_decimal_point(text: &str, at: usize) -> bool {
         .count();
     let from = at - ascii;
     if ascii < 8 && (from == 0 || !is_word_char(prev_char(text, from).1)) {
-        return ABBREVIATIONS.contains(&&text[from..at]);
+        return is_abbreviation(&text[from..at]);
     }
     let word = text[..at]
         .rsplit(|c: char| !is_word_char(c))
         .next()
         .unwrap_or("");
-    ABBREVIATIONS.contains(&word)
+    is_abbreviation(word)
 }
 
 /// Abbreviations followed by a '.' inside a sentence (folded).
-const ABBREVIATIONS: &[&str] = &[
-    "pcs", "pc", "nos", "no", "qty", "approx", "ca", "kg", "ltd", "co", "inc", "mr", "mrs", "ms",
-    "dr", "st", "vs", "ref", "art", "nr", "sr", "sra", "шт", "ед", "г", "стр", "tel", "ext",
-];
+fn is_abbreviation(word: &str) -> bool {
+    matches!(
+        word,
+        "pcs"
+            | "pc"
+            | "nos"
+            | "no"
+            | "qty"
+            | "approx"
+            | "ca"
+            | "kg"
+            | "ltd"
+            | "co"
+            | "inc"
+            | "mr"
+            | "mrs"
+            | "ms"
+            | "dr"
+            | "st"
+            | "vs"
+            | "ref"
+            | "art"
+            | "nr"
+            | "sr"
+            | "sra"
+            | "шт"
+            | "ед"
+            | "г"
+            | "стр"
+            | "tel"
+            | "ext"
+    )
+}
 
 /// Does a clause start at `at` (only white space between it and the text's start or a clause
 /// break)?
