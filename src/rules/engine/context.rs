@@ -46,8 +46,8 @@ impl RuleSet {
     }
 
     /// Is the hit inside an exclusion, or negated by a cue in the same clause?
-    pub(super) fn cancelled(&self, cues: &[CueHit], c: &Candidate) -> bool {
-        let (start, end, reach) = (c.start, c.end, &c.reach);
+    pub(super) fn cancelled(&self, cues: &[CueHit], c: &Candidate, reach: &Reach) -> bool {
+        let (start, end) = (c.start, c.end);
         let rc = &self.rule_cues[c.rule];
         // Cues are sorted by start: only those inside the hit's reach, and exclusions that
         // cover it, matter.
@@ -73,13 +73,17 @@ impl RuleSet {
     pub(super) fn find_context(
         &self,
         text: &str,
-        candidates: &mut [Candidate],
+        candidates: &[Candidate],
+        windows: &mut Vec<Windows>,
         hits: &mut Vec<ContextHit>,
         regions: &mut Vec<(usize, usize)>,
     ) {
         hits.clear();
         regions.clear();
-        for c in candidates.iter_mut() {
+        windows.clear();
+        for c in candidates.iter() {
+            windows.push(Windows::default());
+            let w = windows.last_mut().expect("just pushed");
             let required = self.terms[c.term].requires.is_some();
             let conditional = !self.rules[c.rule].conditional.is_empty();
             if !required && !conditional {
@@ -93,12 +97,12 @@ impl RuleSet {
             };
             let breaks = breaks_around(text, c.start, c.end, widest);
             if required {
-                c.required = within_window(text, c.start, c.end, breaks, CUE_WINDOW);
-                regions.push(c.required);
+                w.required = within_window(text, c.start, c.end, breaks, CUE_WINDOW);
+                regions.push(w.required);
             }
             if conditional {
-                c.conditional = within_window(text, c.start, c.end, breaks, CONDITIONAL_WINDOW);
-                regions.push(c.conditional);
+                w.conditional = within_window(text, c.start, c.end, breaks, CONDITIONAL_WINDOW);
+                regions.push(w.conditional);
             }
         }
         merge(regions);
@@ -117,7 +121,13 @@ impl RuleSet {
 
     /// Does the sentence around a hit satisfy its rule: a cue of the set its keyword requires
     /// within `CUE_WINDOW` characters, and no conditional cue when the rule cancels those?
-    pub(super) fn context_holds(&self, text: &str, hits: &[ContextHit], c: &Candidate) -> bool {
+    pub(super) fn context_holds(
+        &self,
+        text: &str,
+        hits: &[ContextHit],
+        c: &Candidate,
+        w: &Windows,
+    ) -> bool {
         let within = |(lo, hi): (usize, usize), set: usize| {
             let from = hits.partition_point(|h| h.start < lo);
             hits[from..]
@@ -126,22 +136,22 @@ impl RuleSet {
                 .any(|h| h.end <= hi && self.context_entries[h.entry].sets.contains(&set))
         };
         if let Some(set) = self.terms[c.term].requires
-            && !within(c.required, set)
+            && !within(w.required, set)
         {
             return false;
         }
         if self.rules[c.rule].conditional.is_empty() {
             return true;
         }
-        if within(c.conditional, CONDITIONAL) {
+        if within(w.conditional, CONDITIONAL) {
             return false;
         }
         // Word endings are Turkish suffixes ("-rsa", "-rse"): counted only in a sentence that
         // reads as Turkish (it holds one of its common short words), so English "course" or
         // "Vietnamese" is no conditional.
-        let (lo, hi) = c.conditional;
+        let (lo, hi) = w.conditional;
         !(!self.conditional_endings.is_empty()
-            && within(c.conditional, TURKISH)
+            && within(w.conditional, TURKISH)
             && text[lo..hi].split(|c: char| !is_word_char(c)).any(|word| {
                 self.conditional_endings
                     .iter()

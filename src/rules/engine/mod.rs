@@ -359,7 +359,9 @@ fn in_field(rule: &Rule, field: Field) -> bool {
     }
 }
 
-/// A candidate hit: a keyword or pattern match before negation and exclusion checks.
+/// A candidate hit: a keyword or pattern match before negation and exclusion checks. Kept
+/// small (it is sorted and filtered several times); what later stages work out for it lives
+/// beside it (`Windows`, `Reach`).
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     start: usize,
@@ -367,11 +369,6 @@ struct Candidate {
     /// Index into `RuleSet::terms`.
     term: usize,
     rule: usize,
-    reach: Reach,
-    /// The sentence stretch a required cue must stand in, and the one a conditional cue
-    /// reaches (empty when the candidate needs neither).
-    required: (usize, usize),
-    conditional: (usize, usize),
 }
 
 impl Candidate {
@@ -381,11 +378,16 @@ impl Candidate {
             end,
             term,
             rule,
-            reach: Reach::default(),
-            required: (0, 0),
-            conditional: (0, 0),
         }
     }
+}
+
+/// The sentence stretch a candidate's required cue must stand in, and the one a conditional
+/// cue reaches (empty when the candidate needs neither).
+#[derive(Debug, Clone, Copy, Default)]
+struct Windows {
+    required: (usize, usize),
+    conditional: (usize, usize),
 }
 
 /// Buffers reused from one scan to the next on each thread.
@@ -397,6 +399,9 @@ struct Scratch {
     gated: Vec<u8>,
     /// Stretches of text to search for cues (merged).
     regions: Vec<(usize, usize)>,
+    /// Per candidate (in order), its context windows, then its negation reach.
+    windows: Vec<Windows>,
+    reaches: Vec<Reach>,
     cues: Vec<CueHit>,
     masks: Vec<(usize, usize)>,
     context_hits: Vec<ContextHit>,
@@ -444,6 +449,8 @@ impl RuleSet {
             candidates,
             gated,
             regions,
+            windows,
+            reaches,
             cues,
             masks,
             context_hits,
@@ -528,17 +535,23 @@ impl RuleSet {
         });
         // Context first (a required cue, a conditional): it drops most candidates of bare
         // nouns ("order", "sample") before the negation search looks at them.
-        self.find_context(text, candidates, context_hits, regions);
-        candidates.retain(|c| self.context_holds(text, context_hits, c));
+        self.find_context(text, candidates, windows, context_hits, regions);
+        let mut at = 0;
+        candidates.retain(|c| {
+            at += 1;
+            self.context_holds(text, context_hits, c, &windows[at - 1])
+        });
         if candidates.is_empty() {
             return Vec::new();
         }
         // Negation cues and exclusions matter only in the clause around a candidate: search for
         // them there (regions merged), not over the whole text.
         regions.clear();
-        for c in candidates.iter_mut() {
-            c.reach = self.reach(text, c.start, c.end, c.rule);
-            regions.push((c.reach.lo, c.reach.hi));
+        reaches.clear();
+        for c in candidates.iter() {
+            let reach = self.reach(text, c.start, c.end, c.rule);
+            regions.push((reach.lo, reach.hi));
+            reaches.push(reach);
         }
         merge(regions);
         for &(lo, hi) in regions.iter() {
@@ -560,7 +573,11 @@ impl RuleSet {
                         .any(|(s, e)| *s <= c.start && c.end <= *e && e - s > c.end - c.start)
             });
         }
-        candidates.retain(|c| !self.cancelled(cues, c));
+        let mut at = 0;
+        candidates.retain(|c| {
+            at += 1;
+            !self.cancelled(cues, c, &reaches[at - 1])
+        });
         self.drop_suppressed(text, candidates);
         candidates.sort_unstable_by_key(|c| (c.start, std::cmp::Reverse(c.end), c.rule));
         // (rule, count) in order of first hit.
