@@ -108,8 +108,19 @@ fn fold_char(c: char, out: &mut String) {
             out.push(' ');
             return;
         }
+        // Full-width ASCII ("，", "：", "Ｐ"), common in Chinese and Japanese mail: its NFKC
+        // form is the ASCII character U+FEE0 below it.
+        '\u{FF01}'..='\u{FF5E}' => {
+            out.push(char::from((c as u32 - 0xFEE0) as u8).to_ascii_lowercase());
+            return;
+        }
         _ => {}
     }
+    fold_by_nfkc(c, out);
+}
+
+/// Fold one char by its NFKC form, lower case, Latin accents dropped.
+fn fold_by_nfkc(c: char, out: &mut String) {
     for k in std::iter::once(c).nfkc() {
         for l in k.to_lowercase() {
             if is_latin(l) {
@@ -475,6 +486,16 @@ mod tests {
             }
         }
         assert!(fold8(u64::from_le_bytes(*b"abc\xc3\xa9def")).is_none());
+    }
+
+    #[test]
+    fn full_width_ascii_folds_as_its_nfkc_form() {
+        for c in ('\u{FF01}'..='\u{FF5E}').chain(['\u{FF00}', '\u{FF5F}']) {
+            let (mut fast, mut nfkc) = (String::new(), String::new());
+            fold_char(c, &mut fast);
+            fold_by_nfkc(c, &mut nfkc);
+            assert_eq!(fast, nfkc, "{:x}", c as u32);
+        }
     }
 
     #[test]
