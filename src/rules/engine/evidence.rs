@@ -57,7 +57,7 @@ pub(super) fn snippet(original: &str, s: usize, e: usize) -> String {
 }
 
 /// `window` with its runs of white space (`char::is_whitespace`) as one space and none at
-/// either end, onto `out`, a character at a time.
+/// either end, onto `snippet`, a character at a time.
 fn collapse_by_chars(window: &str, snippet: &mut String) {
     // Words between runs of white space (`char::is_whitespace`), found by bytes: white space
     // starts only at a character's first byte, and no other character's bytes look like it.
