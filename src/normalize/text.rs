@@ -160,6 +160,7 @@ pub fn fold_into(original: &str, f: &mut Folded) {
     let bytes = original.as_bytes();
     let simplified: &[char] = &SIMPLIFIED;
     let latin: &[String] = &LATIN;
+    let punctuation: &[String] = &PUNCTUATION;
     let mut offset = 0;
     while offset < bytes.len() {
         let b = bytes[offset];
@@ -289,8 +290,13 @@ pub fn fold_into(original: &str, f: &mut Folded) {
             prev_cjk = false;
             offset = at;
             continue;
-        } else if let Some(folded) = latin.get((c as usize).wrapping_sub(0x80)) {
-            // Latin-1 and Latin Extended: a precomputed fold (accents dropped, case folded).
+        } else if let Some(folded) = match c as usize {
+            0x80..0x250 => latin.get(c as usize - 0x80),
+            0x2000..0x2070 => punctuation.get(c as usize - 0x2000),
+            _ => None,
+        } {
+            // Latin-1 and Latin Extended, general punctuation: a precomputed fold (accents
+            // dropped, case folded, "…" three dots).
             text.push_str(folded);
             let same = text.len() - here == len;
             map(segments, here, offset, same);
@@ -380,8 +386,17 @@ static SIMPLIFIED: std::sync::LazyLock<Vec<char>> = std::sync::LazyLock::new(|| 
 /// The fold of every char from U+0080 to U+024F (Latin-1, Latin Extended-A and -B), computed
 /// once: the general path (NFKC, lower case, accents dropped) is slow, and Spanish, Portuguese,
 /// French, German and Turkish mail is full of these letters. White space is never looked up.
-static LATIN: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-    (0x80u32..0x250)
+static LATIN: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| fold_table(0x80..0x250));
+
+/// The fold of every char from U+2000 to U+206F (general punctuation: the curly quotes,
+/// dashes and ellipsis mail clients type for their users), computed once as `LATIN` is.
+static PUNCTUATION: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| fold_table(0x2000..0x2070));
+
+/// The fold of each char of a range of code points, by the general path.
+fn fold_table(range: std::ops::Range<u32>) -> Vec<String> {
+    range
         .map(|u| {
             let mut s = String::new();
             if let Some(c) = char::from_u32(u) {
@@ -390,7 +405,7 @@ static LATIN: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
             s
         })
         .collect()
-});
+}
 
 /// Fold a keyword or phrase (no map needed).
 pub fn fold_str(s: &str) -> String {
@@ -486,6 +501,25 @@ mod tests {
             }
         }
         assert!(fold8(u64::from_le_bytes(*b"abc\xc3\xa9def")).is_none());
+    }
+
+    #[test]
+    fn typographic_punctuation_folds_and_maps_back() {
+        let original = "\u{201c}Urgent\u{201d} \u{2014} send the PO now\u{2026} we\u{2019}re late";
+        let f = fold(original);
+        assert_eq!(
+            f.text,
+            "\u{201c}urgent\u{201d} \u{2014} send the po now... we're late"
+        );
+        for (needle, written) in [
+            ("urgent", "Urgent"),
+            ("send the po now", "send the PO now"),
+            ("we're late", "we\u{2019}re late"),
+        ] {
+            let at = f.text.find(needle).unwrap();
+            let (s, e) = f.original_range(original, at, at + needle.len());
+            assert_eq!(&original[s..e], written);
+        }
     }
 
     #[test]
