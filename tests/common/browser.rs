@@ -160,55 +160,44 @@ impl Browser {
             .to_string()
     }
 
-    /// Wait (up to 15 s) until the address contains `part`; returns the address.
-    pub fn wait_url(&self, part: &str) -> String {
+    /// Ask `ready` every 50 ms until it gives a value, for up to 15 s; then fail saying what
+    /// was awaited (`what`), the address and the page.
+    fn wait_until<T>(&self, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
         let started = Instant::now();
         loop {
-            let url = self.url();
-            if url.contains(part) {
-                return url;
+            if let Some(value) = ready() {
+                return value;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(15),
-                "the address never contained {part:?}: {url}\n{}",
+                "{what}: {}\n{}",
+                self.url(),
                 self.source()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
+    /// Wait (up to 15 s) until the address contains `part`; returns the address.
+    pub fn wait_url(&self, part: &str) -> String {
+        self.wait_until(&format!("the address never contained {part:?}"), || {
+            Some(self.url()).filter(|url| url.contains(part))
+        })
+    }
+
     /// Wait (up to 15 s) until something matches `css`.
     pub fn wait_for(&self, css: &str) {
-        let started = Instant::now();
-        while !self.exists(css) {
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "nothing matched {css}: {}\n{}",
-                self.url(),
-                self.source()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_until(&format!("nothing matched {css}"), || {
+            self.exists(css).then_some(())
+        })
     }
 
     /// Wait (up to 15 s) until the element `css` selects says `needle` (a page that is
     /// still being replaced is read again); returns its text.
     pub fn wait_text(&self, css: &str, needle: &str) -> String {
-        let started = Instant::now();
-        loop {
-            if let Some(text) = self.try_text(css)
-                && text.contains(needle)
-            {
-                return text;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "{css} never said {needle:?}: {}\n{}",
-                self.url(),
-                self.source()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_until(&format!("{css} never said {needle:?}"), || {
+            self.try_text(css).filter(|text| text.contains(needle))
+        })
     }
 
     /// The text of `css`, or `None` when nothing matches or the element went stale.
